@@ -1,0 +1,5 @@
+"""`python -m energybench` runs the CLI."""
+
+from energybench.cli.app import main
+
+main()

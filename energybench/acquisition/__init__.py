@@ -1,0 +1,1 @@
+"""Arm -> stream chunks -> stop; sample-id continuity; crash-safe recording."""

@@ -1,0 +1,1 @@
+"""Calibration procedures, records, corrections and the uncertainty budget."""

@@ -1,0 +1,68 @@
+"""The root `energybench` command and the one place errors become exit codes."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+
+from energybench import __version__
+from energybench.errors import EnergybenchError
+
+app = typer.Typer(
+    name="energybench",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+    help="Measure joules per inference of TinyML devices with real instruments.",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"energybench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More logging on stderr."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _register() -> None:
+    """Attach the command modules (each adds its commands or sub-app to ``app``)."""
+    from energybench.cli import analyze  # noqa: F401
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry: run the app, render EnergybenchError as one line."""
+    try:
+        app(standalone_mode=False)
+    except EnergybenchError as exc:
+        typer.echo(f"error: {exc.one_line()}", err=True)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

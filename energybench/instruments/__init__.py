@@ -1,0 +1,1 @@
+"""Capability protocols, instrument drivers and the driver registry."""

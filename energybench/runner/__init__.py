@@ -1,0 +1,1 @@
+"""Orchestration: bench + workload + mode -> a run folder with results."""

@@ -1,0 +1,287 @@
+"""The physical truth of one simulated bench, in simulation time.
+
+A :class:`Timeline` holds, as append-only piecewise-constant series:
+- the DUT's load current on the measured rail (A),
+- the supply's voltage set-point (V) and output state, with an optional output resistance
+  (the rail voltage is ``v = V_set - R_out * i`` while the output is on, 0 while off; the DUT
+  draws no current while unpowered),
+- the levels of named GPIO pins (the timestamp pin among them).
+
+Everything before ``now_s`` is final. Producers (the simulated DUT) append at or after ``now_s``
+and advance it; consumers (simulated instruments) query any interval before ``now_s``: exact
+energy and charge, exact edge times, and renderings at a sample rate (bin averages or point
+samples). This is the ground truth tests compare measurements against.
+
+Time is virtual by default: nothing sleeps, activity is appended as fast as it is computed.
+With ``pace="realtime"`` :meth:`sleep_until` waits for the wall clock, for live demos.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from energybench.errors import ConfigError
+
+Pace = Literal["virtual", "realtime"]
+
+
+class _Steps:
+    """An append-only piecewise-constant function of time: value[k] holds on [t[k], t[k+1])."""
+
+    def __init__(self, initial: float) -> None:
+        self._t: list[float] = [0.0]
+        self._v: list[float] = [float(initial)]
+        self._arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def set(self, t_s: float, value: float) -> None:
+        value = float(value)
+        if t_s < self._t[-1]:
+            raise ConfigError(f"timeline is append-only: {t_s} s is before {self._t[-1]} s")
+        if value == self._v[-1]:
+            return
+        if t_s == self._t[-1]:
+            self._v[-1] = value
+            if len(self._v) > 1 and self._v[-2] == value:
+                self._t.pop()
+                self._v.pop()
+        else:
+            self._t.append(float(t_s))
+            self._v.append(value)
+        self._arrays = None
+
+    def at(self, t_s: float) -> float:
+        return self._v[bisect.bisect_right(self._t, t_s) - 1]
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Breakpoints, values, and the running integral at each breakpoint."""
+        if self._arrays is None:
+            t = np.asarray(self._t, dtype=np.float64)
+            v = np.asarray(self._v, dtype=np.float64)
+            integral = np.concatenate(([0.0], np.cumsum(v[:-1] * np.diff(t))))
+            self._arrays = (t, v, integral)
+        return self._arrays
+
+    def values_at(self, times_s: np.ndarray) -> np.ndarray:
+        t, v, _ = self.arrays()
+        return v[np.searchsorted(t, times_s, side="right") - 1]
+
+    def integral_at(self, times_s: np.ndarray) -> np.ndarray:
+        """∫_0^t value dt at each time (exact for the piecewise-constant series)."""
+        t, v, integral = self.arrays()
+        k = np.searchsorted(t, times_s, side="right") - 1
+        return integral[k] + v[k] * (times_s - t[k])
+
+    def breakpoints_in(self, t0_s: float, t1_s: float) -> list[float]:
+        lo = bisect.bisect_right(self._t, t0_s)
+        hi = bisect.bisect_left(self._t, t1_s)
+        return self._t[lo:hi]
+
+
+@dataclass(frozen=True)
+class Rendering:
+    """Samples of the timeline: ``n`` samples from ``t0_s`` at ``sample_rate_hz``."""
+
+    t0_s: float
+    sample_rate_hz: float
+    current_a: np.ndarray
+    voltage_v: np.ndarray
+    pins: dict[str, np.ndarray]
+
+
+class Timeline:
+    """Append-only physical truth of one bench; thread-safe."""
+
+    def __init__(
+        self,
+        *,
+        supply_voltage_v: float = 0.0,
+        output_on: bool = False,
+        output_resistance_ohm: float = 0.0,
+        pins: Iterable[tuple[str, bool]] = (("timestamp", True),),
+        pace: Pace = "virtual",
+    ) -> None:
+        if pace not in ("virtual", "realtime"):
+            raise ConfigError(f"pace must be 'virtual' or 'realtime', got {pace!r}", context="pace")
+        if output_resistance_ohm < 0:
+            raise ConfigError("output resistance must be >= 0", context="output_resistance_ohm")
+        self.pace: Pace = pace
+        self.output_resistance_ohm = float(output_resistance_ohm)
+        self._load = _Steps(0.0)
+        self._setpoint = _Steps(supply_voltage_v)
+        self._output = _Steps(1.0 if output_on else 0.0)
+        self._pins: dict[str, _Steps] = {name: _Steps(1.0 if lvl else 0.0) for name, lvl in pins}
+        self._now_s = 0.0
+        self._cond = threading.Condition()
+        self._wall0 = time.monotonic()
+
+    # ---- clock -------------------------------------------------------------------------
+    @property
+    def now_s(self) -> float:
+        """Everything before this simulation time is final."""
+        return self._now_s
+
+    def advance_to(self, t_s: float) -> float:
+        """Make the timeline final up to ``t_s`` (no-op if already past); wakes waiters."""
+        with self._cond:
+            if t_s > self._now_s:
+                self._now_s = float(t_s)
+                self._cond.notify_all()
+            return self._now_s
+
+    def advance_by(self, duration_s: float) -> float:
+        with self._cond:
+            return self.advance_to(self._now_s + max(0.0, duration_s))
+
+    def wait_until(self, t_s: float, timeout_s: float) -> bool:
+        """Wait (bounded, in wall time) until the timeline is final up to ``t_s``."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._now_s >= t_s, timeout=timeout_s)
+
+    def sleep_until(self, t_s: float) -> None:
+        """Realtime pace: wait for the wall clock to reach ``t_s``; virtual pace: return."""
+        if self.pace == "realtime":
+            delay = t_s - (time.monotonic() - self._wall0)
+            if delay > 0:
+                time.sleep(delay)
+
+    def wall_time_s(self) -> float:
+        """Seconds of wall time since the timeline was created (realtime pace reference)."""
+        return time.monotonic() - self._wall0
+
+    # ---- producers ---------------------------------------------------------------------
+    def set_load_current(self, t_s: float, current_a: float) -> None:
+        """The DUT's load current from ``t_s`` on (what it draws while powered)."""
+        with self._cond:
+            self._check_append(t_s)
+            self._load.set(t_s, current_a)
+
+    def set_supply(self, t_s: float, *, voltage_v: float | None = None,
+                   output_on: bool | None = None) -> None:
+        with self._cond:
+            self._check_append(t_s)
+            if voltage_v is not None:
+                self._setpoint.set(t_s, voltage_v)
+            if output_on is not None:
+                self._output.set(t_s, 1.0 if output_on else 0.0)
+
+    def set_pin(self, name: str, t_s: float, level: bool) -> None:
+        with self._cond:
+            self._check_append(t_s)
+            self._pin(name).set(t_s, 1.0 if level else 0.0)
+
+    def add_pin(self, name: str, level: bool) -> None:
+        with self._cond:
+            self._pins.setdefault(name, _Steps(1.0 if level else 0.0))
+
+    def _check_append(self, t_s: float) -> None:
+        if t_s < self._now_s:
+            raise ConfigError(f"cannot change the past: {t_s} s < now {self._now_s} s")
+
+    def _pin(self, name: str) -> _Steps:
+        try:
+            return self._pins[name]
+        except KeyError:
+            raise ConfigError(f"unknown pin {name!r}", context="pin") from None
+
+    # ---- queries (ground truth) ----------------------------------------------------------
+    @property
+    def pin_names(self) -> tuple[str, ...]:
+        return tuple(self._pins)
+
+    def supply_state(self, t_s: float) -> tuple[float, bool]:
+        with self._cond:
+            return self._setpoint.at(t_s), self._output.at(t_s) > 0.5
+
+    def current_at(self, t_s: float) -> float:
+        """Rail current at ``t_s`` (0 while the output is off)."""
+        with self._cond:
+            return self._load.at(t_s) * self._output.at(t_s)
+
+    def pin_at(self, name: str, t_s: float) -> bool:
+        with self._cond:
+            return self._pin(name).at(t_s) > 0.5
+
+    def _pieces(self, t0_s: float, t1_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                          np.ndarray]:
+        """Constant pieces of [t0, t1): start times, durations, current, set-point voltage."""
+        cuts = {t0_s, t1_s}
+        for series in (self._load, self._setpoint, self._output):
+            cuts.update(series.breakpoints_in(t0_s, t1_s))
+        edges = np.array(sorted(cuts), dtype=np.float64)
+        starts = edges[:-1]
+        current = self._load.values_at(starts) * self._output.values_at(starts)
+        setpoint = self._setpoint.values_at(starts)
+        return starts, np.diff(edges), current, setpoint
+
+    def energy_j(self, t0_s: float, t1_s: float) -> float:
+        """Exact ∫ v·i dt over [t0, t1) at the DUT's supply terminals."""
+        if t1_s < t0_s:
+            raise ConfigError(f"interval ends ({t1_s}) before it starts ({t0_s})")
+        with self._cond:
+            _, dt, i, v_set = self._pieces(t0_s, t1_s)
+        power = (v_set - self.output_resistance_ohm * i) * i
+        return float(np.sum(power * dt, dtype=np.float64))
+
+    def charge_c(self, t0_s: float, t1_s: float) -> float:
+        """Exact ∫ i dt over [t0, t1)."""
+        with self._cond:
+            _, dt, i, _ = self._pieces(t0_s, t1_s)
+        return float(np.sum(i * dt, dtype=np.float64))
+
+    def edges(self, name: str, polarity: Literal["falling", "rising", "both"] = "falling",
+              t0_s: float = 0.0, t1_s: float = float("inf")) -> np.ndarray:
+        """Exact transition times of a pin in [t0, t1)."""
+        with self._cond:
+            series = self._pin(name)
+            t, v, _ = series.arrays()
+        if len(t) < 2:
+            return np.empty(0)
+        times, before, after = t[1:], v[:-1], v[1:]
+        if polarity == "falling":
+            keep = (before > 0.5) & (after < 0.5)
+        elif polarity == "rising":
+            keep = (before < 0.5) & (after > 0.5)
+        else:
+            keep = before != after
+        times = times[keep]
+        return times[(times >= t0_s) & (times < t1_s)]
+
+    def render(self, t0_s: float, sample_rate_hz: float, n: int,
+               kind: Literal["bin", "point"] = "bin") -> Rendering:
+        """Ideal samples: bin averages over [t_k, t_k+1/fs) or point values at t_k.
+
+        Pins are always point samples at t_k. Voltage bins use the averaged current in the
+        output-resistance drop (exact when the current is constant within the bin).
+        """
+        if sample_rate_hz <= 0 or n < 0:
+            raise ConfigError("render needs sample_rate_hz > 0 and n >= 0")
+        k = np.arange(n + 1, dtype=np.float64)
+        times = t0_s + k / sample_rate_hz
+        with self._cond:
+            if kind == "bin":
+                on_charge = self._rail_charge_at(times)
+                current = np.diff(on_charge) * sample_rate_hz
+                setpoint = np.diff(self._setpoint.integral_at(times)) * sample_rate_hz
+            else:
+                pts = times[:-1]
+                current = self._load.values_at(pts) * self._output.values_at(pts)
+                setpoint = self._setpoint.values_at(pts)
+            output = self._output.values_at(times[:-1])
+            voltage = (setpoint - self.output_resistance_ohm * current) * output
+            pins = {name: s.values_at(times[:-1]) > 0.5 for name, s in self._pins.items()}
+        return Rendering(t0_s, sample_rate_hz, current, voltage, pins)
+
+    def _rail_charge_at(self, times: np.ndarray) -> np.ndarray:
+        """∫_0^t load·output dt at each time, exact, vectorised over sorted times."""
+        cuts = np.union1d(self._load.arrays()[0], self._output.arrays()[0])
+        cut_current = self._load.values_at(cuts) * self._output.values_at(cuts)
+        cut_charge = np.concatenate(([0.0], np.cumsum(cut_current[:-1] * np.diff(cuts))))
+        k = np.searchsorted(cuts, times, side="right") - 1
+        return cut_charge[k] + cut_current[k] * (times - cuts[k])

@@ -1,0 +1,1 @@
+"""MLPerf Tiny submission tree, provenance and checker (reads run folders)."""

@@ -1,0 +1,1 @@
+"""Transports: VISA, serial, TCP socket and scripted (tests); bytes in, bytes out."""

@@ -1,0 +1,1 @@
+"""Workload definitions, datasets in the EEMBC layout, and scoring."""

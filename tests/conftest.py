@@ -1,0 +1,33 @@
+"""Shared fixtures: where ../shared is, skipping cleanly when it is absent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DIR = PROJECT_ROOT.parent / "shared"
+
+
+def shared_path(*parts: str) -> Path:
+    """A path under ../shared, or skip the test with the reason when it is absent."""
+    path = SHARED_DIR.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} is absent (tests using ../shared need the shared folder beside the project)")
+    return path
+
+
+@pytest.fixture
+def shared_dir() -> Path:
+    return shared_path()
+
+
+@pytest.fixture
+def real_results() -> Path:
+    return shared_path("real-results")
+
+
+@pytest.fixture
+def mlperf_tiny() -> Path:
+    return shared_path("mlperf-tiny")
