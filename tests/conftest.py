@@ -14,7 +14,7 @@ def shared_path(*parts: str) -> Path:
     """A path under ../shared, or skip the test with the reason when it is absent."""
     path = SHARED_DIR.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"{path} is absent (tests using ../shared need the shared folder beside the project)")
+        pytest.skip(f"{path} is absent (tests using ../shared need it beside the project root)")
     return path
 
 

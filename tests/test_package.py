@@ -13,7 +13,9 @@ from energybench._data import data_dir
 
 
 def test_errors_derive_from_builtins_and_pickle() -> None:
-    exc = errors.InstrumentTimeoutError("no reply to *IDN?", context="TCPIP::127.0.0.1::5025::SOCKET")
+    exc = errors.InstrumentTimeoutError(
+        "no reply to *IDN?", context="TCPIP::127.0.0.1::5025::SOCKET"
+    )
     assert isinstance(exc, errors.TransportError)
     assert isinstance(exc, TimeoutError)
     assert isinstance(exc, OSError)
@@ -38,7 +40,10 @@ def test_unknown_data_kind_is_a_config_error() -> None:
 
 def test_cli_version_and_help() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "energybench", "--version"], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "energybench", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert out.returncode == 0
     assert out.stdout.startswith("energybench ")

@@ -92,9 +92,7 @@ class TraceChunk:
         if isinstance(self.voltage_v, np.ndarray):
             voltage = self.voltage_v
             if voltage.shape != (n,):
-                raise AnalysisError(
-                    f"voltage_v has {voltage.shape} samples, current_a has {n}"
-                )
+                raise AnalysisError(f"voltage_v has {voltage.shape} samples, current_a has {n}")
             if voltage.dtype not in (np.float32, np.float64):
                 voltage = voltage.astype(np.float64)
             object.__setattr__(self, "voltage_v", _readonly(voltage))

@@ -162,8 +162,9 @@ class Timeline:
             self._check_append(t_s)
             self._load.set(t_s, current_a)
 
-    def set_supply(self, t_s: float, *, voltage_v: float | None = None,
-                   output_on: bool | None = None) -> None:
+    def set_supply(
+        self, t_s: float, *, voltage_v: float | None = None, output_on: bool | None = None
+    ) -> None:
         with self._cond:
             self._check_append(t_s)
             if voltage_v is not None:
@@ -208,8 +209,9 @@ class Timeline:
         with self._cond:
             return self._pin(name).at(t_s) > 0.5
 
-    def _pieces(self, t0_s: float, t1_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                          np.ndarray]:
+    def _pieces(
+        self, t0_s: float, t1_s: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Constant pieces of [t0, t1): start times, durations, current, set-point voltage."""
         cuts = {t0_s, t1_s}
         for series in (self._load, self._setpoint, self._output):
@@ -235,8 +237,13 @@ class Timeline:
             _, dt, i, _ = self._pieces(t0_s, t1_s)
         return float(np.sum(i * dt, dtype=np.float64))
 
-    def edges(self, name: str, polarity: Literal["falling", "rising", "both"] = "falling",
-              t0_s: float = 0.0, t1_s: float = float("inf")) -> np.ndarray:
+    def edges(
+        self,
+        name: str,
+        polarity: Literal["falling", "rising", "both"] = "falling",
+        t0_s: float = 0.0,
+        t1_s: float = float("inf"),
+    ) -> np.ndarray:
         """Exact transition times of a pin in [t0, t1)."""
         with self._cond:
             series = self._pin(name)
@@ -253,8 +260,9 @@ class Timeline:
         times = times[keep]
         return times[(times >= t0_s) & (times < t1_s)]
 
-    def render(self, t0_s: float, sample_rate_hz: float, n: int,
-               kind: Literal["bin", "point"] = "bin") -> Rendering:
+    def render(
+        self, t0_s: float, sample_rate_hz: float, n: int, kind: Literal["bin", "point"] = "bin"
+    ) -> Rendering:
         """Ideal samples: bin averages over [t_k, t_k+1/fs) or point values at t_k.
 
         Pins are always point samples at t_k. Voltage bins use the averaged current in the
