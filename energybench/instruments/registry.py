@@ -1,0 +1,78 @@
+"""Driver registry over the entry-point group ``energybench.instruments`` (ours included).
+
+An entry point names a driver class, optionally with the extra it needs::
+
+    [project.entry-points."energybench.instruments"]
+    keysight_n6705c = "energybench.instruments.keysight_n6705c:KeysightN6705C"
+    joulescope = "energybench.instruments.joulescope:Joulescope [joulescope]"
+
+Loading is lazy; a driver whose import fails is listed as unavailable with an install hint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib.metadata import EntryPoint, entry_points
+
+from energybench.errors import ConfigError, InstrumentUnavailableError
+
+GROUP = "energybench.instruments"
+
+
+@dataclass(frozen=True)
+class DriverEntry:
+    name: str
+    target: str
+    extras: tuple[str, ...]
+    available: bool
+    kind: str = ""
+    sync_modes: tuple[str, ...] = ()
+    problem: str = ""
+
+    @property
+    def install_hint(self) -> str:
+        if not self.extras:
+            return ""
+        return f"pip install 'energybench[{','.join(self.extras)}]'"
+
+
+def _entry_points() -> list[EntryPoint]:
+    return sorted(entry_points(group=GROUP), key=lambda ep: ep.name)
+
+
+def _describe(ep: EntryPoint) -> DriverEntry:
+    extras = tuple(ep.extras)
+    try:
+        cls = ep.load()
+    except ImportError as exc:
+        return DriverEntry(ep.name, ep.value, extras, False, problem=str(exc))
+    return DriverEntry(
+        ep.name,
+        ep.value,
+        extras,
+        True,
+        kind=getattr(cls, "kind", ""),
+        sync_modes=tuple(getattr(cls, "sync_modes", ())),
+    )
+
+
+def list_drivers() -> list[DriverEntry]:
+    """Every registered driver, loaded to learn its kind and sync modes."""
+    return [_describe(ep) for ep in _entry_points()]
+
+
+def load_driver(name: str) -> type:
+    """The driver class registered as ``name``."""
+    matches = [ep for ep in _entry_points() if ep.name == name]
+    if not matches:
+        known = ", ".join(ep.name for ep in _entry_points()) or "none"
+        raise ConfigError(f"no driver named {name!r} (registered: {known})", context="driver")
+    ep = matches[0]
+    try:
+        return ep.load()
+    except ImportError as exc:
+        entry = DriverEntry(ep.name, ep.value, tuple(ep.extras), False)
+        hint = f"; install it with: {entry.install_hint}" if entry.install_hint else ""
+        raise InstrumentUnavailableError(
+            f"driver {name!r} is unavailable ({exc}){hint}", context="driver"
+        ) from exc

@@ -1,0 +1,110 @@
+"""Shared behaviour of SCPI drivers: configuration batches with error-queue draining, identity,
+and the bench's safety limits checked before anything is sent."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from energybench.errors import EnergybenchError, InstrumentError, SafetyLimitError
+from energybench.instruments.capabilities import InstrumentInfo
+from energybench.transport.base import BaseTransport
+
+log = logging.getLogger(__name__)
+
+MAX_ERROR_READS = 20
+
+
+@dataclass(frozen=True)
+class SafetyLimits:
+    """The bench's configured maximum voltage and current: requests above them are refused."""
+
+    max_voltage_v: float
+    max_current_a: float
+
+    def check_voltage(self, voltage_v: float, what: str = "voltage") -> None:
+        if not 0.0 <= voltage_v <= self.max_voltage_v:
+            raise SafetyLimitError(
+                f"{voltage_v:g} V is outside the bench limit 0..{self.max_voltage_v:g} V; "
+                "nothing was sent",
+                context=what,
+            )
+
+    def check_current(self, current_a: float, what: str = "current limit") -> None:
+        if not 0.0 < current_a <= self.max_current_a:
+            raise SafetyLimitError(
+                f"{current_a:g} A is outside the bench limit 0..{self.max_current_a:g} A; "
+                "nothing was sent",
+                context=what,
+            )
+
+
+def is_no_error(reply: str) -> bool:
+    """``0,"No error"`` / ``+0,"No error"`` / ``0`` (2600B TSP prints just the code)."""
+    code = reply.strip().split(",", 1)[0].strip().strip('"')
+    try:
+        return float(code) == 0
+    except ValueError:
+        return False
+
+
+class ScpiDriver:
+    """Base of SCPI drivers: the transport comes in, configuration goes out in checked batches."""
+
+    error_query = "SYST:ERR?"
+
+    def __init__(self, transport: BaseTransport, limits: SafetyLimits | None = None) -> None:
+        self.transport = transport
+        self.limits = limits
+        self.info: InstrumentInfo | None = None
+        self._shutdown_done = False
+
+    @property
+    def resource(self) -> str:
+        return self.transport.resource
+
+    def identify(self) -> InstrumentInfo:
+        self.info = InstrumentInfo.from_idn(self.transport.query("*IDN?"), self.resource)
+        return self.info
+
+    def read_errors(self) -> list[str]:
+        """Drain the instrument's error queue (bounded number of reads)."""
+        entries = []
+        for _ in range(MAX_ERROR_READS):
+            reply = self.transport.query(self.error_query)
+            if is_no_error(reply):
+                return entries
+            entries.append(reply)
+        entries.append(f"(error queue not empty after {MAX_ERROR_READS} reads)")
+        return entries
+
+    def send_batch(self, commands: Iterable[str]) -> None:
+        """Write a configuration batch, then raise one InstrumentError with every queued error."""
+        sent = list(commands)
+        for command in sent:
+            self.transport.write(command)
+        errors = self.read_errors()
+        if errors:
+            raise InstrumentError(
+                f"instrument reported {len(errors)} error(s): {'; '.join(errors)}; "
+                f"commands sent: {'; '.join(sent)}",
+                context=self.resource,
+                errors=errors,
+                commands=sent,
+            )
+
+    def run_shutdown_steps(self, steps: Iterable[tuple[str, Callable[[], object]]]) -> None:
+        """Run every shutdown step even if earlier ones fail; log failures, never raise."""
+        for name, step in steps:
+            try:
+                step()
+            except (EnergybenchError, OSError, ValueError) as exc:
+                log.warning("%s: shutdown step %r failed: %s", self.resource, name, exc)
+            except Exception as exc:  # safe_shutdown never raises
+                log.error("%s: shutdown step %r failed unexpectedly: %r", self.resource, name, exc)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.transport.close()

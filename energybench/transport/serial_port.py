@@ -1,0 +1,48 @@
+"""Serial-port transport (pyserial): USB CDC monitors, the DUT UART, interface boards."""
+
+from __future__ import annotations
+
+import contextlib
+
+import serial
+
+from energybench.errors import TransportError
+from energybench.transport.base import BufferedTransport
+
+
+class SerialTransport(BufferedTransport):
+    """A serial port opened by path (``/dev/ttyACM0``, ``COM5``, a pseudo-terminal)."""
+
+    def __init__(self, port: str, baud_rate: int = 115200, **kwargs) -> None:
+        super().__init__(port, **kwargs)
+        try:
+            self._port = serial.Serial(port, baud_rate, timeout=0, write_timeout=self.timeout_s)
+        except (serial.SerialException, OSError, ValueError) as exc:
+            raise TransportError(f"cannot open serial port: {exc}", context=port) from exc
+        self.baud_rate = baud_rate
+
+    def _send(self, data: bytes) -> None:
+        try:
+            self._port.write(data)
+            self._port.flush()
+        except (serial.SerialException, OSError) as exc:
+            raise TransportError(f"write failed: {exc}", context=self.resource) from exc
+
+    def _recv_some(self, timeout_s: float) -> bytes:
+        try:
+            self._port.timeout = timeout_s
+            first = self._port.read(1)
+            if not first:
+                return b""
+            waiting = self._port.in_waiting
+            return first + (self._port.read(waiting) if waiting else b"")
+        except (serial.SerialException, OSError) as exc:
+            raise TransportError(f"read failed: {exc}", context=self.resource) from exc
+
+    def set_baud_rate(self, baud_rate: int) -> None:
+        self._port.baudrate = baud_rate
+        self.baud_rate = baud_rate
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # closing must not raise
+            self._port.close()

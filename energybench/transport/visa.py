@@ -1,0 +1,90 @@
+"""VISA transport (pyvisa): pyvisa-py by default, NI-VISA or another backend when asked."""
+
+from __future__ import annotations
+
+import time
+
+from energybench.errors import InstrumentTimeoutError, TransportError
+from energybench.transport.base import BaseTransport
+
+
+def _visa_errors():
+    import pyvisa
+
+    return pyvisa.errors.VisaIOError, pyvisa.constants.StatusCode.error_timeout
+
+
+class VisaTransport(BaseTransport):
+    """A message-based VISA resource, e.g. ``TCPIP::127.0.0.1::5025::SOCKET``.
+
+    ``backend`` is passed to ``pyvisa.ResourceManager``: ``"@py"`` (pyvisa-py, the default) or
+    ``""`` for the system VISA library (NI-VISA, Keysight IO Libraries).
+    """
+
+    def __init__(self, resource: str, *, backend: str = "@py", **kwargs) -> None:
+        super().__init__(resource, **kwargs)
+        import pyvisa
+
+        visa_io_error, _ = _visa_errors()
+        try:
+            self._rm = pyvisa.ResourceManager(backend)
+            self._res = self._rm.open_resource(
+                resource,
+                read_termination=self.read_termination,
+                write_termination=self.write_termination,
+                timeout=self._ms(self.timeout_s),
+                open_timeout=self._ms(self.timeout_s),
+            )
+        except (visa_io_error, OSError, ValueError) as exc:
+            raise TransportError(f"cannot open VISA resource: {exc}", context=resource) from exc
+
+    @staticmethod
+    def _ms(seconds: float) -> int:
+        return max(1, round(seconds * 1000))
+
+    def _call(self, what: str, deadline: float, fn):
+        visa_io_error, timeout_code = _visa_errors()
+        self._res.timeout = self._ms(max(0.001, deadline - time.monotonic()))
+        try:
+            return fn()
+        except visa_io_error as exc:
+            if exc.error_code == timeout_code:
+                raise InstrumentTimeoutError(
+                    f"no complete {what} before the deadline", context=self.resource
+                ) from exc
+            raise TransportError(f"{what} failed: {exc}", context=self.resource) from exc
+        except OSError as exc:
+            raise TransportError(f"{what} failed: {exc}", context=self.resource) from exc
+
+    def _send(self, data: bytes) -> None:
+        self._call("write", time.monotonic() + self.timeout_s, lambda: self._res.write_raw(data))
+
+    def _read_until(self, terminator: bytes, deadline: float) -> bytes:
+        if terminator != self.read_termination.encode(self.encoding):
+            raise TransportError(
+                "VISA reads end only at the read termination", context=self.resource
+            )
+        return self._call("reply", deadline, self._res.read_raw)
+
+    def _read_exact(self, count: int, deadline: float) -> bytes:
+        if count == 0:
+            return b""
+        return self._call(
+            f"{count}-byte read",
+            deadline,
+            lambda: self._res.read_bytes(count, break_on_termchar=False),
+        )
+
+    def clear(self) -> None:
+        try:
+            self._res.clear()
+        except Exception as exc:  # some backends lack device clear; nothing pending then
+            raise TransportError(f"clear failed: {exc}", context=self.resource) from exc
+
+    def close(self) -> None:
+        for closer in (getattr(self, "_res", None), getattr(self, "_rm", None)):
+            try:
+                if closer is not None:
+                    closer.close()
+            except Exception:  # closing must not raise
+                pass
