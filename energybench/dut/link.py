@@ -113,13 +113,16 @@ class InterfaceBoardLink(_LinkBase):
         _check_command(command, DUT_COMMAND_LIMIT)
         deadline = time.monotonic() + timeout_s
         self._write(f"dut {command}%")
-        ack = []
-        while len(ack) < 2:
-            line = self._raw_line(deadline, command)
-            if line:
-                ack.append(line)
-        if ack != [f"m-dut-passthrough({command})", READY]:
-            raise DutError(f"interface board did not acknowledge the relay: {ack}", context=command)
+        for expected in (f"m-dut-passthrough({command})", READY):
+            line = ""
+            while not line:
+                line = self._raw_line(deadline, command)
+            if line != expected:
+                raise DutError(
+                    f"interface board did not acknowledge the relay: expected {expected!r}, "
+                    f"got {line!r}",
+                    context=command,
+                )
         return self.read_lines_until_ready(deadline - time.monotonic(), command)
 
     def board_command(self, command: str, timeout_s: float) -> list[str]:
