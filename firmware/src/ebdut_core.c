@@ -334,7 +334,7 @@ int eb_init(const eb_config *config)
     eb_port_uart_init(g_config.mode);
     eb_port_timer_init();
     g_timer_last = eb_port_timer_us();
-    g_timer_total = 0;
+    g_timer_total = g_timer_last; /* µs since the port timer started, like m-lap-us */
     if (g_config.mode == EB_MODE_ENERGY) {
         eb_port_ts_pin_init();
     }

@@ -1,7 +1,7 @@
 /*
  * ebdut_fmt.c - number formatting without printf (many MCU libcs lack float printf).
- * eb_format_fixed3 matches printf("%0.3f") exactly for every float (binary32) value: x * 1000 is
- * exact in double for them, and ties are rounded half to even as glibc does.
+ * eb_format_fixed3 matches printf("%0.3f") exactly for every float (binary32) value below 1.8e19:
+ * the fraction times 1000 is exact in double for them, and ties round half to even as glibc does.
  */
 #include <float.h>
 #include <math.h>
@@ -9,7 +9,8 @@
 #include "ebdut/ebdut.h"
 #include "ebdut/ebdut_port.h"
 
-#define EB_FIXED_LIMIT 9.0e15 /* above this (x * 1000), fall back to d.dddddde+XX */
+#define EB_FIXED_LIMIT 9.0e15 /* trunc3: above this (x * 1000), use d.dddddde+XX */
+#define EB_WHOLE_LIMIT 1.8e19 /* fixed3: above this (< 2^64), use d.dddddde+XX */
 
 static size_t copy_text(char *buffer, size_t at, const char *text)
 {
@@ -109,23 +110,42 @@ size_t eb_format_fixed3(char *buffer, double value)
 {
     size_t special = format_special(buffer, value);
     int negative;
+    double magnitude;
+    uint64_t whole;
     double scaled;
     uint64_t milli;
     double remainder;
+    size_t at = 0;
     if (special != 0u) {
         return special;
     }
     negative = signbit(value) ? 1 : 0;
-    scaled = (negative ? -value : value) * 1000.0;
-    if (scaled >= EB_FIXED_LIMIT) {
-        return format_exponent(buffer, negative, negative ? -value : value);
+    magnitude = negative ? -value : value;
+    if (magnitude >= EB_WHOLE_LIMIT) {
+        return format_exponent(buffer, negative, magnitude);
     }
+    /* Split first: both parts are exact, and fraction * 1000 is exact for binary32 values. */
+    whole = (uint64_t)magnitude;
+    scaled = (magnitude - (double)whole) * 1000.0;
     milli = (uint64_t)scaled;
     remainder = scaled - (double)milli;
     if (remainder > 0.5 || (remainder == 0.5 && (milli & 1u) != 0u)) {
         milli++;
     }
-    return format_milli(buffer, negative, milli);
+    if (milli == 1000u) {
+        whole++;
+        milli = 0;
+    }
+    if (negative) {
+        buffer[at++] = '-';
+    }
+    at += eb_format_u64(buffer + at, whole);
+    buffer[at++] = '.';
+    buffer[at++] = (char)('0' + (int)(milli / 100u));
+    buffer[at++] = (char)('0' + (int)(milli / 10u % 10u));
+    buffer[at++] = (char)('0' + (int)(milli % 10u));
+    buffer[at] = '\0';
+    return at;
 }
 
 size_t eb_format_trunc3(char *buffer, double value)
