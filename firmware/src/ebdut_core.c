@@ -38,8 +38,9 @@ static void print_lap(uint64_t time_us)
 /* Energy mode: falling edge, hold low for ts_hold_us measured by the timer, release. */
 static uint64_t timestamp_pulse(void)
 {
-    uint64_t start = eb_time_us();
+    uint64_t start;
     eb_port_ts_pin_write(0);
+    start = eb_time_us(); /* after the edge: the low time is at least ts_hold_us */
     while (eb_time_us() - start < g_config.ts_hold_us) {
     }
     eb_port_ts_pin_write(1);

@@ -28,6 +28,8 @@ static const char g_usage[] =
     "  --name TEXT                 reply of 'name' (default energybench-posix)\n"
     "  --timer-offset-us N         start the µs counter at N (tests the 32-bit wrap)\n";
 
+static char g_pty_path[256];
+
 static void fail(const char *message, const char *detail)
 {
     fprintf(stderr, "ebdut-posix: %s%s%s\n", message, detail ? ": " : "", detail ? detail : "");
@@ -64,7 +66,8 @@ static int open_events(const char *target)
     return fd;
 }
 
-/* New pseudo-terminal in raw mode; the slave stays open so the master never reads EIO. */
+/* New pseudo-terminal in raw mode; we keep the slave open so the master never reads EIO
+ * when the host closes and reopens the port. */
 static int open_pty(void)
 {
     struct termios tio;
@@ -87,8 +90,7 @@ static int open_pty(void)
     if (tcsetattr(slave, TCSANOW, &tio) != 0) {
         fail("cannot set the pseudo-terminal to raw mode", path);
     }
-    printf("pty: %s\n", path);
-    fflush(stdout);
+    snprintf(g_pty_path, sizeof g_pty_path, "%s", path);
     return master;
 }
 
@@ -179,6 +181,11 @@ int main(int argc, char **argv)
     }
     posix_port_setup(&settings);
     eb_init(&config);
+    if (!use_stdio) {
+        /* Announced after boot: once the path is printed the DUT is ready for commands. */
+        printf("pty: %s\n", g_pty_path);
+        fflush(stdout);
+    }
     eb_run();
     return 0;
 }
