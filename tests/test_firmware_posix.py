@@ -241,7 +241,7 @@ def test_download_infer_results(start_dut, mode: str, model: str) -> None:
     if mode == "energy":
         assert len(falls) == 3 and len(rises) == 3  # boot + start + end of the one infer
         assert falls[0] < rises[0] < falls[1] < rises[1] <= begin[0][0] <= end[0] <= falls[2]
-        assert all(rise - fall >= 100 for fall, rise in zip(falls, rises))  # default hold
+        assert all(rise - fall >= 100 for fall, rise in zip(falls, rises, strict=True))  # hold
     else:
         assert falls == [] and rises == []
         assert laps[0] <= begin[0][0] <= end[0] <= laps[1]  # one clock for laps and events
