@@ -232,19 +232,24 @@ def test_download_infer_results(start_dut, mode: str, model: str) -> None:
         assert np.all(printed <= expected + 1e-9), "kws01 truncates like the reference"
     assert dut.command("results") == [others[4], "m-ready"]
 
+    second = dut.command("infer 2 0")
+    assert "m-infer-start-2" in second and second[-1] == "m-ready"
     events = read_events(events_path)
     falls = [t for name, t, _ in events if name == "ts_fall"]
     rises = [t for name, t, _ in events if name == "ts_rise"]
-    begin = [(t, args) for name, t, args in events if name == "infer_begin"]
-    end = [t for name, t, _ in events if name == "infer_end"]
-    assert begin == [(begin[0][0], [3])] and len(end) == 1
+    begins = [(t, args) for name, t, args in events if name == "infer_begin"]
+    ends = [t for name, t, _ in events if name == "infer_end"]
+    assert [args for _, args in begins] == [[3], [2]] and len(ends) == 2
     if mode == "energy":
-        assert len(falls) == 3 and len(rises) == 3  # boot + start + end of the one infer
-        assert falls[0] < rises[0] < falls[1] < rises[1] <= begin[0][0] <= end[0] <= falls[2]
+        # boot + (start, end) of each infer; each window's edges bracket exactly its loop
+        assert len(falls) == 5 and len(rises) == 5
+        assert falls[0] < rises[0] < falls[1]
+        for k, ((begin_us, _), end_us) in enumerate(zip(begins, ends, strict=True)):
+            assert falls[1 + 2 * k] < rises[1 + 2 * k] <= begin_us <= end_us <= falls[2 + 2 * k]
         assert all(rise - fall >= 100 for fall, rise in zip(falls, rises, strict=True))  # hold
     else:
         assert falls == [] and rises == []
-        assert laps[0] <= begin[0][0] <= end[0] <= laps[1]  # one clock for laps and events
+        assert laps[0] <= begins[0][0] <= ends[0] <= laps[1]  # one clock for laps and events
 
 
 def test_wrong_size_and_bad_input_answered_with_errors(start_dut) -> None:
@@ -305,3 +310,15 @@ def test_lap_counter_continues_past_32_bit_wrap(ebdut_binary: Path) -> None:
     assert "m-infer-done" in lines and len(laps) == 3  # boot, start, end
     assert start_us <= laps[0] < 2**32 < laps[2]
     assert laps[0] <= laps[1] and laps[2] - laps[1] >= 600_000
+
+
+def test_baud_emulation_paces_the_dut_clock(ebdut_binary: Path) -> None:
+    """At 9600 baud the ~21-byte reply between two timestamps takes >= 20 ms of DUT time."""
+    result = subprocess.run(
+        [str(ebdut_binary), "--stdio", "--baud", "9600"],
+        input=b"timestamp%timestamp%",
+        capture_output=True,
+        timeout=20,
+    )
+    laps = [int(m.group(1)) for m in map(LAP_RE.match, result.stdout.decode().split("\r\n")) if m]
+    assert len(laps) == 3 and laps[2] - laps[1] >= 20_000

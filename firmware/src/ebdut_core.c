@@ -267,10 +267,10 @@ static void dispatch(char *text, size_t length)
 
 void eb_rx_byte(uint8_t byte)
 {
-    (void)eb_time_us();
     if (!g_ready) {
         return; /* parser disabled until boot has finished, as the reference */
     }
+    (void)eb_time_us(); /* keeps the 64-bit extension ahead of 32-bit counter wraps */
     if (byte == (uint8_t)'%') {
         if (g_overflow_length > 0u) {
             eb_print_error_begin();

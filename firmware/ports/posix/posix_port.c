@@ -25,6 +25,7 @@ static unsigned char g_in[4096];
 static size_t g_in_length;
 static size_t g_in_position;
 static int g_pin_level = 1;
+static double g_rx_wire_us; /* emulated arrival time of the last received byte */
 
 void posix_port_setup(const posix_port_settings *settings)
 {
@@ -50,7 +51,7 @@ static void sleep_us(uint64_t duration_us)
     }
 }
 
-/* Wire time of n bytes at 8N1 (10 bits each) when baud emulation is on. */
+/* Wire time of n transmitted bytes at 8N1 (10 bits each) when baud emulation is on. */
 static void wire_delay(size_t bytes)
 {
     if (g_settings.baud != 0u && bytes != 0u) {
@@ -118,9 +119,20 @@ int eb_port_uart_getc(void)
         if (got <= 0) {
             return -1;
         }
-        wire_delay((size_t)got);
         g_in_length = (size_t)got;
         g_in_position = 0;
+        if (g_rx_wire_us < (double)posix_port_clock_us()) {
+            g_rx_wire_us = (double)posix_port_clock_us(); /* the line was idle */
+        }
+    }
+    if (g_settings.baud != 0u) {
+        /* Byte k of a burst is only "received" 10 bit times after byte k - 1. */
+        uint64_t now_us;
+        g_rx_wire_us += 10.0e6 / (double)g_settings.baud;
+        now_us = posix_port_clock_us();
+        if (g_rx_wire_us > (double)now_us + 500.0) {
+            sleep_us((uint64_t)(g_rx_wire_us - (double)now_us));
+        }
     }
     return g_in[g_in_position++];
 }
