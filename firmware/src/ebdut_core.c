@@ -15,6 +15,9 @@ static char g_command[EB_CMD_MAX_CHARS];
 static size_t g_command_length;
 static uint32_t g_overflow_length; /* > 0 while discarding an overlong command (saturating) */
 
+/* Consecutive identical timer reads after which a timestamp hold gives up. */
+#define EB_TIMER_STALL_READS (1ul << 24)
+
 static uint32_t g_timer_last;
 static uint64_t g_timer_total;
 
@@ -39,9 +42,18 @@ static void print_lap(uint64_t time_us)
 static uint64_t timestamp_pulse(void)
 {
     uint64_t start;
+    uint64_t now;
+    uint32_t stalled = 0;
     eb_port_ts_pin_write(0);
-    start = eb_time_us(); /* after the edge: the low time is at least ts_hold_us */
-    while (eb_time_us() - start < g_config.ts_hold_us) {
+    start = now = eb_time_us(); /* after the edge: the low time is at least ts_hold_us */
+    while (now - start < g_config.ts_hold_us) {
+        uint64_t previous = now;
+        now = eb_time_us();
+        if (now != previous) {
+            stalled = 0;
+        } else if (++stalled >= EB_TIMER_STALL_READS) {
+            break; /* the port's timer does not advance: release rather than hang */
+        }
     }
     eb_port_ts_pin_write(1);
     return start;

@@ -99,6 +99,16 @@ static void test_boot_energy_pulse_hold(void)
     CHECK(g_mock.pin_level == 1);
 }
 
+static void test_stalled_timer_does_not_hang(void)
+{
+    eb_config config = make_config(EB_MODE_ENERGY);
+    mock_reset();
+    g_mock.timer_step_us = 0;
+    CHECK(eb_init(&config) == 0);
+    CHECK(g_mock.falls == 1 && g_mock.rises == 1 && g_mock.pin_level == 1);
+    (void)mock_take_output();
+}
+
 static void test_model_init_failure(void)
 {
     eb_config config = make_config(EB_MODE_PERFORMANCE);
@@ -342,6 +352,7 @@ int main(void)
     test_parser_disabled_before_init();
     test_boot_performance();
     test_boot_energy_pulse_hold();
+    test_stalled_timer_does_not_hang();
     test_model_init_failure();
     test_identification();
     test_framing();
