@@ -118,8 +118,8 @@ void eb_port_results(void)
 
 /* ------------------------------------------------------------------ main */
 
-/* Board main(): clocks and pins first, then the harness. */
-int ebdut_template_main(void)
+/* Board main(): clocks and pins first, then the harness (rename if your startup code differs). */
+int main(void)
 {
     eb_config config = {0};
     config.mode = EB_CFG_ENERGY_MODE ? EB_MODE_ENERGY : EB_MODE_PERFORMANCE;
