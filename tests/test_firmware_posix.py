@@ -322,3 +322,49 @@ def test_baud_emulation_paces_the_dut_clock(ebdut_binary: Path) -> None:
     )
     laps = [int(m.group(1)) for m in map(LAP_RE.match, result.stdout.decode().split("\r\n")) if m]
     assert len(laps) == 3 and laps[2] - laps[1] >= 20_000
+
+
+@pytest.mark.parametrize("mode", ["energy", "performance"])
+@pytest.mark.parametrize("model", sorted(MODELS))
+def test_energybench_dut_client_drives_the_posix_build(
+    ebdut_binary: Path, tmp_path: Path, mode: str, model: str
+) -> None:
+    """energybench's own DUT client (not the helper above) against the C harness."""
+    from energybench.dut.client import DutClient
+    from energybench.dut.link import DirectLink
+    from energybench.transport.serial_port import SerialTransport
+
+    spec = MODELS[model]
+    events = tmp_path / "events.txt"
+    process = subprocess.Popen(
+        [str(ebdut_binary), "--mode", mode, "--model", model, "--events", str(events)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(process.stdout, selectors.EVENT_READ)
+            assert selector.select(timeout=10.0), "no pty line from ebdut-posix"
+        path = process.stdout.readline().strip().removeprefix("pty: ")
+        transport = SerialTransport(path, 115200, timeout_s=5.0, read_termination="\n")
+        client = DutClient(DirectLink(transport), timeout_s=5.0)
+        try:
+            identity = client.identify()
+            assert identity.model == model
+            assert client.probe_mode() == mode
+            data = make_input(spec, seed=3)
+            client.load(data, verify=True)
+            result = client.infer(5, 1, timeout_s=20.0)
+            if mode == "performance":
+                assert result.dut_elapsed_s is not None and result.dut_elapsed_s > 0
+            else:
+                assert result.lap_us is None
+            np.testing.assert_allclose(result.results, expected_outputs(spec, data), atol=1e-3)
+            assert client.results() == result.results
+        finally:
+            transport.close()
+    finally:
+        process.kill()
+        process.wait(timeout=10)
