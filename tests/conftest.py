@@ -31,3 +31,12 @@ def real_results() -> Path:
 @pytest.fixture
 def mlperf_tiny() -> Path:
     return shared_path("mlperf-tiny")
+
+
+@pytest.fixture
+def virtual_lab():
+    """A running VirtualLab (reference profile, energy build, kws01, stand-in model)."""
+    from energybench.sim.lab import VirtualLab
+
+    with VirtualLab("stm32l4r5-reference", mode="energy", workload="kws01") as lab:
+        yield lab

@@ -199,6 +199,13 @@ class SimDut:
                     return
             self._receive_time(pending)
 
+    def pass_time(self, duration_s: float) -> None:
+        """Let ``duration_s`` of simulation time pass at the present level (another device's
+        activity, e.g. the interface board talking to the host)."""
+        with self._lock:
+            self.timeline.advance_by(duration_s)
+            self.timeline.sleep_until(self.timeline.now_s)
+
     def execute(self, command: str) -> list[str]:
         """Run one command in-process (as if ``command%`` arrived); the reply lines."""
         lines: list[bytes] = []
