@@ -179,7 +179,9 @@ class SimDut:
             self._pty.write(data)
 
     def feed(self, data: bytes, sink: Sink | None = None) -> None:
-        """Bytes from the host (UART RX); replies to commands completed here go to ``sink``."""
+        """Bytes from the host (UART RX); replies go to ``sink`` (default: the pty)."""
+        if sink is None:
+            sink = self._pty_write
         with self._lock:
             if self._hung and self.faults.hang_on_infer:
                 log.debug("hung DUT ignores %d bytes", len(data))
