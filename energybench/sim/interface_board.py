@@ -11,6 +11,8 @@ own (its baud); the host link's 115200 baud is charged for the board's own repli
 forwarded lines overlap the DUT's transmission). If the board's DUT baud differs from the
 DUT's, or the DUT never sends ``m-ready`` (hung, withheld reply), the board waits forever like
 the real one (``TX_WAIT_FOREVER``): it ignores the host until :meth:`reset`.
+A consequence: the DUT's ``\n``-only oversize warning (``db load N`` > buffer) merges with
+``m-ready``, so the board never sees a bare ``m-ready`` and hangs, as the real one would.
 ``setbaud N`` answers, stores N (1..2,000,000, else the default 9600 stays) and resets the board.
 The board has no SD card: ``ls`` lists nothing and ``play`` fails.
 """
