@@ -106,7 +106,7 @@ def test_ad01_mse_of_first_windows() -> None:
         load_via_db(dut, window)
         line = dut.execute("infer 1 0")[-2]
         x = np.frombuffer(window, "<f4")
-        q, (oscale, ozp), interp = direct(
+        q, (oscale, ozp), _ = direct(
             models / MODEL_FILES["ad01"], _quantize(x, *interp_input_quant(models))
         )
         mse = np.mean(((q.astype(np.float64) - ozp) * oscale - x.astype(np.float64)) ** 2)

@@ -46,10 +46,9 @@ def dut_port(request):
 def _boot_banner(mode: str, workload: str = "kws01") -> bytes:
     timeline = Timeline(supply_voltage_v=1.8, output_on=True)
     dut = SimDut(timeline, load_profile("stm32l4r5-reference"), mode=mode, workload=workload)
-    with dut:
-        with serial.Serial(dut.port, dut.baud, timeout=0.05) as port:
-            dut.reset()  # boot again while the host listens
-            return read_until(port)
+    with dut, serial.Serial(dut.port, dut.baud, timeout=0.05) as port:
+        dut.reset()  # boot again while the host listens
+        return read_until(port)
 
 
 def test_boot_banner_energy() -> None:
@@ -99,7 +98,9 @@ TRANSCRIPTS = [
 ]
 
 
-@pytest.mark.parametrize(("text", "reply"), TRANSCRIPTS, ids=[t or "<empty>" for t, _ in TRANSCRIPTS])
+@pytest.mark.parametrize(
+    ("text", "reply"), TRANSCRIPTS, ids=[t or "<empty>" for t, _ in TRANSCRIPTS]
+)
 def test_command_transcript(dut_port, text: str, reply: bytes) -> None:
     _, port = dut_port
     assert command(port, text) == reply

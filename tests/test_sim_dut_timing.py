@@ -13,8 +13,9 @@ from energybench.sim.profiles import load_profile
 from energybench.sim.timeline import Timeline
 
 
-def make_dut(mode: str = "energy", *, jitter: float | None = 0.0, profile: str = "fast-m33",
-             **kwargs) -> SimDut:
+def make_dut(
+    mode: str = "energy", *, jitter: float | None = 0.0, profile: str = "fast-m33", **kwargs
+) -> SimDut:
     prof = load_profile(profile)
     if jitter is not None:
         prof = dataclasses.replace(prof, jitter=jitter)

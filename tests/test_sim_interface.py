@@ -6,7 +6,7 @@ import re
 
 import pytest
 import serial
-from sim_helpers import command, read_for, read_until
+from sim_helpers import command, read_for
 
 from energybench.sim.lab import VirtualLab
 
@@ -46,7 +46,7 @@ def test_board_commands(board) -> None:
 
 
 def test_newline_only_lines_merge_with_the_next(board) -> None:
-    lab, port = board
+    _, port = board
     command(port, "dut db load 4", marker=PASS_READY)
     command(port, "dut db 00010203", marker=PASS_READY)
     reply = command(port, "dut infer 1 0", marker=PASS_READY)
@@ -58,7 +58,7 @@ def test_newline_only_lines_merge_with_the_next(board) -> None:
 
 def test_oversize_db_load_hangs_the_board(board) -> None:
     """The unprefixed warning merges with m-ready: the board never sees a bare m-ready."""
-    lab, port = board
+    _, port = board
     expected = (
         b"m-dut-passthrough(db load 600)\r\nm-ready\r\n"
         b"[dut]: Supplied buffer size 600 exceeds maximum of 490\nm-ready\r\n"

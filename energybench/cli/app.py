@@ -40,8 +40,10 @@ def _root(
 
 def _register() -> None:
     """Attach the command modules (each adds its commands or sub-app to ``app``)."""
-    from energybench.cli import analyze  # noqa: F401
-    from energybench.cli import lab  # noqa: F401
+    from energybench.cli import (
+        analyze,  # noqa: F401
+        lab,  # noqa: F401
+    )
 
 
 _register()

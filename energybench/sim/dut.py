@@ -19,6 +19,7 @@ Ground truth per ``infer`` is appended to :attr:`SimDut.windows`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
@@ -229,10 +230,8 @@ class SimDut:
             self.faults.withhold_replies -= 1
             log.info("fault: withholding the reply to %r", command[:40])
         self._out = _Output(sink, withhold=withhold, delay_s=self.faults.reply_delay_s)
-        try:
+        with contextlib.suppress(_Hang):  # the hang fault unwinds the firmware's infer
             self.firmware.dispatch(command)
-        except _Hang:
-            pass
 
     def _send(self, data: bytes) -> None:
         out = self._out

@@ -19,7 +19,12 @@ from typing import Protocol
 
 FW_VERSION = "ULPMark for tinyML Firmware V0.0.1"
 CMD_SIZE = 80
-MAX_DB_INPUT_SIZE = {"kws01": 490, "vww01": 96 * 96 * 3, "ic01": 32 * 32 * 3, "ad01": 5 * 128 * 4 * 2}
+MAX_DB_INPUT_SIZE = {
+    "kws01": 490,
+    "vww01": 96 * 96 * 3,
+    "ic01": 32 * 32 * 3,
+    "ad01": 5 * 128 * 4 * 2,
+}
 
 HELP_LINES = (
     f"{FW_VERSION}\r\n",

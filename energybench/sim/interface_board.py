@@ -137,9 +137,7 @@ class SimInterfaceBoard:
 
     def _set_baud(self, args: str) -> None:
         stripped = args.lstrip(" \t\n\v\f\r")
-        if not stripped[:1].isdigit() and not (
-            stripped[:1] in "+-" and stripped[1:2].isdigit()
-        ):
+        if not stripped[:1].isdigit() and not (stripped[:1] in "+-" and stripped[1:2].isdigit()):
             log.warning("setbaud %r: std::stoi throws; the real board faults", args)
             self._stuck = True
             return

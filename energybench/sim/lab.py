@@ -155,8 +155,12 @@ class VirtualLab:
         bauds = {m: p.baud_for(m, self.workload) for m in MODES}
         lines = ["[bench]", f"name = {_q(self.name)}", ""]
         if meter is not None:
-            lines += ["[meter]", f"driver = {_q(meter.sim.driver)}",
-                      f"resource = {_q(meter.sim.resource)}", ""]
+            lines += [
+                "[meter]",
+                f"driver = {_q(meter.sim.driver)}",
+                f"resource = {_q(meter.sim.resource)}",
+                "",
+            ]
         lines += ["[supply]"]
         if supply is not None:
             lines += [f"driver = {_q(supply.sim.driver)}", f"resource = {_q(supply.sim.resource)}"]

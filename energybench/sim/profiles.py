@@ -89,8 +89,15 @@ def load_profile(name_or_path: str | Path) -> DutProfile:
     return profile_from_dict(data, source=str(path))
 
 
-def _number(data: dict[str, Any], key: str, where: str, *, minimum: float = 0.0,
-            positive: bool = False, default: float | None = None) -> float:
+def _number(
+    data: dict[str, Any],
+    key: str,
+    where: str,
+    *,
+    minimum: float = 0.0,
+    positive: bool = False,
+    default: float | None = None,
+) -> float:
     if key not in data:
         if default is None:
             raise ConfigError("missing field", context=f"{where}{key}")
@@ -154,8 +161,9 @@ def profile_from_dict(data: dict[str, Any], source: str = "profile") -> DutProfi
         raise ConfigError(f"relative jitter must be < 0.5, got {jitter}", context=f"{where}jitter")
     ppm = data.get("clock_error_ppm", 0.0)
     if isinstance(ppm, bool) or not isinstance(ppm, (int, float)) or abs(ppm) > 1e5:
-        raise ConfigError(f"must be a number within ±1e5, got {ppm!r}",
-                          context=f"{where}clock_error_ppm")
+        raise ConfigError(
+            f"must be a number within ±1e5, got {ppm!r}", context=f"{where}clock_error_ppm"
+        )
     return DutProfile(
         name=name,
         description=str(data.get("description", "")),

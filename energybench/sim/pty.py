@@ -92,7 +92,9 @@ class PtyServer:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self._stop.is_set():
                     self.dropped_bytes += len(view) - sent
-                    log.warning("%s: dropped %d bytes (nobody reading)", self.name, len(view) - sent)
+                    log.warning(
+                        "%s: dropped %d bytes (nobody reading)", self.name, len(view) - sent
+                    )
                     break
                 with contextlib.suppress(OSError, ValueError):
                     select.select([], [self._master], [], min(remaining, _POLL_S))
