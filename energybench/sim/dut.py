@@ -43,7 +43,8 @@ Sink = Callable[[bytes], object]
 
 @dataclass
 class DutFaults:
-    """Fault knobs, settable at run time (attribute assignment)."""
+    """Fault knobs, settable at run time (attribute assignment); hang, delay and withhold are
+    sampled when a command starts, garbling counts output lines from when it is set."""
 
     hang_on_infer: bool = False  # infer stops after the first timestamp; DUT silent until reset
     reply_delay_s: float = 0.0  # wall and simulated delay before each command's reply
@@ -120,9 +121,9 @@ class SimDut:
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._hung = False
+        self._hang_armed = False
         self._boot_s = 0.0
         self._out = _Output(None)
-        self._base_current_a = profile.idle_current_a
         self._stamps: list[tuple[float, int | None]] = []
         self._loop_s = 0.0
         self._pty = PtyServer(self._on_pty_bytes, name="sim-dut") if serve_pty else None
@@ -222,7 +223,7 @@ class SimDut:
 
     def _receive_time(self, n_bytes: int) -> None:
         if n_bytes:
-            self._busy(n_bytes * 10 / self.baud, self._base_current_a + self.profile.uart_current_a)
+            self._busy(n_bytes * 10 / self.baud, self.profile.idle_current_a + self.profile.uart_current_a)
 
     def _run_command(self, command: bytes, sink: Sink | None) -> None:
         withhold = self.faults.withhold_replies > 0
@@ -230,6 +231,7 @@ class SimDut:
             self.faults.withhold_replies -= 1
             log.info("fault: withholding the reply to %r", command[:40])
         self._out = _Output(sink, withhold=withhold, delay_s=self.faults.reply_delay_s)
+        self._hang_armed = self.faults.hang_on_infer  # knobs are sampled when a command starts
         with contextlib.suppress(_Hang):  # the hang fault unwinds the firmware's infer
             self.firmware.dispatch(command)
 
@@ -247,7 +249,7 @@ class SimDut:
     def emit(self, text: str) -> None:
         """A blocking th_printf: UART time at the current level + uart current, then sent."""
         data = text.encode("latin-1")
-        self._busy(len(data) * 10 / self.baud, self._base_current_a + self.profile.uart_current_a)
+        self._busy(len(data) * 10 / self.baud, self.profile.idle_current_a + self.profile.uart_current_a)
         self._send(self._maybe_garble(data))
 
     def timestamp(self) -> None:
@@ -272,7 +274,7 @@ class SimDut:
         """n × th_infer(): the model runs once; time is the sum of jittered latencies."""
         self.model.infer()
         duration = self._loop_duration(inferences)
-        if timed and self.faults.hang_on_infer:
+        if timed and self._hang_armed:
             self._hung = True
             self._set_current(self.timeline.now_s, self.active_current_a)  # stuck, busy
             log.info("fault: DUT hangs inside infer at t=%.6f s", self.timeline.now_s)
