@@ -129,3 +129,17 @@ def test_realtime_pace_sleeps_until_simulated_time() -> None:
     dut = SimDut(timeline, prof, serve_pty=False).start()
     dut.execute("infer 10 0")  # ~0.09 s of simulation time
     assert timeline.wall_time_s() >= timeline.now_s - 0.005
+
+
+def test_unpowered_dut_ignores_input_and_boots_on_power_on() -> None:
+    dut = make_dut()
+    tl = dut.timeline
+    tl.set_supply(tl.now_s, output_on=False)
+    t0 = tl.now_s
+    assert dut.execute("name") == []
+    assert tl.now_s == t0
+    tl.set_supply(tl.now_s, output_on=True)
+    boot: list[bytes] = []
+    dut.reset(boot.append)  # what power_on() does, with the banner captured
+    assert b"".join(boot) == b"m-timestamp-mode-energy\r\nm-init-done\r\nm-ready\r\n"
+    assert dut.execute("name")[0] == "m-name-dut-[unspecified]\r\n"

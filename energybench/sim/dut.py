@@ -14,7 +14,9 @@ Timing, in simulation time on the bench's :class:`Timeline`:
   since the timeline's creation × ``idle_speed`` (nothing sleeps); gaps between commands are
   therefore idle periods at ``idle_current_a``. With the timeline's realtime pace the DUT also
   sleeps until each reply's simulated time before writing it.
-Ground truth per ``infer`` is appended to :attr:`SimDut.windows`.
+Ground truth per ``infer`` is appended to :attr:`SimDut.windows`. While the timeline's supply
+output is off the DUT ignores its input (it draws nothing: the timeline gates the current);
+a supply simulator calls :meth:`SimDut.power_on` when it switches the output on again.
 """
 
 from __future__ import annotations
@@ -166,6 +168,10 @@ class SimDut:
             self.firmware.enable()
             self.emit("m-ready\r\n")
 
+    def power_on(self) -> None:
+        """Called by a supply simulator when its output switches on: the DUT boots again."""
+        self.reset()
+
     def __enter__(self) -> SimDut:
         return self.start()
 
@@ -185,6 +191,9 @@ class SimDut:
         if sink is None:
             sink = self._pty_write
         with self._lock:
+            if not self.timeline.supply_state(self.timeline.now_s)[1]:
+                log.debug("unpowered DUT ignores %d bytes", len(data))
+                return
             if self._hung and self.faults.hang_on_infer:
                 log.debug("hung DUT ignores %d bytes", len(data))
                 return
@@ -223,7 +232,9 @@ class SimDut:
 
     def _receive_time(self, n_bytes: int) -> None:
         if n_bytes:
-            self._busy(n_bytes * 10 / self.baud, self.profile.idle_current_a + self.profile.uart_current_a)
+            self._busy(
+                n_bytes * 10 / self.baud, self.profile.idle_current_a + self.profile.uart_current_a
+            )
 
     def _run_command(self, command: bytes, sink: Sink | None) -> None:
         withhold = self.faults.withhold_replies > 0
@@ -249,7 +260,9 @@ class SimDut:
     def emit(self, text: str) -> None:
         """A blocking th_printf: UART time at the current level + uart current, then sent."""
         data = text.encode("latin-1")
-        self._busy(len(data) * 10 / self.baud, self.profile.idle_current_a + self.profile.uart_current_a)
+        self._busy(
+            len(data) * 10 / self.baud, self.profile.idle_current_a + self.profile.uart_current_a
+        )
         self._send(self._maybe_garble(data))
 
     def timestamp(self) -> None:
