@@ -40,10 +40,8 @@ def _root(
 
 def _register() -> None:
     """Attach the command modules (each adds its commands or sub-app to ``app``)."""
-    from energybench.cli import (
-        analyze,  # noqa: F401
-        lab,  # noqa: F401
-    )
+    import energybench.cli.lab  # noqa: F401
+    from energybench.cli import analyze  # noqa: F401
 
 
 _register()
