@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SHARED_DIR = PROJECT_ROOT.parent / "shared"
+# ENERGYBENCH_SHARED overrides the location (e.g. a git worktree whose parent has no shared/).
+SHARED_DIR = Path(os.environ.get("ENERGYBENCH_SHARED") or PROJECT_ROOT.parent / "shared")
 
 
 def shared_path(*parts: str) -> Path:
@@ -31,3 +33,12 @@ def real_results() -> Path:
 @pytest.fixture
 def mlperf_tiny() -> Path:
     return shared_path("mlperf-tiny")
+
+
+@pytest.fixture
+def virtual_lab():
+    """A running VirtualLab (reference profile, energy build, kws01, stand-in model)."""
+    from energybench.sim.lab import VirtualLab
+
+    with VirtualLab("stm32l4r5-reference", mode="energy", workload="kws01") as lab:
+        yield lab

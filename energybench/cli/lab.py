@@ -1,0 +1,59 @@
+"""`energybench lab up`: run the virtual lab (simulated DUT + interface board) until Ctrl-C."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from energybench.cli.app import app
+
+lab_app = typer.Typer(
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    help="The virtual lab: simulated DUT, interface board and instruments.",
+)
+app.add_typer(lab_app, name="lab")
+
+
+@lab_app.command("up")
+def up(
+    profile: Annotated[str, typer.Option(help="DUT profile name or .toml path.")] = (
+        "stm32l4r5-reference"
+    ),
+    model_dir: Annotated[
+        Path | None,
+        typer.Option(help="Reference .tflite file or folder (real inference via ai-edge-litert)."),
+    ] = None,
+    mode: Annotated[str, typer.Option(help="DUT firmware build: energy|performance|accuracy.")] = (
+        "energy"
+    ),
+    workload: Annotated[str, typer.Option(help="kws01, vww01, ic01 or ad01.")] = "kws01",
+    realtime: Annotated[bool, typer.Option(help="Pace simulation time with the wall clock.")] = (
+        False
+    ),
+) -> None:
+    """Start the lab, print its resources and bench file, serve until Ctrl-C."""
+    from energybench.sim.lab import VirtualLab
+
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        with VirtualLab(
+            profile, mode=mode, workload=workload, model=model_dir, realtime=realtime
+        ) as lab:
+            typer.echo(f"# virtual lab up: profile {lab.profile.name}, {mode} build, {workload}")
+            typer.echo(f"# DUT model: {lab.dut.model.label}")
+            for name, resource in lab.resources().items():
+                typer.echo(f"# {name}: {resource}")
+            typer.echo("# bench file:")
+            typer.echo(lab.bench_toml(), nl=False)
+            typer.echo("# press Ctrl-C to stop", err=True)
+            while not stop.wait(0.2):
+                pass
+            typer.echo("# stopping", err=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -1,0 +1,185 @@
+"""The MLCommons "tinyML Enhanced Interface Board" (IO manager) on its own pty (§2.1-2.2).
+
+Host ↔ board: ``%``-terminated commands, ``\\r\\n`` replies ending ``m-ready``. Dispatch is the
+reference ``Menu::HandleCommand``: the first table entry that is a prefix of the buffer; exact
+match → no arguments, ``<name> <args>`` → arguments, anything else with that prefix (``names``)
+→ no reply at all; an empty or unknown command → a bare ``m-ready``.
+``dut <cmd>`` relays to the :class:`SimDut` in-process: ``m-dut-passthrough(<cmd>)``, ``m-ready``,
+then each DUT line (read up to ``\\r\\n``, so ``\\n``-only lines merge with the next one) as
+``[dut]: <line>`` up to and including ``[dut]: m-ready``. The DUT-side UART time is the DUT's
+own (its baud); the host link's 115200 baud is charged for the board's own replies only (the
+forwarded lines overlap the DUT's transmission). If the board's DUT baud differs from the
+DUT's, or the DUT never sends ``m-ready`` (hung, withheld reply), the board waits forever like
+the real one (``TX_WAIT_FOREVER``): it ignores the host until :meth:`reset`.
+A consequence: the DUT's ``\n``-only oversize warning (``db load N`` > buffer) merges with
+``m-ready``, so the board never sees a bare ``m-ready`` and hangs, as the real one would.
+``setbaud N`` answers, stores N (1..2,000,000, else the default 9600 stays) and resets the board.
+The board has no SD card: ``ls`` lists nothing and ``play`` fails.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from energybench.sim.dut import SimDut
+from energybench.sim.firmware import c_atoi
+from energybench.sim.pty import PtyServer
+from energybench.sim.timeline import Timeline
+
+log = logging.getLogger(__name__)
+
+BOARD_NAME = "tinyML Enhanced Interface Board"
+DEFAULT_DUT_BAUD = 9600
+HOST_BAUD = 115200
+_COMMANDS = (
+    "dut",
+    "name",
+    "ls",
+    "play",
+    "setbaud",
+    "checkbaud",
+    "record_detections",
+    "print_detections",
+    "print_dutycycle",
+)
+
+
+class SimInterfaceBoard:
+    """A simulated interface board relaying host commands to a SimDut."""
+
+    def __init__(
+        self, timeline: Timeline, dut: SimDut, *, dut_baud: int = DEFAULT_DUT_BAUD
+    ) -> None:
+        self.timeline = timeline
+        self.dut = dut
+        self._flash_baud = dut_baud  # what setbaud stored in flash
+        self.dut_baud = dut_baud  # huart3's rate since the last reset
+        self.resets = 0
+        self._buffer = bytearray()
+        self._stuck = False
+        self._lock = threading.RLock()
+        self._pty = PtyServer(self.feed, name="sim-interface")
+
+    @property
+    def port(self) -> str:
+        return self._pty.path
+
+    def start(self) -> SimInterfaceBoard:
+        self._pty.start()
+        return self
+
+    def stop(self) -> None:
+        self._pty.close()
+
+    def reset(self) -> None:
+        """MCU reset: reload the baud from flash, drop any partial command, unstick."""
+        with self._lock:
+            self.dut_baud = self._flash_baud
+            self._buffer.clear()
+            self._stuck = False
+            self.resets += 1
+
+    # ---- host side ---------------------------------------------------------------------------
+    def feed(self, data: bytes) -> None:
+        """Bytes from the host (pty reader thread)."""
+        with self._lock:
+            for byte in data:
+                if self._stuck:
+                    log.debug("interface board is stuck waiting for the DUT; byte ignored")
+                    return
+                if byte != 0x25:
+                    self._buffer.append(byte)
+                    continue
+                command = self._buffer.decode("latin-1")
+                self._buffer.clear()
+                self._handle(command)
+
+    def _send(self, text: str) -> None:
+        data = text.encode("latin-1")
+        self.dut.pass_time(len(data) * 10 / HOST_BAUD)
+        self._pty.write(data)
+
+    def _handle(self, buffer: str) -> None:
+        if buffer:
+            for name in _COMMANDS:
+                if not buffer.startswith(name):
+                    continue
+                if len(buffer) == len(name):
+                    self._action(name, "")
+                elif len(buffer) > len(name) + 1 and buffer[len(name)] == " ":
+                    self._action(name, buffer[len(name) + 1 :])
+                return  # prefix matched but malformed: the reference sends nothing
+        self._send("m-ready\r\n")
+
+    def _action(self, name: str, args: str) -> None:
+        if name == "dut":
+            self._passthrough(args)
+        elif name == "name":
+            self._send(f"{BOARD_NAME}\r\nm-ready\r\n")
+        elif name == "setbaud":
+            self._set_baud(args)
+        elif name == "checkbaud":
+            self._send(f"baud is: {self.dut_baud}\nm-ready\r\n")
+        elif name == "play":
+            self._send(
+                f"Attempting to play {args}\nError playing file. Check that the file exists "
+                "and is a 2-channel wav file.\nm-ready\r\n"
+            )
+        elif name == "record_detections":
+            self._send("Now recording detections\r\nm-ready\r\n")
+        elif name == "print_detections":
+            self._send("Detection Timestamps (ms)\r\nm-ready\r\n")
+        elif name == "print_dutycycle":
+            self._send("Duty cycle start times (s)\r\n\r\nDuty cycle stop times (s)\r\nm-ready\r\n")
+        else:  # ls: no SD card files
+            self._send("m-ready\r\n")
+
+    def _set_baud(self, args: str) -> None:
+        stripped = args.lstrip(" \t\n\v\f\r")
+        if not stripped[:1].isdigit() and not (stripped[:1] in "+-" and stripped[1:2].isdigit()):
+            log.warning("setbaud %r: std::stoi throws; the real board faults", args)
+            self._stuck = True
+            return
+        baud = c_atoi(args)
+        self._send(f"set baud to: {baud}\nm-ready\r\n")
+        if 1 <= baud <= 2_000_000:
+            self._flash_baud = baud
+        else:
+            log.warning("setbaud %d outside 1..2000000: flash keeps %d", baud, self._flash_baud)
+        self.reset()
+
+    # ---- DUT side ----------------------------------------------------------------------------
+    def _passthrough(self, command: str) -> None:
+        self._send(f"m-dut-passthrough({command})\r\nm-ready\r\n")
+        if self.dut_baud != self.dut.baud:
+            log.warning(
+                "interface DUT baud %d != DUT baud %d: the DUT sees garbage, the board waits",
+                self.dut_baud,
+                self.dut.baud,
+            )
+            self._stuck = True
+            return
+        relay = _LineRelay(self._pty.write)
+        self.dut.feed(command.encode("latin-1") + b"%", relay)
+        if not relay.done:
+            log.warning("no m-ready from the DUT after %r: the board waits forever", command)
+            self._stuck = True
+
+
+class _LineRelay:
+    """Splits DUT output on CR LF and forwards ``[dut]: <line>`` until ``m-ready``."""
+
+    def __init__(self, write) -> None:
+        self._write = write
+        self._pending = b""
+        self.done = False
+
+    def __call__(self, data: bytes) -> None:
+        if self.done:
+            return
+        self._pending += data
+        while not self.done and b"\r\n" in self._pending:
+            line, self._pending = self._pending.split(b"\r\n", 1)
+            self._write(b"[dut]: " + line + b"\r\n")
+            self.done = line == b"m-ready"

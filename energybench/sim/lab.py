@@ -1,0 +1,191 @@
+"""VirtualLab: one Timeline, the simulated DUT, the interface board and instrument simulators.
+
+The supply output is ON from t=0 at the profile's voltage until an instrument simulator takes
+control of it. ``bench_toml()`` renders a bench file that points the production code at the
+simulated resources (the runner validates it).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from energybench.errors import ConfigError
+from energybench.sim.dut import SimDut
+from energybench.sim.interface_board import HOST_BAUD, SimInterfaceBoard
+from energybench.sim.profiles import MODES, DutProfile, load_profile
+from energybench.sim.timeline import Timeline
+
+log = logging.getLogger(__name__)
+
+SYNC_MODES = ("hardware_trigger", "digital_channel", "event_marker", "host_timestamp")
+ROLES = ("meter", "supply")
+
+
+class InstrumentSim(Protocol):
+    """What an instrument simulator offers the lab."""
+
+    resource: str
+    driver: str
+
+    def start(self) -> object: ...
+
+    def stop(self) -> object: ...
+
+
+@dataclass
+class _Instrument:
+    name: str
+    sim: InstrumentSim
+    role: str
+    sync_mode: str | None
+
+
+class VirtualLab:
+    """A simulated bench; use as a context manager (``with VirtualLab() as lab:``)."""
+
+    def __init__(
+        self,
+        profile: str | Path | DutProfile = "stm32l4r5-reference",
+        *,
+        mode: str = "energy",
+        workload: str = "kws01",
+        model: str | Path | None = None,
+        realtime: bool = False,
+        seed: int = 0,
+        idle_speed: float = 1.0,
+        vendor_name: str = "unspecified",
+        name: str = "virtual-lab",
+    ) -> None:
+        if mode not in MODES:
+            raise ConfigError(f"mode must be one of {MODES}, got {mode!r}", context="mode")
+        self.profile = profile if isinstance(profile, DutProfile) else load_profile(profile)
+        self.mode = mode
+        self.workload = workload
+        self.name = name
+        self.timeline = Timeline(
+            supply_voltage_v=self.profile.supply_voltage_v,
+            output_on=True,
+            pace="realtime" if realtime else "virtual",
+        )
+        self.dut = SimDut(
+            self.timeline,
+            self.profile,
+            mode=mode,
+            workload=workload,
+            model=model,
+            vendor_name=vendor_name,
+            seed=seed,
+            idle_speed=idle_speed,
+        )
+        self.interface = SimInterfaceBoard(self.timeline, self.dut)
+        self.instruments: dict[str, _Instrument] = {}
+        self._started = False
+
+    # ---- lifecycle -------------------------------------------------------------------------
+    def start(self) -> VirtualLab:
+        if self._started:
+            return self
+        self.dut.start()
+        self.interface.start()
+        self._started = True
+        for inst in self.instruments.values():
+            inst.sim.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop every simulator and close every port (idempotent, never raises)."""
+        for inst in reversed(list(self.instruments.values())):
+            try:
+                inst.sim.stop()
+            except Exception:
+                log.exception("stopping instrument simulator %s failed", inst.name)
+        for part in (self.interface, self.dut):
+            try:
+                part.stop()
+            except Exception:
+                log.exception("stopping %s failed", type(part).__name__)
+        self._started = False
+
+    def __enter__(self) -> VirtualLab:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def add_instrument(
+        self, name: str, sim: InstrumentSim, *, role: str = "meter", sync_mode: str | None = None
+    ) -> None:
+        """Attach an instrument simulator (started now if the lab runs, else with the lab)."""
+        if role not in ROLES:
+            raise ConfigError(f"role must be one of {ROLES}, got {role!r}", context=name)
+        sync_mode = sync_mode or getattr(sim, "sync_mode", None)
+        if sync_mode is not None and sync_mode not in SYNC_MODES:
+            raise ConfigError(f"sync mode must be one of {SYNC_MODES}", context=name)
+        if name in self.instruments:
+            raise ConfigError("an instrument with this name is already attached", context=name)
+        self.instruments[name] = _Instrument(name, sim, role, sync_mode)
+        if self._started:
+            sim.start()
+
+    # ---- resources -----------------------------------------------------------------------------
+    def resources(self) -> dict[str, str]:
+        """Name → resource string of every simulated port/instrument."""
+        found = {"dut": self.dut.port, "interface": self.interface.port}
+        found.update({n: i.sim.resource for n, i in self.instruments.items()})
+        return found
+
+    def _role(self, role: str) -> _Instrument | None:
+        return next((i for i in self.instruments.values() if i.role == role), None)
+
+    def bench_toml(self) -> str:
+        """A bench file (TOML) for this lab."""
+        p = self.profile
+        meter = self._role("meter")
+        supply = self._role("supply")
+        max_active_a = max(p.active_current_a.values()) + p.uart_current_a
+        max_current_a = math.ceil(max_active_a * 5 * 100) / 100
+        sync = (meter.sync_mode if meter and meter.sync_mode else None) or (
+            "hardware_trigger" if meter else "host_timestamp"
+        )
+        bauds = {m: p.baud_for(m, self.workload) for m in MODES}
+        lines = ["[bench]", f"name = {_q(self.name)}", ""]
+        if meter is not None:
+            lines += [
+                "[meter]",
+                f"driver = {_q(meter.sim.driver)}",
+                f"resource = {_q(meter.sim.resource)}",
+                "",
+            ]
+        lines += ["[supply]"]
+        if supply is not None:
+            lines += [f"driver = {_q(supply.sim.driver)}", f"resource = {_q(supply.sim.resource)}"]
+        lines += [
+            f"voltage_v = {p.supply_voltage_v}",
+            f"max_voltage_v = {round(p.supply_voltage_v * 1.1, 3)}",
+            f"max_current_a = {max_current_a}",
+            "",
+            "[sync]",
+            f"mode = {_q(sync)}",
+            'line = "timestamp"',
+            'polarity = "falling"',
+            "",
+            "[dut]",
+            f"port = {_q(self.dut.port)}",
+            "baud = { " + ", ".join(f"{m} = {b}" for m, b in bauds.items()) + " }",
+            f"mode = {_q(self.mode)}",
+            "",
+            "[interface]",
+            f"port = {_q(self.interface.port)}",
+            f"baud = {HOST_BAUD}",
+        ]
+        return "\n".join(lines) + "\n"
+
+
+def _q(text: str) -> str:
+    """A TOML basic string (JSON escaping is a subset TOML accepts)."""
+    return json.dumps(text)
