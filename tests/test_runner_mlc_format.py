@@ -4,7 +4,7 @@ and reproduce the published MLCommons-runner energy file."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from conftest import shared_path
@@ -21,7 +21,7 @@ CHECKER_PERF = r".* Median throughput is\s+([\d\.]+) inf\./sec\..*"
 CHECKER_ENERGY = r"Median energy cost is ([\d\.]+) uJ/inf"
 CHECKER_TOP1 = r".* Top[- ]1%?\s?[:=] ([\d\.]+).*"
 CHECKER_AUC = r".* AUC\s?[:=] ([\d\.]+).*"
-NOW = datetime(2026, 11, 28, 11, 20, 5, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 28, 11, 20, 5, tzinfo=UTC)
 
 
 def _last(pattern: str, text: str, fn=re.match) -> str | None:

@@ -7,10 +7,10 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 
 import pytest
 import serial
-import tomllib
 from sim_helpers import command
 
 from energybench.errors import ConfigError

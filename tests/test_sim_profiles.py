@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import copy
+import tomllib
 
 import pytest
-import tomllib
 
 from energybench.errors import ConfigError
 from energybench.sim.profiles import (

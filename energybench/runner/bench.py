@@ -29,11 +29,10 @@ Example::
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from energybench.errors import ConfigError
 from energybench.instruments.capabilities import SYNC_MODES

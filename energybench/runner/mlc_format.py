@@ -8,7 +8,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 RULE = "-" * 57
 MIN_WINDOW_S = 10.0
@@ -17,7 +17,7 @@ REQUIRED_WINDOWS = 5
 
 def _stamp(now: datetime | None = None) -> str:
     """The runner's summary-line prefix ``MMDD.HHMMSS ulp-mlperf:``."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     return now.strftime("%m%d.%H%M%S") + " ulp-mlperf:"
 
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
-
-import tomllib
 
 from energybench._data import data_dir
 from energybench.errors import WorkloadError
