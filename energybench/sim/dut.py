@@ -138,6 +138,11 @@ class SimDut:
             raise ConfigError("this SimDut serves no pty", context="port")
         return self._pty.path
 
+    @property
+    def label(self) -> str:
+        """What runs: the model (reference .tflite or the stand-in)."""
+        return self.model.label
+
     def start(self) -> SimDut:
         self.reset()
         if self._pty is not None:

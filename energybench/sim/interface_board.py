@@ -4,7 +4,8 @@ Host ↔ board: ``%``-terminated commands, ``\\r\\n`` replies ending ``m-ready``
 reference ``Menu::HandleCommand``: the first table entry that is a prefix of the buffer; exact
 match → no arguments, ``<name> <args>`` → arguments, anything else with that prefix (``names``)
 → no reply at all; an empty or unknown command → a bare ``m-ready``.
-``dut <cmd>`` relays to the :class:`SimDut` in-process: ``m-dut-passthrough(<cmd>)``, ``m-ready``,
+``dut <cmd>`` relays to the DUT in-process (``LabDut.feed``; a FirmwareDut writes to its
+process and routes its output back until ``m-ready``): ``m-dut-passthrough(<cmd>)``, ``m-ready``,
 then each DUT line (read up to ``\\r\\n``, so ``\\n``-only lines merge with the next one) as
 ``[dut]: <line>`` up to and including ``[dut]: m-ready``. The DUT-side UART time is the DUT's
 own (its baud); the host link's 115200 baud is charged for the board's own replies only (the
@@ -22,8 +23,8 @@ from __future__ import annotations
 import logging
 import threading
 
-from energybench.sim.dut import SimDut
 from energybench.sim.firmware import c_atoi
+from energybench.sim.lab_dut import LabDut
 from energybench.sim.pty import PtyServer
 from energybench.sim.timeline import Timeline
 
@@ -46,10 +47,10 @@ _COMMANDS = (
 
 
 class SimInterfaceBoard:
-    """A simulated interface board relaying host commands to a SimDut."""
+    """A simulated interface board relaying host commands to a DUT (SimDut or FirmwareDut)."""
 
     def __init__(
-        self, timeline: Timeline, dut: SimDut, *, dut_baud: int = DEFAULT_DUT_BAUD
+        self, timeline: Timeline, dut: LabDut, *, dut_baud: int = DEFAULT_DUT_BAUD
     ) -> None:
         self.timeline = timeline
         self.dut = dut

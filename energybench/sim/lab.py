@@ -1,6 +1,9 @@
-"""VirtualLab: one Timeline, the simulated DUT, the interface board and instrument simulators.
+"""VirtualLab: one Timeline, a DUT, the interface board and instrument simulators.
 
-The supply output is ON from t=0 at the profile's voltage until an instrument simulator takes
+The DUT is the pure-Python :class:`SimDut` (``dut="sim"``, virtual or realtime pace) or the C
+harness's POSIX build run as a process (``dut="firmware"``, :class:`FirmwareDut`; the lab then
+runs at realtime pace because the process runs on the wall clock, and instrument simulators must
+leave advancing the timeline to the DUT). The supply output is ON from t=0 at the profile's voltage until an instrument simulator takes
 control of it. ``bench_toml()`` renders a bench file that points the production code at the
 simulated resources (the runner validates it).
 """
@@ -16,7 +19,9 @@ from typing import Protocol
 
 from energybench.errors import ConfigError
 from energybench.sim.dut import SimDut
+from energybench.sim.firmware_dut import FirmwareDut
 from energybench.sim.interface_board import HOST_BAUD, SimInterfaceBoard
+from energybench.sim.lab_dut import DUT_KINDS, LabDut
 from energybench.sim.profiles import MODES, DutProfile, load_profile
 from energybench.sim.timeline import Timeline
 
@@ -58,30 +63,52 @@ class VirtualLab:
         realtime: bool = False,
         seed: int = 0,
         idle_speed: float = 1.0,
-        vendor_name: str = "unspecified",
+        vendor_name: str | None = None,
         name: str = "virtual-lab",
+        dut: str = "sim",
+        firmware_binary: str | Path | None = None,
     ) -> None:
         if mode not in MODES:
             raise ConfigError(f"mode must be one of {MODES}, got {mode!r}", context="mode")
+        if dut not in DUT_KINDS:
+            raise ConfigError(f"dut must be one of {DUT_KINDS}, got {dut!r}", context="dut")
+        if dut == "firmware" and model is not None:
+            raise ConfigError(
+                "the firmware DUT runs its built-in stand-in models; a model file applies to "
+                "the simulated DUT only",
+                context="model",
+            )
         self.profile = profile if isinstance(profile, DutProfile) else load_profile(profile)
         self.mode = mode
         self.workload = workload
         self.name = name
+        self.dut_kind = dut
         self.timeline = Timeline(
             supply_voltage_v=self.profile.supply_voltage_v,
             output_on=True,
-            pace="realtime" if realtime else "virtual",
+            pace="realtime" if realtime or dut == "firmware" else "virtual",
         )
-        self.dut = SimDut(
-            self.timeline,
-            self.profile,
-            mode=mode,
-            workload=workload,
-            model=model,
-            vendor_name=vendor_name,
-            seed=seed,
-            idle_speed=idle_speed,
-        )
+        self.dut: LabDut
+        if dut == "firmware":
+            self.dut = FirmwareDut(
+                self.timeline,
+                self.profile,
+                mode=mode,
+                workload=workload,
+                binary=firmware_binary,
+                vendor_name=vendor_name or "energybench-posix",
+            )
+        else:
+            self.dut = SimDut(
+                self.timeline,
+                self.profile,
+                mode=mode,
+                workload=workload,
+                model=model,
+                vendor_name=vendor_name or "unspecified",
+                seed=seed,
+                idle_speed=idle_speed,
+            )
         self.interface = SimInterfaceBoard(self.timeline, self.dut)
         self.instruments: dict[str, _Instrument] = {}
         self._started = False
@@ -90,7 +117,11 @@ class VirtualLab:
     def start(self) -> VirtualLab:
         if self._started:
             return self
-        self.dut.start()
+        try:
+            self.dut.start()
+        except BaseException:
+            self.stop()
+            raise
         self.interface.start()
         self._started = True
         for inst in self.instruments.values():

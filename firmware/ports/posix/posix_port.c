@@ -27,10 +27,22 @@ static size_t g_in_position;
 static int g_pin_level = 1;
 static double g_rx_wire_us; /* emulated arrival time of the last received byte */
 
+static void write_all(int fd, const char *data, size_t length);
+
 void posix_port_setup(const posix_port_settings *settings)
 {
+    char line[96];
+    int length;
     g_settings = *settings;
     clock_gettime(CLOCK_MONOTONIC, &g_start);
+    if (g_settings.events_fd >= 0) {
+        /* "at µs <offset> the host's CLOCK_MONOTONIC read <ns>": lets a host map event times
+         * onto its own clock (the virtual lab's timeline) exactly. */
+        length = snprintf(line, sizeof line, "clock_origin %llu %lld\n",
+                          (unsigned long long)g_settings.timer_offset_us,
+                          (long long)g_start.tv_sec * 1000000000LL + (long long)g_start.tv_nsec);
+        write_all(g_settings.events_fd, line, (size_t)length);
+    }
 }
 
 uint64_t posix_port_clock_us(void)
