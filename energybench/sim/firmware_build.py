@@ -93,7 +93,8 @@ def ensure_binary(binary: str | Path | None = None, *, timeout_s: float = BUILD_
                 )
             except subprocess.TimeoutExpired as exc:
                 raise ConfigError(
-                    f"make did not finish within {timeout_s:.0f} s", context=f"make -C {firmware_dir}"
+                    f"make did not finish within {timeout_s:.0f} s",
+                    context=f"make -C {firmware_dir}",
                 ) from exc
             if result.returncode != 0:
                 raise ConfigError(
