@@ -209,8 +209,10 @@ class FirmwareDut:
         log.info("ebdut-posix pid %d: %s", process.pid, " ".join(argv))
         with self._cond:
             booted = self._cond.wait_for(
-                lambda: (self._ready_count >= 1 and self.track.synchronised)
-                or process.poll() is not None,
+                lambda: (
+                    (self._ready_count >= 1 and self.track.synchronised)
+                    or process.poll() is not None
+                ),
                 timeout=self.boot_timeout_s,
             )
         if not booted or process.poll() is not None or not self.track.synchronised:
