@@ -1,4 +1,9 @@
-"""`energybench lab up`: run the virtual lab (simulated DUT + interface board) until Ctrl-C."""
+"""`energybench lab up`: run the virtual lab (a DUT + interface board) until Ctrl-C.
+
+``--dut sim`` (default) is the pure-Python simulated DUT; ``--dut firmware`` runs the C
+harness's POSIX build (firmware/build/ebdut-posix, built with make if missing) as the DUT, at
+realtime pace.
+"""
 
 from __future__ import annotations
 
@@ -35,6 +40,14 @@ def up(
     realtime: Annotated[bool, typer.Option(help="Pace simulation time with the wall clock.")] = (
         False
     ),
+    dut: Annotated[
+        str,
+        typer.Option(help="sim (Python simulated DUT) or firmware (the C harness's POSIX build)."),
+    ] = "sim",
+    firmware_binary: Annotated[
+        Path | None,
+        typer.Option(help="ebdut-posix to run with --dut firmware (default: build firmware/)."),
+    ] = None,
 ) -> None:
     """Start the lab, print its resources and bench file, serve until Ctrl-C."""
     from energybench.sim.lab import VirtualLab
@@ -43,10 +56,21 @@ def up(
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
         with VirtualLab(
-            profile, mode=mode, workload=workload, model=model_dir, realtime=realtime
+            profile,
+            mode=mode,
+            workload=workload,
+            model=model_dir,
+            realtime=realtime,
+            dut=dut,
+            firmware_binary=firmware_binary,
         ) as lab:
             typer.echo(f"# virtual lab up: profile {lab.profile.name}, {mode} build, {workload}")
-            typer.echo(f"# DUT model: {lab.dut.model.label}")
+            typer.echo(f"# DUT ({dut}): {lab.dut.label}")
+            pid = getattr(lab.dut, "pid", None)
+            if pid is not None:
+                typer.echo(f"# DUT process: pid {pid}")
+            if lab.timeline.pace == "realtime":
+                typer.echo("# pace: realtime (simulation time = wall time since start)")
             for name, resource in lab.resources().items():
                 typer.echo(f"# {name}: {resource}")
             typer.echo("# bench file:")

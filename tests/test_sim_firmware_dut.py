@@ -1,0 +1,247 @@
+"""The virtual lab with the C harness's POSIX build as its DUT (``--dut firmware``).
+
+energybench's own DUT client drives the real ebdut-posix process over the lab's pty (directly
+and through the simulated interface board); the timeline must carry exactly the firmware's
+pin edges at the times it reported, and the FirmwareDut's windows must match them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from energybench.dut.client import DutClient
+from energybench.dut.link import DirectLink, InterfaceBoardLink
+from energybench.errors import ConfigError, DutTimeoutError
+from energybench.sim import firmware_build
+from energybench.sim.lab import VirtualLab
+from energybench.transport.serial_port import SerialTransport
+
+PROFILE = "fast-m33"  # 115200 baud in energy mode, 8.7 ms kws01 inferences, 100 µs hold
+INFERS = ((1, 0), (4, 1), (2, 3))  # (N, W) per infer
+
+
+@pytest.fixture(scope="module")
+def firmware_binary() -> Path:
+    """Build ebdut-posix once (or skip without a C toolchain)."""
+    missing = firmware_build.build_tools_missing()
+    if missing and not firmware_build.default_binary().is_file():
+        pytest.skip(f"cannot build the firmware: {missing}")
+    return firmware_build.ensure_binary()
+
+
+def _input(seed: int) -> bytes:
+    return np.random.default_rng(seed).integers(0, 256, 490, dtype=np.uint8).tobytes()
+
+
+def _client(port: str) -> tuple[DutClient, SerialTransport]:
+    transport = SerialTransport(port, 115200, timeout_s=5.0, read_termination="\n")
+    return DutClient(DirectLink(transport), timeout_s=10.0), transport
+
+
+def _run_infers(client: DutClient, lab: VirtualLab) -> list[tuple[float, float, object]]:
+    """Each infer with the wall-clock (= timeline, realtime pace) interval around it."""
+    spans = []
+    for n, w in INFERS:
+        before = lab.timeline.wall_time_s()
+        result = client.infer(n, w, timeout_s=20.0)
+        spans.append((before, lab.timeline.wall_time_s(), result))
+    return spans
+
+
+def test_energy_mode_edges_at_firmware_times_and_windows(firmware_binary: Path) -> None:
+    with VirtualLab(PROFILE, dut="firmware", mode="energy", workload="kws01") as lab:
+        assert lab.timeline.pace == "realtime"
+        client, transport = _client(lab.dut.port)
+        try:
+            identity = client.identify()
+            assert (identity.name, identity.model) == ("energybench-posix", "kws01")
+            assert client.probe_mode() == "energy"
+            client.load(_input(1), verify=True)
+            spans = _run_infers(client, lab)
+        finally:
+            transport.close()
+        windows = lab.dut.wait_windows(len(INFERS), timeout_s=5.0)
+        events = lab.dut.events
+        falls_us = [e.time_us for e in events if e.name == "ts_fall"]
+        falls_s = [e.time_s for e in events if e.name == "ts_fall"]
+        rises = [e for e in events if e.name == "ts_rise"]
+        edges = lab.timeline.edges("timestamp", "falling")
+
+        # boot + the `timestamp` probe + 2 per infer, at exactly the reported times, spaced
+        # exactly as the firmware's µs clock says
+        assert len(falls_us) == 2 + 2 * len(INFERS) and len(rises) == len(falls_us)
+        assert edges.tolist() == falls_s
+        np.testing.assert_allclose(np.diff(edges), np.diff(falls_us) * 1e-6, rtol=0, atol=1e-9)
+        assert lab.timeline.edges("timestamp", "rising").tolist() == [e.time_s for e in rises]
+        assert all(r.time_us - f >= 100 for f, r in zip(falls_us, rises, strict=True))  # hold
+        assert lab.dut.track.late_events == 0
+
+        begins = [e for e in events if e.name == "infer_begin"]
+        ends = [e for e in events if e.name == "infer_end"]
+        assert len(windows) == len(INFERS)
+        for k, (window, (n, w), begin, end) in enumerate(
+            zip(windows, INFERS, begins, ends, strict=True)
+        ):
+            assert (window.index, window.mode, window.inferences, window.warmups) == (
+                k,
+                "energy",
+                n,
+                w,
+            )
+            assert begin.args == (n,)
+            assert (window.start_s, window.end_s) == (falls_s[2 + 2 * k], falls_s[3 + 2 * k])
+            assert window.start_s < begin.time_s <= end.time_s <= window.end_s
+            assert window.loop_s == pytest.approx(end.time_s - begin.time_s, abs=1e-9)
+            assert window.loop_s >= n * 0.0087  # --infer-us from the profile's latency
+            assert window.energy_j == lab.timeline.energy_j(window.start_s, window.end_s)
+            mid = (begin.time_s + end.time_s) / 2
+            profile = lab.profile
+            assert lab.timeline.current_at(mid) == profile.workload_current_a("kws01")
+            assert lab.timeline.current_at(window.start_s) == profile.idle_current_a
+            # the host saw this infer between these wall instants
+            before, after, _ = spans[k]
+            assert before < window.start_s < window.end_s < after
+
+
+def test_performance_mode_laps_match_window_duration(firmware_binary: Path) -> None:
+    with VirtualLab(PROFILE, dut="firmware", mode="performance", workload="ic01") as lab:
+        client, transport = _client(lab.dut.port)
+        try:
+            assert client.probe_mode() == "performance"
+            data = np.random.default_rng(2).integers(0, 256, 3072, dtype=np.uint8).tobytes()
+            client.load(data, verify=False)
+            spans = _run_infers(client, lab)
+        finally:
+            transport.close()
+        windows = lab.dut.wait_windows(len(INFERS), timeout_s=5.0)
+        assert lab.timeline.edges("timestamp", "both").size == 0  # no pin in this build
+        assert len(windows) == len(INFERS)
+        for window, (n, _), (_, _, result) in zip(windows, INFERS, spans, strict=True):
+            assert window.inferences == n and window.mode == "performance"
+            assert window.lap_us == result.lap_us
+            assert result.dut_elapsed_s == pytest.approx(window.duration_s, abs=1e-6)
+            assert window.duration_s >= window.loop_s >= n * 0.0331
+
+
+def test_energy_mode_through_the_interface_board(firmware_binary: Path) -> None:
+    with VirtualLab(PROFILE, dut="firmware", mode="energy", workload="kws01") as lab:
+        transport = SerialTransport(lab.interface.port, 115200, timeout_s=5.0)
+        link = InterfaceBoardLink(transport)
+        try:
+            assert link.board_command("setbaud 115200", 5.0)[-1] == "m-ready"
+            client = DutClient(link, timeout_s=10.0)
+            assert client.identify().model == "kws01"
+            client.load(_input(3), verify=True)
+            result = client.infer(3, 1, timeout_s=20.0)
+            assert len(result.results) == 12
+        finally:
+            transport.close()
+        (window,) = lab.dut.wait_windows(1, timeout_s=5.0)
+        assert window.inferences == 3 and window.warmups == 1
+        edges = lab.timeline.edges("timestamp", "falling")
+        assert edges.size == 3 and edges[1:].tolist() == [window.start_s, window.end_s]
+
+
+def test_rendered_pin_has_two_edges_per_infer_interval(firmware_binary: Path) -> None:
+    """The timeline as a meter samples it (point samples at 100 kS/s, Timeline.render): each
+    host-side infer interval holds exactly 2 falling edges, at the windows' times."""
+    rate_hz = 100_000.0
+    with VirtualLab(PROFILE, dut="firmware", mode="energy", workload="kws01") as lab:
+        client, transport = _client(lab.dut.port)
+        try:
+            client.load(_input(4), verify=False)
+            spans = _run_infers(client, lab)
+        finally:
+            transport.close()
+        windows = lab.dut.wait_windows(len(INFERS), timeout_s=5.0)
+        assert lab.timeline.wait_until(spans[-1][1], timeout_s=5.0)
+        n = int(spans[-1][1] * rate_hz)
+        pin = lab.timeline.render(0.0, rate_hz, n, kind="point").pins["timestamp"]
+        falls = (np.flatnonzero(pin[:-1] & ~pin[1:]) + 1) / rate_hz
+        assert falls.size == 1 + 2 * len(INFERS)
+        for (before, after, _), window in zip(spans, windows, strict=True):
+            inside = falls[(falls >= before) & (falls < after)]
+            assert inside.size == 2
+            np.testing.assert_allclose(inside, [window.start_s, window.end_s], atol=1 / rate_hz)
+
+
+def test_power_cycle_reboots_the_process_on_the_same_port(firmware_binary: Path) -> None:
+    with VirtualLab(PROFILE, dut="firmware", mode="performance", workload="ad01") as lab:
+        port, first_pid = lab.dut.port, lab.dut.pid
+        assert lab.dut.execute("name") == ["m-name-dut-[energybench-posix]", "m-ready"]
+        lab.timeline.set_supply(lab.timeline.now_s, output_on=False)
+        with pytest.raises(DutTimeoutError):  # an unpowered DUT ignores its input
+            lab.dut.execute("name", timeout_s=0.3)
+        lab.timeline.set_supply(lab.timeline.now_s, output_on=True)
+        lab.dut.power_on()
+        assert lab.dut.pid != first_pid and lab.dut.port == port
+        assert not Path(f"/proc/{first_pid}").exists()  # killed and reaped
+        assert lab.dut.execute("profile")[1] == "m-model-[ad01]"
+
+
+def test_firmware_dut_rejects_a_model_file_and_a_bad_binary(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="stand-in"):
+        VirtualLab(PROFILE, dut="firmware", model=tmp_path / "x.tflite")
+    with pytest.raises(ConfigError, match="dut"):
+        VirtualLab(PROFILE, dut="fpga")
+    with pytest.raises(ConfigError, match="not an executable"):
+        VirtualLab(PROFILE, dut="firmware", firmware_binary=tmp_path / "missing")
+
+
+def test_missing_make_is_a_config_error_naming_it(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "Makefile").write_text("all:\n")
+    monkeypatch.setattr(firmware_build, "FIRMWARE_DIR", tmp_path)
+    monkeypatch.setattr(firmware_build, "default_binary", lambda: tmp_path / "build" / "x")
+    monkeypatch.delenv(firmware_build.ENV_BINARY, raising=False)
+    monkeypatch.setattr(firmware_build.shutil, "which", lambda name: None)
+    with pytest.raises(ConfigError, match="make is not installed"):
+        firmware_build.ensure_binary()
+
+
+def test_lab_up_dut_firmware_cli_stops_cleanly_on_sigint(firmware_binary: Path) -> None:
+    argv = ["lab", "up", "--dut", "firmware", "--profile", PROFILE, "--mode", "performance"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "energybench", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        lines: list[str] = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if line.startswith("baud = 115200"):  # the [interface] table ends the bench file
+                break
+        text = "".join(lines)
+        pid = int(next(x for x in lines if x.startswith("# DUT process: pid ")).split()[-1])
+        assert Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].endswith(b"ebdut-posix")
+        bench = tomllib.loads(text.split("# bench file:\n", 1)[1])
+        assert bench["dut"]["mode"] == "performance"
+        client, transport = _client(bench["dut"]["port"])
+        try:
+            assert client.identify().name == "energybench-posix"
+        finally:
+            transport.close()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=5)
+    assert proc.returncode == 0, err
+    assert "stopping" in err
+    assert not Path(f"/proc/{pid}").exists(), "ebdut-posix outlived `energybench lab up`"
