@@ -140,9 +140,8 @@ def scan_edges(
     if not (math.isfinite(min_pulse_s) and min_pulse_s >= 0):
         raise AnalysisError(f"min_pulse_s must be >= 0, got {min_pulse_s}")
     if line is not None and line not in trace.digital_names:
-        raise AnalysisError(
-            f"trace has no digital line {line!r} (lines: {', '.join(trace.digital_names) or 'none'})"
-        )
+        names = ", ".join(trace.digital_names) or "none"
+        raise AnalysisError(f"trace has no digital line {line!r} (lines: {names})", context="line")
     start = trace.first_sample_id if start_id is None else max(start_id, trace.first_sample_id)
     stop = trace.stop_sample_id if stop_id is None else min(stop_id, trace.stop_sample_id)
     scanner = _Scanner(trace, line, threshold)
