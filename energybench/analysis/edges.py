@@ -118,6 +118,12 @@ class EdgeScan:
                 for u in self.unresolved[:5]
             )
             text += f"; {len(self.unresolved)} level change(s) inside missing samples ({spans})"
+        if self.missing:
+            lost = sum(r.count for r in self.missing)
+            text += (
+                f"; {lost} sample(s) missing in {len(self.missing)} range(s) from "
+                f"{self.time_s(self.missing[0].start_id):.6f} s (edges there cannot be seen)"
+            )
         return text
 
 
