@@ -53,7 +53,7 @@ def test_initial_level_is_not_an_edge() -> None:
 
 def test_unknown_line_and_bad_arguments() -> None:
     trace = _digital(_levels(10, [5]))
-    with pytest.raises(AnalysisError, match="no digital line 'gpi0'.*ts"):
+    with pytest.raises(AnalysisError, match=r"no digital line 'gpi0'.*ts"):
         scan_edges(trace, line="gpi0")
     with pytest.raises(AnalysisError, match="exactly one"):
         scan_edges(trace)

@@ -42,7 +42,7 @@ def test_odd_count_names_the_unpaired_edge_and_lists_all() -> None:
 
 
 def test_no_edges_is_an_error() -> None:
-    with pytest.raises(EdgeCountError, match="no edges found.*0 falling edge"):
+    with pytest.raises(EdgeCountError, match=r"no edges found.*0 falling edge"):
         pair_edges(_scan([]))
 
 
@@ -55,7 +55,7 @@ def test_unexpected_extra_edges_against_expected_window_count() -> None:
 def test_unresolved_level_change_refuses_to_pair() -> None:
     trace = virtual_trace(10_000, FS, changes=pulses([1000, 3000], 5), missing=[(2995, 3003)])
     scan = scan_edges(trace, line="gpi[0]")
-    with pytest.raises(EdgeCountError, match="level change.* inside missing samples"):
+    with pytest.raises(EdgeCountError, match=r"level change.* inside missing samples"):
         pair_edges(scan)
     # A pulse entirely inside a gap leaves no trace: the error says samples were missing.
     trace = virtual_trace(10_000, FS, changes=pulses([1000, 3000], 5), missing=[(2990, 3010)])
