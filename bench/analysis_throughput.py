@@ -223,7 +223,15 @@ def bench_loop(trace: Trace, samples: int, pipeline_rate: float) -> None:
 
 
 def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    """Peak RSS of this process image: VmHWM (ru_maxrss would include the parent's peak, which
+    Linux carries across fork+exec)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # fallback (KiB)
 
 
 def child_virtual_hour(fs: float, seconds: float) -> dict:
