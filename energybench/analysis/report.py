@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from energybench.analysis.edges import AnalogThreshold, EdgeScan, Polarity, scan_edges
 from energybench.analysis.integrate import (
     Baseline,
+    ChunkSums,
     WindowResult,
     integrate_windows,
     measure_baseline,
@@ -92,6 +93,7 @@ def analyze_windows(
     n_resamples: int = DEFAULT_RESAMPLES,
     chunk_samples: int = DEFAULT_CHUNK_SAMPLES,
     edges: EdgeScan | None = None,
+    chunk_sums: ChunkSums | None = None,
 ) -> AnalysisReport:
     """Integrate given windows and summarise them (windows known from elsewhere)."""
     if not windows:
@@ -102,7 +104,12 @@ def analyze_windows(
             trace, baseline_intervals_s, allow_missing=allow_missing, chunk_samples=chunk_samples
         )
     results = integrate_windows(
-        trace, windows, allow_missing=allow_missing, baseline=baseline, chunk_samples=chunk_samples
+        trace,
+        windows,
+        allow_missing=allow_missing,
+        baseline=baseline,
+        chunk_samples=chunk_samples,
+        chunk_sums=chunk_sums,
     )
     stats = {"seed": seed, "n_resamples": n_resamples}
     per_inf = [r.energy_per_inference_j for r in results if r.energy_per_inference_j is not None]
@@ -152,8 +159,9 @@ def analyze_trace(
                 context="sync_line",
             )
         sync_line = trace.digital_names[0]
+    sums = ChunkSums(trace, chunk_samples)  # the scan's pass also sums the chunks it reads
     scan = scan_edges(
-        trace,
+        sums.observe(),
         line=sync_line,
         threshold=threshold,
         polarity=polarity,
@@ -183,4 +191,5 @@ def analyze_trace(
         n_resamples=n_resamples,
         chunk_samples=chunk_samples,
         edges=scan,
+        chunk_sums=sums,
     )
