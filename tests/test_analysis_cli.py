@@ -92,6 +92,7 @@ def test_table_output(serve) -> None:
     # 3 V * (19 999 * 6 mA + 2 * 0.5 * (6 + 3.5) / 2 mA) / 10 kHz = 35.999625 mJ.
     assert "2.000000" in out and "35.9996" in out and "359.9963" in out
     assert "Median energy per inference: 359.9963 µJ" in out and "95% bootstrap CI" in out
+    assert "Edges: 7 falling on digital line 'gpi[0]'; 0 pulse(s) shorter than 0 µs" in out
 
 
 def test_json_output(serve) -> None:

@@ -182,6 +182,13 @@ def _print_table(result: dict) -> None:
         f"({stats['confidence']:.0%} bootstrap CI {stats['ci_low'] * factor:.4f} – "
         f"{stats['ci_high'] * factor:.4f} {unit}, n = {stats['n']}, seed {stats['seed']})"
     )
+    edges = result.get("edges")
+    if edges is not None:
+        console.print(
+            f"Edges: {edges['count']} {edges['polarity']} on {edges['source']}; "
+            f"{edges['glitches_dropped']} pulse(s) shorter than {edges['min_pulse_s'] * 1e6:g} µs "
+            "dropped"
+        )
     published = result.get("published_median_energy_per_inference_j")
     if published is not None and result["energy_per_inference_j"] is not None:
         ours = result["median_energy_per_inference_j"]
