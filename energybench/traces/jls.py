@@ -59,7 +59,7 @@ class _JlsChunkReader:
         self.path = path
         self._reader = reader
         self._rate = sample_rate_hz
-        self._signals = signals  # role/name -> (signal_id, sample_id_offset, data_type)
+        self._signals = signals  # name -> (signal_id, sample_id_offset, data_type, block size)
         self._lock = threading.Lock()
         self._finalizer = weakref.finalize(self, reader.close)
 
@@ -69,18 +69,24 @@ class _JlsChunkReader:
             self._finalizer()
 
     def _read(self, name: str, start_id: int, count: int) -> np.ndarray:
-        signal_id, offset, data_type = self._signals[name]
+        signal_id, offset, data_type, block = self._signals[name]
         if not self._finalizer.alive:
             raise TraceFileError("the JLS file was closed", context=str(self.path))
+        rel = start_id - offset
+        # pyjls 0.17 returns shifted u1 bits when a read starts inside a data block of a
+        # signal whose sample_id_offset is not a multiple of 8 (Joulescope files have such
+        # offsets); reads from a block start are exact, so read from there and slice.
+        skip = rel % block if data_type == _U1 else 0
         try:
-            raw = self._reader.fsr(signal_id, start_id - offset, count)
+            raw = self._reader.fsr(signal_id, rel - skip, count + skip)
         except RuntimeError as exc:
             raise TraceFileError(
                 f"cannot read {count} samples of {name!r} from sample id {start_id}: {exc}",
                 context=str(self.path),
             ) from exc
         if data_type == _U1:
-            return np.unpackbits(raw, count=count, bitorder="little").astype(bool)
+            bits = np.unpackbits(raw, count=count + skip, bitorder="little")[skip:]
+            return bits.astype(bool)
         return raw
 
     def __call__(self, start_id: int, stop_id: int) -> TraceChunk:
@@ -228,7 +234,8 @@ def _open(
                      sig.sample_id_offset, end, first, stop)  # fmt: skip
     meta = _read_metadata(reader)
     table: dict[str, Any] = {
-        n: (s.signal_id, s.sample_id_offset, s.data_type) for n, s in chosen.items()
+        n: (s.signal_id, s.sample_id_offset, s.data_type, max(1, s.samples_per_data))
+        for n, s in chosen.items()
     }
     if "voltage" not in chosen:
         table["voltage_constant"] = float(voltage_v)  # type: ignore[arg-type]

@@ -162,6 +162,8 @@ class JlsWriter:
                 f"the recording declares {sorted(self.digital_names)}",
                 context=str(self.path),
             )
+        if chunk.n_samples == 0:
+            return  # nothing to write, no gap to record
         if self._next_id is None:
             self._first_id = self._next_id = chunk.first_sample_id
         if chunk.first_sample_id < self._next_id:
@@ -172,9 +174,7 @@ class JlsWriter:
             )
         if chunk.first_sample_id > self._next_id:
             self._write_gap(chunk.first_sample_id)
-        if chunk.n_samples:
-            voltage = chunk.voltage_array()
-            self._write(chunk.current_a, voltage, chunk.digital)
+        self._write(chunk.current_a, chunk.voltage_array(), chunk.digital)
 
     def _write_gap(self, stop_id: int) -> None:
         gap = SampleRange(self._next_id, stop_id)  # type: ignore[arg-type]
