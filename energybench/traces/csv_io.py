@@ -99,7 +99,7 @@ def read_csv(path: Path | str) -> Trace:
         bad = np.flatnonzero((col != 0) & (col != 1))
         if bad.size:
             raise TraceFileError(
-                f"line {row_lines[bad[0]]}: digital column {name!r} holds {col[bad[0]]!r}, "
+                f"line {row_lines[bad[0]]}: digital column {name!r} holds {col[bad[0]]:g}, "
                 "expected 0 or 1",
                 context=str(path),
             )
@@ -145,7 +145,7 @@ def _check_time(path: Path, t: np.ndarray, lines: np.ndarray, meta: dict[str, st
     if bad.size:
         k = bad[0] + 1
         raise TraceFileError(
-            f"line {lines[k]}: time_s {t[k]!r} does not increase (previous {t[k - 1]!r})",
+            f"line {lines[k]}: time_s {t[k]:.9g} does not increase (previous {t[k - 1]:.9g})",
             context=str(path),
         )
     rate = (len(t) - 1) / (t[-1] - t[0])
@@ -167,7 +167,7 @@ def _check_time(path: Path, t: np.ndarray, lines: np.ndarray, meta: dict[str, st
     if bad.size:
         k = bad[0]
         raise TraceFileError(
-            f"line {lines[k]}: time_s {t[k]!r} is {off[k]:.3g} sample periods off the uniform "
+            f"line {lines[k]}: time_s {t[k]:.9g} is {off[k]:.3g} sample periods off the uniform "
             f"{rate:.9g} Hz grid (non-uniform time)",
             context=str(path),
         )

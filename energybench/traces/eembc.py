@@ -153,7 +153,7 @@ def import_eembc(
         )
     ts_path = bin_path.with_name(bin_path.name.replace("energy.bin", "timestamps.json"))
     if not ts_path.is_file():
-        raise TraceFileError(f"no {ts_path.name} beside {bin_path.name}", context=str(folder))
+        raise TraceFileError(f"missing: the events of {bin_path.name}", context=str(ts_path))
     rate, energy_uj = read_energy_bin(bin_path)
     times = read_timestamps(ts_path)
     if boot_events < 0 or boot_events > len(times):
