@@ -61,20 +61,23 @@ def _write(tmp_path: Path, body: str) -> Path:
     return path
 
 
+H = "time_s,current_a,voltage_v\n"
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
         ("", "header row is required"),
         ("t,i,v\n0,1,2\n0.1,1,2\n", "line 1: header starts"),
-        ("time_s,current_a,voltage_v\n0,1e-3,1.8\n0.001,abc,1.8\n", "line 3: column 'current_a'"),
-        ("time_s,current_a,voltage_v\n0,1e-3,1.8\n0.001,1e-3\n", "line 3: 2 values"),
-        ("time_s,current_a,voltage_v\n0,1,1\n0.001,1,1\n0.001,1,1\n", "line 4: time_s 0.001 does not"),
-        ("time_s,current_a,voltage_v\n0,1,1\n0.001,1,1\n0.0025,1,1\n0.003,1,1\n", "line 4: .*non-uniform"),
-        ("time_s,current_a,voltage_v,gpi[0]\n0,1,1,0\n0.001,1,1,2\n", "line 3: digital column 'gpi\\[0\\]'"),
-        ("time_s,current_a,voltage_v\n0,1,1\n", "at least 2 samples"),
-        ("# sample_rate_hz=2000\ntime_s,current_a,voltage_v\n0,1,1\n0.001,1,1\n", "time column gives 1000"),
+        (H + "0,1e-3,1.8\n0.001,abc,1.8\n", "line 3: column 'current_a'"),
+        (H + "0,1e-3,1.8\n0.001,1e-3\n", "line 3: 2 values"),
+        (H + "0,1,1\n0.001,1,1\n0.001,1,1\n", "line 4: time_s 0.001 does not"),
+        (H + "0,1,1\n0.001,1,1\n0.0025,1,1\n0.003,1,1\n", "line 4: .*non-uniform"),
+        (H[:-1] + ",gpi[0]\n0,1,1,0\n0.001,1,1,2\n", r"line 3: digital column 'gpi\[0\]'"),
+        (H + "0,1,1\n", "at least 2 samples"),
+        ("# sample_rate_hz=2000\n" + H + "0,1,1\n0.001,1,1\n", "time column gives 1000"),
     ],
-)  # fmt: skip
+)
 def test_bad_files_raise_one_error_naming_file_and_line(tmp_path, body, message) -> None:
     path = _write(tmp_path, body)
     with pytest.raises(TraceFileError, match=message) as info:

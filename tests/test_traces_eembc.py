@@ -107,6 +107,10 @@ def test_inferences_from_iter_infer_and_default_voltage(copy_dir: Path) -> None:
     assert ours[0] == pytest.approx(656.163e-6, rel=5e-4)
 
 
+def _truncate(path: Path, n_bytes: int) -> None:
+    path.write_bytes(path.read_bytes()[:-n_bytes])
+
+
 def _times(copy_dir: Path) -> list[float]:
     return json.loads((copy_dir / "trace1-timestamps.json").read_text())
 
@@ -116,8 +120,7 @@ def _times(copy_dir: Path) -> list[float]:
     [
         (lambda d: _rewrite(d / "trace1-energy.bin", b"\xf1", b"\xf2"), "trace1-energy.bin",
          "bad magic byte 0xF2"),
-        (lambda d: (d / "trace1-energy.bin").write_bytes((d / "trace1-energy.bin").read_bytes()[:-2]),
-         "trace1-energy.bin", "truncated"),
+        (lambda d: _truncate(d / "trace1-energy.bin", 2), "trace1-energy.bin", "truncated"),
         (lambda d: (d / "trace1-energy.bin").write_bytes(b"\xf1\x00"), "trace1-energy.bin",
          "too short"),
         (lambda d: (d / "trace1-energy.bin").write_bytes(
