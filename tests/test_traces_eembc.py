@@ -151,3 +151,17 @@ def test_boot_events_is_explicit(copy_dir: Path) -> None:
         import_eembc(copy_dir)
     run = import_eembc(copy_dir, boot_events=0)
     assert [(w.start_position, w.stop_position) for w in run.windows] == list(WINDOWS)
+
+
+def test_model_level_folder_and_ambiguity(copy_dir: Path) -> None:
+    """results/<sys>/<bm>/<model>/power (R0.7 open): the benchmark folder still opens."""
+    bm = copy_dir.parent.parent / "bm"
+    (bm / "KWS-W3A3").mkdir(parents=True)
+    copy_dir.rename(bm / "KWS-W3A3" / "power")
+    run = open_recording(bm)
+    assert run.path == bm / "KWS-W3A3" / "power"
+    (bm / "RN07").mkdir()
+    (bm / "RN07" / "power").mkdir()
+    (bm / "RN07" / "power" / "trace1-energy.bin").write_bytes(b"\xf1")
+    with pytest.raises(TraceFileError, match="several energy folders"):
+        open_recording(bm)

@@ -289,3 +289,12 @@ def test_random_reads_match_whatever_the_sample_id_offset(tmp_path: Path, first_
         np.testing.assert_array_equal(chunk.voltage_v, whole.voltage_v[a : a + n])
         for name in back.digital_names:
             np.testing.assert_array_equal(chunk.digital[name], whole.digital[name][a : a + n])
+
+
+def test_a_recording_closed_before_any_sample_is_empty(tmp_path: Path) -> None:
+    with JlsWriter(tmp_path / "e.jls", sample_rate_hz=1000, digital_names=("gpi[0]",)) as w:
+        pass
+    w.close()  # idempotent
+    trace = read_jls(tmp_path / "e.jls")
+    assert trace.n_samples == 0 and trace.missing == ()
+    assert trace.read(trace.first_sample_id, trace.first_sample_id).n_samples == 0

@@ -78,6 +78,8 @@ def read_timestamps(path: Path) -> list[float]:
         isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t) for t in times
     ):
         raise TraceFileError("expected a list of times in seconds", context=str(path))
+    if times and times[0] < 0:
+        raise TraceFileError(f"negative event time {times[0]} s", context=str(path))
     if any(b < a for a, b in itertools.pairwise(times)):
         raise TraceFileError(f"times are not in increasing order: {times}", context=str(path))
     return [float(t) for t in times]

@@ -94,18 +94,37 @@ def read_published(folder: Path) -> PublishedResults | None:
     return None if path is None else parse_results_txt(path)
 
 
-def detect_runner(path: Path) -> tuple[Runner, Path] | None:
-    """Which runner wrote the energy folder at (or below) ``path``, and that folder."""
-    candidates = [path]
-    candidates += [path / name for name in ENERGY_FOLDER_NAMES]
-    for folder in candidates:
-        if not folder.is_dir():
-            continue
-        if (folder / "results.json").is_file():
-            return "mlcommons", folder
-        if any(folder.glob("*energy.bin")):
-            return "eembc", folder
+def _runner_of(folder: Path) -> Runner | None:
+    if (folder / "results.json").is_file():
+        return "mlcommons"
+    if any(folder.glob("*energy.bin")):
+        return "eembc"
     return None
+
+
+def detect_runner(path: Path) -> tuple[Runner, Path] | None:
+    """Which runner wrote the energy folder at ``path``, in its energy/ or power/ folder, or
+    in ``<model>/power`` one level down (R0.7/R1.0 open submissions); None if none.
+
+    Several candidate folders one level down are ambiguous: TraceFileError lists them.
+    """
+    if not path.is_dir():
+        return None
+    for folder in (path, *(path / name for name in ENERGY_FOLDER_NAMES)):
+        if folder.is_dir() and (runner := _runner_of(folder)):
+            return runner, folder
+    nested = [
+        (runner, sub / name)
+        for sub in sorted(p for p in path.iterdir() if p.is_dir())
+        for name in ENERGY_FOLDER_NAMES
+        if (sub / name).is_dir() and (runner := _runner_of(sub / name))
+    ]
+    if len(nested) > 1:
+        raise TraceFileError(
+            "several energy folders below: " + ", ".join(str(f) for _, f in nested),
+            context=str(path),
+        )
+    return nested[0] if nested else None
 
 
 def import_folder(path: Path, **options: object) -> ImportedRun:

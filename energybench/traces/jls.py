@@ -91,6 +91,12 @@ class _JlsChunkReader:
 
     def __call__(self, start_id: int, stop_id: int) -> TraceChunk:
         n = stop_id - start_id
+        if n == 0:
+            empty = np.zeros(0, dtype=np.float32)
+            names = [
+                k for k in self._signals if k not in ("current", "voltage", "voltage_constant")
+            ]
+            return TraceChunk(start_id, self._rate, empty, empty, {k: empty for k in names})
         with self._lock:
             current = self._read("current", start_id, n)
             voltage: np.ndarray | float
