@@ -220,9 +220,8 @@ class JlsWriter:
         while self._next_utc_id < start + n:
             t_s = (self._next_utc_id - self._first_id) / self.sample_rate_hz  # type: ignore[operator]
             t64 = utc_ns_to_time64(self.t0_utc_ns + round(t_s * 1e9))
-            for name, signal_id in self._ids.items():
-                if name in ("current", "voltage", "power"):
-                    self._w.utc(signal_id, self._next_utc_id, t64)
+            for signal_id in self._ids.values():  # every signal, as Joulescope writes
+                self._w.utc(signal_id, self._next_utc_id, t64)
             self._next_utc_id += max(1, round(UTC_INTERVAL_S * self.sample_rate_hz))
 
     def flush(self) -> None:
