@@ -165,3 +165,16 @@ def test_model_level_folder_and_ambiguity(copy_dir: Path) -> None:
     (bm / "RN07" / "power" / "trace1-energy.bin").write_bytes(b"\xf1")
     with pytest.raises(TraceFileError, match="several energy folders"):
         open_recording(bm)
+
+
+def test_bins_in_joules_are_detected_from_the_published_energies(copy_dir: Path) -> None:
+    path = copy_dir / "trace1-energy.bin"
+    data = path.read_bytes()
+    joules = (np.frombuffer(data[5:], "<f4") * np.float32(1e-6)).astype("<f4")
+    path.write_bytes(data[:5] + joules.tobytes())
+    run = import_eembc(copy_dir)
+    assert any("only as joules" in w for w in run.warnings)
+    assert _per_inference_j(run)[0] == pytest.approx(656.163e-6, rel=5e-4)
+    forced = import_eembc(copy_dir, energy_unit="uJ")
+    assert _per_inference_j(forced)[0] == pytest.approx(656.163e-12, rel=5e-4)
+    assert not any("joules" in w for w in forced.warnings)

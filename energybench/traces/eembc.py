@@ -1,7 +1,8 @@
 """Import an EEMBC EnergyRunner energy folder (``trace1-energy.bin`` + ``trace1-timestamps.json``).
 
 ``trace1-energy.bin`` is one byte 0xF1, a little-endian float32 sample rate, then one float32
-per bin holding that bin's energy in µJ (reverse-engineered; see specs/submission.md §4.1c).
+per bin holding that bin's energy in µJ (reverse-engineered from LPM01A files, see
+specs/submission.md §4.1c; a Joulescope-era tool documents joules, hence ``energy_unit``).
 ``trace1-timestamps.json`` lists the timestamp-pin events in seconds. The first ``boot_events``
 (default 1, the pulse ``th_timestamp_initialize()`` gives at boot) are not window edges; the
 rest pair into windows (t[1], t[2]), (t[3], t[4]), …; an odd remainder is an error.
@@ -19,6 +20,7 @@ import json
 import math
 import re
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -32,6 +34,8 @@ from energybench.traces.imported import (
     read_published,
 )
 
+EnergyUnit = Literal["auto", "uJ", "J"]
+UNIT_AGREEMENT = 0.05  # "auto" accepts a unit whose window energies are within 5 % of published
 MAGIC = 0xF1
 HEADER_BYTES = 5
 DEFAULT_VOLTAGE_V = 3.0
@@ -140,9 +144,17 @@ def _voltage(log: str, script: str, default_v: float, warnings: list[str]) -> fl
 
 
 def import_eembc(
-    folder: Path, *, boot_events: int = 1, default_voltage_v: float = DEFAULT_VOLTAGE_V
+    folder: Path,
+    *,
+    boot_events: int = 1,
+    default_voltage_v: float = DEFAULT_VOLTAGE_V,
+    energy_unit: EnergyUnit = "auto",
 ) -> ImportedRun:
-    """Import the energy folder written by the EEMBC EnergyRunner (see module docstring)."""
+    """Import the energy folder written by the EEMBC EnergyRunner (see module docstring).
+
+    ``energy_unit`` is the unit of the bins: "uJ" (LPM01A files), "J", or "auto": µJ unless
+    the published window energies are reproduced only by J (then J, with a warning).
+    """
     folder = Path(folder)
     bins = sorted(folder.glob("*energy.bin"))
     if not bins:
@@ -156,7 +168,7 @@ def import_eembc(
     ts_path = bin_path.with_name(bin_path.name.replace("energy.bin", "timestamps.json"))
     if not ts_path.is_file():
         raise TraceFileError(f"missing: the events of {bin_path.name}", context=str(ts_path))
-    rate, energy_uj = read_energy_bin(bin_path)
+    rate, energy = read_energy_bin(bin_path)
     times = read_timestamps(ts_path)
     if boot_events < 0 or boot_events > len(times):
         raise TraceFileError(
@@ -174,7 +186,7 @@ def import_eembc(
             f"(odd edge count): {times}",
             context=str(ts_path),
         )
-    n = len(energy_uj)
+    n = len(energy)
     last = _position(times[-1], rate)
     if last > n:
         raise TraceFileError(
@@ -192,9 +204,14 @@ def import_eembc(
         Window(k, _position(a, rate), _position(b, rate), counts[k])
         for k, (a, b) in enumerate(zip(edges[::2], edges[1::2], strict=True))
     )
+    published = read_published(folder)
+    figures = published_figures(published, len(windows), warnings)
+    if published is not None:
+        _check_published(published, windows, edges, warnings)
+    joules_per_unit = _unit_scale(energy, windows, published, energy_unit, warnings)
     monitor = _MONITOR.search(log)
     trace = Trace.from_arrays(
-        energy_uj * 1e-6 * rate / voltage,
+        energy * joules_per_unit * rate / voltage,
         voltage,
         rate,
         sample_kind="bin",
@@ -204,10 +221,6 @@ def import_eembc(
             description="energy bins from trace1-energy.bin; current = E / (V / rate)",
         ),
     )
-    published = read_published(folder)
-    figures = published_figures(published, len(windows), warnings)
-    if published is not None:
-        _check_published(published, windows, edges, warnings)
     session = _SESSION.search(log)
     files = (bin_path, ts_path, *(p for p in (find_file(folder, "results.txt"), log_path,
                                                 script_path) if p))  # fmt: skip
@@ -245,3 +258,29 @@ def _check_published(published, windows, edges, warnings: list[str]) -> None:
                 f"{window.inferences}",
                 context=str(published.path),
             )
+
+
+def _unit_scale(energy, windows, published, energy_unit: str, warnings: list[str]) -> float:
+    """Joules per bin unit. "auto" checks the published window energies when there are any."""
+    if energy_unit in ("uJ", "J"):
+        return 1e-6 if energy_unit == "uJ" else 1.0
+    if energy_unit != "auto":
+        raise TraceFileError(f"energy_unit must be 'auto', 'uJ' or 'J', got {energy_unit!r}")
+    pairs = [
+        (float(np.sum(energy[round(w.start_position) : round(w.stop_position)])), pw.energy_j)
+        for w, pw in zip(windows, published.windows if published else (), strict=False)
+        if pw.energy_j
+    ]
+    if not pairs:
+        return 1e-6
+    ratio = float(np.median([raw / published_j for raw, published_j in pairs]))  # units per J
+    if abs(ratio * 1e-6 - 1) <= UNIT_AGREEMENT:
+        return 1e-6
+    if abs(ratio - 1) <= UNIT_AGREEMENT:
+        warnings.append("the energy bins reproduce the published energies only as joules: J used")
+        return 1.0
+    warnings.append(
+        f"with µJ bins the window energies are {ratio * 1e-6:.4g} x the published ones "
+        "(neither µJ nor J agrees); µJ used"
+    )
+    return 1e-6
