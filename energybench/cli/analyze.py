@@ -137,8 +137,9 @@ def _scale(values: list[float], base: str) -> tuple[float, str]:
 
 
 def _print_table(result: dict) -> None:
-    from rich.console import Console
     from rich.table import Table
+
+    from energybench.cli.render import data_console
 
     rows = result["windows"]
     e_factor, e_unit = _scale([w["energy_j"] for w in rows], "J")
@@ -168,7 +169,7 @@ def _print_table(result: dict) -> None:
             f"{w['mean_power_w'] * p_factor:.4f}",
             str(w["missing_samples"]) + (" (incomplete)" if w["incomplete"] else ""),
         )
-    console = Console(soft_wrap=True)
+    console = data_console()
     console.print(table)
     stats = result["energy_per_inference_j"]
     if stats is None:
