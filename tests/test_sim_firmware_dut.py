@@ -208,6 +208,24 @@ def test_power_cycle_reboots_the_process_on_the_same_port(firmware_binary: Path)
         assert lab.dut.execute("profile")[1] == "m-model-[ad01]"
 
 
+def test_flash_switches_the_build_on_the_same_port(firmware_binary: Path) -> None:
+    with VirtualLab(PROFILE, dut="firmware", mode="energy", workload="kws01") as lab:
+        port = lab.dut.port
+        lab.dut.execute("timestamp")
+        lab.dut.flash("performance")
+        assert lab.dut.port == port and lab.dut.baud == 921600
+        client, transport = _client(port)
+        try:
+            assert client.probe_mode() == "performance"
+            client.load(_input(5), verify=False)
+            result = client.infer(2, 0, timeout_s=20.0)
+        finally:
+            transport.close()
+        (window,) = lab.dut.wait_windows(1, timeout_s=5.0)
+        assert window.mode == "performance" and window.lap_us == result.lap_us
+        assert lab.timeline.edges("timestamp", "falling").size == 2  # energy boot + timestamp
+
+
 def test_firmware_dut_rejects_a_model_file_and_a_bad_binary(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="stand-in"):
         VirtualLab(PROFILE, dut="firmware", model=tmp_path / "x.tflite")

@@ -151,6 +151,19 @@ class FirmwareDut:
             self._stopping.clear()
             self._spawn()
 
+    def flash(self, mode: str) -> None:
+        """Run the other build (energy or performance timestamps): a new process, same port."""
+        if mode not in MODES:
+            raise ConfigError(f"mode must be one of {MODES}, got {mode!r}", context="mode")
+        with self._feed_lock:
+            self._end_process()
+            self.mode = mode
+            self.baud = self.profile.baud_for(mode, self.workload)
+            self.track.set_mode(mode)
+            self._stopping.clear()
+            self._spawn()
+        log.info("firmware DUT flashed with the %s build", mode)
+
     def __enter__(self) -> FirmwareDut:
         return self.start()
 
@@ -324,7 +337,7 @@ class FirmwareDut:
                 continue
             except BlockingIOError:
                 pass
-            except OSError as exc:  # the process died
+            except (OSError, ValueError) as exc:  # the process died or was stopped meanwhile
                 log.warning("ebdut-posix stdin: %s; %d bytes dropped", exc, len(view))
                 return
             if time.monotonic() > deadline:

@@ -78,8 +78,7 @@ class FirmwareTrack:
         lag_s: float = 0.2,
     ) -> None:
         self.timeline = timeline
-        self.mode = mode
-        self.energy_build = mode == "energy"
+        self.set_mode(mode)
         self.active_current_a = active_current_a
         self.idle_current_a = idle_current_a
         self.pin = pin
@@ -94,6 +93,11 @@ class FirmwareTrack:
         self._cond = threading.Condition()
         self.pending_warmups = DEFAULT_WARMUPS
         self.restart()
+
+    def set_mode(self, mode: str) -> None:
+        """The build the next process runs (energy: pin pulses; otherwise m-lap-us lines)."""
+        self.mode = mode
+        self.energy_build = mode == "energy"
 
     # ---- clock ---------------------------------------------------------------------------
     def restart(self) -> None:
