@@ -89,6 +89,7 @@ class FirmwareTrack:
         self._wall0_s = time.monotonic() - timeline.wall_time_s()
         self.events: list[FirmwareEvent] = []
         self.late_events = 0
+        self.max_event_delay_s = 0.0  # worst wall-clock delay from an event to its handling
         self._windows: list[InferWindow] = []
         self._cond = threading.Condition()
         self.pending_warmups = DEFAULT_WARMUPS
@@ -138,7 +139,10 @@ class FirmwareTrack:
         if not numbers or self._origin is None:
             log.warning("ebdut-posix: event %r before clock_origin (or without time)", line)
             return
-        t = self._place(self.to_timeline_s(numbers[0]))
+        reported_s = self.to_timeline_s(numbers[0])
+        delay_s = time.monotonic() - self._wall0_s - reported_s
+        self.max_event_delay_s = max(self.max_event_delay_s, delay_s)
+        t = self._place(reported_s)
         self.events.append(FirmwareEvent(name, numbers[0], t, tuple(numbers[1:])))
         if name == "ts_fall":
             self.timeline.set_pin(self.pin, t, False)
