@@ -351,12 +351,12 @@ class N6705Instrument(ScpiInstrument):
             remaining = deadline - time.monotonic()
             if run.trigger_s is not None or remaining <= 0:
                 break
-            self.timeline.wait_until(self.timeline.now_s + 1e-9, timeout=min(remaining, 0.05))
+            self.timeline.wait_until(self.timeline.now_s + 1e-9, timeout_s=min(remaining, 0.05))
         if run.trigger_s is None:
             return False
         if not run.complete:
             if self.timeline.now_s < run.end_s:
-                self.timeline.wait_until(run.end_s, timeout=self.settle_s)
+                self.timeline.wait_until(run.end_s, timeout_s=self.settle_s)
                 self.timeline.advance_to(run.end_s)
             for n in run.channels:
                 run.data[n] = acq.render_channel(

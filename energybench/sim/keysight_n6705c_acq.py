@@ -183,6 +183,7 @@ def pin_bin_average(
     bounds = t0_s + np.arange(n + 1, dtype=np.float64) * period_s
     t1_s = float(bounds[-1]) if n else t0_s
     edges = timeline.edges(pin, "both", t0_s, t1_s)
+    edges = edges[edges > t0_s]  # the level at t0 already includes an edge at t0
     level0 = 1.0 if timeline.pin_at(pin, t0_s) else 0.0
     times = np.concatenate(([t0_s], edges, [t1_s]))
     levels = np.where(np.arange(edges.size + 1) % 2 == 0, level0, 1.0 - level0)
