@@ -153,7 +153,7 @@ def test_pin_triggered_capture_with_vmeter_sync_channel() -> None:
     t.assert_done()
     assert capture.trace.first_sample_id == -5
     assert capture.trace.sample_rate_hz == pytest.approx(1 / 2.048e-5)
-    assert capture.edge_positions == (0.0, 24.5)  # trigger at id 0; the next falling edge
+    assert capture.edge_positions == pytest.approx((0.0, 24.5))  # trigger at id 0; the next falling edge
     chunk = capture.trace.read(-5, 49)
     np.testing.assert_allclose(chunk.current_a, 0.01, rtol=1e-7)
     assert chunk.digital["timestamp"][:5].all() and not chunk.digital["timestamp"][5:10].any()
