@@ -81,7 +81,7 @@ def test_supply_sets_the_limit_before_the_voltage_and_output() -> None:
 def test_safety_refusals_send_nothing(action) -> None:
     t = ScriptedTransport([])
     driver = KeysightN6705C(t, LIMITS)
-    with pytest.raises(SafetyLimitError, match="nothing was sent|not a valid"):
+    with pytest.raises(SafetyLimitError, match=r"nothing was sent|not a valid"):
         action(driver)
     assert t.sent == []
 
@@ -105,7 +105,7 @@ def test_bad_capture_requests_are_refused_before_sending(request_, match) -> Non
 
 
 def test_pin_triggered_capture_with_vmeter_sync_channel() -> None:
-    n, pre = 54, 5
+    n = 54
     current = np.full(n, 0.01)
     voltage = np.full(n, 1.8)
     sync = np.full(n, 1.8)
@@ -153,7 +153,9 @@ def test_pin_triggered_capture_with_vmeter_sync_channel() -> None:
     t.assert_done()
     assert capture.trace.first_sample_id == -5
     assert capture.trace.sample_rate_hz == pytest.approx(1 / 2.048e-5)
-    assert capture.edge_positions == pytest.approx((0.0, 24.5))  # trigger at id 0; the next falling edge
+    assert capture.edge_positions == pytest.approx(
+        (0.0, 24.5)
+    )  # trigger at id 0; the next falling edge
     chunk = capture.trace.read(-5, 49)
     np.testing.assert_allclose(chunk.current_a, 0.01, rtol=1e-7)
     assert chunk.digital["timestamp"][:5].all() and not chunk.digital["timestamp"][5:10].any()

@@ -214,6 +214,11 @@ class KeysightN6705C(ElogStreaming, ScpiDriver):
     def _channels(self, plan: SyncPlan) -> str:
         return f"(@{self.channel},{self.sync_channel})" if plan.analog else f"(@{self.channel})"
 
+    def _other_channels(self, plan: SyncPlan) -> list[int]:
+        """Installed channels this capture does not use (known after :meth:`identify`)."""
+        used = {self.channel, self.sync_channel} if plan.analog else {self.channel}
+        return [n for n in range(1, (self.channel_count or 0) + 1) if n not in used]
+
     def _format_commands(self) -> list[str]:
         return ["FORM REAL", f"FORM:BORD {'NORM' if self.big_endian else 'SWAP'}"]
 
@@ -257,6 +262,8 @@ class KeysightN6705C(ElogStreaming, ScpiDriver):
         if plan.analog:
             sc = f"(@{self.sync_channel})"
             batch += [f"EMUL VMET,{sc}", f"SENS:FUNC:CURR OFF,{sc}", f"SENS:FUNC:VOLT ON,{sc}"]
+        for other in self._other_channels(plan):  # fewer digitized parameters: a finer interval
+            batch += [f"SENS:FUNC:CURR OFF,(@{other})", f"SENS:FUNC:VOLT OFF,(@{other})"]
         batch += [
             f"SENS:FUNC:CURR ON,{ch}",
             f"SENS:FUNC:VOLT {'ON' if request.measure_voltage else 'OFF'},{ch}",
