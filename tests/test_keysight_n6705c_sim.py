@@ -327,3 +327,23 @@ def test_fault_connection_closed_mid_acquisition(lab) -> None:
         d.fetch(timeout_s=0.5)
     d.safe_shutdown()  # logs, never raises
     d.close()
+
+
+def test_ascii_format_abort_and_reset_on_the_wire(lab) -> None:
+    tl, sim = lab
+    with open_transport(sim.resource, timeout_s=2.0) as t:
+        t.write("VOLT 1.8,(@1);CURR:LIM 0.1,(@1);OUTP ON,(@1)")
+        tl.set_load_current(tl.now_s, ACTIVE_A)
+        t.write("FORM ASCII;SENS:FUNC:VOLT ON,(@1);SENS:SWE:POIN 4,(@1);TRIG:ACQ:SOUR BUS,(@1)")
+        t.write("INIT:ACQ (@1);TRIG:ACQ (@1)")
+        values = [float(v) for v in t.query("FETC:ARR:CURR? (@1)").split(",")]
+        assert values == pytest.approx([ACTIVE_A] * 4)
+        t.write("SENS:ELOG:PER 0.01,(@1);TRIG:ELOG:SOUR IMM,(@1);INIT:ELOG (@1)")
+        tl.advance_by(0.035)
+        assert len(t.query("FETC:ELOG? 100,(@1)").split(",")) == 3  # current only, 3 records
+        t.write("ABOR:ELOG (@1);INIT:ACQ (@1);ABOR:ACQ (@1)")
+        assert t.query("FETC:ELOG? 100,(@1)") == ""
+        assert t.query("SYST:ERR?").startswith("-230")
+        t.write("*RST")
+        assert t.query("OUTP? (@1)") == "0"
+    assert tl.supply_state(tl.now_s)[1] is False
