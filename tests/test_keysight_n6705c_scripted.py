@@ -54,7 +54,10 @@ def test_supply_sets_the_limit_before_the_voltage_and_output() -> None:
             ("OUTP? (@1)", "1"),
             ("ABOR:ACQ (@1,2,3,4)", None),
             ("ABOR:ELOG (@1,2,3,4)", None),
-            ("OUTP OFF,(@1,2,3,4)", None),
+            ("OUTP OFF,(@1)", None),
+            ("OUTP OFF,(@2)", None),
+            ("OUTP OFF,(@3)", None),
+            ("OUTP OFF,(@4)", None),
             OK,
         ]
     )

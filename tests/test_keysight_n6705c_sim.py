@@ -347,3 +347,26 @@ def test_ascii_format_abort_and_reset_on_the_wire(lab) -> None:
         t.write("*RST")
         assert t.query("OUTP? (@1)") == "0"
     assert tl.supply_state(tl.now_s)[1] is False
+
+
+def test_elog_period_reported_is_the_accepted_one(lab) -> None:
+    _, sim = lab
+    with KeysightN6705C.open(sim.resource) as d:
+        # Before identify() the driver does not know output 2, whose power-on Elog current
+        # logging still counts: the instrument lengthens the period and the driver says so.
+        settings = d.configure_stream(StreamRequest(1 / 204.8e-6))
+        assert 1 / settings.sample_rate_hz == pytest.approx(307.2e-6)
+        d.identify()  # now output 2's logging is switched off explicitly
+        settings = d.configure_stream(StreamRequest(1 / 204.8e-6))
+        assert 1 / settings.sample_rate_hz == pytest.approx(204.8e-6)
+
+
+@pytest.mark.parametrize("lab", [{"channels": 1}], indirect=True)
+def test_shutdown_switches_the_output_off_on_a_single_module_mainframe(lab) -> None:
+    tl, sim = lab
+    d = KeysightN6705C.open(sim.resource, LIMITS)  # no identify(): channel count unknown
+    _powered(d)
+    d.safe_shutdown()
+    d.close()
+    assert tl.supply_state(tl.now_s)[1] is False
+    assert "OUTP OFF,(@1)" in sim.log

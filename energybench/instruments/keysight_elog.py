@@ -75,6 +75,8 @@ class ElogStreaming:
                 f"SENS:ELOG:FUNC:CURR OFF,{sc}",
                 f"SENS:ELOG:FUNC:VOLT ON,{sc}",
             ]
+        for other in self._other_channels(plan):  # fewer logged parameters: a shorter period
+            batch += [f"SENS:ELOG:FUNC:CURR OFF,(@{other})", f"SENS:ELOG:FUNC:VOLT OFF,(@{other})"]
         batch += [
             f"SENS:ELOG:FUNC:CURR ON,{ch}",
             f"SENS:ELOG:FUNC:VOLT {'ON' if request.measure_voltage else 'OFF'},{ch}",

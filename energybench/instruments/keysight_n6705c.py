@@ -411,11 +411,15 @@ class KeysightN6705C(ElogStreaming, ScpiDriver):
         """Abort acquisitions, every output off, drain errors: idempotent, never raises."""
         count = self.channel_count or max(self.channel, self.sync_channel)
         every = ",".join(str(n) for n in range(1, count + 1))
+        # The DUT's output first, each output on its own: a channel the mainframe lacks (count
+        # unknown before identify()) must not make the instrument reject the others' OUTP OFF.
+        outputs = [self.channel, *(n for n in range(1, count + 1) if n != self.channel)]
+        write = self.transport.write
         self.run_shutdown_steps(
             [
-                ("abort acquisition", lambda: self.transport.write(f"ABOR:ACQ (@{every})")),
-                ("abort Elog", lambda: self.transport.write(f"ABOR:ELOG (@{every})")),
-                ("output off", lambda: self.transport.write(f"OUTP OFF,(@{every})")),
+                ("abort acquisition", lambda: write(f"ABOR:ACQ (@{every})")),
+                ("abort Elog", lambda: write(f"ABOR:ELOG (@{every})")),
+                *((f"output {n} off", lambda n=n: write(f"OUTP OFF,(@{n})")) for n in outputs),
                 ("drain errors", self._log_errors),
             ]
         )

@@ -33,7 +33,8 @@ class MeasurementCommands:
         return acq.quantise_interval(ch.tint_request_s, acq.tint_quantum_s(parameters, ch.module))
 
     def accepted_elog_period_s(self, channels: list[Channel]) -> float:
-        parameters = sum(c.elog_parameters for c in channels)
+        """The common record period: every parameter logged on any output counts."""
+        parameters = sum(c.elog_parameters for c in self.channels.values())
         return acq.accepted_elog_period_s(
             max(c.elog_period_request_s for c in channels), parameters
         )
