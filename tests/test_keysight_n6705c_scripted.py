@@ -175,7 +175,8 @@ def test_capture_error_block_surfaces_the_instrument_errors() -> None:
     )
     driver = KeysightN6705C(t)
     from energybench.instruments.capabilities import CaptureSettings
-    from energybench.instruments.keysight_n6705c import SyncPlan, _CaptureState
+    from energybench.instruments.keysight_n6705c import _CaptureState
+    from energybench.instruments.keysight_sync import SyncPlan
 
     driver._capture = _CaptureState(
         CaptureSettings(1e-5, 4, 0, 3.0), SyncPlan("BUS", False, "falling", True), True, "(@1)"

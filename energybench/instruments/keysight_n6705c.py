@@ -34,6 +34,7 @@ from energybench.instruments.capabilities import (
     SyncSpec,
 )
 from energybench.instruments.keysight_elog import ElogStreaming
+from energybench.instruments.keysight_sync import SyncPlan, plan_sync
 from energybench.instruments.scpi import SafetyLimits, ScpiDriver
 from energybench.transport.base import BaseTransport
 
@@ -47,20 +48,6 @@ SUPPORTED_MODULES = ("N6781A", "N6785A")
 
 def _fmt(value: float) -> str:
     return f"{value:.9g}"
-
-
-@dataclass(frozen=True)
-class SyncPlan:
-    """How a SyncSpec maps onto the mainframe's trigger system and the VMETer channel."""
-
-    source: str  # TRIG:ACQ:SOUR / TRIG:ELOG:SOUR value: PIN<n>, EXT or BUS
-    analog: bool  # digitize the timestamp pin on the sync channel
-    polarity: str
-    bus_trigger: bool  # trigger by command right after arming (no line trigger)
-
-    @property
-    def pin(self) -> int | None:
-        return int(self.source[3:]) if self.source.startswith("PIN") else None
 
 
 @dataclass
@@ -182,34 +169,7 @@ class KeysightN6705C(ElogStreaming, ScpiDriver):
 
     # ---- shared configuration ------------------------------------------------------------
     def _plan(self, sync: SyncSpec | None) -> SyncPlan:
-        """Validate a SyncSpec (before anything is sent) and map it to trigger settings."""
-        if sync is None:
-            return SyncPlan("BUS", False, "falling", True)
-        if sync.mode not in self.sync_modes:
-            raise ConfigError(
-                f"sync mode {sync.mode!r} is not supported by the N6705 "
-                f"(supported: {', '.join(self.sync_modes)})",
-                context="sync.mode",
-            )
-        if sync.polarity not in ("falling", "rising"):
-            raise ConfigError(
-                f"polarity must be falling|rising, got {sync.polarity!r}", context="sync.polarity"
-            )
-        line = sync.line.strip().upper()
-        analog = sync.mode == "analog_channel"
-        if line in ("", "BUS", "IMM") and analog:
-            return SyncPlan("BUS", True, sync.polarity, True)
-        if line.startswith("PIN") and line[3:].isdigit() and 1 <= int(line[3:]) <= 7:
-            return SyncPlan(f"PIN{int(line[3:])}", analog, sync.polarity, False)
-        if line == "EXT":
-            if sync.polarity != "falling":
-                raise ConfigError(
-                    "the trigger BNC is low-true: use polarity 'falling'", context="sync.polarity"
-                )
-            return SyncPlan("EXT", analog, "falling", False)
-        raise ConfigError(
-            f"sync line must be PIN1..PIN7 or EXT, got {sync.line!r}", context="sync.line"
-        )
+        return plan_sync(sync, self.sync_modes)
 
     def _channels(self, plan: SyncPlan) -> str:
         return f"(@{self.channel},{self.sync_channel})" if plan.analog else f"(@{self.channel})"
