@@ -370,3 +370,79 @@ def test_shutdown_switches_the_output_off_on_a_single_module_mainframe(lab) -> N
     d.close()
     assert tl.supply_state(tl.now_s)[1] is False
     assert "OUTP OFF,(@1)" in sim.log
+
+
+@pytest.mark.parametrize(
+    "lab",
+    [
+        {
+            "measurement": MeasurementModel(2e-4, 5e-6, 40e-6, 1e-7),
+            "voltage_measurement": MeasurementModel(1e-4, 2e-4, 1e-3, 1e-5),
+            "seed": 3,
+        }
+    ],
+    indirect=True,
+)
+def test_noisy_elog_window_is_within_the_error_bound(lab, driver) -> None:
+    tl, sim = lab
+    _powered(driver)
+    settings = driver.configure_stream(StreamRequest(1 / 307.2e-6, sync=SyncSpec("analog_channel")))
+    period = 1 / settings.sample_rate_hz
+    driver.start()
+    t0 = tl.now_s
+    start_s, end_s = append_window(tl, t0 + 0.2001, 10.2)
+    tl.advance_to(end_s + 0.2)
+    chunks = []
+    for chunk in driver.chunks(timeout_s=2.0):
+        chunks.append(chunk)
+        if chunk.stop_sample_id * period >= end_s + 0.1 - t0:
+            break
+    driver.stop()
+    current = np.concatenate([c.current_a for c in chunks])
+    voltage = np.concatenate([c.voltage_v for c in chunks])
+    edges = driver.stream_edge_positions
+    assert len(edges) == 2
+    energy = integrate(current, voltage, 0, edges[0], edges[1], period)
+    truth = tl.energy_j(start_s, end_s)
+    n = int(edges[1] - edges[0])
+    i_model = sim.instrument.channels[1].current_model
+    v_model = sim.instrument.channels[1].voltage_model
+    b_i, b_v = i_model.error_bound(ACTIVE_A, n), v_model.error_bound(V_SUPPLY, n)
+    sync_noise = sim.instrument.channels[2].voltage_model.noise_rms / 1.8  # bins of edge error
+    edge_error = 2 * (5 * sync_noise * 2) * period * ACTIVE_A * V_SUPPLY
+    averaging = 2 * (ACTIVE_A - IDLE_A) * V_SUPPLY * period / 4
+    bound = (end_s - start_s) * (V_SUPPLY * b_i + ACTIVE_A * b_v + b_i * b_v)
+    assert abs(energy - truth) <= bound + averaging + edge_error
+    assert abs(energy - truth) > 1e-6 * truth  # the errors are really on
+
+
+def test_consecutive_captures_rearm(lab, driver) -> None:
+    tl, _ = lab
+    _powered(driver)
+    sync = SyncSpec("hw_trigger_start", "PIN1")
+    driver.configure_capture(CaptureRequest(0.01, 20e-6, measure_voltage=False, sync=sync))
+    energies = []
+    for duration_s in (0.004, 0.007):
+        driver.arm()
+        start_s, end_s = append_window(tl, tl.now_s + 0.001, duration_s)
+        capture = driver.fetch(timeout_s=5.0)
+        chunk = capture.trace.read(0, capture.trace.stop_sample_id)
+        dt = capture.settings.sample_interval_s
+        energies.append(
+            (
+                integrate(chunk.current_a, chunk.voltage_v, 0, 0, (end_s - start_s) / dt, dt),
+                tl.energy_j(start_s, end_s),
+            )
+        )
+        tl.advance_by(0.02)
+    for measured, truth in energies:
+        assert measured == pytest.approx(truth, rel=1e-6)
+
+
+def test_untriggered_elog_stream_times_out(lab, driver) -> None:
+    _powered(driver)
+    driver.configure_stream(StreamRequest(100.0, sync=SyncSpec("hw_trigger_start", "EXT")))
+    driver.start()
+    with pytest.raises(InstrumentTimeoutError, match="no Elog record"):
+        next(driver.chunks(timeout_s=0.2))
+    driver.stop()
