@@ -338,7 +338,8 @@ def test_ascii_format_abort_and_reset_on_the_wire(lab) -> None:
         t.write("INIT:ACQ (@1);TRIG:ACQ (@1)")
         values = [float(v) for v in t.query("FETC:ARR:CURR? (@1)").split(",")]
         assert values == pytest.approx([ACTIVE_A] * 4)
-        t.write("SENS:ELOG:PER 0.01,(@1);TRIG:ELOG:SOUR IMM,(@1);INIT:ELOG (@1)")
+        # *OPC? makes sure INIT:ELOG ran before the timeline advances (writes do not wait).
+        assert t.query("SENS:ELOG:PER 0.01,(@1);TRIG:ELOG:SOUR IMM,(@1);INIT:ELOG (@1);*OPC?")
         tl.advance_by(0.035)
         assert len(t.query("FETC:ELOG? 100,(@1)").split(",")) == 3  # current only, 3 records
         t.write("ABOR:ELOG (@1);INIT:ACQ (@1);ABOR:ACQ (@1)")
