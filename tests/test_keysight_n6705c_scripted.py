@@ -45,6 +45,7 @@ def test_supply_sets_the_limit_before_the_voltage_and_output() -> None:
         [
             ("*IDN?", "Keysight Technologies,N6705C,MY56000001,D.03.01"),
             ("SYST:CHAN?", "+4"),
+            ("SYST:CHAN:MOD? (@1)", "N6781A"),
             ("EMUL PS2Q,(@1)", None),
             ("CURR:LIM 0.1,(@1)", None),
             ("VOLT 1.8,(@1)", None),

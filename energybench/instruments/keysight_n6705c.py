@@ -87,6 +87,7 @@ class KeysightN6705C(ElogStreaming, ScpiDriver):
         self.big_endian = big_endian
         self.io_voltage_v = io_voltage_v
         self.channel_count: int | None = None
+        self.module_model = ""
         self._voltage_v: float | None = None
         self._current_limit_a: float | None = None
         self._capture: _CaptureState | None = None
@@ -100,7 +101,12 @@ class KeysightN6705C(ElogStreaming, ScpiDriver):
         """Open ``resource`` (VISA socket/INSTR or tcp://host:port) and wrap it."""
         from energybench.transport import open_transport
 
-        return cls(open_transport(resource, timeout_s=timeout_s), limits, **kw)
+        transport = open_transport(resource, timeout_s=timeout_s)
+        try:
+            return cls(transport, limits, **kw)
+        except BaseException:
+            transport.close()
+            raise
 
     # ---- identity ------------------------------------------------------------------------
     def identify(self) -> InstrumentInfo:
@@ -110,6 +116,14 @@ class KeysightN6705C(ElogStreaming, ScpiDriver):
             raise ConfigError(
                 f"channel {self.channel} does not exist ({self.channel_count} installed)",
                 context=self.resource,
+            )
+        self.module_model = self.module(self.channel)
+        if self.module_model not in SUPPORTED_MODULES:
+            log.warning(
+                "%s: channel %d holds %s; EMUL, CURR:LIM and VMETer sync need an N6781A/N6785A",
+                self.resource,
+                self.channel,
+                self.module_model,
             )
         return info
 
