@@ -68,7 +68,9 @@ class SimStreamMeter:
         if isinstance(transport, str):
             transport = open_transport(transport)
         if channel != 1:
-            raise ConfigError(f"the stream source has one channel, got {channel}", context="channel")
+            raise ConfigError(
+                f"the stream source has one channel, got {channel}", context="channel"
+            )
         self.transport = transport
         self.limits = limits  # a meter sources nothing; kept for the uniform constructor
         self.packed_gpi = packed_gpi
