@@ -46,7 +46,7 @@ class AcquisitionResult:
     path: Path | None
     sample_rate_hz: float
     first_sample_id: int | None
-    stop_sample_id: int | None
+    stop_sample_id: int | None  # one past the last id the meter delivered (drops included)
     samples: int  # samples handed to the sink
     dropped: tuple[DroppedRange, ...] = ()
     overflow_chunks: int = 0  # chunks the host could not queue in time

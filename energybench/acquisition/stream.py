@@ -358,6 +358,7 @@ class StreamAcquisition:
                 start = a if stop is None else stop
                 self._add_drop(start, b, "host_overflow", self._prev_chunk, None)
                 stop = b
+        self._next_id = stop  # the result spans every id the meter delivered
 
     def _build_result(self) -> AcquisitionResult:
         reasons = list(self._errors)

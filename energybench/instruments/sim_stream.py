@@ -17,6 +17,7 @@ import contextlib
 import logging
 import re
 import threading
+import time
 from collections.abc import Iterator
 
 from energybench.analysis.trace import TraceChunk
@@ -232,19 +233,24 @@ class SimStreamMeter:
         with self._state:
             if not self._streaming:
                 return
-            reading = self._reading
             if not self._stop_sent:
                 self.transport.write("STOP")
                 self._stop_sent = True
-        if reading:
-            if not self._stopped.wait(timeout_s):
+        deadline = time.monotonic() + timeout_s
+        while not self._stopped.wait(0.02):  # a reader iterating chunks() sees the reply
+            with self._state:
+                reading = self._reading
+            if not reading:
+                break
+            if time.monotonic() > deadline:
                 raise InstrumentTimeoutError(
                     f"the stream did not acknowledge STOP within {timeout_s} s",
                     context=self.resource,
                 )
+        if self._stopped.is_set():
             return
         try:  # nobody is reading: drain the frames still in flight up to the reply
-            for _ in self.chunks(timeout_s):
+            for _ in self.chunks(max(0.1, deadline - time.monotonic())):
                 pass
         finally:
             self._streaming = False

@@ -64,6 +64,11 @@ class StreamFaults:
     close_at_frame: int | None = None  # send half of this frame, then close the connection
 
 
+def _ceil_id(position: float) -> int:
+    """Ceil of a sample position, ignoring float noise far below a sample (1e-6)."""
+    return math.ceil(position - 1e-6)
+
+
 class SimStreamSource:
     """Serve a timeline as a JS220-like sample stream over TCP (one client at a time)."""
 
@@ -267,7 +272,7 @@ class _Session:
         self.rate_hz = rate
         self.packed = len(args) > 1 and args[1].upper() == "PACKED"
         now = src.timeline.now_s
-        self.next_id = math.ceil(now * rate)
+        self.next_id = _ceil_id(now * rate)
         self.idle_anchor = None
         self.wall_start = time.monotonic()
         self.virtual_start = self.next_id / rate
@@ -277,10 +282,10 @@ class _Session:
     # ---- streaming ---------------------------------------------------------------------
     def _final_stop_id(self) -> int:
         """One past the last sample id the timeline has made final (k / fs < now_s)."""
-        stop = math.ceil(self.src.timeline.now_s * self.rate_hz)
+        stop = _ceil_id(self.src.timeline.now_s * self.rate_hz)
         if self.src.pace == "realtime":
             wall_t = self.virtual_start + (time.monotonic() - self.wall_start)
-            stop = min(stop, math.ceil(wall_t * self.rate_hz))
+            stop = min(stop, _ceil_id(wall_t * self.rate_hz))
         return stop
 
     def _stream_step(self) -> bool:
@@ -305,7 +310,7 @@ class _Session:
             self.idle_anchor = (time.monotonic(), now)
         wall0, virtual0 = self.idle_anchor
         # never run ahead of the stream by more than one frame (rendering may be the bottleneck)
-        cap = self.next_id / self.rate_hz + frame_s
+        cap = (self.next_id + frame) / self.rate_hz
         target = virtual0 + speed * (time.monotonic() - wall0)
         if target < cap:
             time.sleep(min(max((cap - target) / speed, 0.001), 0.05))
