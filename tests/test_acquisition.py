@@ -66,6 +66,7 @@ def test_acquisition_records_every_sample_and_counts_edges(tmp_path: Path) -> No
             acq.wait_for_sample_id(int(1.5 * RATE), timeout_s=20.0)
         result = acq.result
     finally:
+        meter.close()
         src.stop()
     assert result is not None and not result.flagged and result.reasons == ()
     assert result.edges == 4 and result.dropped == () and result.path == sink.path
@@ -83,6 +84,7 @@ def test_dropped_chunks_are_reported_with_ranges_and_energy_bounds(tmp_path: Pat
             acq.wait_for_sample_id(int(1.5 * RATE), timeout_s=20.0)
         result = acq.result
     finally:
+        meter.close()
         src.stop()
     assert result.flagged and any("missing" in r for r in result.reasons)
     assert result.dropped_ranges == (SampleRange(100_000, 150_000), SampleRange(450_000, 500_000))
@@ -110,6 +112,7 @@ def test_closed_connection_fails_fast_and_leaves_a_readable_recording(tmp_path: 
         with pytest.raises(AcquisitionError) as stop_info:
             acq.stop()
     finally:
+        meter.close()
         src.stop()
     result = stop_info.value.details["result"]
     assert result.flagged and "closed" in result.error and result.stop_sample_id == 300_000
@@ -133,6 +136,7 @@ def test_queue_overflow_is_counted_not_a_hang(tmp_path: Path) -> None:
             acq.wait_for_sample_id(int(1.5 * RATE), timeout_s=30.0)
         result = acq.result
     finally:
+        meter.close()
         src.stop()
     assert result.overflow_chunks > 0 and result.flagged
     assert {d.cause for d in result.dropped} == {"host_overflow"}
@@ -155,26 +159,29 @@ def test_a_failing_sink_stops_the_meter_and_raises(tmp_path: Path) -> None:
                 tl.advance_to(1.6)
                 acq.wait_for_samples(RATE, timeout_s=20.0)
     finally:
+        meter.close()
         src.stop()
     assert "STOP" in src.commands and acq.result is not None and acq.result.samples == 100_000
 
 
 def test_stream_without_the_sync_line_is_refused(tmp_path: Path) -> None:
-    tl, src, meter, sink = _lab(tmp_path)
+    _, src, meter, sink = _lab(tmp_path)
     try:
         acq = StreamAcquisition(meter, sink, StreamRequest(RATE), edge_line="gpi[5]")
         with pytest.raises(ConfigError, match="gpi"):
             acq.start()
         assert not any(c.startswith("START") for c in src.commands)
     finally:
+        meter.close()
         src.stop()
 
 
 def test_acquire_for_records_a_duration_by_sample_count(tmp_path: Path) -> None:
-    tl, src, meter, sink = _lab(tmp_path, idle_speed=50.0)
+    _, src, meter, sink = _lab(tmp_path, idle_speed=50.0)
     try:
         result = acquire_for(meter, sink, REQUEST, 0.4, timeout_s=30.0)
     finally:
+        meter.close()
         src.stop()
     assert result.stop_sample_id - result.first_sample_id >= 400_000 and not result.flagged
 
