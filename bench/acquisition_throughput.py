@@ -89,8 +89,9 @@ def main() -> None:
     print(f"sink          {args.sink}" + (f" -> {args.path}" if args.sink == "jls" else ""))
     print(f"wall          {wall:.2f} s   sustained {samples / wall / 1e6:.2f} MS/s "
           f"({samples / wall / args.rate:.2f}x real time)")  # fmt: skip
+    per_realtime = 100 * cpu / (samples / args.rate)
     print(f"consumer CPU  {cpu:.2f} s = {100 * cpu / wall:.0f} % of one core over the wall time, "
-          f"{100 * cpu / (samples / args.rate):.1f} % of one core per real-time second")  # fmt: skip
+          f"{per_realtime:.1f} % of one core per real-time second")  # fmt: skip
     print(f"simulator CPU {child_cpu.ru_utime + child_cpu.ru_stime:.2f} s (child process)")
     print(f"dropped       {result.dropped_samples} samples in {len(result.dropped)} ranges; "
           f"edges seen {result.edges}; flagged {result.flagged}")  # fmt: skip

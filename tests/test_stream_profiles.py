@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ from energybench.instruments.joulescope import Joulescope
 from energybench.instruments.sim_stream import SimStreamMeter
 from energybench.instruments.stream_framing import SUPPORTED_RATES_HZ
 
+tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
 INSTRUMENTS = Path(__file__).resolve().parent.parent / "instruments"
 
 
