@@ -278,3 +278,32 @@ def test_triggered_capture_is_recorded_and_missing_samples_flagged() -> None:
     with pytest.raises(InstrumentTimeoutError):
         capture_triggered(meter, CaptureRequest(0.01, 1e-5), None, timeout_s=0.1)
     assert meter.calls == ["configure", "arm", "fetch", "abort"]
+
+
+def test_jls_recording_keeps_gaps_and_survives_a_closed_connection(tmp_path: Path) -> None:
+    """With the real recorder (energybench.traces.jls_writer, once merged)."""
+    jls_writer = pytest.importorskip("energybench.traces.jls_writer")
+    from energybench.traces.jls import read_jls
+
+    faults = StreamFaults(drop_frames={2}, close_at_frame=6)
+    tl, src, meter, _ = _lab(tmp_path, faults=faults)
+    path = tmp_path / "rec.jls"
+    sink = jls_writer.JlsWriter(path, sample_rate_hz=RATE, digital_names=("gpi[0]",))
+    try:
+        acq = StreamAcquisition(meter, sink, REQUEST, chunk_timeout_s=2.0, join_timeout_s=2.0)
+        acq.start()
+        tl.advance_to(1.6)
+        with pytest.raises(AcquisitionError, match="closed"):
+            acq.wait_for_samples(10 * RATE, timeout_s=30.0)
+        with pytest.raises(AcquisitionError):
+            acq.stop()
+    finally:
+        meter.close()
+        src.stop()
+    assert acq.result.path == path and acq.result.stop_sample_id == 300_000
+    trace = read_jls(path)
+    assert (trace.first_sample_id, trace.stop_sample_id) == (0, 300_000)
+    assert trace.missing == (SampleRange(100_000, 150_000),)
+    assert np.isnan(trace.read(100_000, 150_000).current_a).all()
+    recorded = trace.read(150_000, 300_000).current_a
+    assert not np.isnan(recorded).any()

@@ -12,6 +12,7 @@ Ctrl-C; a second Ctrl-C during cleanup is held until cleanup ends); every join i
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -114,11 +115,16 @@ class StreamAcquisition:
                 f"(lines: {self.settings.digital_names})",
                 context="sync.line",
             )
-        self.meter.start()
-        self._writer = threading.Thread(target=self._write_loop, name="acq-writer", daemon=True)
-        self._reader = threading.Thread(target=self._read_loop, name="acq-reader", daemon=True)
-        self._writer.start()
-        self._reader.start()
+        try:
+            self.meter.start()
+            self._writer = threading.Thread(target=self._write_loop, name="acq-writer", daemon=True)
+            self._reader = threading.Thread(target=self._read_loop, name="acq-reader", daemon=True)
+            self._writer.start()
+            self._reader.start()
+        except BaseException:  # never leave a started meter behind
+            with contextlib.suppress(Exception):
+                self.meter.stop()
+            raise
         log.info("acquisition started at %g Hz", self.settings.sample_rate_hz)
         return self.settings
 
