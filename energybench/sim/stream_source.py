@@ -261,6 +261,9 @@ class _Session:
 
     def _start(self, args: list[str]) -> None:
         src = self.src
+        if src.streaming:
+            self._reply("ERR already streaming")
+            return
         try:
             rate = int(args[0]) if args else src.default_rate_hz
         except ValueError:
