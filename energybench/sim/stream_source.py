@@ -13,8 +13,9 @@ Pacing in virtual time: sample ``k`` is the instant ``k / rate`` of the timeline
 renders whatever the timeline has made final (everything before ``now_s``) as fast as it can, in
 frames of up to ``frame_samples`` (and at most 0.1 s). When it has caught up, idle time passes:
 it advances the timeline itself at ``idle_speed`` × wall time (the DUT is idle meanwhile), so a
-window the DUT has closed is followed by samples and the stream never starves. A producer that
-appends activity must therefore append at or after ``timeline.now_s``. ``idle_speed=None``
+window the DUT has closed is followed by samples and the stream never starves. A producer must
+therefore expect ``now_s`` to move under it: read it and append under the timeline's lock, or
+clamp its times to ``max(t, timeline.now_s)``. ``idle_speed=None``
 turns this off (only producers advance the timeline). With ``pace="realtime"`` (default: the
 timeline's own pace) samples are sent no earlier than their wall-clock instant after START and
 idle time passes at 1×.
