@@ -1,0 +1,413 @@
+"""Simulated STMicroelectronics X-NUCLEO-LPM01A (PowerShield) on a pseudo-terminal.
+
+It speaks the ASCII protocol of instruments.md §10 / dut-protocol.md §3.1: commands end in a
+newline; replies are ``PowerShield > ack <command> [value]`` or ``PowerShield > error <command>``
+followed by ``PowerShield > Error detail: <text>``. It supplies the DUT (``volt``, ``pwr``
+apply to the timeline) and, after ``start``, streams one ``ascii_dec`` value per sample period
+(energy of each 1/f bin in J, or the current in A), a ``TimeStamp: SSSs 000ms, buff NN%`` line
+after each second of samples, an ``event <n> ris`` line before the sample of the bin holding each
+timestamp-pin edge (``eventsrc d7 fal``), and ``Acquisition completed`` on ``stop``.
+
+Virtual time: samples are produced for the timeline's past as fast as the host reads them (the
+output is bounded; ``buff`` reports its fill). Fault knobs: garbled bytes, dropped lines, bins
+lost to a device-buffer overflow, withheld acknowledgements, 5-digit mantissas.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import select
+import shlex
+import threading
+import tty
+from collections.abc import Iterable
+
+import numpy as np
+
+from energybench.sim.lpm01a_format import format_value, parse_argument
+from energybench.sim.measurement import MeasurementModel
+from energybench.sim.timeline import Timeline
+
+log = logging.getLogger(__name__)
+
+PROMPT = "PowerShield > "
+FREQUENCIES = {
+    "100k": 100_000, "50k": 50_000, "20k": 20_000, "10k": 10_000, "5k": 5_000, "2k": 2_000,
+    "1k": 1_000, "500": 500, "200": 200, "100": 100, "50": 50, "20": 20, "10": 10, "5": 5,
+    "2": 2, "1": 1,
+}  # fmt: skip
+ACQ_MODE_MAX_A = {"dyn": 50e-3, "stat": 200e-3}  # help text says dyn ≤ 10 mA; ST docs 50 mA [U]
+NO_CONTROL_NEEDED = {"htc", "hrc", "powershield", "version", "help", "echo", "status"}
+BATCH_BINS = 1000
+
+
+class SimLpm01a:
+    """The PowerShield on a pty: :attr:`resource` is the slave path the driver opens."""
+
+    driver = "lpm01a"
+
+    def __init__(
+        self,
+        timeline: Timeline,
+        *,
+        measurement: MeasurementModel | None = None,
+        seed: int = 0,
+        firmware: str = "1.0.6",
+        board_id: str = "0050003A3438510B34313939",
+        temperature_c: float = 28.5,
+        five_digit_every: int = 0,
+        values_per_line: int = 1,
+        garble_every: int = 0,
+        drop_every: int = 0,
+        overflow_bins: Iterable[tuple[int, int]] = (),
+        withhold_acks: Iterable[str] = (),
+        buffer_bytes: int = 1 << 16,
+    ) -> None:
+        self.timeline = timeline
+        self.measurement = measurement or MeasurementModel.ideal()
+        self.firmware = firmware
+        self.board_id = board_id
+        self.temperature_c = temperature_c
+        self.five_digit_every = five_digit_every
+        self.values_per_line = max(1, values_per_line)
+        self.garble_every = garble_every
+        self.drop_every = drop_every
+        self.overflow_bins = [tuple(r) for r in overflow_bins]
+        self.withhold_acks = set(withhold_acks)
+        self.buffer_bytes = buffer_bytes
+        self._rng = np.random.default_rng(seed)
+        self.log: list[str] = []  # every command received
+        self.sent_values: list[float] = []  # decoded values of the data lines sent (for tests)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._master = self._slave = -1
+        self.resource = ""
+        self._reset_config()
+
+    # ---- lab object ------------------------------------------------------------------
+    def start(self) -> SimLpm01a:
+        self._master, self._slave = os.openpty()
+        tty.setraw(self._slave)
+        os.set_blocking(self._master, False)
+        self.resource = os.ttyname(self._slave)
+        self._thread = threading.Thread(target=self._serve, name="sim-lpm01a", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=2.0)
+        for fd in (self._master, self._slave):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def __enter__(self) -> SimLpm01a:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ---- state -----------------------------------------------------------------------
+    def _reset_config(self) -> None:
+        self.host_control = False
+        self.voltage_v = 3.3
+        self.freq_hz = 100
+        self.acqtime_s = 10.0  # 0 = infinite
+        self.acqmode = "dyn"
+        self.output = "current"
+        self.data_format = "ascii_dec"
+        self.trigsrc = "sw"
+        self.trigdelay_s = 0.001
+        self.eventsrc: str | None = None
+        self.power_on = False
+        self.acquiring = False
+        self._out = bytearray()
+        self._line_no = 0
+        self._data_lines = 0
+
+    # ---- serving loop ----------------------------------------------------------------
+    def _serve(self) -> None:
+        inbuf = bytearray()
+        while not self._stop.is_set():
+            want_write = bool(self._out)
+            try:
+                readable, writable, _ = select.select(
+                    [self._master], [self._master] if want_write else [], [], 0.02
+                )
+            except (OSError, ValueError):
+                return
+            if readable:
+                try:
+                    inbuf += os.read(self._master, 4096)
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    self._stop.wait(0.02)
+                while True:
+                    at = inbuf.find(b"\n")
+                    if at < 0:
+                        break
+                    line = inbuf[:at].decode("ascii", "replace").strip()
+                    del inbuf[: at + 1]
+                    if line:
+                        self._command(line)
+            if self.acquiring:
+                self._produce(flush=False)
+            if writable and self._out:
+                try:
+                    sent = os.write(self._master, bytes(self._out[:4096]))
+                    del self._out[:sent]
+                except (BlockingIOError, InterruptedError):
+                    pass
+                except OSError:
+                    self._stop.wait(0.02)
+
+    def _say(self, text: str, prompt: bool = True) -> None:
+        self._out += ((PROMPT if prompt else "") + text + "\r\n").encode("ascii")
+
+    # ---- commands --------------------------------------------------------------------
+    def _command(self, line: str) -> None:
+        self.log.append(line)
+        try:
+            words = shlex.split(line)
+        except ValueError:
+            words = line.split()
+        name, args = words[0].lower(), words[1:]
+        if name not in NO_CONTROL_NEEDED and not self.host_control:
+            return self._error(line, "host does not have control, send 'htc' first")
+        handler = getattr(self, f"_cmd_{name}", None)
+        if handler is None:
+            return self._error(line, f"unknown command '{name}'")
+        if self.acquiring and name not in ("stop", "pwr", "status", "temp", "version", "lcd"):
+            return self._error(line, "acquisition in progress")
+        try:
+            value = handler(args)
+        except ValueError as exc:
+            return self._error(line, str(exc))
+        if name in self.withhold_acks:
+            self.withhold_acks.discard(name)
+            return
+        if name == "stop":
+            self._produce(flush=True)
+        self._say(f"ack {line}" + (f" {value}" if value is not None else ""))
+        if name == "stop":
+            self._complete()
+
+    def _error(self, line: str, detail: str) -> None:
+        self._say(f"error {line}")
+        self._say(f"Error detail: {detail}")
+
+    @staticmethod
+    def _one(args: list[str], allowed: Iterable[str] | None = None) -> str:
+        if len(args) != 1:
+            raise ValueError("expects one argument")
+        if allowed is not None and args[0].lower() not in allowed:
+            raise ValueError(f"argument '{args[0]}' not among {{{', '.join(allowed)}}}")
+        return args[0].lower()
+
+    def _cmd_htc(self, args: list[str]) -> None:
+        self.host_control = True
+
+    def _cmd_hrc(self, args: list[str]) -> None:
+        self.host_control = False
+
+    def _cmd_powershield(self, args: list[str]) -> str:
+        return f"PowerShield present {self.board_id}"
+
+    def _cmd_version(self, args: list[str]) -> str:
+        return self.firmware
+
+    def _cmd_status(self, args: list[str]) -> str:
+        return "ok"
+
+    def _cmd_echo(self, args: list[str]) -> str:
+        return " ".join(args)
+
+    def _cmd_help(self, args: list[str]) -> None:
+        return None
+
+    def _cmd_lcd(self, args: list[str]) -> None:
+        if len(args) != 2 or args[0] not in ("1", "2") or len(args[1]) > 16:
+            raise ValueError('usage: lcd <1|2> "<16 characters max>"')
+
+    def _cmd_volt(self, args: list[str]) -> str | None:
+        text = self._one(args)
+        if text == "get":
+            return format_value(self.voltage_v)
+        value = parse_argument(text)
+        if not 1.8 - 1e-9 <= value <= 3.3 + 1e-9:
+            raise ValueError("value out of range [1800m; 3300m]")
+        self.voltage_v = value
+        if self.power_on:
+            self.timeline.set_supply(self.timeline.now_s, voltage_v=value)
+        return None
+
+    def _cmd_freq(self, args: list[str]) -> None:
+        self.freq_hz = FREQUENCIES[self._one(args, FREQUENCIES)]
+
+    def _cmd_acqtime(self, args: list[str]) -> None:
+        text = self._one(args)
+        value = 0.0 if text == "inf" else parse_argument(text)
+        if value != 0 and not 100e-6 <= value <= 100:
+            raise ValueError("value out of range [100u; 100] or 0 or 'inf'")
+        self.acqtime_s = value
+
+    def _cmd_acqmode(self, args: list[str]) -> None:
+        self.acqmode = self._one(args, ("dyn", "stat"))
+
+    def _cmd_funcmode(self, args: list[str]) -> None:
+        self._one(args, ("optim", "high"))
+
+    def _cmd_output(self, args: list[str]) -> None:
+        self.output = self._one(args, ("current", "energy"))
+
+    def _cmd_format(self, args: list[str]) -> None:
+        self.data_format = self._one(args, ("ascii_dec", "bin_hexa"))
+
+    def _cmd_trigsrc(self, args: list[str]) -> None:
+        self.trigsrc = self._one(args, ("sw", "d7"))
+
+    def _cmd_trigdelay(self, args: list[str]) -> None:
+        value = parse_argument(self._one(args))
+        if not 0 <= value <= 30:
+            raise ValueError("value out of range [0; 30]")
+        self.trigdelay_s = value
+
+    def _cmd_eventsrc(self, args: list[str]) -> None:
+        if [a.lower() for a in args] == ["none"]:
+            self.eventsrc = None
+        elif len(args) == 2 and args[0].lower() == "d7" and args[1].lower() in ("fal", "ris"):
+            self.eventsrc = "falling" if args[1].lower() == "fal" else "rising"
+        else:
+            raise ValueError("usage: eventsrc d7 <fal|ris> | none")
+
+    def _cmd_pwr(self, args: list[str]) -> str | None:
+        if not args or len(args) > 2 or (len(args) == 2 and args[1] not in ("nostatus", "status")):
+            raise ValueError("usage: pwr <auto|on|off|get> [nostatus|status]")
+        state = args[0].lower()
+        if state == "get":
+            return "on" if self.power_on else "off"
+        if state not in ("auto", "on", "off"):
+            raise ValueError(f"argument '{state}' not among {{auto, on, off, get}}")
+        self.power_on = state == "on"
+        self.timeline.set_supply(
+            self.timeline.now_s, voltage_v=self.voltage_v, output_on=self.power_on
+        )
+        return None
+
+    def _cmd_temp(self, args: list[str]) -> str:
+        unit = self._one(args, ("degc", "degf")) if args else "degc"
+        value = self.temperature_c if unit == "degc" else self.temperature_c * 9 / 5 + 32
+        return f"{unit} {value:.1f}" if args else f"{value:.1f}"
+
+    def _cmd_calib(self, args: list[str]) -> None:
+        return None
+
+    def _cmd_start(self, args: list[str]) -> None:
+        limit = self._rate_limit_error()
+        if limit:
+            raise ValueError(limit)
+        if self.data_format != "ascii_dec":
+            raise ValueError("bin_hexa streaming is not simulated")
+        self.acquiring = True
+        self._t0 = self.timeline.now_s + (self.trigdelay_s if self.trigsrc == "sw" else 0.0)
+        self._next_bin = 0
+        self._event_count = 0
+        self._pending_events: list[int] = []
+        self._lost_in_second = False
+
+    def _cmd_stop(self, args: list[str]) -> None:
+        if not self.acquiring:
+            raise ValueError("no acquisition in progress")
+
+    def _rate_limit_error(self) -> str | None:
+        f, unlimited = self.freq_hz, self.acqtime_s == 0
+        if self.output == "energy" and f > 10_000:
+            return "output energy is limited to 10 kHz"
+        if self.data_format == "ascii_dec":
+            max_time = {10_000: 1.0, 20_000: 0.5}.get(f, math.inf if f <= 5_000 else 0.0)
+            if max_time == 0.0 or (
+                max_time < math.inf and (unlimited or self.acqtime_s > max_time)
+            ):
+                return f"ascii_dec at {f} Hz allows {max_time:g} s of acquisition at most"
+        return None
+
+    # ---- acquisition stream ----------------------------------------------------------
+    def _produce(self, flush: bool) -> None:
+        fs = self.freq_hz
+        total = math.floor((self.timeline.now_s - self._t0) * fs + 1e-9)
+        if self.acqtime_s:
+            total = min(total, round(self.acqtime_s * fs))
+        while self._next_bin < total and (flush or len(self._out) < self.buffer_bytes):
+            k0 = self._next_bin
+            n = min(BATCH_BINS, total - k0)
+            self._emit_bins(k0, n)
+            self._next_bin = k0 + n
+        if self.acqtime_s and self._next_bin >= round(self.acqtime_s * fs) and not flush:
+            self._complete()
+
+    def _complete(self) -> None:
+        self.acquiring = False
+        self._say("Acquisition completed")
+
+    def _emit_bins(self, k0: int, n: int) -> None:
+        fs = self.freq_hz
+        t_start = self._t0 + k0 / fs
+        kind = "bin" if self.output == "energy" else "point"
+        backlog = len(self._out)  # bytes the host has not taken yet: the device buffer fill
+        rendering = self.timeline.render(t_start, fs, n, kind=kind)
+        current = np.clip(
+            self.measurement.apply(rendering.current_a), 0.0, ACQ_MODE_MAX_A[self.acqmode]
+        )
+        values = current * rendering.voltage_v / fs if self.output == "energy" else current
+        events = []
+        if self.eventsrc:
+            edges = self.timeline.edges("timestamp", self.eventsrc, t_start, t_start + n / fs)
+            bins = (math.floor((t - self._t0) * fs) for t in edges)
+            events = sorted(min(max(b, k0), k0 + n - 1) for b in bins)
+        line: list[str] = []
+        for j in range(n):
+            k = k0 + j
+            while events and events[0] == k:
+                events.pop(0)
+                self._flush_values(line)
+                self._say(f"event {self._event_count} ris", prompt=False)
+                self._event_count += 1
+            if any(a <= k < b for a, b in self.overflow_bins):
+                self._lost_in_second = True
+            else:
+                line.append(self._token(float(values[j])))
+                if len(line) >= self.values_per_line:
+                    self._flush_values(line)
+            if (k + 1) % fs == 0:
+                self._flush_values(line)
+                fill = min(99, 100 * backlog // self.buffer_bytes)
+                buff = 100 if self._lost_in_second else fill
+                self._lost_in_second = False
+                seconds = (k + 1) // fs
+                self._say(f"TimeStamp: {seconds:03d}s 000ms, buff {buff:02d}%", prompt=False)
+        self._flush_values(line)
+
+    def _token(self, value: float) -> str:
+        self._line_no += 1
+        digits = 5 if self.five_digit_every and self._line_no % self.five_digit_every == 0 else 4
+        return format_value(value, digits)
+
+    def _flush_values(self, tokens: list[str]) -> None:
+        if not tokens:
+            return
+        self._data_lines += 1
+        text = " ".join(tokens)
+        tokens.clear()
+        if self.drop_every and self._data_lines % self.drop_every == 0:
+            return
+        if self.garble_every and self._data_lines % self.garble_every == 0:
+            at = int(self._rng.integers(0, 2))
+            text = text[:at] + "#" + text[at + 1 :]
+        else:
+            self.sent_values.extend(float(t[:-3] + "e" + t[-3:]) for t in text.split())
+        self._say(text, prompt=False)
