@@ -81,6 +81,7 @@ class SimLpm01a:
         self._rng = np.random.default_rng(seed)
         self.log: list[str] = []  # every command received
         self.sent_values: list[float] = []  # decoded values of the data lines sent (for tests)
+        self.five_digit_tokens = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._master = self._slave = -1
@@ -394,8 +395,10 @@ class SimLpm01a:
 
     def _token(self, value: float) -> str:
         self._line_no += 1
-        digits = 5 if self.five_digit_every and self._line_no % self.five_digit_every == 0 else 4
-        return format_value(value, digits)
+        if self.five_digit_every and self._line_no % self.five_digit_every == 0:
+            self.five_digit_tokens += 1
+            return format_value(value, 5)
+        return format_value(value, 4)
 
     def _flush_values(self, tokens: list[str]) -> None:
         if not tokens:
