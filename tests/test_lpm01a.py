@@ -67,6 +67,7 @@ def test_assembler_timestamps_events_and_malformed_tokens() -> None:
     assert np.flatnonzero(~chunk.digital["d7"]).tolist() == [1]
     assert np.isnan(chunk.current_a[3]) and np.nansum(chunk.current_a[:3]) == pytest.approx(6e-3)
     assert a.feed("event 2 ris") and a.stats.events_lost == 1 and a.stats.lost_event_counters == [1]
+    assert a.feed("event 3 ris") and a.stats.events_unresolved == 1  # same bin: one d7 edge
     assert a.feed(f"{P}TimeStamp: 1000s 000ms, buff 00%")  # 4-digit seconds parse (§7.2 item 14)
     assert a.next_id == 10_000
     assert not a.feed(f"{P}ack stop") and not a.feed(f"{P}Acquisition completed")
@@ -278,6 +279,21 @@ def test_dropped_lines_and_buffer_overflow_are_reported_with_ranges() -> None:
         assert all(a < b for a, b in stats.dropped_ranges)
 
 
+def test_stalled_host_loses_data_when_the_device_buffer_overflows() -> None:
+    tl = Timeline()
+    with (
+        SimLpm01a(tl, overflow="drop", buffer_bytes=4000) as sim,
+        Lpm01a.open(sim.resource, LIMITS) as lpm,
+    ):
+        chunks = run_stream(tl, lpm, 4.0, activity=lambda tl: add_window(tl, 0.4, 2.0, 8e-3, 1e-3))
+        stats = lpm.stats
+        assert sim.samples_lost > 0  # the host read nothing while 4 s of data were produced
+        assert stats.samples_dropped == sim.samples_lost
+        assert stats.samples_received + stats.samples_dropped == 4000
+        assert stats.buffer_fill_max_pct == 100
+        assert sum(c.n_samples for c in chunks) == 4000
+
+
 def test_withheld_ack_times_out_within_bound_and_shutdown_still_works() -> None:
     tl = Timeline()
     with SimLpm01a(tl, withhold_acks={"volt"}) as sim:
@@ -297,6 +313,8 @@ def test_device_refusal_surfaces_error_detail() -> None:
         assert lpm.temperature_c() == pytest.approx(28.5)
         lpm.calibrate(timeout_s=2.0)
         assert lpm.command("volt get") == "3300-03"
+        assert lpm.command("range") == "1000-10 5000-05"
+        lpm.command("currthres 100n")
         assert not lpm.output_enabled()
 
 

@@ -58,6 +58,7 @@ class Lpm01aStreamStats(StreamStats):
     samples_excess: int = 0  # more samples than the TimeStamp lines account for
     events: list[tuple[int, int]] = field(default_factory=list)  # (counter, sample id)
     events_lost: int = 0
+    events_unresolved: int = 0  # events in the same or adjacent bins: one d7 edge for both
     lost_event_counters: list[int] = field(default_factory=list)
     timestamps_checked: int = 0
     buffer_fill_pct: int = 0
@@ -158,6 +159,10 @@ class StreamAssembler:
             self.stats.lost_event_counters.extend(missing)
             log.warning("LPM01A event counter jumped %d -> %d", self._last_event, counter)
         self._last_event = counter
+        previous = self.stats.events[-1][1] if self.stats.events else None
+        if previous is not None and self.next_id - previous <= 1:
+            self.stats.events_unresolved += 1
+            log.warning("LPM01A events at ids %d and %d merge on d7", previous, self.next_id)
         self.stats.events.append((counter, self.next_id))
         self._event_ids.append(self.next_id)
 

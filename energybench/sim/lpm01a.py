@@ -65,7 +65,10 @@ class SimLpm01a:
         overflow_bins: Iterable[tuple[int, int]] = (),
         withhold_acks: Iterable[str] = (),
         buffer_bytes: int = 1 << 16,
+        overflow: str = "wait",
     ) -> None:
+        if overflow not in ("wait", "drop"):
+            raise ValueError(f"overflow must be 'wait' or 'drop', got {overflow!r}")
         self.timeline = timeline
         self.measurement = measurement or MeasurementModel.ideal()
         self.firmware = firmware
@@ -78,6 +81,8 @@ class SimLpm01a:
         self.overflow_bins = [tuple(r) for r in overflow_bins]
         self.withhold_acks = set(withhold_acks)
         self.buffer_bytes = buffer_bytes
+        self.overflow = overflow  # "drop": a host that stalls loses data once the buffer is full
+        self.samples_lost = 0
         self._rng = np.random.default_rng(seed)
         self.log: list[str] = []  # every command received
         self.sent_values: list[float] = []  # decoded values of the data lines sent (for tests)
@@ -308,6 +313,29 @@ class SimLpm01a:
     def _cmd_calib(self, args: list[str]) -> None:
         return None
 
+    def _cmd_range(self, args: list[str]) -> str:
+        low = 100e-9 if self.acqmode == "dyn" else 2e-9
+        return f"{format_value(low)} {format_value(ACQ_MODE_MAX_A[self.acqmode])}"
+
+    def _cmd_pwrend(self, args: list[str]) -> None:
+        self._one(args, ("on", "off"))
+
+    def _cmd_targrst(self, args: list[str]) -> None:
+        value = parse_argument(self._one(args))
+        if value != 0 and not 10e-3 <= value <= 1:
+            raise ValueError("value out of range [10m; 1] or 0")
+
+    def _cmd_currthres(self, args: list[str]) -> None:
+        value = parse_argument(self._one(args))
+        if value != 0 and not 100e-9 <= value <= 50e-3:
+            raise ValueError("value out of range [100n; 50m] or 0")
+
+    def _cmd_autotest(self, args: list[str]) -> str:
+        return "ok"
+
+    def _cmd_psrst(self, args: list[str]) -> None:
+        self._reset_config()
+
     def _cmd_start(self, args: list[str]) -> None:
         limit = self._rate_limit_error()
         if limit:
@@ -343,7 +371,8 @@ class SimLpm01a:
         total = math.floor((self.timeline.now_s - self._t0) * fs + 1e-9)
         if self.acqtime_s:
             total = min(total, round(self.acqtime_s * fs))
-        while self._next_bin < total and (flush or len(self._out) < self.buffer_bytes):
+        wait = self.overflow == "wait" and not flush
+        while self._next_bin < total and not (wait and len(self._out) >= self.buffer_bytes):
             k0 = self._next_bin
             n = min(BATCH_BINS, total - k0)
             self._emit_bins(k0, n)
@@ -386,7 +415,8 @@ class SimLpm01a:
                     self._flush_values(line)
             if (k + 1) % fs == 0:
                 self._flush_values(line)
-                fill = min(99, 100 * backlog // self.buffer_bytes)
+                pending = backlog if self.overflow == "wait" else len(self._out)
+                fill = min(99, 100 * pending // self.buffer_bytes)
                 buff = 100 if self._lost_in_second else fill
                 self._lost_in_second = False
                 seconds = (k + 1) // fs
@@ -407,6 +437,10 @@ class SimLpm01a:
         text = " ".join(tokens)
         tokens.clear()
         if self.drop_every and self._data_lines % self.drop_every == 0:
+            return
+        if self.overflow == "drop" and len(self._out) >= self.buffer_bytes:
+            self.samples_lost += len(text.split())
+            self._lost_in_second = True
             return
         if self.garble_every and self._data_lines % self.garble_every == 0:
             at = int(self._rng.integers(0, 2))

@@ -2,8 +2,8 @@
 
 Data values are a decimal mantissa and a signed two-digit exponent: ``6409-07`` = 6409e-7.
 The firmware's help documents 4-digit mantissas; the MLCommons runner's README shows 5-digit ones
-(``33930-08``), so both are produced. Arguments accept unit letters (``1800m``, ``100u``, ``1k``)
-or a power of ten (``2-3``), as the firmware help describes.
+(``33930-08``), so both are produced. Arguments accept unit letters (``1800m``, ``100u``,
+``100n``, ``1k``) or a power of ten (``2-3``), as the firmware help describes.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 import re
 
-_ARGUMENT = re.compile(r"^(\d+(?:\.\d+)?)(?:([umk])|([+-]\d{1,2}))?$")
-_UNITS = {"u": 1e-6, "m": 1e-3, "k": 1e3}
+_ARGUMENT = re.compile(r"^(\d+(?:\.\d+)?)(?:([numk])|([+-]\d{1,2}))?$")
+_UNITS = {"n": 1e-9, "u": 1e-6, "m": 1e-3, "k": 1e3}
 
 
 def format_value(value: float, digits: int = 4) -> str:
