@@ -346,3 +346,27 @@ def test_fault_closed_connection_mid_acquisition() -> None:
         smu.close()
     finally:
         sim.stop()
+
+
+def test_trigger_latency_and_aperture_headroom() -> None:
+    tl = Timeline()
+    sim = SimKeysightB2900(tl, trigger_latency_s=30e-6).start()
+    try:
+        with KeysightB2900.open(sim.resource, LIMITS, aperture_fraction=0.8) as smu:
+            _power_up(smu)
+            settings = smu.configure_capture(
+                CaptureRequest(0.1, 100e-6, current_range_a=0.01, sync=DIO)
+            )
+            assert sim.channels[1].aperture_s == pytest.approx(80e-6)
+            smu.arm()
+            add_window(tl, 0.2, 0.05, active_a=5e-3, idle_a=1e-3)
+            trace = smu.fetch(5.0).trace
+            assert trace.sample_kind == "point" and settings.sample_interval_s == 100e-6
+            current = trace.read(0, trace.n_samples).current_a
+            # the edge at 0.2 s reaches the SMU 30 us late: sample k averages
+            # [0.2 + 30 us + k * 100 us, + 80 us)
+            starts = 0.2 + 30e-6 + np.arange(trace.n_samples) * 100e-6
+            expected = [tl.charge_c(t, t + 80e-6) / 80e-6 for t in starts[:8]]
+            assert current[:8] == pytest.approx(expected, rel=1e-9)
+    finally:
+        sim.stop()

@@ -343,3 +343,33 @@ def test_stale_acquisition_from_an_earlier_session_is_stopped_and_purged() -> No
         with Lpm01a.open(sim.resource, LIMITS) as second:
             assert "stop" in sim.log
             assert second.command("version") == "1.0.6"
+
+
+def test_current_output_point_samples_and_finite_acquisition_completes() -> None:
+    tl = Timeline()
+    with SimLpm01a(tl) as sim, Lpm01a.open(sim.resource, LIMITS, output="current") as lpm:
+        lpm.set_voltage(3.3)
+        settings = lpm.configure_stream(StreamRequest(2000.0))
+        assert settings.sample_kind == "point" and settings.digital_names == ()
+        lpm.command("acqtime 1")  # the device ends the acquisition by itself after 1 s
+        lpm.set_current_limit(0.05)
+        lpm.set_output(True)
+        lpm.start()
+        tl.set_load_current(0.0, 1.234567e-3)
+        tl.set_load_current(0.25, 4.5e-3)
+        tl.advance_to(3.0)
+        chunks = list(lpm.chunks(timeout_s=5.0))  # ends at "Acquisition completed"
+        current = np.concatenate([c.current_a for c in chunks])
+        assert len(current) == 2000 and lpm.stats.timestamps_checked == 1
+        assert current[:500] == pytest.approx(1.235e-3, abs=1e-12)  # 4-digit mantissa
+        assert current[500:] == pytest.approx(4.5e-3, abs=1e-12)
+        assert chunks[0].voltage_v == 3.3
+
+
+def test_event_markers_need_firmware_1_0_6() -> None:
+    tl = Timeline()
+    with SimLpm01a(tl, firmware="1.0.5") as sim, Lpm01a.open(sim.resource, LIMITS) as lpm:
+        assert lpm.identify().firmware == "1.0.5"
+        with pytest.raises(ConfigError, match=r"1\.0\.6"):
+            lpm.configure_stream(StreamRequest(1000.0, sync=EVENTS))
+        assert not any(c.startswith("eventsrc") for c in sim.log)

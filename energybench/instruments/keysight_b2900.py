@@ -3,8 +3,10 @@ DIO-triggered meter.
 
 The SMU powers the DUT rail and digitizes its current with a timed acquisition whose ARM layer
 waits for the DUT's timestamp edge on a rear DIO pin (instruments.md §7.3): sample id 0 is the
-edge. Aperture equals the trigger interval so samples are bin averages that tile time (exact
-energy integration); both are read back, never assumed. Data come as REAL,32 or REAL,64 blocks
+edge. By default the aperture equals the trigger interval, so samples are bin averages that tile
+time (exact energy integration); whether the hardware accepts aperture = interval is [U], so
+``aperture_fraction`` < 1 leaves it headroom (samples are then reported as point samples). Both
+are read back, never assumed. Data come as REAL,32 or REAL,64 blocks
 in either byte order. Safety: bench limits are checked before anything is sent, compliance must
 be set before the output goes on, and :meth:`safe_shutdown` aborts, switches off and never raises.
 """
@@ -68,6 +70,7 @@ class KeysightB2900(ScpiDriver):
         *,
         data_format: str = "REAL,64",
         byte_order: str = "SWAP",
+        aperture_fraction: float = 1.0,
     ) -> None:
         super().__init__(transport, limits)
         if channel not in (1, 2):
@@ -76,6 +79,9 @@ class KeysightB2900(ScpiDriver):
             raise ConfigError(f"data_format must be one of {list(FORMATS)}", context="data_format")
         if byte_order not in BYTE_ORDERS:
             raise ConfigError(f"byte_order must be NORM or SWAP, got {byte_order!r}")
+        if not 0 < aperture_fraction <= 1:
+            raise ConfigError("aperture_fraction must be in (0, 1]", context="aperture_fraction")
+        self.aperture_fraction = aperture_fraction
         self.channel = channel
         self.data_format = data_format
         self.byte_order = byte_order
@@ -171,6 +177,7 @@ class KeysightB2900(ScpiDriver):
             )
         c = self._c
         current_range = self._current_range(request)
+        aperture = request.sample_interval_s * self.aperture_fraction
         functions = '"CURR","VOLT"' if request.measure_voltage else '"CURR"'
         commands = [
             f":FORM {self.data_format}",
@@ -178,7 +185,7 @@ class KeysightB2900(ScpiDriver):
             f":SENS{c}:FUNC {functions}",
             f":SENS{c}:CURR:RANG:AUTO OFF",
             f":SENS{c}:CURR:RANG {current_range:.6g}",
-            f":SENS{c}:CURR:APER {request.sample_interval_s:.9g}",
+            f":SENS{c}:CURR:APER {max(MIN_APERTURE_S, aperture):.9g}",
             f":TRIG{c}:ACQ:SOUR TIM",
             f":TRIG{c}:ACQ:TIM {request.sample_interval_s:.9g}",
             f":TRIG{c}:ACQ:COUN {n}",

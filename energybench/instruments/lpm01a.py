@@ -52,6 +52,14 @@ MAX_ENERGY_RATE_HZ = 10_000
 MAX_ASCII_CONTINUOUS_HZ = 5_000
 DYNAMIC_MAX_A = 50e-3  # help text: 10 mA; ST literature: 50 mA [U]
 MAX_CHUNK_SAMPLES = 1 << 16
+MIN_FIRMWARE = (1, 0, 6)
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(p) for p in text.strip().split("."))
+    except ValueError:
+        return (0,)
 
 
 class Lpm01a:
@@ -167,11 +175,15 @@ class Lpm01a:
 
     def connect(self) -> None:
         """Take host control; stop an acquisition left running by an earlier session."""
+        seen = self.stale_lines
         try:
             self.command("htc")
-        except InstrumentError:
+        except InstrumentError:  # refused while a stale acquisition streams
             self._stop_stale()
             self.command("htc")
+        else:
+            if self.stale_lines > seen:  # accepted, but data lines are still streaming
+                self._stop_stale()
         self._controlled = True
 
     def _stop_stale(self) -> None:
@@ -191,6 +203,8 @@ class Lpm01a:
     def identify(self) -> InstrumentInfo:
         board = self.command("powershield").removeprefix("PowerShield present").strip()
         version = self.command("version")
+        if _version_tuple(version) < MIN_FIRMWARE:
+            log.warning("%s: firmware %s is older than 1.0.6 (eventsrc needs it)", board, version)
         self.info = InstrumentInfo(
             "STMicroelectronics", "X-NUCLEO-LPM01A", board, version, self.resource
         )
@@ -259,6 +273,11 @@ class Lpm01a:
             if sync.mode != "event_marker" or sync.line.lower() not in ("d7", ""):
                 raise ConfigError(
                     f"the LPM01A marks events from d7 only (event_marker), got {sync}",
+                    context="sync",
+                )
+            if self.info and _version_tuple(self.info.firmware) < MIN_FIRMWARE:
+                raise ConfigError(
+                    f"event markers need firmware >= 1.0.6, the board has {self.info.firmware}",
                     context="sync",
                 )
             commands.append(f"eventsrc d7 {'fal' if sync.polarity == 'falling' else 'ris'}")
