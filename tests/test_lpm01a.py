@@ -373,3 +373,40 @@ def test_event_markers_need_firmware_1_0_6() -> None:
         with pytest.raises(ConfigError, match=r"1\.0\.6"):
             lpm.configure_stream(StreamRequest(1000.0, sync=EVENTS))
         assert not any(c.startswith("eventsrc") for c in sim.log)
+
+
+def test_bin_hexa_current_stream_at_100_khz() -> None:
+    tl = Timeline()
+    with (
+        SimLpm01a(tl, drop_every=40_000) as sim,
+        Lpm01a.open(sim.resource, LIMITS, output="current", data_format="bin_hexa") as lpm,
+    ):
+        lpm.set_voltage(3.3)
+        with pytest.raises(ConfigError, match="bin_hexa"):
+            lpm.configure_stream(StreamRequest(100_000.0, sync=EVENTS))
+        settings = lpm.configure_stream(StreamRequest(100_000.0))
+        assert settings.sample_kind == "point" and "format bin_hexa" in sim.log
+        lpm.set_current_limit(0.05)
+        lpm.set_output(True)
+        lpm.start()
+        tl.set_load_current(0.0, 6.409e-4)  # the help's example: 52A0
+        tl.set_load_current(0.5, 4.2e-3)
+        tl.advance_to(1.2)
+        chunks = []
+        for chunk in lpm.chunks(timeout_s=5.0):
+            chunks.append(chunk)
+            if chunk.stop_sample_id >= 100_000:
+                break
+        lpm.stop()
+        chunks += list(lpm.chunks(timeout_s=5.0))
+        current = np.concatenate([c.current_a for c in chunks])
+        stats = lpm.stats
+        # words 40 000 and 80 000 are lost before the 1 s stamp, which reveals them (their
+        # position within the second is unknown: they are placed before the stamp); the loss at
+        # 120 000 follows the last stamp and cannot be detected
+        assert len(current) == 119_999 and stats.timestamps_checked == 2  # 0 s and 1 s
+        assert stats.samples_dropped == 2 and stats.dropped_ranges == [(99_998, 100_000)]
+        good = current[~np.isnan(current)]
+        assert good.tolist() == sim.sent_values  # exact decode of every word
+        assert current[:10] == pytest.approx(672 * 16.0**-5)
+        assert np.nanmean(current[50_000:]) == pytest.approx(4.2e-3, rel=1 / 256)

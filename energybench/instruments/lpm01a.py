@@ -5,7 +5,8 @@ Serial at 3 686 400 baud, ASCII commands acknowledged ``ack <command> [value]`` 
 (dut-protocol.md §7.2 items 11-14, 22, 28) every wait is bounded, stale output is purged before
 each exchange and at connect, acknowledgements must name the exact command, and the data stream
 is parsed strictly (lpm01a_stream). Energy output (1 kHz, ≤ 10 kHz) becomes ``bin`` samples of
-current at the set voltage; current output (≤ 5 kHz continuous in ascii_dec) ``point`` samples.
+current at the set voltage; current output ``point`` samples (≤ 5 kHz continuous in ascii_dec,
+≤ 100 kHz in bin_hexa, whose record framing is [D] and carries no event markers).
 ``eventsrc d7 fal`` events become the digital line ``d7`` (sync mode ``event_marker``).
 """
 
@@ -32,6 +33,7 @@ from energybench.instruments.capabilities import (
     SyncMode,
 )
 from energybench.instruments.lpm01a_stream import (
+    HexaParser,
     Lpm01aStreamStats,
     StreamAssembler,
     strip_prompt,
@@ -76,15 +78,23 @@ class Lpm01a:
         channel: int = 1,
         *,
         output: str = "energy",
+        data_format: str = "ascii_dec",
         reply_timeout_s: float = 2.0,
     ) -> None:
         if channel != 1:
             raise ConfigError("the LPM01A has one channel", context="channel")
         if output not in ("energy", "current"):
             raise ConfigError(f"output must be energy or current, got {output!r}", context="output")
+        if data_format not in ("ascii_dec", "bin_hexa"):
+            raise ConfigError(
+                f"data_format must be ascii_dec or bin_hexa, got {data_format!r}",
+                context="data_format",
+            )
         self.transport = transport
         self.limits = limits
         self.output = output
+        self.data_format = data_format
+        self._hexa: HexaParser | None = None
         self.reply_timeout_s = reply_timeout_s
         self.info: InstrumentInfo | None = None
         self._lock = threading.RLock()
@@ -121,7 +131,14 @@ class Lpm01a:
 
     # ---- exchanges -------------------------------------------------------------------
     def _pump(self, deadline: float) -> None:
-        """Read one line and route it: stream data to the assembler, replies to the queue."""
+        """Read one line (or a block of a binary stream) and route it: stream data to the
+        assembler, replies to the queue."""
+        if self._acquiring and self._hexa is not None:
+            timeout_s = max(1e-3, deadline - time.monotonic())
+            self._hexa.feed(self.transport.read_some(1 << 16, timeout_s))
+            if self._hexa.completed:
+                self._acquiring, self._completed = False, True
+            return
         line = self.transport.read_line(max(1e-3, deadline - time.monotonic()))
         text = strip_prompt(line)
         if self._acquiring and self._assembler is not None and self._assembler.feed(line):
@@ -255,11 +272,21 @@ class Lpm01a:
             )
         if self.output == "energy" and rate > MAX_ENERGY_RATE_HZ:
             raise ConfigError("energy output is limited to 10 kHz", context="sample_rate_hz")
-        if rate > MAX_ASCII_CONTINUOUS_HZ:
+        binary = self.data_format == "bin_hexa"
+        if not binary and rate > MAX_ASCII_CONTINUOUS_HZ:
             raise ConfigError(
-                "continuous ascii_dec streaming is limited to 5 kHz (bin_hexa is not supported "
-                "by this driver yet)",
+                "continuous ascii_dec streaming is limited to 5 kHz; use data_format='bin_hexa'",
                 context="sample_rate_hz",
+            )
+        if binary and request.sync is not None:
+            raise ConfigError(
+                "event markers are not documented for bin_hexa; use ascii_dec for event_marker",
+                context="sync",
+            )
+        if binary and not hasattr(self.transport, "read_some"):
+            raise ConfigError(
+                f"{type(self.transport).__name__} cannot read a binary stream",
+                context="data_format",
             )
         if request.current_range_a is not None and request.current_range_a > DYNAMIC_MAX_A:
             raise ConfigError(
@@ -281,7 +308,11 @@ class Lpm01a:
                     context="sync",
                 )
             commands.append(f"eventsrc d7 {'fal' if sync.polarity == 'falling' else 'ris'}")
-        commands += [f"output {self.output}", "format ascii_dec", f"freq {FREQUENCIES_HZ[rate]}"]
+        commands += [
+            f"output {self.output}",
+            f"format {self.data_format}",
+            f"freq {FREQUENCIES_HZ[rate]}",
+        ]
         for command in commands:
             self.command(command)
         self._settings = StreamSettings(
@@ -301,6 +332,7 @@ class Lpm01a:
             settings.sample_rate_hz, scale, self._voltage_v, bool(settings.digital_names)
         )
         self._completed = False
+        self._hexa = HexaParser(self._assembler) if self.data_format == "bin_hexa" else None
         self.command("start")
         self._acquiring = True
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from energybench.analysis.trace import TraceChunk
+from energybench.errors import InstrumentError
 from energybench.instruments.capabilities import StreamStats
 
 log = logging.getLogger(__name__)
@@ -137,20 +138,30 @@ class StreamAssembler:
             log.warning("malformed TimeStamp line %r", text)
             return
         seconds, millis, buff = (int(g) for g in match.groups())
+        self.check_time(seconds + millis / 1000.0, buff)
+
+    def check_time(self, elapsed_s: float, buff: int) -> None:
+        """A time stamp: the samples so far must number ``elapsed_s × fs``; a shortfall is a
+        counted drop (NaN-filled, placed before the stamp), an excess is counted."""
         self.stats.buffer_fill_pct = buff
         self.stats.buffer_fill_max_pct = max(self.stats.buffer_fill_max_pct, buff)
         if buff >= 100:
-            log.warning("LPM01A buffer full (buff %d%%) at %d s: data lost", buff, seconds)
-        expected = round((seconds + millis / 1000.0) * self.sample_rate_hz)
+            log.warning("LPM01A buffer full (buff %d%%) at %g s: data lost", buff, elapsed_s)
+        expected = round(elapsed_s * self.sample_rate_hz)
         self.stats.timestamps_checked += 1
         if self.next_id < expected:
-            self._drop(expected - self.next_id, f"TimeStamp {seconds}s expects {expected}")
+            self._drop(expected - self.next_id, f"time stamp {elapsed_s:g} s expects {expected}")
         elif self.next_id > expected:
             self.stats.samples_excess += self.next_id - expected
             log.warning(
-                "LPM01A: %d samples beyond TimeStamp %d s", self.next_id - expected, seconds
+                "LPM01A: %d samples beyond time stamp %g s", self.next_id - expected, elapsed_s
             )
         self.ready = True
+
+    def add_values(self, values: np.ndarray) -> None:
+        """Decoded values (binary stream), scaled to current."""
+        self._values.extend((values * self.scale).tolist())
+        self.stats.samples_received += len(values)
 
     def _event(self, counter: int) -> None:
         if self._last_event is not None and counter != self._last_event + 1:
@@ -187,3 +198,53 @@ class StreamAssembler:
         self._values = []
         self._first_id = stop
         return TraceChunk(first, self.sample_rate_hz, current, self.voltage_v, digital)
+
+
+class HexaParser:
+    """Parses a ``bin_hexa`` byte stream: big-endian words ``e|mmm`` (m × 16^-e, firmware help
+    [V]) and records starting with 0xF0: ``F0 F3 <u32 ms> <u8 buff> FF FF`` time stamps and
+    ``F0 F4 FF FF`` end of acquisition, followed by ASCII text (framing [D], third-party reader)."""
+
+    def __init__(self, assembler: StreamAssembler) -> None:
+        self.assembler = assembler
+        self._buffer = bytearray()
+        self.ended = False  # the end record arrived
+        self.completed = False  # ... and the "Acquisition completed" line after it
+
+    def feed(self, data: bytes) -> None:
+        buf = self._buffer
+        buf += data
+        pos = 0
+        while not self.ended and len(buf) - pos >= 2:
+            if buf[pos] != 0xF0:
+                pos += self._words(buf, pos)
+                continue
+            kind = buf[pos + 1]
+            size = {0xF3: 9, 0xF4: 4}.get(kind)
+            if size is None:
+                raise InstrumentError(f"unknown bin_hexa record type 0x{kind:02X}")
+            if len(buf) - pos < size:
+                break
+            record = bytes(buf[pos : pos + size])
+            if record[-2:] != b"\xff\xff":
+                raise InstrumentError(f"bin_hexa record without its FF FF end tag: {record.hex()}")
+            if kind == 0xF3:
+                self.assembler.check_time(int.from_bytes(record[2:6], "big") / 1000.0, record[6])
+            else:
+                self.ended = True
+            pos += size
+        del buf[:pos]
+        if self.ended and b"Acquisition completed" in buf:
+            self.completed = True
+            buf.clear()
+
+    def _words(self, buf: bytearray, pos: int) -> int:
+        """Decode the data words from ``pos`` up to the next record; bytes consumed."""
+        count = (len(buf) - pos) // 2
+        raw = np.frombuffer(bytes(buf[pos : pos + 2 * count]), dtype=">u2")
+        records = np.flatnonzero((raw >> 8) == 0xF0)
+        if records.size:
+            raw = raw[: records[0]]
+        words = raw.astype(np.int64)
+        self.assembler.add_values((words & 0xFFF) * 16.0 ** -(words >> 12))
+        return 2 * len(words)

@@ -16,6 +16,7 @@ lost to a device-buffer overflow, withheld acknowledgements, 5-digit mantissas.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import math
 import os
@@ -33,7 +34,12 @@ from energybench.sim.lpm01a_commands import (
     PROMPT,
     Lpm01aCommandSet,
 )
-from energybench.sim.lpm01a_format import format_value
+from energybench.sim.lpm01a_format import (
+    END_RECORD,
+    encode_hexa,
+    format_value,
+    timestamp_record,
+)
 from energybench.sim.measurement import MeasurementModel
 from energybench.sim.timeline import Timeline
 
@@ -130,6 +136,8 @@ class SimLpm01a(Lpm01aCommandSet):
         self.power_on = False
         self.acquiring = False
         self._out = bytearray()
+        self._binary = False
+        self._end_sent = False
         self._line_no = 0
         self._data_lines = 0
 
@@ -186,6 +194,8 @@ class SimLpm01a(Lpm01aCommandSet):
         handler = getattr(self, f"_cmd_{name}", None)
         if handler is None:
             return self._error(line, f"unknown command '{name}'")
+        if self.acquiring and self._binary and name != "stop":
+            return None  # a reply would corrupt the binary stream; the command is ignored
         if self.acquiring and name not in ("stop", "pwr", "status", "temp", "version", "lcd"):
             return self._error(line, "acquisition in progress")
         try:
@@ -197,7 +207,12 @@ class SimLpm01a(Lpm01aCommandSet):
             return
         if name == "stop":
             self._produce(flush=True)
+            if self._binary:
+                self._out += END_RECORD
+                self._end_sent = True
         self._say(f"ack {line}" + (f" {value}" if value is not None else ""))
+        if name == "start" and self._binary:
+            self._out += timestamp_record(0, 0)
         if name == "stop":
             self._complete()
 
@@ -221,6 +236,8 @@ class SimLpm01a(Lpm01aCommandSet):
             self._complete()
 
     def _complete(self) -> None:
+        if self._binary and not self._end_sent:
+            self._out += END_RECORD
         self.acquiring = False
         self._say("Acquisition completed")
 
@@ -234,6 +251,8 @@ class SimLpm01a(Lpm01aCommandSet):
             self.measurement.apply(rendering.current_a), 0.0, ACQ_MODE_MAX_A[self.acqmode]
         )
         values = current * rendering.voltage_v / fs if self.output == "energy" else current
+        if self._binary:
+            return self._emit_binary(k0, values, backlog)
         events = []
         if self.eventsrc:
             edges = self.timeline.edges("timestamp", self.eventsrc, t_start, t_start + n / fs)
@@ -262,6 +281,36 @@ class SimLpm01a(Lpm01aCommandSet):
                 seconds = (k + 1) // fs
                 self._say(f"TimeStamp: {seconds:03d}s 000ms, buff {buff:02d}%", prompt=False)
         self._flush_values(line)
+
+    def _emit_binary(self, k0: int, values: np.ndarray, backlog: int) -> None:
+        """bin_hexa words, a time-stamp record after each second (event markers are not
+        documented for bin_hexa and are not produced)."""
+        fs, n = self.freq_hz, len(values)
+        k = np.arange(k0, k0 + n)
+        overflowed = np.zeros(n, dtype=bool)
+        for a, b in self.overflow_bins:
+            overflowed |= (k >= a) & (k < b)
+        keep = ~overflowed
+        if self.drop_every:
+            keep &= (k + 1) % self.drop_every != 0
+        cuts = [j + 1 for j in range(n) if (k0 + j + 1) % fs == 0]
+        bounds = [0, *cuts] if cuts and cuts[-1] == n else [0, *cuts, n]
+        for a, b in itertools.pairwise(bounds):
+            self._lost_in_second |= bool(overflowed[a:b].any())
+            selected = values[a:b][keep[a:b]]
+            if self.overflow == "drop" and len(self._out) >= self.buffer_bytes:
+                self.samples_lost += len(selected)
+                self._lost_in_second |= len(selected) > 0
+            elif len(selected):
+                words = encode_hexa(selected)
+                self._out += words
+                w = np.frombuffer(words, dtype=">u2").astype(np.int64)
+                self.sent_values.extend(((w & 0xFFF) * 16.0 ** -(w >> 12)).tolist())
+            if b in cuts:
+                pending = backlog if self.overflow == "wait" else len(self._out)
+                buff = 100 if self._lost_in_second else min(99, 100 * pending // self.buffer_bytes)
+                self._lost_in_second = False
+                self._out += timestamp_record((k0 + b) * 1000 // fs, buff)
 
     def _token(self, value: float) -> str:
         self._line_no += 1

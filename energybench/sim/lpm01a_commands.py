@@ -156,9 +156,9 @@ class Lpm01aCommandSet:
         limit = self._rate_limit_error()
         if limit:
             raise ValueError(limit)
-        if self.data_format != "ascii_dec":
-            raise ValueError("bin_hexa streaming is not simulated")
         self.acquiring = True
+        self._binary = self.data_format == "bin_hexa"
+        self._end_sent = False
         self._t0 = self.timeline.now_s + (self.trigdelay_s if self.trigsrc == "sw" else 0.0)
         self._next_bin = 0
         self._event_count = 0
