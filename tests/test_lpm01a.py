@@ -18,11 +18,17 @@ from energybench.instruments.capabilities import (
     SyncSpec,
 )
 from energybench.instruments.lpm01a import Lpm01a
-from energybench.instruments.lpm01a_stream import StreamAssembler, parse_value
+from energybench.instruments.lpm01a_stream import HexaParser, StreamAssembler, parse_value
 from energybench.instruments.registry import load_driver
 from energybench.instruments.scpi import SafetyLimits
 from energybench.sim.lpm01a import SimLpm01a
-from energybench.sim.lpm01a_format import format_value, parse_argument
+from energybench.sim.lpm01a_format import (
+    END_RECORD,
+    encode_hexa,
+    format_value,
+    parse_argument,
+    timestamp_record,
+)
 from energybench.sim.measurement import MeasurementModel
 from energybench.sim.timeline import Timeline
 from energybench.transport.scripted import ScriptedTransport
@@ -410,3 +416,26 @@ def test_bin_hexa_current_stream_at_100_khz() -> None:
         assert good.tolist() == sim.sent_values  # exact decode of every word
         assert current[:10] == pytest.approx(672 * 16.0**-5)
         assert np.nanmean(current[50_000:]) == pytest.approx(4.2e-3, rel=1 / 256)
+
+
+def test_hexa_parser_handles_records_split_across_reads() -> None:
+    values = np.array([6.409e-4, 1e-3, 0.0, 0.05])
+    stream = (
+        timestamp_record(0, 0)
+        + encode_hexa(values[:2])
+        + timestamp_record(500, 7)  # 2 samples at 4 Hz: on time
+        + encode_hexa(values[2:])
+        + END_RECORD
+        + f"{P}ack stop\r\n{P}Acquisition completed\r\n".encode()
+    )
+    a = StreamAssembler(4.0, 1.0, 3.3, events=False)
+    parser = HexaParser(a)
+    for i in range(len(stream)):  # one byte at a time
+        parser.feed(stream[i : i + 1])
+    assert parser.completed and a.stats.timestamps_checked == 2 and a.stats.samples_dropped == 0
+    assert a.stats.buffer_fill_max_pct == 7
+    assert a.take(final=True).current_a == pytest.approx(
+        [672 / 16**5, 1049 / 16**5, 0, 3277 / 16**4]
+    )
+    with pytest.raises(InstrumentError, match="record type"):
+        HexaParser(a).feed(b"\xf0\x99\x00\x00")
