@@ -185,6 +185,8 @@ class Lpm01a:
                 reply = self._replies.popleft()
                 if reply.startswith("Error detail"):
                     return reply.partition(":")[2].strip()
+            if time.monotonic() >= deadline:
+                return "(no Error detail line)"
             try:
                 self._pump(deadline)
             except InstrumentTimeoutError:
