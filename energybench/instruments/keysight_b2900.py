@@ -9,6 +9,8 @@ time (exact energy integration); whether the hardware accepts aperture = interva
 are read back, never assumed. Data come as REAL,32 or REAL,64 blocks
 in either byte order. Safety: bench limits are checked before anything is sent, compliance must
 be set before the output goes on, and :meth:`safe_shutdown` aborts, switches off and never raises.
+Unverified on hardware [U]/[D]: the DIO arm syntax, ``:IDLE<c>:ACQ?`` completion polling and the
+exact ``:FETC:ARR:TIME?`` form.
 """
 
 from __future__ import annotations
