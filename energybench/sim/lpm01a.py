@@ -179,7 +179,7 @@ class SimLpm01a(Lpm01aCommandSet):
                     self._stop.wait(0.02)
 
     def _say(self, text: str, prompt: bool = True) -> None:
-        self._out += ((PROMPT if prompt else "") + text + "\r\n").encode("ascii")
+        self._out += ((PROMPT if prompt else "") + text + "\r\n").encode("latin-1")
 
     # ---- commands --------------------------------------------------------------------
     def _command(self, line: str) -> None:
@@ -333,7 +333,7 @@ class SimLpm01a(Lpm01aCommandSet):
             return
         if self.garble_every and self._data_lines % self.garble_every == 0:
             at = int(self._rng.integers(0, 2))
-            text = text[:at] + "#" + text[at + 1 :]
+            text = text[:at] + "#\xff?"[int(self._rng.integers(0, 3))] + text[at + 1 :]
         else:
             self.sent_values.extend(float(t[:-3] + "e" + t[-3:]) for t in text.split())
         self._say(text, prompt=False)
