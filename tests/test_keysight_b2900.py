@@ -370,3 +370,50 @@ def test_trigger_latency_and_aperture_headroom() -> None:
             assert current[:8] == pytest.approx(expected, rel=1e-9)
     finally:
         sim.stop()
+
+
+def test_fetch_scripted_binary_blocks_and_nan_gaps() -> None:
+    from energybench.sim.scpi_server import binary_block
+
+    current = np.array([1e-3, np.nan, 2e-3, 4e-3])
+    voltage = np.full(4, 1.8)
+    times = np.arange(4) * 1e-3
+    block = lambda v: binary_block(v, "f4", big_endian=False) + b"\n"  # noqa: E731
+    t = ScriptedTransport(
+        [
+            (":FORM REAL,32", None),
+            (":FORM:BORD SWAP", None),
+            (':SENS1:FUNC "CURR","VOLT"', None),
+            (":SENS1:CURR:RANG:AUTO OFF", None),
+            (":SENS1:CURR:RANG 0.01", None),
+            (":SENS1:CURR:APER 0.001", None),
+            (":TRIG1:ACQ:SOUR TIM", None),
+            (":TRIG1:ACQ:TIM 0.001", None),
+            (":TRIG1:ACQ:COUN 4", None),
+            (":ARM1:ACQ:SOUR AINT", None),
+            (":ARM1:ACQ:COUN 1", None),
+            (":SYST:ERR?", NO_ERROR),
+            (":SENS1:CURR:APER?", "+1.000000000E-03"),
+            (":TRIG1:ACQ:TIM?", "+1.000000000E-03"),
+            (":TRIG1:ACQ:COUN?", "4"),
+            (":SENS1:CURR:RANG?", "+1.000000000E-02"),
+            (":INIT:ACQ (@1)", None),
+            (":SYST:ERR?", NO_ERROR),
+            (":IDLE1:ACQ?", "0"),
+            (":IDLE1:ACQ?", "1"),
+            (":FETC:ARR:CURR? (@1)", block(current)),
+            (":FETC:ARR:VOLT? (@1)", block(voltage)),
+            (":FETC:ARR:TIME? (@1)", block(times)),
+            (":SYST:ERR?", NO_ERROR),
+        ]
+    )
+    smu = KeysightB2900(t, LIMITS, data_format="REAL,32", byte_order="SWAP")
+    smu.configure_capture(CaptureRequest(4e-3, 1e-3, current_range_a=0.01))
+    smu.arm()
+    capture = smu.fetch(timeout_s=2.0)
+    t.assert_done()
+    trace = capture.trace
+    assert trace.sample_kind == "bin" and trace.sample_rate_hz == pytest.approx(1000.0)
+    assert [(r.start_id, r.stop_id) for r in trace.missing] == [(1, 2)]  # NaN: missing, listed
+    chunk = trace.read(0, 4)
+    assert chunk.current_a[[0, 2, 3]] == pytest.approx([1e-3, 2e-3, 4e-3], rel=1e-6)
