@@ -24,6 +24,7 @@ from energybench.instruments.registry import load_driver
 from energybench.instruments.scpi import SafetyLimits
 from energybench.sim.keysight_b2900 import SimKeysightB2900
 from energybench.sim.measurement import MeasurementModel
+from energybench.sim.scpi_server import binary_block
 from energybench.sim.timeline import Timeline
 from energybench.transport.scripted import ScriptedTransport
 
@@ -372,13 +373,14 @@ def test_trigger_latency_and_aperture_headroom() -> None:
         sim.stop()
 
 
-def test_fetch_scripted_binary_blocks_and_nan_gaps() -> None:
-    from energybench.sim.scpi_server import binary_block
+def block(values: np.ndarray) -> bytes:
+    return binary_block(values, "f4", big_endian=False) + b"\n"
 
+
+def test_fetch_scripted_binary_blocks_and_nan_gaps() -> None:
     current = np.array([1e-3, np.nan, 2e-3, 4e-3])
     voltage = np.full(4, 1.8)
     times = np.arange(4) * 1e-3
-    block = lambda v: binary_block(v, "f4", big_endian=False) + b"\n"  # noqa: E731
     t = ScriptedTransport(
         [
             (":FORM REAL,32", None),
