@@ -18,14 +18,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from energybench.acquisition.stream import StreamAcquisition
 from energybench.analysis.report import analyze_trace
 from energybench.analysis.trace import Trace
 from energybench.analysis.windows import pair_edges
 from energybench.dut.client import DutClient
 from energybench.dut.link import DirectLink, InterfaceBoardLink
 from energybench.errors import ConfigError, DutTimeoutError, EdgeCountError
+from energybench.instruments.capabilities import StreamRequest, SyncSpec
+from energybench.instruments.sim_stream import SimStreamMeter
 from energybench.sim import firmware_build
 from energybench.sim.lab import VirtualLab
+from energybench.sim.stream_source import SimStreamSource
+from energybench.traces.jls import read_jls
+from energybench.traces.jls_writer import JlsWriter
 from energybench.transport.serial_port import SerialTransport
 
 PROFILE = "fast-m33"  # 115200 baud in energy mode, 8.7 ms kws01 inferences, 100 µs hold
@@ -155,9 +161,9 @@ def test_energy_mode_through_the_interface_board(firmware_binary: Path) -> None:
 
 
 def test_analysis_engine_finds_two_edges_per_infer_interval(firmware_binary: Path) -> None:
-    """The timeline as a meter samples it (point samples at 100 kS/s, Timeline.render; the
-    streaming simulator is not on main yet), analysed by energybench.analysis: each host-side
-    infer interval holds exactly 2 falling edges, at the windows' times, with their energy."""
+    """The timeline rendered directly (point samples at 100 kS/s, Timeline.render, no meter in
+    between), analysed by energybench.analysis: each host-side infer interval holds exactly 2
+    falling edges, at the windows' times, with their energy."""
     rate_hz = 100_000.0
     with VirtualLab(PROFILE, dut="firmware", mode="energy", workload="kws01") as lab:
         client, transport = _client(lab.dut.port)
@@ -192,6 +198,51 @@ def test_analysis_engine_finds_two_edges_per_infer_interval(firmware_binary: Pat
     assert [w.start_position for w in paired] == [w.start_position for w in report.windows]
     with pytest.raises(EdgeCountError):  # the boot pulse makes the count odd
         pair_edges(report.edges, expected_windows=len(INFERS))
+
+
+def test_streamed_jls_recording_has_two_edges_per_infer_window(
+    firmware_binary: Path, tmp_path: Path
+) -> None:
+    """The full measurement path: the simulated streaming meter samples the firmware DUT's
+    timeline, the acquisition records it to a JLS file, the analysis engine pairs its edges."""
+    rate_hz = 100_000
+    path = tmp_path / "firmware-kws01.jls"
+    with VirtualLab(PROFILE, dut="firmware", mode="energy", workload="kws01") as lab:
+        # the DUT advances the timeline (realtime): the source must not (idle_speed=None)
+        source = SimStreamSource(lab.timeline, sample_rate_hz=rate_hz, idle_speed=None)
+        lab.add_instrument("meter", source, role="meter", sync_mode="digital_channel")
+        boot_rise_s = next(e.time_s for e in lab.dut.events if e.name == "ts_rise")
+        assert lab.timeline.wait_until(boot_rise_s + 0.001, timeout_s=5.0)  # boot pulse: before
+        meter = SimStreamMeter.open(source.resource)
+        request = StreamRequest(rate_hz, sync=SyncSpec("digital_channel", "gpi[0]", "falling"))
+        writer = JlsWriter(path, sample_rate_hz=rate_hz, digital_names=("gpi[0]",))
+        acquisition = StreamAcquisition(meter, writer, request)
+        client, transport = _client(lab.dut.port)
+        try:
+            with acquisition:
+                client.load(_input(6), verify=False)
+                spans = _run_infers(client, lab)
+                acquisition.wait_for_sample_id(int((spans[-1][1] + 0.01) * rate_hz), 10.0)
+            result = acquisition.stop()
+        finally:
+            transport.close()
+            meter.close()
+        truth = lab.dut.wait_windows(len(INFERS), timeout_s=5.0)
+    assert not result.flagged, result.reasons
+    assert result.edges == 2 * len(INFERS)
+    trace = read_jls(path)
+    t0_s = trace.first_sample_id / rate_hz  # sample id k is timeline instant k / rate
+    report = analyze_trace(
+        trace,
+        sync_line="gpi[0]",
+        intervals_s=[(before - t0_s, after - t0_s) for before, after, _ in spans],
+        inferences=[n for n, _ in INFERS],
+    )
+    assert report.edges is not None and report.edges.count == 2 * len(INFERS)
+    for got, want in zip(report.windows, truth, strict=True):
+        assert got.start_s + t0_s == pytest.approx(want.start_s, abs=1 / rate_hz)
+        assert got.duration_s == pytest.approx(want.duration_s, abs=1 / rate_hz)
+        assert got.energy_j == pytest.approx(want.energy_j, rel=0.01)
 
 
 def test_power_cycle_reboots_the_process_on_the_same_port(firmware_binary: Path) -> None:
