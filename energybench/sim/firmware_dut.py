@@ -269,6 +269,9 @@ class FirmwareDut:
     def feed(self, data: bytes, sink: Sink | None = None) -> None:
         """Bytes from the host to the firmware's UART RX. With ``sink`` (the interface board),
         the output goes there until one ``m-ready`` per ``%`` in ``data`` (bounded wait)."""
+        self._feed(data, sink, self.reply_timeout_s)
+
+    def _feed(self, data: bytes, sink: Sink | None, timeout_s: float) -> None:
         with self._feed_lock:
             process = self._process
             if process is None or process.poll() is not None:
@@ -288,9 +291,9 @@ class FirmwareDut:
                 with self._cond:
                     if not self._cond.wait_for(
                         lambda: self._ready_count >= target or process.poll() is not None,
-                        timeout=self.reply_timeout_s,
+                        timeout=timeout_s,
                     ):
-                        log.warning("no m-ready from ebdut-posix within %s s", self.reply_timeout_s)
+                        log.warning("no m-ready from ebdut-posix within %s s", timeout_s)
             finally:
                 with self._cond:
                     self._sink = None
@@ -307,11 +310,7 @@ class FirmwareDut:
                 pending[:] = rest
                 lines.append(line.decode("latin-1"))
 
-        saved, self.reply_timeout_s = self.reply_timeout_s, timeout_s
-        try:
-            self.feed(command.encode("latin-1") + b"%", collect)
-        finally:
-            self.reply_timeout_s = saved
+        self._feed(command.encode("latin-1") + b"%", collect, timeout_s)
         if "m-ready" not in lines:
             raise DutTimeoutError(f"no m-ready within {timeout_s} s", context=command)
         return lines
