@@ -66,7 +66,7 @@ def test_shipped_profile_matches_both_generations() -> None:
                 "Keysight Technologies,N6705C,MY56000001,D.03.01"):  # fmt: skip
         assert n6705 in match_profiles(InstrumentInfo.from_idn(idn), profiles)
     assert not match_profiles(InstrumentInfo.from_idn("Keysight Technologies,N6700C,X,1"), profiles)
-    assert all(a["verified"] is False for a in n6705.data["accuracy"])
+    assert all(a["verified"] is False for a in n6705.data["accuracy"]["current"])
 
 
 @pytest.mark.parametrize(

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
-import tomllib
 
 from energybench.instruments import keysight_b2900, lpm01a
 from energybench.instruments.capabilities import SYNC_MODES, InstrumentInfo
