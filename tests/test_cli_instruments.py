@@ -93,3 +93,16 @@ def test_bad_profiles_name_the_file_and_field(tmp_path, text, field) -> None:
     with pytest.raises(ConfigError, match=r"bad\.toml") as info:
         load_profile(path)
     assert field in str(info.value)
+
+
+def test_list_shows_the_install_hint_of_an_unavailable_driver() -> None:
+    """The extra in brackets survives rich markup (it used to be eaten as a style tag)."""
+    import importlib.util
+
+    result = CliRunner().invoke(app, ["instruments", "list"])
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.output.splitlines() if "joulescope" in line)
+    if importlib.util.find_spec("joulescope") is None:
+        assert "no (pip install 'energybench[joulescope]')" in row
+    else:
+        assert "yes" in row
