@@ -66,7 +66,7 @@ def test_shipped_profile_matches_both_generations() -> None:
                 "Keysight Technologies,N6705C,MY56000001,D.03.01"):  # fmt: skip
         assert n6705 in match_profiles(InstrumentInfo.from_idn(idn), profiles)
     assert not match_profiles(InstrumentInfo.from_idn("Keysight Technologies,N6700C,X,1"), profiles)
-    assert all(a["verified"] is False for a in n6705.data["accuracy"])
+    assert all(a["verified"] is False for a in n6705.data["accuracy"]["current"])
 
 
 @pytest.mark.parametrize(
@@ -93,3 +93,16 @@ def test_bad_profiles_name_the_file_and_field(tmp_path, text, field) -> None:
     with pytest.raises(ConfigError, match=r"bad\.toml") as info:
         load_profile(path)
     assert field in str(info.value)
+
+
+def test_list_shows_the_install_hint_of_an_unavailable_driver() -> None:
+    """The extra in brackets survives rich markup (it used to be eaten as a style tag)."""
+    import importlib.util
+
+    result = CliRunner().invoke(app, ["instruments", "list"])
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.output.splitlines() if "joulescope" in line)
+    if importlib.util.find_spec("joulescope") is None:
+        assert "no (pip install 'energybench[joulescope]')" in row
+    else:
+        assert "yes" in row

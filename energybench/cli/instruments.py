@@ -40,8 +40,10 @@ def list_instruments(as_json: JsonOption = False) -> None:
         ]
         typer.echo(json.dumps(rows, indent=2))
         return
-    from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
+
+    from energybench.cli.render import data_console
 
     table = Table(title="energybench instrument drivers")
     for column in ("Driver", "Kind", "Available", "Sync modes"):
@@ -51,9 +53,9 @@ def list_instruments(as_json: JsonOption = False) -> None:
             status = "[green]yes[/green]"
         else:
             hint = e.install_hint or e.problem
-            status = f"[red]no[/red] ({hint})" if hint else "[red]no[/red]"
+            status = f"[red]no[/red] ({escape(hint)})" if hint else "[red]no[/red]"
         table.add_row(e.name, e.kind or "?", status, ", ".join(e.sync_modes) or "-")
-    Console().print(table)
+    data_console().print(table)
 
 
 @instruments_app.command("identify")

@@ -12,6 +12,18 @@ uncertainty budget. Required::
     kind = "supply+meter"
     sync_modes = ["hw_trigger_start", "analog_channel"]
     max_sample_rate_hz = 195312.5
+
+Accuracy, ±(gain × reading + offset) per range, feeds the uncertainty budget::
+
+    [[accuracy.current]]       # one per range; omit range_a for "every range"
+    range_a = 0.1
+    gain = 2.5e-4
+    offset_a = 10e-6
+    verified = false           # true only for facts verified in the instrument's documents
+    [[accuracy.voltage]]       # same with range_v / offset_v
+    [accuracy.timebase]
+    ppm = 50
+    verified = false
 """
 
 from __future__ import annotations
@@ -29,6 +41,20 @@ from energybench.instruments.capabilities import SYNC_MODES, InstrumentInfo
 
 
 @dataclass(frozen=True)
+class AccuracySpec:
+    """±(gain × reading + offset) for one quantity and range, from a profile."""
+
+    gain: float
+    offset: float
+    range_max: float | None
+    verified: bool
+
+    def limit(self, reading: float) -> float:
+        """The specified error limit at a reading (same unit as the offset)."""
+        return abs(self.gain * reading) + self.offset
+
+
+@dataclass(frozen=True)
 class InstrumentProfile:
     """One instrument profile file."""
 
@@ -43,6 +69,52 @@ class InstrumentProfile:
 
     def matches(self, info: InstrumentInfo) -> bool:
         return info.matches(self.identity)
+
+    def accuracy(self, quantity: str, value: float) -> AccuracySpec | None:
+        """The spec of the smallest range that holds ``value`` (quantity "current"/"voltage");
+        None when the profile gives none."""
+        unit = {"current": "a", "voltage": "v"}[quantity]
+        specs = [_spec(entry, unit) for entry in self.data.get("accuracy", {}).get(quantity, [])]
+        fitting = [s for s in specs if s.range_max is None or abs(value) <= s.range_max]
+        if not fitting:
+            return None
+        return min(fitting, key=lambda s: s.range_max if s.range_max is not None else float("inf"))
+
+    def timebase_ppm(self) -> tuple[float, bool] | None:
+        table = self.data.get("accuracy", {}).get("timebase")
+        return None if table is None else (float(table["ppm"]), bool(table["verified"]))
+
+
+def _spec(entry: Mapping[str, Any], unit: str) -> AccuracySpec:
+    rng = entry.get(f"range_{unit}")
+    return AccuracySpec(
+        float(entry["gain"]),
+        float(entry[f"offset_{unit}"]),
+        None if rng is None else float(rng),
+        bool(entry["verified"]),
+    )
+
+
+def _check_accuracy(data: Mapping[str, Any], path: Path) -> None:
+    """The accuracy tables have the documented shape (the uncertainty budget reads them)."""
+    accuracy = data.get("accuracy", {})
+    if not isinstance(accuracy, Mapping):
+        raise ConfigError("must be a table", context=f"{path}: accuracy")
+    for quantity, unit in (("current", "a"), ("voltage", "v")):
+        entries = accuracy.get(quantity, [])
+        if not isinstance(entries, list):
+            raise ConfigError("must be an array of tables", context=f"{path}: accuracy.{quantity}")
+        for k, entry in enumerate(entries):
+            where = f"{path}: accuracy.{quantity}[{k}]"
+            for key in ("gain", f"offset_{unit}"):
+                _field(entry, key, (int, float), where)
+            _field(entry, "verified", bool, where)
+            if f"range_{unit}" in entry:
+                _field(entry, f"range_{unit}", (int, float), where)
+    if "timebase" in accuracy:
+        where = f"{path}: accuracy.timebase"
+        _field(accuracy["timebase"], "ppm", (int, float), where)
+        _field(accuracy["timebase"], "verified", bool, where)
 
 
 def _field(table: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
@@ -103,6 +175,7 @@ def load_profile(path: Path) -> InstrumentProfile:
     if not rate > 0:
         raise ConfigError(f"must be > 0, got {rate}", context=f"{where}.max_sample_rate_hz")
     _check_verified(data, path)
+    _check_accuracy(data, path)
     return InstrumentProfile(name, path, driver, identity, kind, tuple(modes), rate, data)
 
 

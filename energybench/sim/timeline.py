@@ -135,6 +135,11 @@ class Timeline:
                 self._cond.notify_all()
             return self._now_s
 
+    def hold(self):
+        """Hold the timeline (a re-entrant lock) so a read of ``now_s`` and the appends that
+        follow are atomic: meters that advance idle time wait meanwhile."""
+        return self._cond
+
     def advance_by(self, duration_s: float) -> float:
         with self._cond:
             return self.advance_to(self._now_s + max(0.0, duration_s))
