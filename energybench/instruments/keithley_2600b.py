@@ -71,9 +71,13 @@ class Keithley2600B(ScpiDriver):
         big_endian: bool = False,
     ) -> None:
         if channel not in (1, 2):
-            raise ConfigError(f"channel must be 1 (smua) or 2 (smub), not {channel}", "channel")
+            raise ConfigError(
+                f"channel must be 1 (smua) or 2 (smub), not {channel}", context="channel"
+            )
         if data_format not in FORMATS:
-            raise ConfigError(f"data_format must be one of {sorted(FORMATS)}", "data_format")
+            raise ConfigError(
+                f"data_format must be one of {sorted(FORMATS)}", context="data_format"
+            )
         super().__init__(transport, limits)
         self.channel = channel
         self.smu = "smua" if channel == 1 else "smub"
@@ -168,7 +172,7 @@ class Keithley2600B(ScpiDriver):
 
     def configure_capture(self, request: CaptureRequest) -> CaptureSettings:
         if request.pretrigger_s:
-            raise ConfigError("the 2600B trigger model has no pre-trigger", "pretrigger_s")
+            raise ConfigError("the 2600B trigger model has no pre-trigger", context="pretrigger_s")
         if not request.duration_s > 0 or not request.sample_interval_s >= self.min_interval_s:
             raise ConfigError(
                 f"duration_s must be > 0 and sample_interval_s >= {self.min_interval_s:g} s "
@@ -187,7 +191,9 @@ class Keithley2600B(ScpiDriver):
             edge = {"falling": "TRIG_FALLING", "rising": "TRIG_RISING"}[request.sync.polarity]
         nplc = request.sample_interval_s * self.line_frequency_hz()
         if nplc > self.max_nplc:
-            raise ConfigError(f"{nplc:g} NPLC exceeds {self.max_nplc:g}", "sample_interval_s")
+            raise ConfigError(
+                f"{nplc:g} NPLC exceeds {self.max_nplc:g}", context="sample_interval_s"
+            )
         n_points = math.ceil(request.duration_s / request.sample_interval_s - 1e-9)
         if n_points > self.max_buffer_points:
             raise ConfigError(
@@ -285,7 +291,9 @@ class Keithley2600B(ScpiDriver):
                 )
             time.sleep(min(POLL_INTERVAL_S, remaining))
         if n != n_points:
-            raise AcquisitionError(f"buffer holds {n} readings, expected {n_points}", self.resource)
+            raise AcquisitionError(
+                f"buffer holds {n} readings, expected {n_points}", context=self.resource
+            )
         buffers = [f"{s}.nvbuffer1.readings"]
         if measure_voltage:
             buffers.append(f"{s}.nvbuffer2.readings")
