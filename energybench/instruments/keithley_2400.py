@@ -234,6 +234,12 @@ class Keithley2461(ScpiDriver):
 
     def configure_capture(self, request: CaptureRequest) -> CaptureSettings:
         mode, line, edge, current_range = self._validate(request)
+        if request.duration_s / request.sample_interval_s + 2 > self.max_buffer_points:
+            raise ConfigError(
+                f"{request.duration_s:g} s at {request.sample_interval_s:g} s per reading "
+                f"exceeds the {self.max_buffer_points}-reading buffer; nothing was sent",
+                context="duration_s",
+            )
         commands = [":ABOR", *self._acquisition_commands(request.sample_interval_s, current_range)]
         self.send_batch(commands)
         rate, aperture, accepted_range = self._read_back()

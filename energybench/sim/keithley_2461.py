@@ -15,24 +15,27 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from energybench.sim.keithley_buffers import (
+    DEFAULT_BUFFERS,
+    MAX_STANDARD_READINGS,
+    BufferCommands,
+    unquote,
+)
 from energybench.sim.keithley_common import AdcModel, SimBuffer, pick_range
 from energybench.sim.keithley_trigger import INF, Block, TriggerModel
 from energybench.sim.measurement import MeasurementModel
 from energybench.sim.scpi_server import (
-    DATA_OUT_OF_RANGE,
     ILLEGAL_PARAMETER,
     SETTINGS_CONFLICT,
     Request,
     ScpiError,
     ScpiInstrument,
     ScpiServer,
-    binary_block,
 )
 from energybench.sim.timeline import Timeline
 
-DEFAULT_BUFFERS = ("defbuffer1", "defbuffer2")
 DEFAULT_BUFFER_SIZE = 100_000
-MAX_STANDARD_READINGS = 6_875_000
+
 LINE_FREQUENCY_HZ = 60.0
 DIGITIZER_CLOCK_HZ = 1_000_000.0
 
@@ -53,11 +56,7 @@ MODELS = {
 }
 
 
-def _unquote(text: str) -> str:
-    return text.strip().strip('"').strip("'")
-
-
-class SimKeithley2461(ScpiInstrument):
+class SimKeithley2461(BufferCommands, ScpiInstrument):
     """A 2450/2460/2461 over the timeline; ``model`` picks the variant."""
 
     def __init__(
@@ -219,18 +218,7 @@ class SimKeithley2461(ScpiInstrument):
             c("DIGitize:COUNt?", lambda r: str(self.dig_count))
             c("TRIGger:BLOCk:DIGitize", lambda r: self._acq_block(r, "DIGITIZE"))
             c("TRIGger:BLOCk:MDIGitize", lambda r: self._acq_block(r, "DIGITIZE"))
-        c("TRACe:MAKE", self._trace_make)
-        c("TRACe:DELete", self._trace_delete)
-        c("TRACe:POINts", self._trace_points)
-        c("TRACe:POINts?", lambda r: str(self.buffer(self._buf_arg(r, 0)).capacity))
-        c("TRACe:CLEar", lambda r: self.buffer(self._buf_arg(r, 0)).clear())
-        c("TRACe:ACTual?", self._trace_actual)
-        c("TRACe:DATA?", self._trace_data)
-        c("FORMat[:DATA]", self._format)
-        c("FORMat[:DATA]?", lambda r: self.data_format)
-        c("FORMat:BORDer", self._border)
-        c("FORMat:BORDer?", lambda r: "NORM" if self.big_endian else "SWAP")
-        c("FORMat:ASCii:PRECision", self._precision)
+        self.register_buffer_commands()
         c("DIGital:LINE:MODE", self._line_mode)
         c("DIGital:LINE:MODE?", lambda r: ",".join(self.line_modes[self._line(r)]))
         c("DIGital:LINE:STATe?", self._line_state)
@@ -271,7 +259,7 @@ class SimKeithley2461(ScpiInstrument):
 
     # ---- measure / digitize ----------------------------------------------------------------
     def _sense_function(self, r: Request) -> None:
-        if _unquote(r.arg()).upper() not in ("CURR", "CURR:DC", "CURRENT"):
+        if unquote(r.arg()).upper() not in ("CURR", "CURR:DC", "CURRENT"):
             raise ScpiError(ILLEGAL_PARAMETER, "Only current measurement is simulated")
         self.function = "measure"
 
@@ -287,7 +275,7 @@ class SimKeithley2461(ScpiInstrument):
         self.nplc = round(r.float_arg(0, 0.01, 10.0), 4)
 
     def _dig_function(self, r: Request) -> None:
-        if _unquote(r.arg()).upper() not in ("CURR", "CURRENT"):
+        if unquote(r.arg()).upper() not in ("CURR", "CURRENT"):
             raise ScpiError(ILLEGAL_PARAMETER, "Only current digitizing is simulated")
         self.function = "digitize"
 
@@ -313,80 +301,6 @@ class SimKeithley2461(ScpiInstrument):
         if value > 1.0 / self.dig_rate_hz + 1e-12:
             raise ScpiError(SETTINGS_CONFLICT, "Aperture exceeds the sample interval")
         self.dig_aperture_s = value
-
-    # ---- buffers and data ------------------------------------------------------------------
-    def _buf_arg(self, r: Request, index: int) -> str:
-        return _unquote(r.args[index]) if len(r.args) > index else "defbuffer1"
-
-    def _trace_make(self, r: Request) -> None:
-        name, size = _unquote(r.arg(0)), int(r.float_arg(1, 10, MAX_STANDARD_READINGS))
-        if name in self.buffers:
-            raise ScpiError(ILLEGAL_PARAMETER, "Buffer name already exists")
-        self.buffers[name] = SimBuffer(name, size)
-
-    def _trace_delete(self, r: Request) -> None:
-        name = _unquote(r.arg(0))
-        if name in DEFAULT_BUFFERS or name not in self.buffers:
-            raise ScpiError(ILLEGAL_PARAMETER, "Buffer cannot be deleted")
-        del self.buffers[name]
-
-    def _trace_points(self, r: Request) -> None:
-        buf = self.buffer(self._buf_arg(r, 1))
-        buf.capacity = int(r.float_arg(0, 10, MAX_STANDARD_READINGS))
-        buf.clear()
-
-    def _trace_actual(self, r: Request) -> str:
-        self.trigger.step()
-        return str(self.buffer(self._buf_arg(r, 0)).count)
-
-    def _trace_data(self, r: Request) -> str | bytes:
-        self.trigger.step()
-        start, end = int(r.float_arg(0)), int(r.float_arg(1))
-        buf = self.buffer(self._buf_arg(r, 2))
-        elements = [e.upper() for e in r.args[3:]] or ["READ"]
-        if not 1 <= start <= end <= buf.count:
-            raise ScpiError(DATA_OUT_OF_RANGE, "Buffer index out of range")
-        current, source, times = buf.columns()
-        rel = buf.relative_s()
-        columns = []
-        for element in elements:
-            key = element[:4]
-            if self.data_format != "ASC" and key not in ("READ", "REL", "RELA", "SOUR"):
-                raise ScpiError(1133, "Element not allowed with a binary format")
-            if key == "READ":
-                columns.append(current)
-            elif key in ("REL", "RELA"):
-                columns.append(rel)
-            elif key == "SOUR":
-                columns.append(source)
-            elif key == "SEC":
-                columns.append(np.floor(times))
-            elif key == "FRAC":
-                columns.append(times - np.floor(times))
-            else:
-                raise ScpiError(ILLEGAL_PARAMETER, f"Unsupported buffer element {element}")
-        table = np.column_stack([col[start - 1 : end] for col in columns]).ravel()
-        if self.data_format == "ASC":
-            digits = self.ascii_precision or 12
-            return ",".join(f"{v:.{digits}e}" for v in table)
-        dtype = "f8" if self.data_format == "REAL" else "f4"
-        return binary_block(table, dtype, big_endian=self.big_endian, definite=False)
-
-    def _format(self, r: Request) -> None:
-        value = r.arg().upper()
-        forms = {"ASC": "ASC", "ASCII": "ASC", "REAL": "REAL", "SRE": "SRE", "SREAL": "SRE"}
-        if value not in forms:
-            raise ScpiError(ILLEGAL_PARAMETER, "Illegal format")
-        self.data_format = forms[value]
-
-    def _border(self, r: Request) -> None:
-        value = r.arg().upper()
-        if value not in ("NORM", "NORMAL", "SWAP", "SWAPPED"):
-            raise ScpiError(ILLEGAL_PARAMETER, "Illegal byte order")
-        self.big_endian = value.startswith("NORM")
-
-    def _precision(self, r: Request) -> None:
-        self.ascii_precision = int(r.float_arg(0, 0, 16))
 
     # ---- digital I/O and trigger model -------------------------------------------------------
     def _line(self, r: Request) -> int:
@@ -417,7 +331,7 @@ class SimKeithley2461(ScpiInstrument):
         self.line_edges_kind[self._line(r)] = mapping[value]
 
     def _load(self, r: Request) -> None:
-        name = _unquote(r.arg(0))
+        name = unquote(r.arg(0))
         if name.upper() != "EMPTY":
             raise ScpiError(ILLEGAL_PARAMETER, f"Template {name} is not simulated (use Empty)")
         self.trigger.clear()
