@@ -69,11 +69,20 @@ class VisaTransport(BaseTransport):
     def _read_exact(self, count: int, deadline: float) -> bytes:
         if count == 0:
             return b""
-        return self._call(
-            f"{count}-byte read",
-            deadline,
-            lambda: self._res.read_bytes(count, break_on_termchar=False),
-        )
+        return self._call(f"{count}-byte read", deadline, lambda: self._read_bytes_raw(count))
+
+    def _read_bytes_raw(self, count: int) -> bytes:
+        """Exactly ``count`` bytes with the termination character disabled: otherwise every
+        0x0A inside a binary payload ends one low-level read (pyvisa-py), which makes a
+        megabyte block take millions of reads."""
+        from pyvisa.constants import VI_ATTR_TERMCHAR_EN
+
+        enabled = self._res.get_visa_attribute(VI_ATTR_TERMCHAR_EN)
+        self._res.set_visa_attribute(VI_ATTR_TERMCHAR_EN, False)
+        try:
+            return self._res.read_bytes(count, break_on_termchar=False)
+        finally:
+            self._res.set_visa_attribute(VI_ATTR_TERMCHAR_EN, enabled)
 
     def clear(self) -> None:
         try:
