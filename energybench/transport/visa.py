@@ -85,10 +85,28 @@ class VisaTransport(BaseTransport):
             self._res.set_visa_attribute(VI_ATTR_TERMCHAR_EN, enabled)
 
     def clear(self) -> None:
+        if self.resource.upper().endswith("::SOCKET"):
+            self._drain_socket()
+            return
         try:
             self._res.clear()
         except Exception as exc:  # some backends lack device clear; nothing pending then
             raise TransportError(f"clear failed: {exc}", context=self.resource) from exc
+
+    def _drain_socket(self, budget_s: float = 1.0) -> None:
+        """Discard pending input of a raw socket, bounded in time. pyvisa-py's own clear()
+        loops forever once the peer has closed the connection (recv keeps returning b"")."""
+        visa_io_error, _ = _visa_errors()
+        deadline = time.monotonic() + budget_s
+        saved = self._res.timeout
+        self._res.timeout = 10
+        try:
+            while time.monotonic() < deadline:
+                self._res.read_raw()
+        except (visa_io_error, OSError):
+            pass  # nothing more within 10 ms (or the connection is gone)
+        finally:
+            self._res.timeout = saved
 
     def close(self) -> None:
         for closer in (getattr(self, "_res", None), getattr(self, "_rm", None)):
