@@ -248,6 +248,7 @@ def test_fault_reply_delay_and_withheld_reply_time_out(tl) -> None:
     sim = _sim(tl)
     try:
         with Keithley2461.open(sim.resource, LIMITS, timeout_s=0.2) as k:
+            _powered(k)
             sim.faults.reply_delay_s = 0.5
             t0 = time.monotonic()
             with pytest.raises(InstrumentTimeoutError):
@@ -260,6 +261,14 @@ def test_fault_reply_delay_and_withheld_reply_time_out(tl) -> None:
             with pytest.raises(InstrumentTimeoutError):
                 k.output_enabled()
             assert k.identify().model == "MODEL 2461"
+            sim.faults.reply_delay_s = 0.3
+            with pytest.raises(InstrumentTimeoutError):
+                k.output_enabled()  # its late reply would be read by the next query...
+            sim.faults.reply_delay_s = 0.0
+            time.sleep(0.2)
+            k.safe_shutdown()  # ...but shutdown discards it first
+            assert not sim.output_on
+            assert k.output_enabled() is False
     finally:
         sim.stop()
 

@@ -164,7 +164,10 @@ class Keithley2461(ScpiDriver):
         self.send_batch([":OUTP ON" if enabled else ":OUTP OFF"])
 
     def output_enabled(self) -> bool:
-        return self.transport.query(":OUTP?").strip() in ("1", "ON")
+        reply = self.transport.query(":OUTP?").strip().upper()
+        if reply not in ("0", "1", "ON", "OFF"):
+            raise InstrumentError(f"unexpected reply {reply!r} to :OUTP?", context=self.resource)
+        return reply in ("1", "ON")
 
     # ---- TriggeredMeter ------------------------------------------------------------------
     def line_frequency_hz(self) -> float:
@@ -404,6 +407,7 @@ class Keithley2461(ScpiDriver):
         """Abort the trigger model, output off, drain errors: idempotent, never raises."""
         self.run_shutdown_steps(
             [
+                ("discard stale replies", self.transport.clear),
                 ("abort", lambda: self.transport.write(":ABOR")),
                 ("output off", lambda: self.transport.write(":OUTP OFF")),
                 ("drain errors", self._drain_and_log),

@@ -331,6 +331,7 @@ class Keithley2600B(ScpiDriver):
         s = self.smu
         self.run_shutdown_steps(
             [
+                ("discard stale replies", self.transport.clear),
                 ("abort", lambda: self.transport.write(f"{s}.abort()")),
                 ("level 0 V", lambda: self.transport.write(f"{s}.source.levelv = 0")),
                 ("output off", lambda: self.transport.write(f"{s}.source.output = {s}.OUTPUT_OFF")),
