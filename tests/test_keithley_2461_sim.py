@@ -324,3 +324,83 @@ def test_fault_trigger_latency_delays_the_first_reading(tl) -> None:
     assert measured != pytest.approx(tl.energy_j(t_start, t_end), rel=1e-6)
     assert measured == pytest.approx(tl.energy_j(t_start + 5e-6, t_end + 5e-6), rel=1e-9)
     assert np.isclose(capture.edge_positions[1], (t_end - t_start) * 1e6)
+
+
+def test_immediate_capture_starts_at_init(tl) -> None:
+    sim = _sim(tl)
+    try:
+        with Keithley2461.open(sim.resource, LIMITS, timeout_s=2.0) as k:
+            _powered(k)
+            k.configure_capture(CaptureRequest(1e-3, 1e-5, current_range_a=0.02))
+            tl.set_load_current(tl.now_s, 4e-3)
+            t_arm = tl.now_s
+            k.arm()
+            capture = k.fetch(2.0)
+    finally:
+        sim.stop()
+    assert capture.edge_positions == () and capture.trace.n_samples == 100
+    assert window_energy_j(capture, 100) == pytest.approx(tl.energy_j(t_arm, t_arm + 1e-3))
+
+
+def test_simulator_scpi_semantics(tl) -> None:
+    """What the simulator enforces, seen through a plain SCPI session."""
+    sim = _sim(tl)
+    try:
+        with Keithley2461.open(sim.resource, timeout_s=2.0) as k:
+            t = k.transport
+            t.write(":DIG:CURR:SRAT 250000")
+            t.write(":DIG:CURR:APER 5e-6")  # longer than the 4 us interval
+            t.write(':TRAC:MAKE "win",10')
+            t.write(':TRAC:MAKE "win",10')  # exists already
+            assert k.read_errors() == [
+                '-221,"Aperture exceeds the sample interval"',
+                '-224,"Buffer name already exists"',
+            ]
+            assert float(t.query(":DIG:CURR:APER?")) == pytest.approx(4e-6)
+            assert t.query(":FORM:BORD?") == "SWAP"  # the *RST default
+            assert t.query(":DIG:LINE1:STAT?") == "1"  # the timestamp pin idles high
+            t.write(':DIG:FUNC "CURR"')
+            t.write(':TRIG:BLOC:MDIG 1,"win",3')
+            t.write(":INIT")
+            assert t.query(":TRIG:STAT?") == "IDLE;IDLE;1"
+            assert t.query(':TRAC:ACT? "win"') == "3"
+            t.write(":FORM REAL")
+            t.write(':TRAC:DATA? 1,3,"win",READ,FRAC')  # FRACtional is ASCII-only
+            assert k.read_errors() == ['1133,"Element not allowed with a binary format"']
+            t.write(":FORM ASC")
+            rel = [float(v) for v in t.query(':TRAC:DATA? 1,3,"win",REL').split(",")]
+            assert rel == pytest.approx([0.0, 4e-6, 8e-6])
+            t.write(':TRIG:BLOC:MEAS 2,"win",1')
+            t.write(":INIT")  # measure and digitize blocks cannot be mixed
+            assert k.read_errors() == ['-221,"Measure and digitize blocks cannot be mixed"']
+            assert "MEASURE" in t.query(":TRIG:BLOC:LIST?")
+    finally:
+        sim.stop()
+
+
+def test_wait_never_clears_sees_an_edge_before_the_model_started(tl) -> None:
+    sim = _sim(tl)
+    try:
+        with Keithley2461.open(sim.resource, timeout_s=2.0) as k:
+            t = k.transport
+            for command in [
+                ':DIG:FUNC "CURR"',
+                ":DIG:LINE1:MODE TRIG, IN",
+                ":TRIG:DIG1:IN:CLE",
+                ':TRIG:LOAD "Empty"',
+                ":TRIG:BLOC:WAIT 1,DIG1,NEV",
+                ':TRIG:BLOC:MDIG 2,"defbuffer1",5',
+            ]:
+                t.write(command)
+            tl.set_pin("timestamp", tl.now_s + 1e-4, False)  # before :INIT
+            tl.advance_to(tl.now_s + 2e-4)
+            t.write(":INIT")
+            assert t.query(":TRIG:STAT?").startswith("IDLE")
+            t.write(":TRIG:BLOC:WAIT 1,DIG1,ENT")
+            t.write(":INIT")
+            assert t.query(":TRIG:STAT?").startswith("WAITING")  # ENTer ignores the old edge
+            t.write(":ABOR")
+            assert t.query(":TRIG:STAT?").startswith("ABORTED")
+            assert k.read_errors() == []
+    finally:
+        sim.stop()
