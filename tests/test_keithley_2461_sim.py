@@ -392,6 +392,7 @@ def test_wait_never_clears_sees_an_edge_before_the_model_started(tl) -> None:
                 ':TRIG:BLOC:MDIG 2,"defbuffer1",5',
             ]:
                 t.write(command)
+            assert t.query("*OPC?") == "1"  # the writes are processed before the edge
             tl.set_pin("timestamp", tl.now_s + 1e-4, False)  # before :INIT
             tl.advance_to(tl.now_s + 2e-4)
             t.write(":INIT")

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -28,7 +26,6 @@ from energybench.errors import (
     AcquisitionError,
     ConfigError,
     InstrumentError,
-    InstrumentTimeoutError,
     SafetyLimitError,
 )
 from energybench.instruments.capabilities import (
@@ -37,6 +34,13 @@ from energybench.instruments.capabilities import (
     CaptureSettings,
     InstrumentInfo,
     SyncMode,
+)
+from energybench.instruments.keithley_2400_model import (
+    CapturePlan,
+    check_start_stop,
+    stop_edge_position,
+    trigger_model_commands,
+    wait_trigger_idle,
 )
 from energybench.instruments.keithley_common import (
     build_trace,
@@ -54,18 +58,6 @@ log = logging.getLogger(__name__)
 _RANGES_7A = (1e-6, 10e-6, 100e-6, 1e-3, 10e-3, 100e-3, 1.0, 4.0, 5.0, 7.0)
 POLL_INTERVAL_S = 0.02
 FETCH_CHUNK_READINGS = 100_000
-
-
-@dataclass(frozen=True)
-class _Plan:
-    mode: SyncMode | None
-    sample_rate_hz: float
-    aperture_s: float
-    current_range_a: float
-    n_points: int  # readings expected (start / immediate) or the most allowed (start_stop)
-    capacity: int
-    measure_voltage: bool
-    line: int
 
 
 class Keithley2461(ScpiDriver):
@@ -103,7 +95,7 @@ class Keithley2461(ScpiDriver):
         self.big_endian = big_endian
         self._current_limit_set = False
         self._line_frequency_hz: float | None = None
-        self._plan: _Plan | None = None
+        self._plan: CapturePlan | None = None
 
     @classmethod
     def open(cls, resource: str, limits: SafetyLimits | None = None, **kwargs):
@@ -262,26 +254,9 @@ class Keithley2461(ScpiDriver):
             f":FORM:BORD {'NORM' if self.big_endian else 'SWAP'}",
             f":SOUR:VOLT:READ:BACK {'ON' if request.measure_voltage else 'OFF'}",
         ]
-        if mode is not None:
-            batch += [
-                f":DIG:LINE{line}:MODE TRIG, IN",
-                f":TRIG:DIG{line}:IN:EDGE {edge}",
-                f":TRIG:DIG{line}:IN:CLE",
-            ]
-        batch += [':TRIG:LOAD "Empty"', f':TRIG:BLOC:BUFF:CLE 1,"{buf}"']
-        if mode == "hw_trigger_start_stop":
-            batch += [
-                f":TRIG:BLOC:WAIT 2,DIG{line},ENT",
-                f'{acquire} 3,"{buf}",INF',
-                f":TRIG:BLOC:WAIT 4,DIG{line},ENT",
-                f'{acquire} 5,"{buf}",1',
-            ]
-        elif mode == "hw_trigger_start":
-            batch += [f":TRIG:BLOC:WAIT 2,DIG{line},ENT", f'{acquire} 3,"{buf}",{n_points}']
-        else:
-            batch += [f'{acquire} 2,"{buf}",{n_points}']
+        batch += trigger_model_commands(mode, line, edge, acquire, buf, n_points)
         self.send_batch(batch)
-        self._plan = _Plan(
+        self._plan = CapturePlan(
             mode, rate, aperture, accepted_range, n_points, capacity, request.measure_voltage, line
         )
         return CaptureSettings(1.0 / rate, n_points, 0, accepted_range)
@@ -293,28 +268,6 @@ class Keithley2461(ScpiDriver):
 
     def abort(self) -> None:
         self.send_batch([":ABOR"])
-
-    def _wait_idle(self, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            reply = self.transport.query(":TRIG:STAT?")
-            fields = [f.strip() for f in reply.split(";")]
-            state = fields[0].upper()
-            if state == "IDLE":
-                return
-            if state in ("ABORTED", "ABORTING", "FAILED", "EMPTY"):
-                raise AcquisitionError(
-                    f"trigger model ended {state} ({reply})", context=self.resource
-                )
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                block = fields[-1] if len(fields) > 2 else "?"
-                raise InstrumentTimeoutError(
-                    f"trigger model still {state} at block {block} after {timeout_s:g} s "
-                    f"(no edge on digital line {self._plan.line if self._plan else '?'}?)",
-                    context=self.resource,
-                )
-            time.sleep(min(POLL_INTERVAL_S, remaining))
 
     def _read_buffer(self, n: int, elements: list[str]) -> np.ndarray:
         """Readings 1..n as an (n, len(elements)) array, fetched in #0 blocks with counts."""
@@ -348,31 +301,16 @@ class Keithley2461(ScpiDriver):
         plan = self._plan
         if plan is None:
             raise AcquisitionError("configure_capture() before fetch()", context=self.resource)
-        self._wait_idle(timeout_s)
+        wait_trigger_idle(self.transport, timeout_s, plan.line)
         n = int(float(self.transport.query(f':TRAC:ACT? "{self.buffer_name}"')))
         elements = ["READ", "SOUR", "REL"] if plan.measure_voltage else ["READ", "REL"]
         data = self._read_buffer(n, elements)
         edges: tuple[float, ...] = (0.0,) if plan.mode else ()
         if plan.mode == "hw_trigger_start_stop":
-            if n >= plan.capacity:
-                raise AcquisitionError(
-                    f"the window outlasted the {plan.capacity}-reading buffer "
-                    f"({plan.n_points / plan.sample_rate_hz:g} s at {plan.sample_rate_hz:g} S/s)",
-                    context=self.resource,
-                )
-            if n < 2:
-                raise AcquisitionError(
-                    f"buffer holds {n} reading(s), a start/stop capture needs >= 2",
-                    context=self.resource,
-                )
-            stop_position = self._marker_rel_s(n, data[-1, -1]) * plan.sample_rate_hz
+            check_start_stop(plan, n, self.resource)
+            marker_rel_s = self._marker_rel_s(n, data[-1, -1])
             data = data[:-1]
-            if not len(data) - 1 - 0.25 < stop_position <= len(data) + 0.25:
-                raise AcquisitionError(
-                    f"stop edge at sample {stop_position:.3f} does not fall in the last of "
-                    f"{len(data)} readings",
-                    context=self.resource,
-                )
+            stop_position = stop_edge_position(data, marker_rel_s, plan, self.resource)
             edges = (0.0, stop_position)
         elif n != plan.n_points:
             raise AcquisitionError(
