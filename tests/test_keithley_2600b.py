@@ -251,6 +251,15 @@ def test_sim_faults(tl) -> None:
         sim.faults.withhold_replies = 1
         with pytest.raises(InstrumentTimeoutError):
             k.output_enabled()
+        sim.faults.reply_delay_s = 0.4
+        t0 = time.monotonic()
+        with pytest.raises(InstrumentTimeoutError):
+            k.identify()
+        assert time.monotonic() - t0 < 0.4
+        sim.faults.reply_delay_s = 0.0
+        time.sleep(0.3)
+        k.transport.clear()  # drop the late reply
+        assert k.identify().model == "Model 2602B"
         sim.faults.close_on = "printbuffer"
         k.transport.timeout_s = 0.3
         with pytest.raises(TransportError):
