@@ -63,6 +63,8 @@ def test_identify_registry_and_protocols(tl) -> None:
             assert (info.vendor, info.model) == ("KEITHLEY INSTRUMENTS", "MODEL 2461")
             assert info.serial_number == "04455555" and info.firmware == "1.7.0b"
             assert isinstance(k, PowerSupply) and isinstance(k, TriggeredMeter)
+        with Keithley2461.open(f"tcp://127.0.0.1:{sim.server.port}", timeout_s=2.0) as raw:
+            assert raw.identify().model == "MODEL 2461"  # the plain-socket transport too
         with (
             Keithley2450.open(sim.resource, timeout_s=2.0) as wrong,
             pytest.raises(InstrumentError, match="driver is for the Keithley 2450"),
