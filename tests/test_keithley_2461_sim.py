@@ -407,3 +407,19 @@ def test_wait_never_clears_sees_an_edge_before_the_model_started(tl) -> None:
             assert k.read_errors() == []
     finally:
         sim.stop()
+
+
+def test_readings_stop_at_the_current_limit_in_compliance(tl) -> None:
+    sim = _sim(tl)
+    try:
+        with Keithley2461.open(sim.resource, LIMITS, timeout_s=2.0) as k:
+            k.set_voltage(1.8)
+            k.set_current_limit(5e-3)  # below the window's 7.5..15 mA
+            k.set_output(True)
+            request = CaptureRequest(5e-3, 1e-6, current_range_a=0.02, sync=START_STOP)
+            capture, t_start, t_end = _capture(k, tl, request)
+    finally:
+        sim.stop()
+    current = capture.trace.read(0, capture.trace.n_samples).current_a
+    assert current.max() == pytest.approx(5e-3)
+    assert window_energy_j(capture) < 0.7 * tl.energy_j(t_start, t_end)

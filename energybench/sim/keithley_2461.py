@@ -5,7 +5,8 @@ with the integrating ADC (``:SENS``, interval = NPLC / line frequency, the readi
 interval) or, on the 2461, with the 1 MS/s digitizer (``:DIG``, sample rate quantised to
 1 MHz / integer, aperture AUTO = 1/rate), stores readings in buffers with their times, and runs
 the trigger model (:mod:`energybench.sim.keithley_trigger`) against the timeline's GPIO pins
-wired to digital I/O lines. ``:TRAC:DATA?`` answers in ASCII or as ``#0`` blocks (REAL = float64,
+wired to digital I/O lines. In compliance the readings stop at the current limit (the timeline's
+load is not changed: the DUT would brown out). ``:TRAC:DATA?`` answers in ASCII or as ``#0`` blocks (REAL = float64,
 SREal = float32) in either byte order. The 2450 and 2460 have no digitize commands.
 """
 
@@ -178,6 +179,8 @@ class SimKeithley2461(BufferCommands, ScpiInstrument):
             voltage_readback=self.readback,
             programmed_voltage_v=self.level_v if self.output_on else 0.0,
         )
+        if self.output_on:  # in compliance the SMU delivers no more than its current limit
+            current = np.clip(current, -self.ilim_a, self.ilim_a)
         self.buffer(block.buffer).append(current, source, times)
 
     # ---- command table ---------------------------------------------------------------------

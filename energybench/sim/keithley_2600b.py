@@ -393,6 +393,9 @@ class SimKeithley2600B(ScpiInstrument):
             voltage_readback=True,
             programmed_voltage_v=ch.settings["source.levelv"] if on else 0.0,
         )
+        if on:  # in compliance the SMU delivers no more than its current limit
+            limit = ch.settings["source.limiti"]
+            current = np.clip(current, -limit, limit)
         targets = [ch.buffers[b] for b in ch.measure_buffers]
         targets[0].append(current, volts, times)
         if len(targets) > 1:
