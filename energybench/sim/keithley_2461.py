@@ -6,8 +6,8 @@ interval) or, on the 2461, with the 1 MS/s digitizer (``:DIG``, sample rate quan
 1 MHz / integer, aperture AUTO = 1/rate), stores readings in buffers with their times, and runs
 the trigger model (:mod:`energybench.sim.keithley_trigger`) against the timeline's GPIO pins
 wired to digital I/O lines. In compliance the readings stop at the current limit (the timeline's
-load is not changed: the DUT would brown out). ``:TRAC:DATA?`` answers in ASCII or as ``#0`` blocks (REAL = float64,
-SREal = float32) in either byte order. The 2450 and 2460 have no digitize commands.
+load is not changed: the DUT would brown out). ``:TRAC:DATA?`` answers in ASCII or as ``#0``
+blocks (REAL = float64, SREal = float32) in either byte order. The 2450/2460 cannot digitize.
 """
 
 from __future__ import annotations
