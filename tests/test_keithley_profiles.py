@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tomllib
 
 import pytest
 
@@ -12,8 +13,6 @@ from energybench.instruments.registry import load_driver
 from energybench.sim.keithley_2461 import SimKeithley2461
 from energybench.sim.keithley_2600b import SimKeithley2600B
 from energybench.sim.timeline import Timeline
-
-tomllib = pytest.importorskip("tomllib")
 
 PROFILES = {
     "keithley_2461.toml": lambda tl: SimKeithley2461(tl, model="2461"),
@@ -37,20 +36,21 @@ def test_profile_matches_driver_and_simulator(name) -> None:
     assert sim.driver == meta["driver"]
     assert InstrumentInfo.from_idn(sim.identity).matches(meta["identity"])
     assert driver.kind == meta["kind"]
-    assert tuple(profile["sync"]["modes"]) == driver.sync_modes
-    ranges = tuple(r["range_a"] for r in profile["current_ranges"])
+    assert tuple(meta["sync_modes"]) == driver.sync_modes
+    ranges = tuple(r["range_a"] for r in profile["accuracy"]["current"])
     assert ranges == driver.current_ranges_a
     assert profile["source"]["max_voltage_v"] == driver.max_voltage_v
     assert profile["source"]["max_current_a"] == driver.max_current_a
-    for entry in profile["current_ranges"]:
+    for entry in profile["accuracy"]["current"]:
         assert entry["gain"] > 0 and entry["offset_a"] > 0 and entry["verified"] is False
     assert "verified" in profile["sampling"] and "verified" in profile["sync"]
 
 
 def test_2461_profile_rates_match_the_driver() -> None:
-    sampling = _load("keithley_2461.toml")["sampling"]
+    profile = _load("keithley_2461.toml")
+    sampling = profile["sampling"]
     driver = load_driver("keithley_2461")
-    assert (sampling["min_sample_rate_hz"], sampling["max_sample_rate_hz"]) == (
+    assert (sampling["min_sample_rate_hz"], profile["instrument"]["max_sample_rate_hz"]) == (
         driver.min_rate_hz,
         driver.max_rate_hz,
     )
