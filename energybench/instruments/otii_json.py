@@ -65,7 +65,14 @@ class OtiiJsonClient:
                         context=self.resource,
                         cmd=cmd,
                     )
-                reply = self._read(remaining, cmd)
+                try:
+                    reply = self._read(remaining, cmd)
+                except InstrumentTimeoutError as exc:
+                    raise InstrumentTimeoutError(
+                        f"no reply to {cmd} (trans_id {trans_id}) within {timeout_s} s",
+                        context=self.resource,
+                        cmd=cmd,
+                    ) from exc
                 kind = reply.get("type")
                 if kind in ("information", "progress"):
                     log.debug("%s: %s message skipped: %s", self.resource, kind, reply)
@@ -144,15 +151,15 @@ class DigitalLine:
                 continue
             self.transitions.append((t, level))
             k = transition_id(t, self.fs)
-            if self._last_id is not None and k <= self._last_id:
-                k = self._last_id + 1
-                self.pushed += 1
             if self._rendered_to is not None and k < self._rendered_to:
                 raise InstrumentError(
                     f"{self.name} transition at {t:.9g} s arrived after its samples were "
                     "delivered; raise digital_lag_s",
                     context=self.name,
                 )
+            if self._last_id is not None and k <= self._last_id:
+                k = self._last_id + 1
+                self.pushed += 1
             self._last_id = k
             self.pending.append((k, level))
 
