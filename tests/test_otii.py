@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -118,8 +119,15 @@ def test_scripted_supply_sets_max_current_before_output_and_refuses_before_sendi
 
 
 def test_scripted_error_reply_raises_instrument_error_naming_the_command() -> None:
-    error = json.dumps({"type": "error", "cmd": "arc_set_main_voltage", "trans_id": "1",
-                        "errorcode": "Invalid key value", "data": {"key": "value", "value": 9}})  # fmt: skip
+    error = json.dumps(
+        {
+            "type": "error",
+            "cmd": "arc_set_main_voltage",
+            "trans_id": "1",
+            "errorcode": "Invalid key value",
+            "data": {"key": "value", "value": 9},
+        }
+    )
     t = scripted([(req(1, "arc_set_main_voltage", dev(value=3.0)), error)])
     driver = OtiiArc(t, device_id=DEV)
     with pytest.raises(InstrumentError, match="arc_set_main_voltage: Invalid key value") as exc:
@@ -136,8 +144,12 @@ def test_scripted_recording_to_chunks_with_a_sub_sample_pulse() -> None:
     """4 samples at 4 kS/s; a 10 µs low pulse at 0.1 ms (inside sample 0's bin) shows as
     sample 1 low (the first bin start after it); a fall at exactly 0.75 ms lands on sample 3."""
     analog = {"data_type": "analog", "timestamp": 0.0, "interval": 0.00025}
-    i1 = [{"timestamp": 0.0, "value": True}, {"timestamp": 0.0001, "value": False},
-          {"timestamp": 0.00011, "value": True}, {"timestamp": 0.00075, "value": False}]  # fmt: skip
+    i1 = [
+        {"timestamp": 0.0, "value": True},
+        {"timestamp": 0.0001, "value": False},
+        {"timestamp": 0.00011, "value": True},
+        {"timestamp": 0.00075, "value": False},
+    ]
     t = scripted([
         (req(1, "arc_set_range", dev(range="high")), resp(1, "arc_set_range")),
         (req(2, "arc_enable_channel", dev(channel="mc", enable=True)), resp(2, "x")),
@@ -183,8 +195,14 @@ def test_scripted_recording_to_chunks_with_a_sub_sample_pulse() -> None:
 
 def test_digital_line_pushes_crowded_transitions_and_refuses_late_ones() -> None:
     line = DigitalLine("i1", 1000.0)
-    line.add([{"timestamp": 0.0, "value": True}, {"timestamp": 0.0021, "value": False},
-              {"timestamp": 0.0022, "value": True}, {"timestamp": 0.0023, "value": False}])  # fmt: skip
+    line.add(
+        [
+            {"timestamp": 0.0, "value": True},
+            {"timestamp": 0.0021, "value": False},
+            {"timestamp": 0.0022, "value": True},
+            {"timestamp": 0.0023, "value": False},
+        ]
+    )
     assert line.render(0, 6).tolist() == [True, True, True, False, True, False]
     assert line.pushed == 2
     with pytest.raises(InstrumentError, match="arrived after"):
@@ -250,7 +268,7 @@ def window_energy(chunks: list) -> tuple[float, int]:
 
 
 def test_identify_and_profile_over_tcp() -> None:
-    tl, sim = bench()
+    _, sim = bench()
     try:
         driver = OtiiArc.open(sim.resource, LIMITS)
         assert driver.info is not None and driver.info.model == "Arc"
@@ -277,10 +295,8 @@ def test_recorded_window_energy_is_exact_and_matches_the_otii_statistics() -> No
             edges = driver.edge_times_s("falling")
             assert edges == pytest.approx([start - t_rec, end - t_rec], abs=1e-12)
             assert driver.recorded_energy_j(edges[0], edges[1]) == pytest.approx(truth_j, rel=1e-6)
-            ids = [c.first_sample_id for c in chunks]
-            assert ids[0] == 0 and all(
-                c.stop_sample_id == n.first_sample_id for c, n in zip(chunks, chunks[1:])
-            )
+            assert chunks[0].first_sample_id == 0
+            assert all(c.stop_sample_id == n.first_sample_id for c, n in pairwise(chunks))
             assert driver.stats.samples_dropped == 0
     finally:
         sim.stop()
@@ -324,15 +340,14 @@ def test_limits_refused_over_tcp_with_nothing_sent() -> None:
 def test_output_off_after_an_exception_in_the_with_block() -> None:
     tl, sim = bench()
     try:
-        with pytest.raises(RuntimeError, match="boom"):
-            with OtiiArc.open(sim.resource, LIMITS) as driver:
-                driver.set_voltage(1.8)
-                driver.set_current_limit(0.05)
-                driver.set_output(True)
-                assert tl.supply_state(tl.now_s) == (1.8, True)
-                driver.configure_stream(StreamRequest(FS, sync=SYNC))
-                driver.start()
-                raise RuntimeError("boom")
+        with pytest.raises(RuntimeError, match="boom"), OtiiArc.open(sim.resource, LIMITS) as d:
+            d.set_voltage(1.8)
+            d.set_current_limit(0.05)
+            d.set_output(True)
+            assert tl.supply_state(tl.now_s) == (1.8, True)
+            d.configure_stream(StreamRequest(FS, sync=SYNC))
+            d.start()
+            raise RuntimeError("boom")
         assert tl.supply_state(tl.now_s) == (1.8, False)
         assert not sim.recording.running
         assert sim.commands.index("arc_set_max_current") < sim.commands.index("arc_set_main")
@@ -419,7 +434,7 @@ def test_error_reply_fault_and_unknown_command_are_typed_errors() -> None:
 
 
 def test_connection_closed_mid_acquisition_raises_transport_error_and_shutdown_is_quiet() -> None:
-    tl, sim = bench(faults=OtiiFaults(close_on={"recording_get_channel_data"}))
+    _, sim = bench(faults=OtiiFaults(close_on={"recording_get_channel_data"}))
     try:
         driver = OtiiArc.open(sim.resource, LIMITS)
         driver.set_voltage(1.8)
