@@ -267,6 +267,21 @@ def window_energy(chunks: list) -> tuple[float, int]:
     return float(np.sum(power[a:b]) / FS), b - a
 
 
+def test_profile_and_example_bench_agree_with_the_driver() -> None:
+    import tomllib
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parent.parent / "instruments"
+    profile = tomllib.loads((folder / "otii_arc.toml").read_text())["instrument"]
+    assert (profile["driver"], profile["kind"]) == ("otii", OtiiArc.kind)
+    assert tuple(profile["sync_modes"]) == OtiiArc.sync_modes
+    bench_file = tomllib.loads((folder / "examples" / "otii_arc.bench.toml").read_text())
+    assert bench_file["meter"]["driver"] == bench_file["supply"]["driver"] == "otii"
+    assert bench_file["sync"]["mode"] in profile["sync_modes"]
+    assert bench_file["sync"]["line"] in profile["sync_lines"]
+    assert bench_file["meter"]["resource"].endswith(":1905")
+
+
 def test_identify_and_profile_over_tcp() -> None:
     _, sim = bench()
     try:
@@ -393,17 +408,17 @@ def test_login_with_credentials_and_refusal_without(monkeypatch) -> None:
 
 
 # ---- fault knobs -----------------------------------------------------------------------------
-def test_delayed_reply_times_out_within_the_bound_and_the_stale_reply_is_skipped() -> None:
-    _, sim = bench(faults=OtiiFaults(reply_delay_s={"arc_get_main": 0.6}))
+def test_delayed_reply_times_out_before_the_reply_and_the_stale_reply_is_skipped() -> None:
+    _, sim = bench(faults=OtiiFaults(reply_delay_s={"arc_get_main": 1.5}))
     try:
         driver = OtiiArc.open(sim.resource, LIMITS, timeout_s=0.2)
         t0 = time.monotonic()
-        with pytest.raises(InstrumentTimeoutError, match="arc_get_main"):
+        with pytest.raises(InstrumentTimeoutError, match="no reply to arc_get_main"):
             driver.output_enabled()
-        assert time.monotonic() - t0 < 0.5
+        assert time.monotonic() - t0 < 1.5  # gave up before the delayed reply was sent
         sim.faults.reply_delay_s.clear()
-        assert driver.client.request("arc_get_version", {"device_id": sim.device_id},
-                                     timeout_s=2.0)["fw_version"]  # fmt: skip
+        version = driver.client.request("arc_get_version", {"device_id": sim.device_id}, 3.0)
+        assert version["fw_version"]  # the late arc_get_main reply was skipped by trans_id
         driver.close()
     finally:
         sim.stop()

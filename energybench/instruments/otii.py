@@ -136,10 +136,14 @@ class OtiiArc(OtiiRecordingStream):
         )
         try:
             driver = cls(transport, limits, **kw)
+        except BaseException:
+            transport.close()
+            raise
+        try:
             driver.connect()
             driver.identify()
         except BaseException:
-            transport.close()
+            driver.close()  # returns a licence reserved before the failure
             raise
         return driver
 
