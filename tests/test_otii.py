@@ -477,6 +477,49 @@ def test_chatter_information_and_progress_messages_are_ignored() -> None:
         sim.stop()
 
 
+def _stepped(lag_s: float):
+    """A recording whose timeline only the test advances (no idle time), GPI 20 ms late."""
+    tl, sim = bench(faults=OtiiFaults(gpi_delay_s=0.02), idle_speed=1e-12)
+    driver = OtiiArc.open(sim.resource, LIMITS, digital_lag_s=lag_s)
+    driver.set_voltage(1.8)
+    driver.set_current_limit(0.05)
+    driver.set_output(True)
+    add_window(tl, 0.05, 0.2, 10e-3)
+    driver.configure_stream(StreamRequest(FS, sync=SYNC))
+    driver.start()
+    return tl, sim, driver, driver.chunks(timeout_s=5.0)
+
+
+def test_late_gpi_transitions_are_absorbed_by_the_lag() -> None:
+    tl, sim, driver, chunks = _stepped(lag_s=0.05)
+    try:
+        got = []
+        for t in (0.06, 0.1, 0.26, 0.3):
+            tl.advance_to(t)
+            got.append(next(chunks))
+        driver.stop()
+        got += list(chunks)
+        assert window_energy(got)[0] == pytest.approx(tl.energy_j(0.05, 0.25), rel=1e-6)
+    finally:
+        driver.safe_shutdown()
+        driver.close()
+        sim.stop()
+
+
+def test_late_gpi_transitions_without_lag_are_refused_never_misplaced() -> None:
+    tl, sim, driver, chunks = _stepped(lag_s=0.0)
+    try:
+        tl.advance_to(0.06)  # samples to 60 ms; the 50 ms edge is not visible until 70 ms
+        assert next(chunks).digital["i1"].all()
+        tl.advance_to(0.1)
+        with pytest.raises(InstrumentError, match="arrived after its samples"):
+            next(chunks)
+    finally:
+        driver.safe_shutdown()
+        driver.close()
+        sim.stop()
+
+
 def test_sim_raw_protocol_greeting_and_errors() -> None:
     import socket
 

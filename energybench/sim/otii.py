@@ -15,11 +15,14 @@ command answers "No license"); ``otii_get_devices`` (one device); ``arc_*`` supp
 (:mod:`energybench.sim.otii_recording`). Not modelled: the max-current cut-off, battery
 emulation, UART, the expansion port.
 
-Virtual time: while a recording runs and has caught up with the timeline, each data request
-lets idle time pass at ``idle_speed`` × wall time (the DUT is idle meanwhile), as a real
-recording keeps growing. Fault knobs (:class:`OtiiFaults`, by command name, mutable while
-serving): delay or withhold a reply, close the connection, answer with an error, and
-``chatter`` (information + progress messages before every reply).
+Virtual time: while a recording runs, each analog ``recording_get_channel_data_count`` lets
+idle time pass at ``idle_speed`` × wall time (the DUT is idle meanwhile), as a real recording
+keeps growing; other requests see the timeline as it is.
+
+Fault knobs (:class:`OtiiFaults`, by command name, mutable while serving): delay or withhold
+a reply, close the connection, answer with an error, ``chatter`` (information + progress
+messages before every reply) and ``gpi_delay_s`` (GPI transitions reach the server later than
+the current samples of the same instant).
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ class OtiiFaults:
     close_on: set[str] = field(default_factory=set)  # connection closed instead of a reply
     error_on: dict[str, str] = field(default_factory=dict)  # cmd -> errorcode of an error reply
     chatter: bool = False  # information and progress messages before each reply
+    gpi_delay_s: float = 0.0  # GPI transitions become visible this long after the samples
 
 
 class SimOtiiArc:
@@ -291,7 +295,6 @@ class SimOtiiArc:
         rid = need(data, "recording_id", int)
         for rec in self.recordings:
             if rec.recording_id == rid:
-                self._pass_idle_time(rec)
                 return rec
         raise invalid("recording_id", rid)
 
@@ -302,7 +305,7 @@ class SimOtiiArc:
             raise invalid("channel", channel)
         return channel
 
-    def _pass_idle_time(self, rec: SimRecording) -> None:
+    def pass_idle_time(self, rec: SimRecording) -> None:
         """A running recording keeps growing: idle time passes at idle_speed × wall time
         (restarted whenever a producer moved the timeline itself)."""
         if not rec.running:

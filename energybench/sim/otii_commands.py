@@ -124,20 +124,23 @@ def _last_recording(sim: Any, data: dict) -> dict:
 
 def _data_count(sim: Any, data: dict) -> dict:
     rec = sim._recording_for(data)
-    return {"count": rec.count(sim._channel(data, rec))}
+    channel = sim._channel(data, rec)
+    if channel in rec.analog:
+        sim.pass_idle_time(rec)
+    return {"count": rec.count(channel, sim.faults.gpi_delay_s)}
 
 
 def _channel_data(sim: Any, data: dict) -> dict:
     rec = sim._recording_for(data)
     channel = sim._channel(data, rec)
     index, count = need(data, "index", int), need(data, "count", int)
-    available = rec.count(channel)
+    available = rec.count(channel, sim.faults.gpi_delay_s)
     if not 0 <= index <= available:
         raise invalid("index", index)
     if count < 0:
         raise invalid("count", count)
     if channel in rec.pins:
-        values = rec.transitions(channel)[index : index + count]
+        values = rec.transitions(channel, sim.faults.gpi_delay_s)[index : index + count]
         return {"data_type": "digital", "values": values}
     return rec.analog_data(channel, index, count)
 

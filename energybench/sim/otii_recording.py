@@ -100,10 +100,13 @@ class SimRecording:
         }
 
     # ---- digital -------------------------------------------------------------------------
-    def transitions(self, channel: str) -> list[dict]:
-        """The initial level at timestamp 0, then every change with its exact timestamp."""
+    def transitions(self, channel: str, delay_s: float = 0.0) -> list[dict]:
+        """The initial level at timestamp 0, then every change with its exact timestamp; while
+        running, changes newer than ``delay_s`` are not known yet (a GPI path slower than the
+        current's)."""
         pin = self.pins[channel]
-        times = self.timeline.edges(pin, "both", self.t_start_s, self.end_s())
+        end = self.end_s() - (delay_s if self.running else 0.0)
+        times = self.timeline.edges(pin, "both", self.t_start_s, max(end, self.t_start_s))
         values = [{"timestamp": 0.0, "value": self.initial[channel]}]
         level = self.initial[channel]
         for t in times.tolist():
@@ -114,9 +117,9 @@ class SimRecording:
         return values
 
     # ---- what the Otii reports -------------------------------------------------------------
-    def count(self, channel: str) -> int:
+    def count(self, channel: str, delay_s: float = 0.0) -> int:
         if channel in self.pins:
-            return len(self.transitions(channel))
+            return len(self.transitions(channel, delay_s))
         return self.extend()
 
     def info(self, channel: str) -> dict:
