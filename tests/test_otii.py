@@ -520,6 +520,22 @@ def test_late_gpi_transitions_without_lag_are_refused_never_misplaced() -> None:
         sim.stop()
 
 
+def test_stop_without_a_reader_leaves_the_rest_for_the_next_chunks_call() -> None:
+    tl, sim = bench(idle_speed=1e-12)
+    try:
+        with OtiiArc.open(sim.resource, LIMITS) as driver:
+            driver.configure_stream(StreamRequest(FS, sync=SYNC))
+            driver.start()
+            tl.advance_to(tl.now_s + 2.0)
+            driver.stop()
+            driver.stop()  # idempotent
+            got = list(driver.chunks(timeout_s=5.0))
+            assert sum(c.n_samples for c in got) == sim.recording.final_count() == 8000
+            assert sim.commands.count("project_stop_recording") == 1
+    finally:
+        sim.stop()
+
+
 def test_sim_raw_protocol_greeting_and_errors() -> None:
     import socket
 

@@ -215,7 +215,8 @@ class OtiiRecordingStream:
                 self._reading = False
 
     def stop(self, timeout_s: float = 5.0) -> None:
-        """Stop the recording; a reader iterating chunks() drains the rest and ends."""
+        """Stop the recording; a reader iterating chunks() drains the rest and ends (without
+        one, the next chunks() call delivers the rest)."""
         with self._state:
             if not self._recording:
                 return
@@ -225,8 +226,7 @@ class OtiiRecordingStream:
                 self._request("project_stop_recording", {"project_id": self.project_id})
                 self._stop_sent = True
         self._wake.set()
-        if not reading:
-            self._recording = False
+        if not reading:  # the rest stays in the recording: a later chunks() drains it
             return
         if not self._stopped.wait(timeout_s):
             raise InstrumentTimeoutError(
