@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import tomllib
 from pathlib import Path
@@ -243,6 +244,35 @@ def test_streamed_jls_recording_has_two_edges_per_infer_window(
         assert got.start_s + t0_s == pytest.approx(want.start_s, abs=1 / rate_hz)
         assert got.duration_s == pytest.approx(want.duration_s, abs=1 / rate_hz)
         assert got.energy_j == pytest.approx(want.energy_j, rel=0.01)
+
+
+def test_a_meter_advancing_the_timeline_cannot_overrun_the_firmware(firmware_binary: Path) -> None:
+    """A capture-style simulator jumping the timeline 0.5 s ahead (virtual-time habits) waits
+    for the DUT's clock instead: no event is late, every edge stays at its reported time."""
+    with VirtualLab(PROFILE, dut="firmware", mode="energy", workload="kws01") as lab:
+        stop = threading.Event()
+        reached: list[float] = []
+
+        def greedy_meter() -> None:
+            while not stop.is_set():
+                reached.append(lab.timeline.advance_to(lab.timeline.now_s + 0.5))
+
+        meter = threading.Thread(target=greedy_meter, daemon=True)
+        meter.start()
+        client, transport = _client(lab.dut.port)
+        try:
+            client.load(_input(7), verify=False)
+            _run_infers(client, lab)
+        finally:
+            transport.close()
+            stop.set()
+            meter.join(timeout=5.0)
+        assert not meter.is_alive() and reached
+        windows = lab.dut.wait_windows(len(INFERS), timeout_s=5.0)
+        assert lab.dut.track.late_events == 0
+        falls = [e.time_s for e in lab.dut.events if e.name == "ts_fall"]
+        assert lab.timeline.edges("timestamp", "falling").tolist() == falls
+        assert len(falls) == 1 + 2 * len(INFERS) and len(windows) == len(INFERS)
 
 
 def test_power_cycle_reboots_the_process_on_the_same_port(firmware_binary: Path) -> None:

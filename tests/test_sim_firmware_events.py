@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -96,3 +97,35 @@ def test_malformed_lines_and_events_before_the_origin_are_ignored() -> None:
         track.to_timeline_s(0)
     track.advance_idle(3.0)  # not synchronised: the timeline stays put
     assert timeline.now_s == 0.0
+
+
+def test_horizon_makes_advance_wait_for_the_clock_owner() -> None:
+    timeline = Timeline(pace="realtime")
+    horizon = [1.0]
+    timeline.set_horizon(lambda: horizon[0])
+    assert timeline.advance_to(0.5) == 0.5  # within the horizon: immediate
+    reached: list[float] = []
+    meter = threading.Thread(target=lambda: reached.append(timeline.advance_to(3.0)))
+    meter.start()
+    assert not timeline.wait_until(1.5, timeout_s=0.1)  # the meter did not force it
+    assert timeline.now_s == 0.5
+    horizon[0] = 3.0
+    timeline.advance_to(3.0)  # the owner makes it final
+    meter.join(timeout=5.0)
+    assert reached == [3.0]
+
+
+def test_horizon_wait_is_bounded_and_stops_at_the_horizon() -> None:
+    timeline = Timeline(pace="realtime")
+    timeline.set_horizon(lambda: 1.0)
+    assert timeline.advance_to(1.01) == 1.0  # waited (≤ 1.01 s), then went as far as allowed
+    timeline.set_horizon(None)
+    assert timeline.advance_to(7.0) == 7.0
+
+
+def test_track_horizon_is_the_lagged_wall_clock_or_the_last_event() -> None:
+    timeline, track, _ = _track(lag_s=0.2)
+    horizon_s = track.horizon_s()
+    assert horizon_s == 0.0 or horizon_s <= timeline.wall_time_s() - 0.2  # lagged wall clock
+    track.on_event_line("ts_fall 2000000")  # 2 s after the origin: ahead of the wall clock
+    assert track.horizon_s() == track.to_timeline_s(2_000_000) == timeline.now_s

@@ -6,15 +6,18 @@ channel onto the Timeline (:mod:`energybench.sim.firmware_events`). The process 
 writes goes to the process's stdin unchanged and every byte it prints comes back, so the port
 keeps its path across power cycles, the interface board can relay to it (:meth:`feed` with a
 sink routes the output to the board until the command's ``m-ready``), and input is dropped while
-the supply is off. Use the DUT port or the interface board, not both at once (replies go to one).
+the supply is off. Use the DUT port or the interface board, not both at once (replies go to
+one).
 
 Physics: profile latency per inference (``--infer-us``), hold time (``--hold-us``) and, by
 default, the mode's baud rate as wire time (``--baud``); currents from the profile (active
-between ``infer_begin`` and ``infer_end``, idle otherwise). The C process runs on the wall clock,
-so the timeline runs at realtime pace; instrument simulators must not advance it themselves
-(e.g. a streaming source with ``idle_speed=None``): this DUT advances it, ``lag_s`` behind the
-wall clock. The process is started in its own session (a terminal's Ctrl-C reaches the lab, not
-the DUT) and exits at end of input, so it never outlives the lab.
+between ``infer_begin`` and ``infer_end``, idle otherwise). The C process runs on the wall
+clock, so the timeline runs at realtime pace: this DUT advances it, ``lag_s`` behind the wall
+clock, and sets itself as the timeline's horizon (:meth:`Timeline.set_horizon`), so an
+instrument simulator that advances the timeline (idle time, the end of a capture) waits for the
+DUT instead of overrunning events still in flight. The process is started in its own session (a
+terminal's Ctrl-C reaches the lab, not the DUT) and exits at end of input, so it never outlives
+the lab.
 """
 
 from __future__ import annotations
@@ -132,6 +135,7 @@ class FirmwareDut:
     def start(self) -> FirmwareDut:
         if self._process is None:
             self._stopping.clear()
+            self.timeline.set_horizon(self.track.horizon_s)  # the process owns the clock
             self._spawn()
             if self._pty is not None:
                 self._pty.start()
@@ -141,6 +145,7 @@ class FirmwareDut:
         """Kill the process, join the reader, close the pty (idempotent, bounded)."""
         self._stopping.set()
         self._end_process()
+        self.timeline.set_horizon(None)
         if self._pty is not None:
             self._pty.close()
 

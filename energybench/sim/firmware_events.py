@@ -2,20 +2,22 @@
 
 The POSIX DUT reports, on its µs clock (the one ``m-lap-us`` prints): ``clock_origin <us> <ns>``
 (at µs ``us`` the host's CLOCK_MONOTONIC read ``ns``), ``ts_fall``/``ts_rise <us>`` (the
-timestamp pin), ``infer_begin <us> <N>`` (in ``th_pre``) and ``infer_end <us>`` (in ``th_post``).
-A firmware time maps to timeline seconds exactly through the origin (Python's ``time.monotonic``
-is CLOCK_MONOTONIC), so timeline time is wall time since the timeline's creation: a lab with this
-DUT runs at realtime pace.
+timestamp pin), ``infer_begin <us> <N>`` (in ``th_pre``) and ``infer_end <us>`` (in
+``th_post``). A firmware time maps to timeline seconds exactly through the origin (Python's
+``time.monotonic`` is CLOCK_MONOTONIC), so timeline time is wall time since the timeline's
+creation: a lab with this DUT runs at realtime pace.
 
 On the timeline: pin edges at the reported times; the workload's active current from
 ``infer_begin`` to ``infer_end``, idle current otherwise (UART activity draws nothing extra).
 The timeline's ``now`` follows the events and, between them, the wall clock minus ``lag_s``
 (events reach us through a pipe after they happen; anything arriving later than that is placed
-at ``now`` and counted in :attr:`FirmwareTrack.late_events`). Windows (ground truth, as
-:class:`~energybench.sim.dut.InferWindow`): energy build from the start pulse's falling edge to
-the end pulse's; performance build from the first to the second ``m-lap-us`` of the infer (both
-mapped onto the timeline), matched in order with the infer's events. A window is published once
-the timeline is final up to its end, with ``energy_j`` from the timeline.
+at ``now`` and counted in :attr:`FirmwareTrack.late_events`). :meth:`FirmwareTrack.horizon_s` is
+the timeline's horizon while the DUT runs, so meters cannot make it final any sooner. Windows
+(ground truth, as :class:`~energybench.sim.dut.InferWindow`): energy build from the start
+pulse's falling edge to the end pulse's; performance build from the first to the second
+``m-lap-us`` of the infer (both mapped onto the timeline), matched in order with the infer's
+events. A window is published once the timeline is final up to its end, with ``energy_j`` from
+the timeline.
 """
 
 from __future__ import annotations
@@ -90,6 +92,7 @@ class FirmwareTrack:
         self.events: list[FirmwareEvent] = []
         self.late_events = 0
         self.max_event_delay_s = 0.0  # worst wall-clock delay from an event to its handling
+        self._last_event_s = 0.0
         self._windows: list[InferWindow] = []
         self._cond = threading.Condition()
         self.pending_warmups = DEFAULT_WARMUPS
@@ -143,6 +146,7 @@ class FirmwareTrack:
         delay_s = time.monotonic() - self._wall0_s - reported_s
         self.max_event_delay_s = max(self.max_event_delay_s, delay_s)
         t = self._place(reported_s)
+        self._last_event_s = max(self._last_event_s, t)
         self.events.append(FirmwareEvent(name, numbers[0], t, tuple(numbers[1:])))
         if name == "ts_fall":
             self.timeline.set_pin(self.pin, t, False)
@@ -190,6 +194,11 @@ class FirmwareTrack:
                 self.pending_warmups = int(tokens[2]) if len(tokens) > 2 else DEFAULT_WARMUPS
             except ValueError:
                 self.pending_warmups = DEFAULT_WARMUPS
+
+    def horizon_s(self) -> float:
+        """How far anyone may make the timeline final (:meth:`Timeline.set_horizon`): the
+        wall clock minus ``lag_s``, or the last event handled if that is later."""
+        return max(time.monotonic() - self._wall0_s - self.lag_s, self._last_event_s)
 
     def advance_idle(self, wall_s: float) -> None:
         """Wall time ``wall_s`` (timeline seconds) has passed: make ``wall_s - lag_s`` final."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 import bisect
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -118,6 +118,7 @@ class Timeline:
         self._output = _Steps(1.0 if output_on else 0.0)
         self._pins: dict[str, _Steps] = {name: _Steps(1.0 if lvl else 0.0) for name, lvl in pins}
         self._now_s = 0.0
+        self._horizon: Callable[[], float] | None = None
         self._cond = threading.Condition()
         self._wall0 = time.monotonic()
 
@@ -128,12 +129,30 @@ class Timeline:
         return self._now_s
 
     def advance_to(self, t_s: float) -> float:
-        """Make the timeline final up to ``t_s`` (no-op if already past); wakes waiters."""
+        """Make the timeline final up to ``t_s`` (no-op if already past); wakes waiters.
+
+        With a horizon set (:meth:`set_horizon`), a time beyond it is not forced: the call
+        waits (bounded: the gap plus 1 s of wall time) until the owner has made it final, and
+        returns ``now_s``, which may then still be short of ``t_s``.
+        """
         with self._cond:
+            if t_s > self._now_s and self._horizon is not None:
+                limit = self._horizon()
+                if t_s > limit:
+                    self._cond.wait_for(lambda: self._now_s >= t_s, timeout=t_s - limit + 1.0)
+                    t_s = min(t_s, self._horizon())
             if t_s > self._now_s:
                 self._now_s = float(t_s)
                 self._cond.notify_all()
             return self._now_s
+
+    def set_horizon(self, horizon: Callable[[], float] | None) -> None:
+        """Let a producer that runs on its own clock (the firmware DUT process, at realtime
+        pace) own the timeline's clock: nobody may make it final beyond ``horizon()`` (its
+        events up to then are in), so a meter's idle advance or capture end cannot overrun
+        an event still in flight. ``None`` removes the horizon."""
+        with self._cond:
+            self._horizon = horizon
 
     def hold(self):
         """Hold the timeline (a re-entrant lock) so a read of ``now_s`` and the appends that
