@@ -2,9 +2,9 @@
 
 The DUT is the pure-Python :class:`SimDut` (``dut="sim"``, virtual or realtime pace) or the C
 harness's POSIX build run as a process (``dut="firmware"``, :class:`FirmwareDut`; the lab then
-runs at realtime pace because the process runs on the wall clock, and instrument simulators must
-leave advancing the timeline to the DUT; ``model``, ``seed`` and ``idle_speed`` apply to the
-simulated DUT only). The supply output is ON from t=0 at the profile's voltage until an
+runs at realtime pace because the process runs on the wall clock, and the DUT is the timeline's
+horizon: a simulator advancing it waits for the DUT; ``model``, ``seed`` and ``idle_speed``
+apply to the simulated DUT only). The supply output is ON from t=0 at the profile's voltage until an
 instrument simulator takes control of it. ``bench_toml()`` renders a bench file that points
 the production code at the simulated resources (the runner validates it).
 """
