@@ -29,6 +29,7 @@ from energybench.errors import ConfigError, DutTimeoutError, EdgeCountError
 from energybench.instruments.capabilities import StreamRequest, SyncSpec
 from energybench.instruments.sim_stream import SimStreamMeter
 from energybench.sim import firmware_build
+from energybench.sim.interface_board import BOARD_NAME
 from energybench.sim.lab import VirtualLab
 from energybench.sim.stream_source import SimStreamSource
 from energybench.traces.jls import read_jls
@@ -287,6 +288,34 @@ def test_power_cycle_reboots_the_process_on_the_same_port(firmware_binary: Path)
         assert lab.dut.pid != first_pid and lab.dut.port == port
         assert not Path(f"/proc/{first_pid}").exists()  # killed and reaped
         assert lab.dut.execute("profile")[1] == "m-model-[ad01]"
+
+
+def test_power_cycle_during_a_relayed_infer_ends_the_relay(firmware_binary: Path) -> None:
+    """The board waits for the DUT's m-ready; a power cycle (new process) must end that wait
+    at once, not after the relay timeout, and the new process serves the next command."""
+    with VirtualLab(PROFILE, dut="firmware", mode="energy", workload="kws01") as lab:
+        lab.dut.reply_timeout_s = 60.0
+        transport = SerialTransport(lab.interface.port, 115200, timeout_s=5.0)
+        link = InterfaceBoardLink(transport)
+        try:
+            link.board_command("setbaud 115200", 5.0)
+            client = DutClient(link, timeout_s=10.0)
+            client.load(_input(8), verify=False)
+            first_pid = lab.dut.pid
+            link.transport.write_raw(b"dut infer 2000 0%")  # ~17 s of inferences
+            assert link.read_line(5.0) == "m-warmup-start-0"
+            lab.dut.power_on()
+            assert lab.dut.pid != first_pid
+            board_free = threading.Event()  # reset() needs the board, busy inside the relay
+            threading.Thread(
+                target=lambda: (lab.interface.reset(), board_free.set()), daemon=True
+            ).start()
+            assert board_free.wait(10.0), "the board is still inside the relay"
+            link.resync()  # drop the relayed lines of the interrupted infer
+            assert link.board_command("name", 5.0) == [BOARD_NAME, "m-ready"]
+            assert lab.dut.execute("name") == ["m-name-dut-[energybench-posix]", "m-ready"]
+        finally:
+            transport.close()
 
 
 def test_flash_switches_the_build_on_the_same_port(firmware_binary: Path) -> None:

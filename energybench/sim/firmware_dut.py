@@ -22,19 +22,25 @@ the lab.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import select
 import subprocess
 import threading
-import time
 from pathlib import Path
 
 from energybench.errors import ConfigError, DutError, DutTimeoutError
 from energybench.sim.dut import InferWindow
 from energybench.sim.firmware_build import ensure_binary
 from energybench.sim.firmware_events import FirmwareEvent, FirmwareTrack
+from energybench.sim.firmware_proc import (
+    close_fds,
+    drain,
+    ebdut_argv,
+    end_process,
+    split_lines,
+    start_process,
+    write_input,
+)
 from energybench.sim.lab_dut import Sink
 from energybench.sim.profiles import MODES, DutProfile
 from energybench.sim.pty import PtyServer
@@ -116,6 +122,11 @@ class FirmwareDut:
         return self._pty.path
 
     @property
+    def energy_build(self) -> bool:
+        """True while the energy build (timestamp pin) runs."""
+        return self.mode == "energy"
+
+    @property
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
@@ -150,8 +161,12 @@ class FirmwareDut:
             self._pty.close()
 
     def power_on(self) -> None:
-        """The supply switched on again: the DUT reboots (a new process on the same port)."""
+        """The supply switched on again: the DUT reboots (a new process on the same port); a
+        relay waiting for the old process ends, the boot banner goes to the DUT port."""
+        with self._cond:
+            self._sink = None
         with self._feed_lock:
+            self._stopping.set()  # the old process ends on purpose
             self._end_process()
             self._stopping.clear()
             self._spawn()
@@ -160,7 +175,10 @@ class FirmwareDut:
         """Run the other build (energy or performance timestamps): a new process, same port."""
         if mode not in MODES:
             raise ConfigError(f"mode must be one of {MODES}, got {mode!r}", context="mode")
+        with self._cond:
+            self._sink = None
         with self._feed_lock:
+            self._stopping.set()
             self._end_process()
             self.mode = mode
             self.baud = self.profile.baud_for(mode, self.workload)
@@ -176,55 +194,28 @@ class FirmwareDut:
         self.stop()
 
     def _spawn(self) -> None:
-        build = "energy" if self.mode == "energy" else "performance"
-        read_fd, write_fd = os.pipe()
-        argv = [
-            str(self.binary),
-            "--stdio",
-            "--mode",
-            build,
-            "--model",
-            self.workload,
-            "--events",
-            str(write_fd),
-            "--infer-us",
-            str(round(self.profile.workload_latency_s(self.workload) * 1e6)),
-            "--hold-us",
-            str(min(1_000_000, max(1, round(self.profile.timestamp_hold_s * 1e6)))),
-            "--name",
-            self.vendor_name,
-        ]
-        if self.emulate_baud:
-            argv += ["--baud", str(self.baud)]
-        try:
-            process = subprocess.Popen(
-                argv,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                pass_fds=(write_fd,),
-                start_new_session=True,
-                bufsize=0,
+        def argv_for(events_fd: int) -> list[str]:
+            return ebdut_argv(
+                self.binary,
+                energy_build=self.energy_build,
+                workload=self.workload,
+                events_fd=events_fd,
+                infer_s=self.profile.workload_latency_s(self.workload),
+                hold_s=self.profile.timestamp_hold_s,
+                name=self.vendor_name,
+                baud=self.baud if self.emulate_baud else None,
             )
-        except OSError as exc:
-            os.close(read_fd)
-            raise ConfigError(f"cannot start: {exc}", context=str(self.binary)) from exc
-        finally:
-            os.close(write_fd)
-        for stream in (process.stdin, process.stdout, process.stderr):
-            assert stream is not None
-            os.set_blocking(stream.fileno(), False)
-        os.set_blocking(read_fd, False)
+
+        process, events_fd = start_process(argv_for)
         self.track.restart()
         with self._cond:
             self._ready_count = 0
             self._stderr = ""
-        self._process, self._events_fd = process, read_fd
+        self._process, self._events_fd = process, events_fd
         self._reader = threading.Thread(
-            target=self._read_loop, args=(process, read_fd), name="firmware-dut-reader", daemon=True
+            target=self._read_loop, args=(process, events_fd), name="firmware-dut", daemon=True
         )
         self._reader.start()
-        log.info("ebdut-posix pid %d: %s", process.pid, " ".join(argv))
         with self._cond:
             booted = self._cond.wait_for(
                 lambda: (
@@ -244,27 +235,12 @@ class FirmwareDut:
         process, self._process = self._process, None
         if process is None:
             return
-        assert process.stdin is not None
-        with contextlib.suppress(OSError):
-            process.stdin.close()  # --stdio: the harness exits at end of input
-        try:
-            process.wait(timeout=1.0)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            try:
-                process.wait(timeout=5.0)
-            except subprocess.TimeoutExpired:
-                log.error("ebdut-posix pid %d did not die after SIGKILL", process.pid)
+        end_process(process)
         if self._reader is not None and self._reader is not threading.current_thread():
             self._reader.join(timeout=2.0)
             if self._reader.is_alive():
                 log.error("firmware DUT reader thread did not stop")
-        for stream in (process.stdout, process.stderr):
-            with contextlib.suppress(OSError):
-                if stream is not None:
-                    stream.close()
-        with contextlib.suppress(OSError):
-            os.close(self._events_fd)
+        close_fds(process, self._events_fd)
         self._events_fd = -1
 
     # ---- host side -------------------------------------------------------------------------
@@ -288,19 +264,26 @@ class FirmwareDut:
             self._note_commands(data)
             with self._cond:
                 target = self._ready_count + data.count(b"%")
-                self._sink = sink
-            try:
-                self._write_stdin(process, data)
-                if sink is None:
-                    return
-                with self._cond:
-                    if not self._cond.wait_for(
-                        lambda: self._ready_count >= target or process.poll() is not None,
-                        timeout=timeout_s,
-                    ):
-                        log.warning("no m-ready from ebdut-posix within %s s", timeout_s)
-            finally:
-                with self._cond:
+                if sink is not None:
+                    self._sink = sink
+            write_input(process, data)
+        if sink is None:
+            return
+        # outside the feed lock: a power cycle may end this process meanwhile (wakes us)
+        try:
+            with self._cond:
+                if not self._cond.wait_for(
+                    lambda: (
+                        self._ready_count >= target
+                        or self._process is not process
+                        or process.poll() is not None
+                    ),
+                    timeout=timeout_s,
+                ):
+                    log.warning("no m-ready from ebdut-posix within %s s", timeout_s)
+        finally:
+            with self._cond:
+                if self._sink is sink:
                     self._sink = None
 
     def execute(self, command: str, timeout_s: float = 30.0) -> list[str]:
@@ -332,23 +315,6 @@ class FirmwareDut:
             elif len(self._command) < 200:
                 self._command.append(byte)
 
-    def _write_stdin(self, process: subprocess.Popen[bytes], data: bytes) -> None:
-        assert process.stdin is not None
-        fd, view, deadline = process.stdin.fileno(), memoryview(data), time.monotonic() + 5.0
-        while view:
-            try:
-                view = view[os.write(fd, view) :]
-                continue
-            except BlockingIOError:
-                pass
-            except (OSError, ValueError) as exc:  # the process died or was stopped meanwhile
-                log.warning("ebdut-posix stdin: %s; %d bytes dropped", exc, len(view))
-                return
-            if time.monotonic() > deadline:
-                log.warning("ebdut-posix does not read its input; %d bytes dropped", len(view))
-                return
-            select.select([], [fd], [], _POLL_S)
-
     # ---- process side ----------------------------------------------------------------------
     def _read_loop(self, process: subprocess.Popen[bytes], events_fd: int) -> None:
         """Moves output to the host, events onto the timeline, idle time forward."""
@@ -363,7 +329,7 @@ class FirmwareDut:
             except (OSError, ValueError):
                 break
             for fd in ready:
-                data = _drain(fd)
+                data = drain(fd)
                 if data is None:
                     open_fds.remove(fd)
                 elif fd == err_fd:
@@ -371,9 +337,9 @@ class FirmwareDut:
                         self._stderr = (self._stderr + data.decode("latin-1"))[-_STDERR_KEEP:]
                 elif fd == out_fd:
                     self._deliver(data)
-                    buffers[fd] = self._lines(buffers[fd] + data, self._on_output_line)
+                    buffers[fd] = split_lines(buffers[fd] + data, self._on_output_line)
                 else:
-                    buffers[fd] = self._lines(buffers[fd] + data, self._on_event_line)
+                    buffers[fd] = split_lines(buffers[fd] + data, self._on_event_line)
             try:
                 self.track.advance_idle(wall_s)
             except Exception:
@@ -387,16 +353,6 @@ class FirmwareDut:
             )
         with self._cond:
             self._cond.notify_all()
-
-    @staticmethod
-    def _lines(buffer: bytes, handle) -> bytes:
-        *complete, rest = buffer.split(b"\n")
-        for raw in complete:
-            try:
-                handle(raw.rstrip(b"\r").decode("latin-1"))
-            except Exception:  # a translation bug must not stop the byte relay
-                log.exception("firmware DUT: handling %r failed", raw[:60])
-        return rest
 
     def _deliver(self, data: bytes) -> None:
         with self._cond:
@@ -418,19 +374,3 @@ class FirmwareDut:
         if line.startswith("clock_origin"):
             with self._cond:
                 self._cond.notify_all()
-
-
-def _drain(fd: int) -> bytes | None:
-    """Everything readable now from a non-blocking fd; None at end of file."""
-    chunks: list[bytes] = []
-    while True:
-        try:
-            data = os.read(fd, 65536)
-        except BlockingIOError:
-            break
-        except OSError:
-            return None if not chunks else b"".join(chunks)
-        if not data:
-            return None if not chunks else b"".join(chunks)
-        chunks.append(data)
-    return b"".join(chunks)
