@@ -16,6 +16,7 @@ class LabDut(Protocol):
 
     mode: str
     workload: str
+    energy_build: bool  # timestamps on the pin (True) or as m-lap-us lines
     baud: int  # its UART rate (the interface board must match it)
     label: str  # one line saying what runs (model or binary)
 
