@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Protocol
 
 from energybench.errors import ConfigError
+from energybench.instruments.capabilities import SYNC_MODES as CAPABILITY_SYNC_MODES
 from energybench.sim.dut import SimDut
 from energybench.sim.interface_board import HOST_BAUD, SimInterfaceBoard
 from energybench.sim.profiles import MODES, DutProfile, load_profile
@@ -22,7 +23,8 @@ from energybench.sim.timeline import Timeline
 
 log = logging.getLogger(__name__)
 
-SYNC_MODES = ("hardware_trigger", "digital_channel", "event_marker", "host_timestamp")
+# the drivers' sync modes, plus the bench file's alias "hardware_trigger" (hw_trigger_start)
+SYNC_MODES = (*CAPABILITY_SYNC_MODES, "hardware_trigger")
 ROLES = ("meter", "supply")
 
 
@@ -132,6 +134,11 @@ class VirtualLab:
         if self._started:
             sim.start()
 
+    def flash(self, mode: str) -> None:
+        """Re-flash the simulated DUT with another build (the runner's ``flash`` hook)."""
+        self.dut.flash(mode)
+        self.mode = mode
+
     # ---- resources -----------------------------------------------------------------------------
     def resources(self) -> dict[str, str]:
         """Name → resource string of every simulated port/instrument."""
@@ -150,7 +157,7 @@ class VirtualLab:
         max_active_a = max(p.active_current_a.values()) + p.uart_current_a
         max_current_a = math.ceil(max_active_a * 5 * 100) / 100
         sync = (meter.sync_mode if meter and meter.sync_mode else None) or (
-            "hardware_trigger" if meter else "host_timestamp"
+            "hw_trigger_start" if meter else "host_timestamp"
         )
         bauds = {m: p.baud_for(m, self.workload) for m in MODES}
         lines = ["[bench]", f"name = {_q(self.name)}", ""]
@@ -166,6 +173,7 @@ class VirtualLab:
             lines += [f"driver = {_q(supply.sim.driver)}", f"resource = {_q(supply.sim.resource)}"]
         lines += [
             f"voltage_v = {p.supply_voltage_v}",
+            f"current_limit_a = {math.ceil(max_active_a * 2 * 1000) / 1000}",
             f"max_voltage_v = {round(p.supply_voltage_v * 1.1, 3)}",
             f"max_current_a = {max_current_a}",
             "",
