@@ -63,9 +63,25 @@ def main() -> None:
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
+        if isinstance(exc, _click_exception_types()):
             exc.show()
             sys.exit(exc.exit_code)
         raise
+
+
+def _click_exception_types() -> tuple[type[Exception], ...]:
+    """click's ClickException, and the copy typer >= 0.29 vendors as ``typer._click``."""
+    types: list[type[Exception]] = []
+    try:
+        import click
+
+        types.append(click.ClickException)
+    except ImportError:
+        pass
+    try:
+        from typer._click.exceptions import ClickException
+
+        types.append(ClickException)
+    except ImportError:
+        pass
+    return tuple(types)

@@ -1,0 +1,196 @@
+"""Read and write traces as CSV: ``time_s,current_a,voltage_v[,<digital line>...]``.
+
+A header row is required. Optional ``# key=value`` comment lines before it carry what the columns
+cannot (``sample_rate_hz``, ``first_sample_id``, ``t0_utc_ns``, ``sample_kind``), so a trace
+written here reads back with the same sample ids. Time must be uniform and increasing; the sample
+rate comes from the time column (checked against ``sample_rate_hz`` when given). Digital columns
+hold 0 or 1; ``nan`` current or voltage marks a missing sample. CSV traces live in memory.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from energybench.analysis.trace import SampleKind, Trace, nan_ranges
+from energybench.errors import TraceFileError
+
+REQUIRED_COLUMNS = ("time_s", "current_a", "voltage_v")
+TIME_TOLERANCE_PERIODS = 0.01  # allowed deviation of a time stamp from the uniform grid
+_META_KEYS = ("sample_rate_hz", "first_sample_id", "t0_utc_ns", "sample_kind")
+
+
+def _read_header(path: Path) -> tuple[dict[str, str], list[str], int]:
+    """Comment metadata, column names and the 1-based line number of the header."""
+    meta: dict[str, str] = {}
+    with path.open(newline="", encoding="utf-8") as f:
+        for line_no, line in enumerate(f, start=1):
+            text = line.strip()
+            if not text:
+                continue
+            if text.startswith("#"):
+                key, sep, value = text[1:].partition("=")
+                if sep and key.strip() in _META_KEYS:
+                    meta[key.strip()] = value.strip()
+                continue
+            columns = [c.strip() for c in next(csv.reader([text]))]
+            return meta, columns, line_no
+    raise TraceFileError("empty CSV file: a header row is required", context=str(path))
+
+
+def _find_bad_row(path: Path, header_line: int, n_columns: int, digital: list[str]) -> None:
+    """Slow path after a fast parse failed: raise with the first bad line's number."""
+    with path.open(newline="", encoding="utf-8") as f:
+        for line_no, row in enumerate(csv.reader(f), start=1):
+            if line_no <= header_line or not row or row[0].lstrip().startswith("#"):
+                continue
+            if len(row) != n_columns:
+                raise TraceFileError(
+                    f"line {line_no}: {len(row)} values, the header has {n_columns} columns",
+                    context=str(path),
+                )
+            for k, cell in enumerate(row):
+                try:
+                    float(cell)
+                except ValueError:
+                    name = (REQUIRED_COLUMNS + tuple(digital))[k]
+                    raise TraceFileError(
+                        f"line {line_no}: column {name!r} holds {cell!r}, not a number",
+                        context=str(path),
+                    ) from None
+    raise TraceFileError("the CSV could not be parsed", context=str(path))
+
+
+def read_csv(path: Path | str) -> Trace:
+    """Read a CSV trace (see the module docstring for the format)."""
+    path = Path(path)
+    if not path.is_file():
+        raise TraceFileError("no such CSV file", context=str(path))
+    meta, columns, header_line = _read_header(path)
+    if tuple(columns[:3]) != REQUIRED_COLUMNS:
+        raise TraceFileError(
+            f"line {header_line}: header starts {columns[:3]}, expected "
+            f"{list(REQUIRED_COLUMNS)} then digital line columns",
+            context=str(path),
+        )
+    digital = columns[3:]
+    if len(set(columns)) != len(columns) or any(not d for d in digital):
+        raise TraceFileError(
+            f"line {header_line}: duplicate or empty column names", context=str(path)
+        )
+    try:
+        data = np.loadtxt(
+            path, delimiter=",", skiprows=header_line, comments="#", dtype=np.float64, ndmin=2
+        )
+    except ValueError:
+        _find_bad_row(path, header_line, len(columns), digital)
+        raise  # pragma: no cover - _find_bad_row always raises
+    if data.shape[0] < 2:
+        raise TraceFileError("a CSV trace needs at least 2 samples", context=str(path))
+    if data.shape[1] != len(columns):
+        _find_bad_row(path, header_line, len(columns), digital)
+    row_lines = _row_line_numbers(path, header_line)
+    rate = _check_time(path, data[:, 0], row_lines, meta)
+    bits = {}
+    for k, name in enumerate(digital, start=3):
+        col = data[:, k]
+        bad = np.flatnonzero((col != 0) & (col != 1))
+        if bad.size:
+            raise TraceFileError(
+                f"line {row_lines[bad[0]]}: digital column {name!r} holds {col[bad[0]]:g}, "
+                "expected 0 or 1",
+                context=str(path),
+            )
+        bits[name] = col == 1
+    kind = meta.get("sample_kind", "point")
+    if kind not in ("point", "bin"):
+        raise TraceFileError(f"sample_kind {kind!r} must be 'point' or 'bin'", context=str(path))
+    sample_kind: SampleKind = "bin" if kind == "bin" else "point"
+    try:
+        first_id = int(meta.get("first_sample_id", 0))
+        t0_utc_ns = int(meta.get("t0_utc_ns", 0))
+    except ValueError as exc:
+        raise TraceFileError(f"bad metadata comment: {exc}", context=str(path)) from exc
+    current, voltage = data[:, 1].copy(), data[:, 2].copy()
+    missing_mask = np.isnan(current) | np.isnan(voltage)
+    current[missing_mask] = np.nan
+    return Trace.from_arrays(
+        current,
+        voltage,
+        rate,
+        digital=bits,
+        first_sample_id=first_id,
+        sample_kind=sample_kind,
+        t0_utc_ns=t0_utc_ns,
+        missing=nan_ranges(current, first_id),
+    )
+
+
+def _row_line_numbers(path: Path, header_line: int) -> np.ndarray:
+    """The file line number of each data row (comments and blank lines skipped)."""
+    lines = []
+    with path.open(encoding="utf-8") as f:
+        for line_no, line in enumerate(f, start=1):
+            text = line.strip()
+            if line_no > header_line and text and not text.startswith("#"):
+                lines.append(line_no)
+    return np.asarray(lines)
+
+
+def _check_time(path: Path, t: np.ndarray, lines: np.ndarray, meta: dict[str, str]) -> float:
+    dt = np.diff(t)
+    bad = np.flatnonzero(~(dt > 0))
+    if bad.size:
+        k = bad[0] + 1
+        raise TraceFileError(
+            f"line {lines[k]}: time_s {t[k]:.9g} does not increase (previous {t[k - 1]:.9g})",
+            context=str(path),
+        )
+    rate = (len(t) - 1) / (t[-1] - t[0])
+    if "sample_rate_hz" in meta:
+        try:
+            declared = float(meta["sample_rate_hz"])
+        except ValueError as exc:
+            raise TraceFileError(f"bad sample_rate_hz comment: {exc}", context=str(path)) from exc
+        if abs(declared - rate) > 1e-6 * declared:
+            raise TraceFileError(
+                f"time column gives {rate:.9g} Hz, the sample_rate_hz comment {declared:.9g} Hz",
+                context=str(path),
+            )
+        rate = declared
+    grid = t[0] + np.arange(len(t)) / rate
+    off = np.abs(t - grid) * rate
+    tolerance = TIME_TOLERANCE_PERIODS + 1e-9 * rate  # plus the 1 ns print resolution
+    bad = np.flatnonzero(off > tolerance)
+    if bad.size:
+        k = bad[0]
+        raise TraceFileError(
+            f"line {lines[k]}: time_s {t[k]:.9g} is {off[k]:.3g} sample periods off the uniform "
+            f"{rate:.9g} Hz grid (non-uniform time)",
+            context=str(path),
+        )
+    return float(rate)
+
+
+def write_csv(path: Path | str, trace: Trace, *, chunk_samples: int = 1 << 18) -> Path:
+    """Write a trace as CSV chunk by chunk (time relative to the first sample, 1 ns resolution)."""
+    path = Path(path)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        f.write(f"# sample_rate_hz={trace.sample_rate_hz!r}\n")
+        f.write(f"# first_sample_id={trace.first_sample_id}\n")
+        f.write(f"# t0_utc_ns={trace.t0_utc_ns}\n")
+        f.write(f"# sample_kind={trace.sample_kind}\n")
+        f.write(",".join(REQUIRED_COLUMNS + trace.digital_names) + "\n")
+        for chunk in trace.chunks(chunk_samples):
+            ids = np.arange(chunk.first_sample_id, chunk.stop_sample_id)
+            columns = [
+                (ids - trace.first_sample_id) / trace.sample_rate_hz,
+                chunk.current_a.astype(np.float64),
+                chunk.voltage_array().astype(np.float64),
+                *(chunk.digital[name].astype(np.float64) for name in trace.digital_names),
+            ]
+            fmt = ["%.9f", "%.17g", "%.17g"] + ["%d"] * len(trace.digital_names)
+            np.savetxt(f, np.column_stack(columns), fmt=fmt, delimiter=",")
+    return path

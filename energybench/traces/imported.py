@@ -1,0 +1,147 @@
+"""Published raw runner data imported as a trace plus its measurement windows.
+
+An :class:`ImportedRun` is what the MLCommons runner or the EEMBC EnergyRunner left in an
+``energy/`` folder, turned into one 1 kHz ``"bin"`` :class:`Trace` (current derived from the
+energy bins and the recorded voltage), one :class:`Window` per published window, and the
+figures the runner published, so a re-analysis can be compared with them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from energybench.analysis.trace import Trace
+from energybench.analysis.windows import Window
+from energybench.errors import TraceFileError
+from energybench.traces.published import PublishedResults, parse_results_txt
+
+Runner = Literal["mlcommons", "eembc"]
+ENERGY_FOLDER_NAMES = ("energy", "power")  # "power/" in R0.7/R1.0 open submissions
+
+
+@dataclass(frozen=True)
+class ImportedRun:
+    """One runner energy folder: the trace, its windows and the runner's published figures.
+
+    ``published_*`` tuples follow ``windows`` (empty when results.txt is absent). Energies are
+    in joules per inference, powers in watts. ``warnings`` lists what the importer had to
+    assume or found inconsistent (never fatal problems: those raise TraceFileError).
+    """
+
+    trace: Trace
+    windows: tuple[Window, ...]
+    published_energy_per_inference_j: tuple[float, ...]
+    published_median_energy_per_inference_j: float | None
+    runner: Runner
+    path: Path
+    published_window_energy_j: tuple[float, ...] = ()
+    published_power_w: tuple[float, ...] = ()
+    published_elapsed_s: tuple[float, ...] = ()
+    voltage_v: float = 0.0
+    files: tuple[Path, ...] = ()
+    session_id: str | None = None
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+
+def find_file(folder: Path, *names: str) -> Path | None:
+    """The first of ``names`` present in ``folder``, also with the old ``energy_`` prefix."""
+    for name in names:
+        for candidate in (folder / name, folder / f"energy_{name}"):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def published_figures(
+    results: PublishedResults | None, n_windows: int, warnings: list[str]
+) -> dict[str, object]:
+    """Per-window published tuples in window order; missing values become NaN with a warning."""
+    if results is None:
+        warnings.append("no results.txt: no published figures to compare with")
+        return {
+            "published_energy_per_inference_j": (),
+            "published_median_energy_per_inference_j": None,
+        }
+    if len(results.windows) != n_windows:
+        raise TraceFileError(
+            f"results.txt lists {len(results.windows)} windows, the raw data has {n_windows}",
+            context=str(results.path),
+        )
+
+    def column(name: str) -> tuple[float, ...]:
+        values = [getattr(w, name) for w in results.windows]
+        if all(v is None for v in values):
+            return ()
+        if any(v is None for v in values):
+            warnings.append(f"results.txt lacks {name} for some windows (NaN)")
+        return tuple(float("nan") if v is None else float(v) for v in values)
+
+    if results.median_energy_per_inference_j is None:
+        warnings.append("results.txt has no 'Median energy cost' line")
+    return {
+        "published_energy_per_inference_j": column("energy_per_inference_j"),
+        "published_median_energy_per_inference_j": results.median_energy_per_inference_j,
+        "published_window_energy_j": column("energy_j"),
+        "published_power_w": column("power_w"),
+        "published_elapsed_s": column("elapsed_s"),
+    }
+
+
+def read_published(folder: Path) -> PublishedResults | None:
+    path = find_file(folder, "results.txt")
+    return None if path is None else parse_results_txt(path)
+
+
+def _runner_of(folder: Path) -> Runner | None:
+    if (folder / "results.json").is_file():
+        return "mlcommons"
+    if any(folder.glob("*energy.bin")):
+        return "eembc"
+    return None
+
+
+def detect_runner(path: Path) -> tuple[Runner, Path] | None:
+    """Which runner wrote the energy folder at ``path``, in its energy/ or power/ folder, or
+    in ``<model>/power`` one level down (R0.7/R1.0 open submissions); None if none.
+
+    Several candidate folders one level down are ambiguous: TraceFileError lists them.
+    """
+    if not path.is_dir():
+        return None
+    for folder in (path, *(path / name for name in ENERGY_FOLDER_NAMES)):
+        if folder.is_dir() and (runner := _runner_of(folder)):
+            return runner, folder
+    nested = [
+        (runner, sub / name)
+        for sub in sorted(p for p in path.iterdir() if p.is_dir())
+        for name in ENERGY_FOLDER_NAMES
+        if (sub / name).is_dir() and (runner := _runner_of(sub / name))
+    ]
+    if len(nested) > 1:
+        raise TraceFileError(
+            "several energy folders below: " + ", ".join(str(f) for _, f in nested),
+            context=str(path),
+        )
+    return nested[0] if nested else None
+
+
+def import_folder(path: Path, **options: object) -> ImportedRun:
+    """Import the MLCommons-runner or EEMBC-EnergyRunner energy folder at or below ``path``."""
+    found = detect_runner(path)
+    if found is None:
+        raise TraceFileError(
+            "not a runner energy folder: expected results.json (MLCommons runner) or "
+            "trace1-energy.bin + trace1-timestamps.json (EEMBC EnergyRunner), here or in "
+            "energy/ or power/",
+            context=str(path),
+        )
+    runner, folder = found
+    if runner == "mlcommons":
+        from energybench.traces.mlcommons import import_mlcommons
+
+        return import_mlcommons(folder, **options)  # type: ignore[arg-type]
+    from energybench.traces.eembc import import_eembc
+
+    return import_eembc(folder, **options)  # type: ignore[arg-type]
