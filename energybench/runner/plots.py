@@ -44,10 +44,10 @@ def plot_window(
         t = np.arange(chunk.n_samples) / trace.sample_rate_hz
         tt, lo, hi = _envelope(t, np.asarray(chunk.current_a, dtype=np.float64) * 1e3)
         fig, ax = plt.subplots(figsize=(10, 4), dpi=100)
-        if lo is hi:
-            ax.plot(tt, lo, lw=0.6, color="tab:blue")
-        else:
-            ax.fill_between(tt, lo, hi, color="tab:blue", lw=0, step="post")
+        ax.plot(tt, hi, lw=0.7, color="tab:blue", drawstyle="steps-post")
+        if lo is not hi:  # min/max envelope: every spike stays visible
+            ax.plot(tt, lo, lw=0.7, color="tab:blue", drawstyle="steps-post")
+            ax.fill_between(tt, lo, hi, color="tab:blue", alpha=0.3, lw=0, step="post")
         for pos, label in ((start_position, "start"), (stop_position, "end")):
             if pos is not None:
                 x = trace.time_s(pos)

@@ -9,7 +9,7 @@ import hashlib
 import logging
 import platform
 import time
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -101,7 +101,7 @@ def _run_mode(ctx: RunContext, mode: str) -> ModeResult:
 
 
 def _provenance(bench: Bench, workload: Workload, dataset: Dataset, options: RunOptions) -> dict:
-    opts = {k: v for k, v in asdict(options).items() if k != "flash"}
+    opts = {f.name: getattr(options, f.name) for f in fields(options) if f.name != "flash"}
     return {
         "energybench_version": __version__,
         "python": platform.python_version(),
