@@ -140,6 +140,8 @@ class _Energy:
             if raw is None:
                 self.result.notes.append(f"capture of window {tag} could not be recorded")
         w = measured.window
+        if w is None and record.valid:
+            record.invalidate("no window was measured")
         if w is not None:
             record.duration_s = w.duration_s
             record.energy_j = w.energy_j

@@ -49,8 +49,17 @@ def _folder(runs_dir: Path, stamp: str, workload: str, mode: str) -> Path:
     return folder
 
 
-def _connect(ctx: RunContext, mode: str) -> DutSession:
-    """Connect; if the firmware is the other build and a flash hook exists, flash and retry."""
+def _build(mode: str) -> str:
+    return "energy" if mode == "energy" else "performance"
+
+
+def _connect(ctx: RunContext, mode: str, last_build: str | None = None) -> DutSession:
+    """Connect; with a flash hook, flash first when this mode needs the other build than the
+    previous mode ran on (a board relaying at the wrong baud would hang), or when the DUT turns
+    out to run the other build."""
+    if ctx.options.flash is not None and last_build is not None and last_build != _build(mode):
+        ctx.runlog.write("runner", f"flashing the {_build(mode)} build")
+        ctx.options.flash(_build(mode))
     try:
         dut = connect_dut(ctx.bench, mode, ctx.runlog, timeout_s=ctx.options.dut_timeout_s)
     except DutError as exc:
@@ -69,7 +78,7 @@ def _connect(ctx: RunContext, mode: str) -> DutSession:
     return dut
 
 
-def _run_mode(ctx: RunContext, mode: str) -> ModeResult:
+def _run_mode(ctx: RunContext, mode: str, last_build: str | None) -> ModeResult:
     if mode == "energy":
         from energybench.runner.energy import run_energy  # needs the acquisition layer
 
@@ -82,7 +91,7 @@ def _run_mode(ctx: RunContext, mode: str) -> ModeResult:
                 instruments.power_on()
                 settle = float(instruments.option("settle_s", 0.0 if not instruments.powered else 0.2))
                 time.sleep(settle)
-                dut = _connect(ctx, mode)
+                dut = _connect(ctx, mode, last_build)
                 ctx.provenance["dut"] = dut.describe()
                 return run_energy(ctx, dut, instruments)
         finally:
@@ -90,7 +99,7 @@ def _run_mode(ctx: RunContext, mode: str) -> ModeResult:
                 dut.close()
             instruments.close()
             ctx.runlog.write("runner", "instruments shut down (outputs off)")
-    dut = _connect(ctx, mode)
+    dut = _connect(ctx, mode, last_build)
     try:
         ctx.provenance["dut"] = dut.describe()
         if mode == "performance":
@@ -154,7 +163,8 @@ def run_workload(
     wl = load_workload(workload)
     dataset = load_dataset(Path(dataset_root), wl)
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
-    results = []
+    results: list[ModeResult] = []
+    last_build = None
     for m in ALL_ORDER if mode == "all" else (mode,):
         folder = _folder(Path(runs_dir), stamp, wl.name, m)
         with RunLog(folder / "log.txt") as runlog:
@@ -163,7 +173,7 @@ def run_workload(
             started = datetime.now(UTC)
             runlog.write("runner", f"energybench {__version__}: {wl.name} {m} on {bench.name}")
             try:
-                result = _run_mode(ctx, m)
+                result = _run_mode(ctx, m, last_build)
             except ModeAborted as exc:
                 result = ModeResult(wl.name, m, aborted=exc.one_line())
                 result.validity.append(f"aborted: {exc.one_line()}")
@@ -185,4 +195,5 @@ def run_workload(
             write_folder(result)
             runlog.write("runner", f"{m}: {'valid' if result.valid else 'NOT valid'} {result.validity}")
         results.append(result)
+        last_build = _build(m)
     return results
