@@ -116,7 +116,13 @@ class _Energy:
         for attempt in range(opts.max_attempts):
             record = WindowRecord(slot, attempt, sample.file, n, self.counts.warmups)
             self.result.windows.append(record)
-            measured = self._measure(sample.first_input(wl), n, self.counts.warmups, n * latency_s)
+            try:
+                measured = self._measure(
+                    sample.first_input(wl), n, self.counts.warmups, n * latency_s
+                )
+            except BaseException as exc:  # the mode ends here; the attempt is not a result
+                record.invalidate(f"not completed: {type(exc).__name__}: {exc}")
+                raise
             self._fill(record, measured)
             if record.valid:
                 return record

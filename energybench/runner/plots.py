@@ -6,6 +6,7 @@ without loading more than one window's samples; matplotlib runs headless (Agg)."
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,8 @@ def _envelope(t: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.
         return t, y, y
     n = (y.size // COLUMNS) * COLUMNS
     shaped = y[:n].reshape(COLUMNS, -1)
-    with np.errstate(all="ignore"):
+    with warnings.catch_warnings():  # columns of missing (NaN) samples stay empty
+        warnings.simplefilter("ignore", RuntimeWarning)
         return t[:n].reshape(COLUMNS, -1)[:, 0], np.nanmin(shaped, axis=1), np.nanmax(shaped, axis=1)
 
 
