@@ -105,7 +105,7 @@ def test_dropped_chunk_invalidates_and_reruns_the_window(tmp_path) -> None:
 
         return StepProgress({0: drop})
 
-    result, truth, _ = _energy_run(tmp_path, "stream", progress=arm)
+    result, _, _ = _energy_run(tmp_path, "stream", progress=arm)
     assert result.valid, result.validity
     invalid = [w for w in result.windows if not w.valid]
     assert len(invalid) == 1 and invalid[0].index == 0
@@ -125,7 +125,7 @@ def test_hung_dut_ends_in_bounded_time_with_a_reason(tmp_path) -> None:
         return StepProgress({2: hang})
 
     started = time.monotonic()
-    result, truth, supply_on = _energy_run(
+    result, _, _ = _energy_run(
         tmp_path, "stream", progress=arm, options=RunOptions(infer_timeout_s=1.0)
     )
     assert time.monotonic() - started < 30

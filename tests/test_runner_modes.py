@@ -121,9 +121,11 @@ def test_wrong_firmware_build_is_refused(tmp_path) -> None:
 
 def test_wrong_workload_firmware_is_refused(tmp_path) -> None:
     root = standin(tmp_path, "ic01", files=5)
-    with VirtualLab("fast-m33", mode="performance", workload="kws01") as lab:
-        with pytest.raises(DutError, match="kws01 firmware"):
-            run_workload(lab_bench(lab, None), "ic01", "performance", root, tmp_path / "r")
+    with (
+        VirtualLab("fast-m33", mode="performance", workload="kws01") as lab,
+        pytest.raises(DutError, match="kws01 firmware"),
+    ):
+        run_workload(lab_bench(lab, None), "ic01", "performance", root, tmp_path / "r")
 
 
 def test_flash_hook_switches_builds_for_all_modes(tmp_path) -> None:

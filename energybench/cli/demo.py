@@ -127,7 +127,9 @@ def demo(
                 )
             )
         else:
-            render_table(rows, data_console(), title=f"energybench demo — virtual lab, {meter_name}")
+            render_table(
+                rows, data_console(), title=f"energybench demo — virtual lab, {meter_name}"
+            )
         messages.print(
             f"demo: {len(rows)} workloads × 3 modes in {wall_s:.1f} s wall "
             f"({virtual_s:.0f} s of simulated bench time)"

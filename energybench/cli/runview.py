@@ -65,9 +65,7 @@ def summarize(results: Sequence[ModeResult], label: str = "") -> dict[str, Any]:
         f = r.figures
         if r.mode == "energy":
             row["energy_per_inference_uj"] = _scaled(f.get("median_energy_per_inference_j"), 1e6)
-            row["energy_uncertainty_uj"] = _scaled(
-                f.get("energy_per_inference_uncertainty_j"), 1e6
-            )
+            row["energy_uncertainty_uj"] = _scaled(f.get("energy_per_inference_uncertainty_j"), 1e6)
             row["mean_power_mw"] = _scaled(f.get("mean_power_w"), 1e3)
             row["energy_latency_ms"] = _scaled(f.get("latency_s"), 1e3)
             row["energy_folder"] = str(r.folder) if r.folder else None
@@ -119,7 +117,9 @@ def render_table(rows: Sequence[dict[str, Any]], console, title: str = "energybe
         if row.get("metric") == "auc":
             accuracy = "—" if row.get("auc") is None else f"AUC {row['auc']:.3f}"
         else:
-            accuracy = "—" if row.get("top1_percent") is None else f"top-1 {row['top1_percent']:.1f} %"
+            accuracy = (
+                "—" if row.get("top1_percent") is None else f"top-1 {row['top1_percent']:.1f} %"
+            )
         problems = row.get("problems") or []
         valid = "yes" if row.get("valid") else "NO: " + "; ".join(problems)[:120]
         table.add_row(

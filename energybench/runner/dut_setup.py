@@ -77,8 +77,10 @@ def connect_dut(
     """Open the DUT link for ``mode`` and check identity and timestamp mode."""
     baud = bench.dut.baud_for(mode)
     firmware_mode = "energy" if mode == "energy" else "performance"
-    use_board = (mode == "energy" and bench.interface is not None) if via_interface is None else (
-        via_interface
+    use_board = (
+        (mode == "energy" and bench.interface is not None)
+        if via_interface is None
+        else (via_interface)
     )
     hook = runlog.dut_hook("dut") if runlog else None
     if use_board:

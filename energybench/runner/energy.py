@@ -126,7 +126,9 @@ class _Energy:
             self._fill(record, measured)
             if record.valid:
                 return record
-            self.ctx.runlog.write("runner", f"window {slot} attempt {attempt} invalid: {record.problems}")
+            self.ctx.runlog.write(
+                "runner", f"window {slot} attempt {attempt} invalid: {record.problems}"
+            )
             self.ctx.progress.note(f"window {slot} invalid, re-running: {record.problems[0]}")
             self._recover(measured)
             if record.duration_s is not None and record.duration_s < opts.min_window_s:
@@ -266,7 +268,8 @@ class _Energy:
             result.figures.update(
                 median_energy_per_inference_j=median,
                 energy_per_inference_uncertainty_j=median_expanded_uncertainty(
-                    per_inf, self.budgets  # type: ignore[arg-type]
+                    per_inf,
+                    self.budgets,  # type: ignore[arg-type]
                 ),
                 coverage_factor=2,
                 latency_s=statistics.median(latencies),  # type: ignore[type-var]

@@ -130,17 +130,25 @@ class StreamMeasurer:
             self.path,
             sync.line,
             sync.polarity,
-            sample_kind=lambda: self.acq.settings.sample_kind if self.acq and self.acq.settings else "point",  # noqa: E501
+            sample_kind=lambda: (
+                self.acq.settings.sample_kind if self.acq and self.acq.settings else "point"
+            ),
             source=_source(instruments),
         )
         self.result = None
 
     def start(self) -> None:
-        max_a = self.instruments.bench.supply.max_current_a if self.instruments.bench.supply else None
-        self.acq = StreamAcquisition(self.instruments.meter, self.sink, self.request, max_current_a=max_a)
+        max_a = (
+            self.instruments.bench.supply.max_current_a if self.instruments.bench.supply else None
+        )
+        self.acq = StreamAcquisition(
+            self.instruments.meter, self.sink, self.request, max_current_a=max_a
+        )
         self.acq.edge_line = None  # the sink counts edges on the line the meter actually streams
         self.acq.start()
-        self.acq.wait_for(lambda: self.sink.next_sample_id is not None, EDGE_WAIT_S, "the first samples")
+        self.acq.wait_for(
+            lambda: self.sink.next_sample_id is not None, EDGE_WAIT_S, "the first samples"
+        )
 
     def stop(self) -> None:
         if self.acq is None:
@@ -155,7 +163,9 @@ class StreamMeasurer:
         failure = getattr(self.acq, "_failure", None)  # set by the reader/writer threads
         return None if failure is None else str(failure)
 
-    def measure(self, inferences: int, warmups: int, expected_s: float, timeout_s: float) -> Measured:
+    def measure(
+        self, inferences: int, warmups: int, expected_s: float, timeout_s: float
+    ) -> Measured:
         assert self.acq is not None
         out = Measured()
         start_id = self.sink.begin_window()
@@ -172,23 +182,32 @@ class StreamMeasurer:
         wait_s = EDGE_WAIT_S + expected_s
         try:
             self.acq.wait_for(
-                lambda: self.sink.edges >= edges_before + 2, 0.0 if out.dut_timeout else wait_s,
+                lambda: self.sink.edges >= edges_before + 2,
+                0.0 if out.dut_timeout else wait_s,
                 "the window's two timestamp edges",
             )
         except AcquisitionError as exc:
             if self._failed():
-                raise MeterFailure(f"the meter stream failed: {self._failed()}", context="meter") from exc
+                raise MeterFailure(
+                    f"the meter stream failed: {self._failed()}", context="meter"
+                ) from exc
             if not out.problems:
-                out.problems.append(f"{self.sink.edges - edges_before} timestamp edge(s) arrived, 2 expected")
+                out.problems.append(
+                    f"{self.sink.edges - edges_before} timestamp edge(s) arrived, 2 expected"
+                )
         margin = max(8, math.ceil(rate * 1e-3))
         target = (self.sink.next_sample_id or start_id) + margin
         try:
             self.acq.wait_for(
-                lambda: (self.sink.next_sample_id or 0) >= target, EDGE_WAIT_S, "samples after the window"
+                lambda: (self.sink.next_sample_id or 0) >= target,
+                EDGE_WAIT_S,
+                "samples after the window",
             )
         except AcquisitionError as exc:
             if self._failed():
-                raise MeterFailure(f"the meter stream failed: {self._failed()}", context="meter") from exc
+                raise MeterFailure(
+                    f"the meter stream failed: {self._failed()}", context="meter"
+                ) from exc
             out.problems.append(f"no samples after the window: {exc}")
         stop_id = max(self.sink.next_sample_id or start_id, start_id + 1)
         try:
@@ -246,7 +265,9 @@ class TriggeredMeasurer:
             sync=self.instruments.sync_spec(),
         )
 
-    def measure(self, inferences: int, warmups: int, expected_s: float, timeout_s: float) -> Measured:
+    def measure(
+        self, inferences: int, warmups: int, expected_s: float, timeout_s: float
+    ) -> Measured:
         meter = self.instruments.meter
         out = Measured()
         request = self._request(expected_s)

@@ -25,7 +25,11 @@ def _envelope(t: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.
     shaped = y[:n].reshape(COLUMNS, -1)
     with warnings.catch_warnings():  # columns of missing (NaN) samples stay empty
         warnings.simplefilter("ignore", RuntimeWarning)
-        return t[:n].reshape(COLUMNS, -1)[:, 0], np.nanmin(shaped, axis=1), np.nanmax(shaped, axis=1)
+        return (
+            t[:n].reshape(COLUMNS, -1)[:, 0],
+            np.nanmin(shaped, axis=1),
+            np.nanmax(shaped, axis=1),
+        )
 
 
 def plot_window(

@@ -89,7 +89,9 @@ def _run_mode(ctx: RunContext, mode: str, last_build: str | None) -> ModeResult:
                 ctx.provenance["meter"] = instruments.meter_info
                 ctx.provenance["supply"] = instruments.supply_info or None
                 instruments.power_on()
-                settle = float(instruments.option("settle_s", 0.0 if not instruments.powered else 0.2))
+                settle = float(
+                    instruments.option("settle_s", 0.0 if not instruments.powered else 0.2)
+                )
                 time.sleep(settle)
                 dut = _connect(ctx, mode, last_build)
                 ctx.provenance["dut"] = dut.describe()
@@ -178,8 +180,10 @@ def run_workload(
                 result = ModeResult(wl.name, m, aborted=exc.one_line())
                 result.validity.append(f"aborted: {exc.one_line()}")
             except (EnergybenchError, KeyboardInterrupt) as exc:
-                reason = "interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else (
-                    exc.one_line()
+                reason = (
+                    "interrupted (Ctrl-C)"
+                    if isinstance(exc, KeyboardInterrupt)
+                    else (exc.one_line())
                 )
                 runlog.write("runner", f"{m} mode failed: {reason}")
                 failed = ModeResult(wl.name, m, aborted=reason, folder=folder)
@@ -193,7 +197,9 @@ def run_workload(
             ctx.provenance["finished_utc"] = datetime.now(UTC).isoformat()
             result.provenance = ctx.provenance
             write_folder(result)
-            runlog.write("runner", f"{m}: {'valid' if result.valid else 'NOT valid'} {result.validity}")
+            runlog.write(
+                "runner", f"{m}: {'valid' if result.valid else 'NOT valid'} {result.validity}"
+            )
         results.append(result)
         last_build = _build(m)
     return results

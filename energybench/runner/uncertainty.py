@@ -143,7 +143,9 @@ class WindowBudget:
 
     @property
     def standard_j(self) -> float:
-        return math.sqrt(self.current_j**2 + self.voltage_j**2 + self.timebase_j**2 + self.edges_j**2)
+        return math.sqrt(
+            self.current_j**2 + self.voltage_j**2 + self.timebase_j**2 + self.edges_j**2
+        )
 
     @property
     def expanded_j(self) -> float:
@@ -166,7 +168,9 @@ def window_budget(
     u_edge_s = 0.5 / (sample_rate_hz * math.sqrt(3))
     edges = mean_power * math.sqrt(2) * u_edge_s
     if accuracy is None:
-        _note(notes, "no instrument accuracy profile: uncertainty from edges and window spread only")
+        _note(
+            notes, "no instrument accuracy profile: uncertainty from edges and window spread only"
+        )
         return WindowBudget(0.0, 0.0, 0.0, edges)
     rel_i = rel_v = 0.0
     spec = accuracy.pick("current", peak_current_a)
@@ -189,9 +193,7 @@ def window_budget(
     return WindowBudget(abs(energy_j) * rel_i, abs(energy_j) * rel_v, abs(energy_j) * rel_t, edges)
 
 
-def median_expanded_uncertainty(
-    values: list[float], systematic_standard: list[float]
-) -> float:
+def median_expanded_uncertainty(values: list[float], systematic_standard: list[float]) -> float:
     """U (k=2) of the median of per-inference values: the windows' systematic standard
     uncertainty (their median) with the statistical term 1.2533·s/√n in quadrature."""
     n = len(values)
