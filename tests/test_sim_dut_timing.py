@@ -143,3 +143,34 @@ def test_unpowered_dut_ignores_input_and_boots_on_power_on() -> None:
     dut.reset(boot.append)  # what power_on() does, with the banner captured
     assert b"".join(boot) == b"m-timestamp-mode-energy\r\nm-init-done\r\nm-ready\r\n"
     assert dut.execute("name")[0] == "m-name-dut-[unspecified]\r\n"
+
+
+def test_dut_activity_is_atomic_while_a_meter_advances_idle_time() -> None:
+    """A streaming meter lets idle time pass from another thread; the DUT's appends must never
+    land 'in the past' and every infer keeps exactly its two timestamp edges."""
+    import threading
+
+    dut = make_dut("energy")
+    timeline = dut.timeline
+    stop = threading.Event()
+
+    def idle_advance() -> None:
+        while not stop.is_set():
+            timeline.advance_to(timeline.now_s + 1e-4)
+
+    thread = threading.Thread(target=idle_advance, daemon=True)
+    thread.start()
+    try:
+        dut.execute("db load 490")
+        for _ in range(13):
+            dut.execute("db " + "00" * 38)
+        for _ in range(20):
+            assert dut.execute("infer 3 1")[-1] == "m-ready\r\n"
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+    assert len(dut.windows) == 20
+    edges = timeline.edges("timestamp", "falling")
+    for window in dut.windows:
+        inside = edges[(edges >= window.start_s) & (edges <= window.end_s)]
+        assert list(inside) == [window.start_s, window.end_s]

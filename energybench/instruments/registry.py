@@ -6,7 +6,8 @@ An entry point names a driver class, optionally with the extra it needs::
     keysight_n6705c = "energybench.instruments.keysight_n6705c:KeysightN6705C"
     joulescope = "energybench.instruments.joulescope:Joulescope [joulescope]"
 
-Loading is lazy; a driver whose import fails is listed as unavailable with an install hint.
+Loading is lazy; a driver whose import fails, or whose class's ``unavailable_reason()`` returns
+a reason (its optional package is missing), is listed as unavailable with an install hint.
 """
 
 from __future__ import annotations
@@ -46,13 +47,17 @@ def _describe(ep: EntryPoint) -> DriverEntry:
         cls = ep.load()
     except ImportError as exc:
         return DriverEntry(ep.name, ep.value, extras, False, problem=str(exc))
+    # a driver importing its optional package lazily says itself whether it can run here
+    check = getattr(cls, "unavailable_reason", None)
+    problem = (check() if callable(check) else None) or ""
     return DriverEntry(
         ep.name,
         ep.value,
         extras,
-        True,
+        not problem,
         kind=getattr(cls, "kind", ""),
         sync_modes=tuple(getattr(cls, "sync_modes", ())),
+        problem=problem,
     )
 
 

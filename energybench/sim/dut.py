@@ -278,16 +278,19 @@ class SimDut:
 
     def timestamp(self) -> None:
         """th_timestamp(): a falling-edge pulse (energy build) or an m-lap-us line."""
-        t = self.timeline.now_s
         if self.energy_build:
-            self.timeline.set_pin(self.pin, t, False)
-            self._busy(self.profile.timestamp_hold_s, self.profile.idle_current_a)
-            self.timeline.set_pin(self.pin, self.timeline.now_s, True)
+            with self.timeline.hold():
+                t = self.timeline.now_s
+                self.timeline.set_pin(self.pin, t, False)
+                self._busy(self.profile.timestamp_hold_s, self.profile.idle_current_a)
+                self.timeline.set_pin(self.pin, self.timeline.now_s, True)
             self._stamps = [*self._stamps[-1:], (t, None)]
-        else:
-            lap_us = self.clock_us(t)
-            self._stamps = [*self._stamps[-1:], (t, lap_us)]
-            self.emit(f"m-lap-us-{lap_us}\r\n")
+            return
+        with self.timeline.hold():
+            t = self.timeline.now_s
+        lap_us = self.clock_us(t)
+        self._stamps = [*self._stamps[-1:], (t, lap_us)]
+        self.emit(f"m-lap-us-{lap_us}\r\n")
 
     def clock_us(self, t_s: float) -> int:
         """The DUT's own µs timer at true time ``t_s``: since boot, with clock error, 32-bit."""
@@ -335,15 +338,18 @@ class SimDut:
 
     # ---- physics helpers -------------------------------------------------------------------
     def _set_current(self, t: float, current_a: float) -> None:
-        self.timeline.set_load_current(max(t, self.timeline.now_s), current_a)
+        with self.timeline.hold():
+            self.timeline.set_load_current(max(t, self.timeline.now_s), current_a)
 
     def _busy(self, duration_s: float, current_a: float) -> None:
         """Draw ``current_a`` for ``duration_s`` from now, then return to idle."""
-        t = self.timeline.now_s
-        self._set_current(t, current_a)
-        self.timeline.advance_to(t + max(0.0, duration_s))
-        self._set_current(self.timeline.now_s, self.profile.idle_current_a)
-        self.timeline.sleep_until(self.timeline.now_s)
+        with self.timeline.hold():
+            t = self.timeline.now_s
+            self._set_current(t, current_a)
+            self.timeline.advance_to(t + max(0.0, duration_s))
+            self._set_current(self.timeline.now_s, self.profile.idle_current_a)
+            end_s = self.timeline.now_s
+        self.timeline.sleep_until(end_s)
 
     def _maybe_garble(self, data: bytes) -> bytes:
         if self.faults.garble_line <= 0:

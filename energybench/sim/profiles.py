@@ -7,16 +7,12 @@ load their own by path. Every field is validated; a bad one raises ConfigError n
 from __future__ import annotations
 
 import math
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from energybench.errors import ConfigError
-
-try:  # Python 3.11+
-    import tomllib
-except ModuleNotFoundError:  # pragma: no cover - Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
 
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
 WORKLOADS = ("kws01", "vww01", "ic01", "ad01")

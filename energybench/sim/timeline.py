@@ -135,6 +135,11 @@ class Timeline:
                 self._cond.notify_all()
             return self._now_s
 
+    def hold(self):
+        """Hold the timeline (a re-entrant lock) so a read of ``now_s`` and the appends that
+        follow are atomic: meters that advance idle time wait meanwhile."""
+        return self._cond
+
     def advance_by(self, duration_s: float) -> float:
         with self._cond:
             return self.advance_to(self._now_s + max(0.0, duration_s))
@@ -293,3 +298,20 @@ class Timeline:
         cut_charge = np.concatenate(([0.0], np.cumsum(cut_current[:-1] * np.diff(cuts))))
         k = np.searchsorted(cuts, times, side="right") - 1
         return cut_charge[k] + cut_current[k] * (times - cuts[k])
+
+    def interval_averages(
+        self, starts_s: np.ndarray, duration_s: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Exact mean rail current and mean rail voltage over ``[t, t + duration_s)`` for each
+        start time (an integrating meter's aperture, which need not tile time like render)."""
+        if duration_s <= 0:
+            raise ConfigError("interval_averages needs duration_s > 0")
+        starts = np.asarray(starts_s, dtype=np.float64)
+        ends = starts + duration_s
+        with self._cond:
+            current = (self._rail_charge_at(ends) - self._rail_charge_at(starts)) / duration_s
+            setpoint = (
+                self._setpoint.integral_at(ends) - self._setpoint.integral_at(starts)
+            ) / duration_s
+            output = self._output.values_at(starts)
+        return current, (setpoint - self.output_resistance_ohm * current) * output

@@ -269,6 +269,18 @@ class BufferedTransport(BaseTransport):
         del self._buffer[:count]
         return data
 
+    def read_some(self, max_bytes: int, timeout_s: float | None = None) -> bytes:
+        """Up to ``max_bytes`` already received or arriving within ``timeout_s`` (binary
+        streams of unknown length); InstrumentTimeoutError if nothing arrives."""
+        with self._lock:
+            if not self._buffer:
+                deadline = self._deadline(timeout_s)
+                while not self._buffer:
+                    self._fill(deadline, "byte")
+            data = bytes(self._buffer[:max_bytes])
+            del self._buffer[:max_bytes]
+        return data
+
     def clear(self) -> None:
         self._buffer.clear()
         while self._recv_some(0.0):

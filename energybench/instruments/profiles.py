@@ -1,0 +1,193 @@
+"""Instrument profiles: the declarative TOML files in the shipped ``instruments/`` folder.
+
+A profile names its driver and an identity regex (matched case-insensitively against
+``"vendor,model"`` from ``*IDN?``), the kind, the sync modes and the maximum sample rate; the
+rest (ranges, accuracy and noise per range, each with ``verified``) is kept as parsed for the
+uncertainty budget. Required::
+
+    [instrument]
+    name = "keysight_n6705c"
+    driver = "keysight_n6705c"
+    identity = '^(Agilent|Keysight) Technologies,N6705[BC]$'
+    kind = "supply+meter"
+    sync_modes = ["hw_trigger_start", "analog_channel"]
+    max_sample_rate_hz = 195312.5
+
+Accuracy, ±(gain × reading + offset) per range, feeds the uncertainty budget::
+
+    [[accuracy.current]]       # one per range; omit range_a for "every range"
+    range_a = 0.1
+    gain = 2.5e-4
+    offset_a = 10e-6
+    verified = false           # true only for facts verified in the instrument's documents
+    [[accuracy.voltage]]       # same with range_v / offset_v
+    [accuracy.timebase]
+    ppm = 50
+    verified = false
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from energybench._data import data_dir
+from energybench.errors import ConfigError
+from energybench.instruments.capabilities import SYNC_MODES, InstrumentInfo
+
+
+@dataclass(frozen=True)
+class AccuracySpec:
+    """±(gain × reading + offset) for one quantity and range, from a profile."""
+
+    gain: float
+    offset: float
+    range_max: float | None
+    verified: bool
+
+    def limit(self, reading: float) -> float:
+        """The specified error limit at a reading (same unit as the offset)."""
+        return abs(self.gain * reading) + self.offset
+
+
+@dataclass(frozen=True)
+class InstrumentProfile:
+    """One instrument profile file."""
+
+    name: str
+    path: Path
+    driver: str
+    identity: str
+    kind: str
+    sync_modes: tuple[str, ...]
+    max_sample_rate_hz: float
+    data: Mapping[str, Any] = field(repr=False, default_factory=dict)
+
+    def matches(self, info: InstrumentInfo) -> bool:
+        return info.matches(self.identity)
+
+    def accuracy(self, quantity: str, value: float) -> AccuracySpec | None:
+        """The spec of the smallest range that holds ``value`` (quantity "current"/"voltage");
+        None when the profile gives none."""
+        unit = {"current": "a", "voltage": "v"}[quantity]
+        specs = [_spec(entry, unit) for entry in self.data.get("accuracy", {}).get(quantity, [])]
+        fitting = [s for s in specs if s.range_max is None or abs(value) <= s.range_max]
+        if not fitting:
+            return None
+        return min(fitting, key=lambda s: s.range_max if s.range_max is not None else float("inf"))
+
+    def timebase_ppm(self) -> tuple[float, bool] | None:
+        table = self.data.get("accuracy", {}).get("timebase")
+        return None if table is None else (float(table["ppm"]), bool(table["verified"]))
+
+
+def _spec(entry: Mapping[str, Any], unit: str) -> AccuracySpec:
+    rng = entry.get(f"range_{unit}")
+    return AccuracySpec(
+        float(entry["gain"]),
+        float(entry[f"offset_{unit}"]),
+        None if rng is None else float(rng),
+        bool(entry["verified"]),
+    )
+
+
+def _check_accuracy(data: Mapping[str, Any], path: Path) -> None:
+    """The accuracy tables have the documented shape (the uncertainty budget reads them)."""
+    accuracy = data.get("accuracy", {})
+    if not isinstance(accuracy, Mapping):
+        raise ConfigError("must be a table", context=f"{path}: accuracy")
+    for quantity, unit in (("current", "a"), ("voltage", "v")):
+        entries = accuracy.get(quantity, [])
+        if not isinstance(entries, list):
+            raise ConfigError("must be an array of tables", context=f"{path}: accuracy.{quantity}")
+        for k, entry in enumerate(entries):
+            where = f"{path}: accuracy.{quantity}[{k}]"
+            for key in ("gain", f"offset_{unit}"):
+                _field(entry, key, (int, float), where)
+            _field(entry, "verified", bool, where)
+            if f"range_{unit}" in entry:
+                _field(entry, f"range_{unit}", (int, float), where)
+    if "timebase" in accuracy:
+        where = f"{path}: accuracy.timebase"
+        _field(accuracy["timebase"], "ppm", (int, float), where)
+        _field(accuracy["timebase"], "verified", bool, where)
+
+
+def _field(table: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    if key not in table:
+        raise ConfigError("missing required field", context=f"{where}.{key}")
+    value = table[key]
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise ConfigError(
+            f"expected {getattr(kind, '__name__', kind)}, got {value!r}", context=f"{where}.{key}"
+        )
+    return value
+
+
+def _check_verified(data: Mapping[str, Any], path: Path, where: str = "") -> None:
+    """Every ``verified``-like flag must be a boolean (true only for [V] facts)."""
+    for key, value in data.items():
+        here = f"{where}.{key}" if where else key
+        if isinstance(value, Mapping):
+            _check_verified(value, path, here)
+        elif isinstance(value, list):
+            for k, item in enumerate(value):
+                if isinstance(item, Mapping):
+                    _check_verified(item, path, f"{here}[{k}]")
+        elif (key == "verified" or key.endswith("_verified")) and not isinstance(value, bool):
+            raise ConfigError(f"must be true or false, got {value!r}", context=f"{path}: {here}")
+
+
+def load_profile(path: Path) -> InstrumentProfile:
+    """Parse and check one profile file; ConfigError names the file and the field."""
+    path = Path(path)
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc}", context=str(path)) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"invalid TOML: {exc}", context=str(path)) from exc
+    where = f"{path}: instrument"
+    table = data.get("instrument")
+    if not isinstance(table, Mapping):
+        raise ConfigError("missing [instrument] table", context=str(path))
+    name = _field(table, "name", str, where)
+    driver = _field(table, "driver", str, where)
+    identity = _field(table, "identity", str, where)
+    try:
+        re.compile(identity)
+    except re.error as exc:
+        raise ConfigError(f"invalid regex: {exc}", context=f"{where}.identity") from exc
+    kind = _field(table, "kind", str, where)
+    modes = _field(table, "sync_modes", list, where)
+    unknown = [m for m in modes if m not in SYNC_MODES]
+    if unknown:
+        raise ConfigError(
+            f"unknown sync mode(s) {unknown}; known: {', '.join(SYNC_MODES)}",
+            context=f"{where}.sync_modes",
+        )
+    rate = float(_field(table, "max_sample_rate_hz", (int, float), where))
+    if not rate > 0:
+        raise ConfigError(f"must be > 0, got {rate}", context=f"{where}.max_sample_rate_hz")
+    _check_verified(data, path)
+    _check_accuracy(data, path)
+    return InstrumentProfile(name, path, driver, identity, kind, tuple(modes), rate, data)
+
+
+def load_profiles(folder: Path | None = None) -> list[InstrumentProfile]:
+    """Every ``*.toml`` profile in ``folder`` (default: the shipped instruments/ folder)."""
+    folder = data_dir("instruments") if folder is None else Path(folder)
+    return [load_profile(p) for p in sorted(folder.glob("*.toml"))]
+
+
+def match_profiles(
+    info: InstrumentInfo, profiles: Iterable[InstrumentProfile] | None = None
+) -> list[InstrumentProfile]:
+    """The profiles whose identity regex matches a connected instrument."""
+    candidates = load_profiles() if profiles is None else profiles
+    return [p for p in candidates if p.matches(info)]
