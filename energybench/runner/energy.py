@@ -43,7 +43,11 @@ PROBE_SECONDS = 1.0  # the probe window's target length once a first latency is 
 
 def choose_measurer(ctx: RunContext, instruments: BenchInstruments, dut: DutSession):
     mode = ctx.bench.sync.mode
-    if mode in STREAM_SYNC or (mode == "analog_channel" and instruments.streaming):
+    wanted = instruments.option("acquisition")
+    if wanted not in (None, "stream", "capture"):
+        raise ConfigError(f"must be 'stream' or 'capture', got {wanted!r}", context="acquisition")
+    analog_stream = mode == "analog_channel" and instruments.streaming and wanted != "capture"
+    if mode in STREAM_SYNC or analog_stream:
         if not instruments.streaming:
             raise ConfigError(
                 f"sync mode {mode} needs a streaming meter; {ctx.bench.meter.driver} is not one",
@@ -250,6 +254,7 @@ class _Energy:
         sink = getattr(self.measurer, "sink", None)
         if sink is not None:
             result.figures["trace_file"] = sink.path.name if sink.path.exists() else None
+            result.figures["trace_sample_rate_hz"] = sink.rate_hz
             if sink.write_error:
                 result.validity.append(f"raw trace incomplete: {sink.write_error}")
         valid = result.valid_windows

@@ -24,7 +24,13 @@ from energybench.transport import deferred_interrupt
 log = logging.getLogger(__name__)
 
 # [meter] options the runner consumes; every other option goes to the driver's open().
-RUNNER_OPTIONS = ("sample_rate_hz", "sample_interval_s", "current_range_a", "settle_s")
+RUNNER_OPTIONS = (
+    "sample_rate_hz",  # streaming meters: the rate asked for
+    "sample_interval_s",  # triggered meters: the interval asked for (default: duration/90 k)
+    "current_range_a",  # a fixed range (default: the widest; never auto-ranging mid-window)
+    "settle_s",  # wait after the output goes on before talking to the DUT
+    "acquisition",  # "stream" or "capture" for a meter that offers both
+)
 
 
 @dataclass

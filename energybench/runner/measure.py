@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +47,7 @@ log = logging.getLogger(__name__)
 DEFAULT_STREAM_RATE_HZ = 10_000.0
 CAPTURE_POINTS = 90_000  # fits every supported triggered meter's buffer (B2900: 100 k)
 EDGE_WAIT_S = 10.0  # beyond the expected window, for the meter's data to arrive
+MARGIN_SAMPLES = 4  # recorded after the end edge before the window is cut (edge + ends)
 
 
 class MeterFailure(AcquisitionError):
@@ -83,6 +83,7 @@ class _EdgeCountingSink(RecordingSink):
         self.configured_line = line
         self.polarity = polarity
         self.edges = 0
+        self.last_edge_id: int | None = None
         self._last_bit: bool | None = None
         self._line: str | None = None
         self._expected: int | None = None
@@ -104,9 +105,13 @@ class _EdgeCountingSink(RecordingSink):
                 bits = np.concatenate(([self._last_bit], bits))
             self._last_bit = bool(bits[-1])
             if self.polarity == "falling":
-                self.edges += int(np.count_nonzero(bits[:-1] & ~bits[1:]))
+                found = np.flatnonzero(bits[:-1] & ~bits[1:])
             else:
-                self.edges += int(np.count_nonzero(~bits[:-1] & bits[1:]))
+                found = np.flatnonzero(~bits[:-1] & bits[1:])
+            if found.size:  # the sample id after each transition
+                offset = chunk.first_sample_id + (0 if len(bits) > chunk.n_samples else 1)
+                self.last_edge_id = int(found[-1]) + offset
+            self.edges += int(found.size)
         super().append(chunk)
 
 
@@ -138,17 +143,15 @@ class StreamMeasurer:
         self.result = None
 
     def start(self) -> None:
-        max_a = (
-            self.instruments.bench.supply.max_current_a if self.instruments.bench.supply else None
-        )
+        """Start recording (samples arrive as the bench's time passes: no wait here, a
+        virtual bench only moves on with the DUT's activity)."""
+        bench = self.instruments.bench
+        max_a = bench.supply.max_current_a if bench.supply else None
         self.acq = StreamAcquisition(
             self.instruments.meter, self.sink, self.request, max_current_a=max_a
         )
         self.acq.edge_line = None  # the sink counts edges on the line the meter actually streams
         self.acq.start()
-        self.acq.wait_for(
-            lambda: self.sink.next_sample_id is not None, EDGE_WAIT_S, "the first samples"
-        )
 
     def stop(self) -> None:
         if self.acq is None:
@@ -195,8 +198,8 @@ class StreamMeasurer:
                 out.problems.append(
                     f"{self.sink.edges - edges_before} timestamp edge(s) arrived, 2 expected"
                 )
-        margin = max(8, math.ceil(rate * 1e-3))
-        target = (self.sink.next_sample_id or start_id) + margin
+        # a few samples past the last edge (the bench's time may not move on by itself)
+        target = (self.sink.last_edge_id or self.sink.next_sample_id or 0) + MARGIN_SAMPLES
         try:
             self.acq.wait_for(
                 lambda: (self.sink.next_sample_id or 0) >= target,
@@ -209,7 +212,7 @@ class StreamMeasurer:
                     f"the meter stream failed: {self._failed()}", context="meter"
                 ) from exc
             out.problems.append(f"no samples after the window: {exc}")
-        stop_id = max(self.sink.next_sample_id or start_id, start_id + 1)
+        stop_id = self.sink.next_sample_id or 0
         try:
             out.trace = self.sink.end_window(start_id, stop_id)
         except AcquisitionError as exc:
@@ -227,7 +230,7 @@ class StreamMeasurer:
                 inferences=inferences,
             )
             out.edge_source = f"{self.sync.mode} {line} {self.sync.polarity}"
-            out.start_s = out.trace.time_s(out.window.start_position) + (start_id / rate)
+            out.start_s = out.window.start_position / rate
         except AnalysisError as exc:  # EdgeCountError, MissingSamplesError
             out.problems.append(f"{type(exc).__name__}: {exc}")
         return out
@@ -256,11 +259,10 @@ class TriggeredMeasurer:
         interval = self.instruments.option("sample_interval_s")
         if interval is None:
             interval = duration / CAPTURE_POINTS
-        pre = min(0.05, duration * 0.02)
-        return CaptureRequest(
+        return CaptureRequest(  # no pre-trigger: an edge before its fill would be ignored
             duration_s=duration,
             sample_interval_s=float(interval),
-            pretrigger_s=pre,
+            pretrigger_s=0.0,
             current_range_a=self.instruments.option("current_range_a"),
             sync=self.instruments.sync_spec(),
         )
@@ -282,7 +284,7 @@ class TriggeredMeasurer:
         except DutError as exc:
             out.problems.append(f"DUT error: {exc}")
         try:
-            capture = meter.fetch(EDGE_WAIT_S + request.duration_s + request.pretrigger_s)
+            capture = meter.fetch(EDGE_WAIT_S + request.duration_s)
         except (InstrumentTimeoutError, AcquisitionError) as exc:
             with contextlib.suppress(Exception):
                 meter.abort()
@@ -294,6 +296,10 @@ class TriggeredMeasurer:
         if out.problems:
             return out
         edges = sorted(capture.edge_positions)
+        line = self.sync.line.strip().upper()
+        on_pin = self.sync.mode != "analog_channel" or line not in ("", "BUS", "IMM")
+        if on_pin and not any(abs(e) <= 1.0 for e in edges):
+            edges.insert(0, 0.0)  # sample id 0 is the trigger instant: the start edge
         try:
             if len(edges) >= 2:
                 if len(edges) != 2:

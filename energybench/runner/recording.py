@@ -76,6 +76,12 @@ class RecordingSink:
         self.rate_hz = chunk.sample_rate_hz
         self.sample_kind = self._kind() if callable(self._kind) else self._kind
         self.digital_names = tuple(chunk.digital)
+        if not float(self.rate_hz).is_integer():  # JLS stores integer rates only
+            self.path = self.path.with_suffix(".csv")
+            self._writer = CsvStreamWriter(
+                self.path, self.rate_hz, chunk.first_sample_id, self.digital_names, self.sample_kind
+            )
+            return
         try:
             self._writer = JlsWriter(
                 self.path,
@@ -102,19 +108,24 @@ class RecordingSink:
     def next_sample_id(self) -> int | None:
         return self._next_id
 
-    def begin_window(self) -> int:
-        """Start keeping chunks; returns the sample id the window's interval starts at."""
+    def begin_window(self) -> int | None:
+        """Start keeping chunks; returns the sample id the window's interval starts at (None
+        before the first sample: the interval then starts at the first one received)."""
         with self._lock:
             self._buffer = []
             self._buffering = True
             self._buffer_start = self._next_id
-            return self._next_id if self._next_id is not None else 0
+            return self._next_id
 
-    def end_window(self, start_id: int, stop_id: int) -> Trace:
+    def end_window(self, start_id: int | None, stop_id: int) -> Trace:
         """The samples ``[start_id, stop_id)`` kept since :meth:`begin_window`, as a Trace
         (samples never received are NaN and listed as missing)."""
         with self._lock:
             chunks, self._buffer, self._buffering = self._buffer, [], False
+        if start_id is None:
+            if not chunks:
+                raise AcquisitionError("no samples arrived during the window", context="meter")
+            start_id = chunks[0].first_sample_id
         if self.rate_hz is None:
             raise AcquisitionError("no samples were recorded", context=str(self.path))
         n = stop_id - start_id
@@ -147,3 +158,53 @@ class RecordingSink:
             sample_kind=self.sample_kind,
             source=self.source,
         )
+
+
+class CsvStreamWriter:
+    """A trace CSV (the :mod:`energybench.traces.csv_io` layout) written chunk by chunk, for
+    sample rates JLS cannot store (e.g. an N6705 Elog period of 307.2 µs); gaps become NaN rows
+    and every chunk is flushed, so a crash leaves a readable file."""
+
+    def __init__(
+        self,
+        path: Path,
+        rate_hz: float,
+        first_sample_id: int,
+        digital_names: tuple[str, ...],
+        sample_kind: str,
+    ) -> None:
+        self.path = Path(path)
+        self.rate_hz = rate_hz
+        self.first_id = first_sample_id
+        self.next_id = first_sample_id
+        self.digital_names = digital_names
+        self._file = self.path.open("w", newline="", encoding="utf-8")
+        self._file.write(
+            f"# sample_rate_hz={rate_hz!r}\n# first_sample_id={first_sample_id}\n"
+            f"# t0_utc_ns=0\n# sample_kind={sample_kind}\n"
+            + ",".join(("time_s", "current_a", "voltage_v", *digital_names))
+            + "\n"
+        )
+
+    def _rows(self, first: int, current, voltage, digital: list) -> None:
+        ids = np.arange(first, first + len(current))
+        columns = [(ids - self.first_id) / self.rate_hz, current, voltage, *digital]
+        fmt = ["%.9f", "%.9g", "%.9g"] + ["%d"] * len(digital)
+        np.savetxt(self._file, np.column_stack(columns), fmt=fmt, delimiter=",")
+
+    def append(self, chunk: TraceChunk) -> None:
+        if chunk.first_sample_id > self.next_id:
+            n = chunk.first_sample_id - self.next_id
+            nan = np.full(n, np.nan)
+            self._rows(self.next_id, nan, nan, [np.zeros(n)] * len(self.digital_names))
+        self._rows(
+            chunk.first_sample_id,
+            np.asarray(chunk.current_a, dtype=np.float64),
+            chunk.voltage_array().astype(np.float64),
+            [chunk.digital[name].astype(np.float64) for name in self.digital_names],
+        )
+        self.next_id = chunk.stop_sample_id
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()

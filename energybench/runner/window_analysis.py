@@ -56,14 +56,13 @@ def integrate_edges(
 
 def end_from_current_step(trace: Trace, start: float) -> float:
     """The window end of a start-triggered capture: where the current first falls from the
-    inference level back to idle after the trigger (threshold half-way between the idle level
-    before the trigger and the active level after it). Flagged in the results: a current step
-    is not the DUT's timestamp edge."""
-    pre = trace.read(trace.first_sample_id, max(trace.first_sample_id + 1, math.floor(start)))
-    idle = float(np.nanmedian(pre.current_a)) if pre.n_samples else math.nan
-    stop_id = trace.stop_sample_id
-    body = trace.read(min(math.ceil(start) + 1, stop_id - 1), stop_id)
-    active = float(np.nanpercentile(body.current_a, 75))
+    inference level back to idle after the trigger. The capture outlasts the window, so its
+    5th percentile is the idle level and its 95th the inference level (the window is more
+    than 5 % of the capture); the threshold lies half-way. Flagged in the results: a current step is not the DUT's
+    timestamp edge."""
+    body = trace.read(max(trace.first_sample_id, math.floor(start)), trace.stop_sample_id)
+    current = np.asarray(body.current_a, dtype=np.float64)
+    idle, active = (float(v) for v in np.nanpercentile(current, [5, 95]))
     if not (math.isfinite(idle) and math.isfinite(active)) or active <= idle:
         raise EdgeCountError(
             f"no current step to end the window on (idle {idle:.6g} A, active {active:.6g} A)",

@@ -58,7 +58,9 @@ SIM_METERS: dict[str, SimMeter] = {
             "PIN1",
             "Keysight N6705C + N6781A (VMETer sync channel)",
             role="supply",
-            bench_options={"sample_rate_hz": 1000},
+            # scope captures per window: the Elog's >= 307 µs bins would average away the fast
+            # DUT's 100 µs timestamp pulse
+            bench_options={"acquisition": "capture", "sample_interval_s": 40.96e-6},
         ),
         SimMeter(
             "lpm01a",
