@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import math
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -87,6 +89,8 @@ class VirtualLab:
         self.interface = SimInterfaceBoard(self.timeline, self.dut)
         self.instruments: dict[str, _Instrument] = {}
         self._started = False
+        self._idle_stop = threading.Event()
+        self._idle_thread: threading.Thread | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------
     def start(self) -> VirtualLab:
@@ -99,8 +103,33 @@ class VirtualLab:
             inst.sim.start()
         return self
 
+    def start_idle_clock(self, speed: float = 20.0, tick_s: float = 0.005) -> None:
+        """Let idle time pass at ``speed`` x wall time while nothing else moves the clock, for
+        meters that only report what the timeline made final (LPM01A, Elog) and would wait
+        forever on an idle DUT. The DUT's appends are atomic (``Timeline.hold``)."""
+        if speed <= 0 or tick_s <= 0:
+            raise ConfigError("idle clock speed and tick must be > 0", context="idle_clock")
+        if self._idle_thread is not None:
+            return
+        self._idle_stop.clear()
+
+        def run() -> None:
+            last = time.monotonic()
+            while not self._idle_stop.wait(tick_s):
+                now = time.monotonic()
+                with self.timeline.hold():
+                    self.timeline.advance_to(self.timeline.now_s + speed * (now - last))
+                last = now
+
+        self._idle_thread = threading.Thread(target=run, name="lab-idle-clock", daemon=True)
+        self._idle_thread.start()
+
     def stop(self) -> None:
         """Stop every simulator and close every port (idempotent, never raises)."""
+        self._idle_stop.set()
+        if self._idle_thread is not None:
+            self._idle_thread.join(timeout=2.0)
+            self._idle_thread = None
         for inst in reversed(list(self.instruments.values())):
             try:
                 inst.sim.stop()
