@@ -58,8 +58,8 @@ def end_from_current_step(trace: Trace, start: float) -> float:
     """The window end of a start-triggered capture: where the current first falls from the
     inference level back to idle after the trigger. The capture outlasts the window, so its
     5th percentile is the idle level and its 95th the inference level (the window is more
-    than 5 % of the capture); the threshold lies half-way. Flagged in the results: a current step is not the DUT's
-    timestamp edge."""
+    than 5 % of the capture); the threshold lies half-way. Flagged in the results: a current
+    step is not the DUT's timestamp edge."""
     body = trace.read(max(trace.first_sample_id, math.floor(start)), trace.stop_sample_id)
     current = np.asarray(body.current_a, dtype=np.float64)
     idle, active = (float(v) for v in np.nanpercentile(current, [5, 95]))
