@@ -85,6 +85,7 @@ def test_energy_ideal_matches_ground_truth(tmp_path, meter) -> None:
         assert not supply_on  # output switched off at the end
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("meter", METERS)
 def test_energy_with_noise_within_bound(tmp_path, meter) -> None:
     model = MeasurementModel(gain_error=3e-4, offset=2e-6, noise_rms=5e-5, seed=7)
@@ -155,3 +156,32 @@ def test_dropped_meter_connection_aborts_cleanly(tmp_path) -> None:
     assert trace.n_samples > 0
     saved = json.loads((result.folder / "results.json").read_text())
     assert any("aborted" in v for v in saved["validity"])
+
+
+def test_hung_dut_is_power_cycled_and_the_window_rerun(tmp_path) -> None:
+    """With the supply in the runner's hands a hung DUT is power-cycled (a transient hang:
+    the reboot clears it) and the window re-run; the output is off at the end."""
+
+    def arm(lab, sim):
+        reset = lab.dut.reset
+
+        def reboot(*args, **kw) -> None:
+            lab.dut.faults.hang_on_infer = False
+            reset(*args, **kw)
+
+        lab.dut.reset = reboot
+
+        def hang() -> None:
+            lab.dut.faults.hang_on_infer = True
+
+        return StepProgress({2: hang})
+
+    result, _, supply_on = _energy_run(
+        tmp_path, "b2900", progress=arm, options=RunOptions(infer_timeout_s=1.0)
+    )
+    assert result.valid, result.validity
+    invalid = [w for w in result.windows if not w.valid]
+    assert len(invalid) == 1 and invalid[0].index == 2
+    assert any("DUT timeout" in p for p in invalid[0].problems)
+    assert "power-cycled" in (result.folder / "log.txt").read_text()
+    assert not supply_on

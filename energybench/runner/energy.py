@@ -228,7 +228,12 @@ class _Energy:
             ctx.progress.advance()
             for slot, sample in enumerate(files):
                 record = self.window(slot, sample, n, latency)
-                if record.valid and record.latency_s:
+                if not record.valid:  # 5 valid windows are needed: stop here, say why
+                    raise ModeAborted(
+                        f"window {slot} failed {opts.max_attempts} attempts; last: "
+                        + "; ".join(record.problems)
+                    )
+                if record.latency_s:
                     latency = record.latency_s
                 ctx.progress.advance()
         except (ModeAborted, MeterFailure) as exc:

@@ -87,6 +87,7 @@ class VirtualLab:
             idle_speed=idle_speed,
         )
         self.interface = SimInterfaceBoard(self.timeline, self.dut)
+        self.timeline.add_power_on_listener(self._on_power_on)
         self.instruments: dict[str, _Instrument] = {}
         self._started = False
         self._idle_stop = threading.Event()
@@ -102,6 +103,12 @@ class VirtualLab:
         for inst in self.instruments.values():
             inst.sim.start()
         return self
+
+    def _on_power_on(self, t_s: float) -> None:
+        """A supply simulator switched the rail on: the DUT boots, the board hears it."""
+        if self._started:
+            self.dut.power_on()
+            self.interface.dut_rebooted()
 
     def start_idle_clock(self, speed: float = 20.0, tick_s: float = 0.005) -> None:
         """Let idle time pass at ``speed`` x wall time while nothing else moves the clock, for
