@@ -28,7 +28,7 @@ from energybench.runner.performance import ModeAborted, check_alive, window_file
 from energybench.runner.plots import plot_window
 from energybench.runner.results import ModeResult, WindowRecord
 from energybench.runner.uncertainty import (
-    load_meter_accuracy,
+    find_profile,
     median_expanded_uncertainty,
     window_budget,
 )
@@ -73,7 +73,7 @@ class _Energy:
         self.result = ModeResult(ctx.workload.name, "energy")
         self.counts = ctx.workload.counts("energy")
         self.measurer = choose_measurer(ctx, instruments, dut)
-        self.accuracy = load_meter_accuracy(ctx.bench.meter.driver)
+        self.profile = find_profile(ctx.bench.meter.driver, instruments.meter_info)
         self.budgets: list[float] = []  # systematic standard uncertainty per inference, J
 
     # ---- one window ------------------------------------------------------------------------
@@ -197,23 +197,28 @@ class _Energy:
     def _uncertainty(self, record: WindowRecord, measured: Measured) -> None:
         trace, w = measured.trace, measured.window
         assert trace is not None and w is not None and record.energy_j is not None
-        chunk = trace.read(trace.first_sample_id, trace.stop_sample_id)
-        import numpy as np
-
-        peak = float(np.nanmax(np.abs(chunk.current_a))) if chunk.n_samples else 0.0
         budget = window_budget(
-            self.accuracy,
+            self.profile,
             energy_j=record.energy_j,
             duration_s=w.duration_s,
             mean_current_a=w.mean_current_a,
             mean_voltage_v=w.mean_power_w / w.mean_current_a if w.mean_current_a else 0.0,
-            peak_current_a=peak,
+            current_range_a=measured.current_range_a,
             sample_rate_hz=trace.sample_rate_hz,
             notes=self.result.notes,
         )
         record.energy_uncertainty_j = budget.expanded_j
         if record.valid:
             self.budgets.append(budget.standard_j / record.inferences)
+        self.result.figures["uncertainty_budget_last_window_j"] = {
+            "current": budget.current_j,
+            "voltage": budget.voltage_j,
+            "timebase": budget.timebase_j,
+            "edges": budget.edges_j,
+            "combined_standard": budget.standard_j,
+            "expanded_k2": budget.expanded_j,
+            "profile": self.profile.path.name if self.profile else None,
+        }
 
     # ---- the mode ------------------------------------------------------------------------
     def run(self) -> ModeResult:

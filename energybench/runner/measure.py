@@ -63,6 +63,7 @@ class Measured:
     dut_elapsed_s: float | None = None
     start_s: float | None = None  # window start in the recording's time base
     dut_timeout: bool = False
+    current_range_a: float | None = None  # the range in use (None: the meter's widest)
 
 
 def _source(instruments: BenchInstruments) -> SourceInfo:
@@ -170,7 +171,7 @@ class StreamMeasurer:
         self, inferences: int, warmups: int, expected_s: float, timeout_s: float
     ) -> Measured:
         assert self.acq is not None
-        out = Measured()
+        out = Measured(current_range_a=self.request.current_range_a)
         start_id = self.sink.begin_window()
         edges_before = self.sink.edges
         try:
@@ -263,9 +264,18 @@ class TriggeredMeasurer:
             duration_s=duration,
             sample_interval_s=float(interval),
             pretrigger_s=0.0,
-            current_range_a=self.instruments.option("current_range_a"),
+            current_range_a=self._range(),
             sync=self.instruments.sync_spec(),
         )
+
+    def _range(self) -> float | None:
+        """The bench's range, else one that holds the supply's current limit (the DUT cannot
+        draw more): far better accuracy than an SMU's widest range."""
+        fixed = self.instruments.option("current_range_a")
+        supply = self.instruments.bench.supply
+        if fixed is None and supply is not None and self.instruments.supply is not None:
+            return supply.current_limit_a
+        return fixed
 
     def measure(
         self, inferences: int, warmups: int, expected_s: float, timeout_s: float
@@ -293,6 +303,7 @@ class TriggeredMeasurer:
         except TransportError as exc:
             raise MeterFailure(f"the meter connection failed: {exc}", context="meter") from exc
         out.trace = trace = capture.trace
+        out.current_range_a = capture.settings.current_range_a
         if out.problems:
             return out
         edges = sorted(capture.edge_positions)

@@ -1,8 +1,8 @@
 """Expanded uncertainty (k=2) of the energy figures — the budget, per window:
 
 - current: the meter profile's accuracy ``±(gain·I + offset)`` for the range in use (the
-  smallest listed range holding the window's peak current; the worst entry when ranges are not
-  given), taken as a rectangular distribution: ``u_I = (gain·Ī + offset)/√3``;
+  range the capture reports, the bench's ``current_range_a``, else the widest: meters never
+  auto-range mid-window), taken as a rectangular distribution: ``u_I = (gain·Ī + offset)/√3``;
 - voltage: likewise from a voltage entry (0 with a note when the profile has none);
 - timebase: ``±ppm`` of the meter's clock scales every Δt: ``u = ppm·1e-6/√3`` relative;
 - edge placement: each edge lies within ±½ sample of its placed position (digital lines) →
@@ -18,118 +18,36 @@ from __future__ import annotations
 
 import logging
 import math
-import re
-import tomllib
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
 
-from energybench._data import data_dir
 from energybench.errors import ConfigError
+from energybench.instruments.capabilities import InstrumentInfo
+from energybench.instruments.profiles import InstrumentProfile, load_profiles
 
 log = logging.getLogger(__name__)
 
 K = 2.0
 MEDIAN_SE_FACTOR = math.sqrt(math.pi / 2)  # 1.2533
-_UNIT = {"": 1.0, "a": 1.0, "ma": 1e-3, "ua": 1e-6, "µa": 1e-6, "na": 1e-9, "v": 1.0, "mv": 1e-3}
 
 
-@dataclass(frozen=True)
-class AccuracySpec:
-    gain: float
-    offset: float
-    range: float | None
-    verified: bool
-
-
-@dataclass
-class MeterAccuracy:
-    """The accuracy entries of one instrument profile."""
-
-    source: str
-    current: list[AccuracySpec] = field(default_factory=list)
-    voltage: list[AccuracySpec] = field(default_factory=list)
-    timebase_ppm: float = 0.0
-    timebase_verified: bool = True
-
-    def pick(self, quantity: str, peak: float) -> AccuracySpec | None:
-        specs = self.current if quantity == "current" else self.voltage
-        if not specs:
-            return None
-        ranged = sorted((s for s in specs if s.range is not None), key=lambda s: s.range)  # type: ignore[arg-type, return-value]
-        for spec in ranged:
-            if spec.range >= peak:  # type: ignore[operator]
-                return spec
-        return max(specs, key=lambda s: (s.gain, s.offset))
-
-
-def _range(value: Any) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
-        m = re.match(r"^\s*([\d.eE+-]+)\s*([a-zA-Zµ]*)\s*$", value)
-        if m and m.group(2).lower() in _UNIT:
-            return float(m.group(1)) * _UNIT[m.group(2).lower()]
-    return None
-
-
-def _spec(entry: dict, quantity: str) -> AccuracySpec:
-    unit = "a" if quantity == "current" else "v"
-    offset = entry.get("offset", entry.get(f"offset_{unit}", 0.0))
-    return AccuracySpec(
-        float(entry.get("gain", 0.0)),
-        float(offset),
-        _range(entry.get("range")),
-        bool(entry.get("verified", True)),
-    )
-
-
-def parse_accuracy(table: dict, source: str) -> MeterAccuracy:
-    """Both profile layouts: ``[[accuracy]] quantity=...`` and ``[[accuracy.current]]``."""
-    out = MeterAccuracy(source)
-    acc = table.get("accuracy")
+def find_profile(driver: str, identity: dict[str, str] | None = None) -> InstrumentProfile | None:
+    """The shipped profile of ``driver`` (narrowed by the instrument's identity when given)."""
     try:
-        if isinstance(acc, list):
-            for entry in acc:
-                quantity = entry.get("quantity", "current")
-                if quantity in ("current", "voltage"):
-                    getattr(out, quantity).append(_spec(entry, quantity))
-        elif isinstance(acc, dict):
-            for quantity in ("current", "voltage"):
-                entries = acc.get(quantity, [])
-                entries = entries if isinstance(entries, list) else [entries]
-                getattr(out, quantity).extend(_spec(e, quantity) for e in entries)
-            timebase = acc.get("timebase", {})
-            out.timebase_ppm = float(timebase.get("ppm", 0.0))
-            out.timebase_verified = bool(timebase.get("verified", True))
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"unreadable accuracy table: {exc}", context=source) from exc
-    return out
+        profiles = [p for p in load_profiles() if p.driver == driver]
+    except ConfigError as exc:
+        log.warning("instrument profiles unreadable: %s", exc)
+        return None
+    if identity and len(profiles) > 1:
+        info = InstrumentInfo(identity.get("vendor", ""), identity.get("model", ""))
+        profiles = [p for p in profiles if p.matches(info)] or profiles
+    return profiles[0] if profiles else None
 
 
-def load_meter_accuracy(driver: str, profile: Path | None = None) -> MeterAccuracy | None:
-    """The accuracy of the profile named like the driver (instruments/<driver>.toml)."""
-    path = profile
-    if path is None:
-        try:
-            folder = data_dir("instruments")
-        except ConfigError:
-            return None
-        path = folder / f"{driver}.toml"
-        if not path.is_file():
-            matches = [
-                p
-                for p in folder.glob("*.toml")
-                if f'driver = "{driver}"' in p.read_text(encoding="utf-8")
-            ]
-            if not matches:
-                return None
-            path = matches[0]
-    try:
-        table = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read instrument profile: {exc}", context=str(path)) from exc
-    return parse_accuracy(table, str(path))
+def widest_current_range_a(profile: InstrumentProfile) -> float:
+    """The largest current range the profile lists (inf when its entries cover every range)."""
+    entries = profile.data.get("accuracy", {}).get("current", [])
+    ranges = [float(e["range_a"]) for e in entries if "range_a" in e]
+    return max(ranges) if ranges else math.inf
 
 
 @dataclass
@@ -153,43 +71,46 @@ class WindowBudget:
 
 
 def window_budget(
-    accuracy: MeterAccuracy | None,
+    profile: InstrumentProfile | None,
     *,
     energy_j: float,
     duration_s: float,
     mean_current_a: float,
     mean_voltage_v: float,
-    peak_current_a: float,
+    current_range_a: float | None,
     sample_rate_hz: float,
     notes: list[str],
 ) -> WindowBudget:
-    """The budget of one window (see the module docstring)."""
+    """The budget of one window (see the module docstring). ``current_range_a`` is the range
+    in use (None: the widest, what the meter uses when none is set)."""
     mean_power = energy_j / duration_s if duration_s > 0 else 0.0
     u_edge_s = 0.5 / (sample_rate_hz * math.sqrt(3))
     edges = mean_power * math.sqrt(2) * u_edge_s
-    if accuracy is None:
-        _note(
-            notes, "no instrument accuracy profile: uncertainty from edges and window spread only"
-        )
+    if profile is None:
+        _note(notes, "no instrument profile: uncertainty from edges and window spread only")
         return WindowBudget(0.0, 0.0, 0.0, edges)
-    rel_i = rel_v = 0.0
-    spec = accuracy.pick("current", peak_current_a)
+    source = profile.path.name
+    rel_i = rel_v = rel_t = 0.0
+    in_use = current_range_a if current_range_a is not None else widest_current_range_a(profile)
+    spec = profile.accuracy("current", in_use if math.isfinite(in_use) else mean_current_a)
     if spec is not None and mean_current_a > 0:
-        rel_i = (spec.gain * mean_current_a + spec.offset) / math.sqrt(3) / mean_current_a
+        rel_i = spec.limit(mean_current_a) / math.sqrt(3) / mean_current_a
         if not spec.verified:
-            _note(notes, f"current accuracy from {accuracy.source} is marked unverified")
+            _note(notes, f"current accuracy from {source} is marked unverified")
     else:
-        _note(notes, f"no current accuracy entry in {accuracy.source}")
-    vspec = accuracy.pick("voltage", mean_voltage_v)
+        _note(notes, f"no current accuracy for the range in use in {source}")
+    vspec = profile.accuracy("voltage", mean_voltage_v)
     if vspec is not None and mean_voltage_v > 0:
-        rel_v = (vspec.gain * mean_voltage_v + vspec.offset) / math.sqrt(3) / mean_voltage_v
+        rel_v = vspec.limit(mean_voltage_v) / math.sqrt(3) / mean_voltage_v
         if not vspec.verified:
-            _note(notes, f"voltage accuracy from {accuracy.source} is marked unverified")
+            _note(notes, f"voltage accuracy from {source} is marked unverified")
     else:
-        _note(notes, f"no voltage accuracy entry in {accuracy.source}: voltage term 0")
-    rel_t = accuracy.timebase_ppm * 1e-6 / math.sqrt(3)
-    if not accuracy.timebase_verified:
-        _note(notes, f"timebase accuracy from {accuracy.source} is marked unverified")
+        _note(notes, f"no voltage accuracy in {source}: voltage term 0")
+    timebase = profile.timebase_ppm()
+    if timebase is not None:
+        rel_t = timebase[0] * 1e-6 / math.sqrt(3)
+        if not timebase[1]:
+            _note(notes, f"timebase accuracy from {source} is marked unverified")
     return WindowBudget(abs(energy_j) * rel_i, abs(energy_j) * rel_v, abs(energy_j) * rel_t, edges)
 
 
