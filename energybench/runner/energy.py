@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 STREAM_SYNC = ("digital_channel", "event_marker")
 TRIGGER_SYNC = ("hw_trigger_start", "hw_trigger_start_stop")
 DUT_TIMING_TOLERANCE = 0.01  # relative, beyond the meter's edge resolution
-PROBE_SECONDS = 1.0  # the probe window's target length once a first latency is known
+PROBE_FRACTION = 10  # the probe runs this fraction of the workload's table count
+PROBE_CAPTURE_S = 5.0  # expected probe length a triggered capture is sized for
 
 
 def choose_measurer(ctx: RunContext, instruments: BenchInstruments, dut: DutSession):
@@ -100,8 +101,9 @@ class _Energy:
     def probe(self, sample) -> float:
         """Latency from a short window the meter measures (N from the workload's count)."""
         wl, opts = self.ctx.workload, self.ctx.options
-        n = self.counts.inferences
-        guess_s = PROBE_SECONDS * 5  # generous: nothing is known yet
+        # a tenth of the workload's table count: short enough for any capture to hold it
+        n = max(1, math.ceil(self.counts.inferences / PROBE_FRACTION))
+        guess_s = PROBE_CAPTURE_S  # generous: nothing is known yet
         for attempt in range(opts.max_attempts):
             measured = self._measure(sample.first_input(wl), n, 0, guess_s)
             if measured.window is not None:
@@ -135,8 +137,9 @@ class _Energy:
             )
             self.ctx.progress.note(f"window {slot} invalid, re-running: {record.problems[0]}")
             self._recover(measured)
-            if record.duration_s is not None and record.duration_s < opts.min_window_s:
-                n = opts.scaled_inferences(record.duration_s / n, n + 1)
+            short = record.duration_s is not None and record.duration_s < opts.min_window_s
+            if short and len(record.problems) == 1:  # only too short: scale N (at most 4x)
+                n = min(opts.scaled_inferences(record.duration_s / n, n + 1), 4 * n)
         assert record is not None
         return record
 

@@ -166,3 +166,27 @@ def open_instruments(bench: Bench) -> BenchInstruments:
         out.close()
         raise
     return out
+
+
+def open_supply(bench: Bench) -> BenchInstruments | None:
+    """The bench's controllable supply alone (performance and accuracy modes), or None when
+    the DUT is powered otherwise (no [supply], or a meter that sources nothing)."""
+    cfg = bench.supply
+    if cfg is None:
+        return None
+    limits = SafetyLimits(cfg.max_voltage_v, cfg.max_current_a)
+    if cfg.instrument is not None:
+        inst = cfg.instrument
+    elif "supply" in getattr(load_driver(bench.meter.driver), "kind", ""):
+        inst = bench.meter
+    else:
+        return None
+    out = BenchInstruments(bench)
+    try:
+        out.supply = _open_driver(inst.driver, inst.resource, limits, inst.channel, {})
+        out._opened.append(out.supply)
+        out.supply_info = _identity(out.supply)
+    except BaseException:
+        out.close()
+        raise
+    return out

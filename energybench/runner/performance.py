@@ -86,7 +86,7 @@ def run_performance(ctx: RunContext, dut: DutSession) -> ModeResult:
             record.latency_s = elapsed / n
             if elapsed < opts.min_window_s:
                 record.invalidate(f"window lasted {elapsed:.3f} s < {opts.min_window_s:g} s")
-                n = opts.scaled_inferences(elapsed / n, n + 1)  # re-run with more inferences
+                n = min(opts.scaled_inferences(elapsed / n, n + 1), 4 * n)  # re-run, more N
                 record.problems.append(f"re-run with N={n}")
                 continue
             break

@@ -19,7 +19,7 @@ from energybench.runner.accuracy import run_accuracy
 from energybench.runner.bench import Bench
 from energybench.runner.context import NullProgress, Progress, RunContext, RunOptions
 from energybench.runner.dut_setup import DutSession, connect_dut
-from energybench.runner.instruments import open_instruments
+from energybench.runner.instruments import open_instruments, open_supply
 from energybench.runner.performance import ModeAborted, run_performance
 from energybench.runner.results import ModeResult, write_csv, write_json
 from energybench.runner.runlog import RunLog
@@ -101,14 +101,25 @@ def _run_mode(ctx: RunContext, mode: str, last_build: str | None) -> ModeResult:
                 dut.close()
             instruments.close()
             ctx.runlog.write("runner", "instruments shut down (outputs off)")
-    dut = _connect(ctx, mode, last_build)
+    supply = open_supply(ctx.bench)  # a rail the bench's SMU powers: on in every mode
     try:
-        ctx.provenance["dut"] = dut.describe()
-        if mode == "performance":
-            return run_performance(ctx, dut)
-        return run_accuracy(ctx, dut)
+        if supply is not None:
+            with ctx.runlog.instrument_exchanges():
+                ctx.provenance["supply"] = supply.supply_info
+                supply.power_on()
+                time.sleep(float(supply.option("settle_s", 0.2)))
+        dut = _connect(ctx, mode, last_build)
+        try:
+            ctx.provenance["dut"] = dut.describe()
+            if mode == "performance":
+                return run_performance(ctx, dut)
+            return run_accuracy(ctx, dut)
+        finally:
+            dut.close()
     finally:
-        dut.close()
+        if supply is not None:
+            supply.close()
+            ctx.runlog.write("runner", "supply output off")
 
 
 def _provenance(bench: Bench, workload: Workload, dataset: Dataset, options: RunOptions) -> dict:

@@ -56,14 +56,15 @@ def integrate_edges(
 
 def end_from_current_step(trace: Trace, start: float) -> float:
     """The window end of a start-triggered capture: where the current first falls from the
-    inference level back to idle after the trigger. The capture outlasts the window, so its
-    5th percentile is the idle level and its 95th the inference level (the window is more
-    than 5 % of the capture); the threshold lies half-way. Flagged in the results: a current
-    step is not the DUT's timestamp edge."""
+    inference level back to idle after it rose. The capture outlasts the window, so the median
+    of its last tenth is the idle level; the 99.5th percentile is the inference level (the
+    window may be a small part of a probe's capture); the threshold lies half-way. Flagged in
+    the results: a current step is not the DUT's timestamp edge."""
     body = trace.read(max(trace.first_sample_id, math.floor(start)), trace.stop_sample_id)
     current = np.asarray(body.current_a, dtype=np.float64)
-    idle, active = (float(v) for v in np.nanpercentile(current, [5, 95]))
-    if not (math.isfinite(idle) and math.isfinite(active)) or active <= idle:
+    idle = float(np.nanmedian(current[-max(1, current.size // 10) :]))
+    active = float(np.nanpercentile(current, 99.5))
+    if not (math.isfinite(idle) and math.isfinite(active)) or active - idle <= 0.1 * abs(active):
         raise EdgeCountError(
             f"no current step to end the window on (idle {idle:.6g} A, active {active:.6g} A)",
             context="window end",
@@ -72,13 +73,18 @@ def end_from_current_step(trace: Trace, start: float) -> float:
     scan = scan_edges(
         trace,
         threshold=AnalogThreshold(level, "current", hysteresis=(active - idle) / 5),
-        polarity="falling",
+        polarity="both",
         start_id=math.ceil(start),
     )
-    if scan.count == 0:
+    rises = np.flatnonzero(scan.rising)
+    # the start pulse's hold keeps the DUT idle for a moment: the end is the first fall after
+    # the current first rose to the inference level
+    after = rises[0] if rises.size else -1
+    falls = [k for k in np.flatnonzero(~scan.rising) if k > after]
+    if not falls:
         raise EdgeCountError(
             f"the current never fell below {level:.6g} A after the trigger: the capture ended "
             "before the window did",
             context="window end",
         )
-    return float(scan.positions[0])
+    return float(scan.positions[falls[0]])
