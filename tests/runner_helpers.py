@@ -28,8 +28,8 @@ def require_meter(name: str) -> None:
 
 
 def lab_bench(lab: VirtualLab, meter: str | None, **options) -> Bench:
-    if meter is None:  # performance/accuracy only: the meter section is never opened
-        text = '[meter]\ndriver = "none"\nresource = "none"\n' + lab.bench_toml()
+    if meter is None:  # performance/accuracy only: a meter-only driver is never opened
+        text = '[meter]\ndriver = "sim_stream"\nresource = "tcp://127.0.0.1:9"\n' + lab.bench_toml()
     else:
         text = bench_toml(lab, meter, **options)
     return parse_bench(tomllib.loads(text), "virtual lab")

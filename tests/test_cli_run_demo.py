@@ -28,7 +28,7 @@ def test_run_command_performance_json(tmp_path: Path) -> None:
     root = standin(tmp_path, "kws01", files=5)
     with VirtualLab("fast-m33", mode="performance", workload="kws01") as lab:
         bench = tmp_path / "bench.toml"
-        text = '[meter]\ndriver = "none"\nresource = "none"\n' + lab.bench_toml()
+        text = '[meter]\ndriver = "sim_stream"\nresource = "tcp://127.0.0.1:9"\n' + lab.bench_toml()
         bench.write_text(text)
         lab_bench(lab, None)  # the same text parses
         proc = _run(

@@ -149,3 +149,22 @@ def test_flash_hook_switches_builds_for_all_modes(tmp_path) -> None:
         )
     assert flashed == ["performance"]
     assert result.valid
+
+
+def test_performance_powers_the_rail_from_the_bench_supply(tmp_path) -> None:
+    """When the bench's SMU powers the DUT, performance mode switches it on (the DUT boots)
+    and off again at the end."""
+    from runner_helpers import require_meter
+
+    from energybench.sim.meters import attach_meter
+
+    require_meter("b2900")
+    root = standin(tmp_path, "kws01", files=5)
+    with VirtualLab("fast-m33", mode="performance", workload="kws01") as lab:
+        attach_meter(lab, "b2900")
+        assert not lab.timeline.supply_state(lab.timeline.now_s)[1]  # the SMU took the rail
+        (result,) = run_workload(lab_bench(lab, "b2900"), "kws01", "performance", root, tmp_path)
+        assert not lab.timeline.supply_state(lab.timeline.now_s)[1]
+    assert result.valid, result.validity
+    log = (result.folder / "log.txt").read_text()
+    assert "OUTP" in log and "supply output off" in log
