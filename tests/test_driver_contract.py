@@ -46,20 +46,14 @@ CASES = [
 
 def _load(target: str) -> Callable:
     module, _, name = target.partition(":")
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError) as exc:
-        pytest.skip(f"simulator {target} is not in this tree ({exc})")
+    return getattr(importlib.import_module(module), name)
 
 
 @pytest.fixture(params=CASES, ids=lambda c: c.driver)
 def bench(request):
     case: Case = request.param
     sim_cls = _load(case.sim)
-    try:
-        driver_cls = load_driver(case.driver)
-    except Exception as exc:  # not registered in this tree yet
-        pytest.skip(f"driver {case.driver} is not registered ({exc})")
+    driver_cls = load_driver(case.driver)
     timeline = Timeline(supply_voltage_v=0.0, output_on=False)
     sim = sim_cls(timeline)
     sim.start()

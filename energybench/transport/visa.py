@@ -69,17 +69,44 @@ class VisaTransport(BaseTransport):
     def _read_exact(self, count: int, deadline: float) -> bytes:
         if count == 0:
             return b""
-        return self._call(
-            f"{count}-byte read",
-            deadline,
-            lambda: self._res.read_bytes(count, break_on_termchar=False),
-        )
+        return self._call(f"{count}-byte read", deadline, lambda: self._read_bytes_raw(count))
+
+    def _read_bytes_raw(self, count: int) -> bytes:
+        """Exactly ``count`` bytes with the termination character disabled: otherwise every
+        0x0A inside a binary payload ends one low-level read (pyvisa-py), which makes a
+        megabyte block take millions of reads."""
+        from pyvisa.constants import VI_ATTR_TERMCHAR_EN
+
+        enabled = self._res.get_visa_attribute(VI_ATTR_TERMCHAR_EN)
+        self._res.set_visa_attribute(VI_ATTR_TERMCHAR_EN, False)
+        try:
+            return self._res.read_bytes(count, break_on_termchar=False)
+        finally:
+            self._res.set_visa_attribute(VI_ATTR_TERMCHAR_EN, enabled)
 
     def clear(self) -> None:
+        if self.resource.upper().endswith("::SOCKET"):
+            self._drain_socket()
+            return
         try:
             self._res.clear()
         except Exception as exc:  # some backends lack device clear; nothing pending then
             raise TransportError(f"clear failed: {exc}", context=self.resource) from exc
+
+    def _drain_socket(self, budget_s: float = 1.0) -> None:
+        """Discard pending input of a raw socket, bounded in time. pyvisa-py's own clear()
+        loops forever once the peer has closed the connection (recv keeps returning b"")."""
+        visa_io_error, _ = _visa_errors()
+        deadline = time.monotonic() + budget_s
+        saved = self._res.timeout
+        self._res.timeout = 10
+        try:
+            while time.monotonic() < deadline:
+                self._res.read_raw()
+        except (visa_io_error, OSError):
+            pass  # nothing more within 10 ms (or the connection is gone)
+        finally:
+            self._res.timeout = saved
 
     def close(self) -> None:
         for closer in (getattr(self, "_res", None), getattr(self, "_rm", None)):

@@ -1,0 +1,340 @@
+"""Keithley 2600B SMUs over TSP (spec §6): supply and a capture armed by a digital I/O edge.
+
+TSP statements are written as plain lines; queries are wrapped in ``print(...)``. The capture
+uses the SMU trigger model: ``smua.trigger.arm.stimulus = digio.trigger[N].EVENT_ID`` arms on
+the timestamp edge, then ``smua.trigger.count`` readings are taken back to back (interval =
+NPLC / line frequency, at most 20,000 readings/s) into ``nvbuffer1`` (current) and ``nvbuffer2``
+(voltage) with timestamps. Only the start edge is hardware-referenced (``hw_trigger_start``): the
+window length must be known (strategy C). Buffers are read with ``printbuffer`` as ``#0``
+REAL32/REAL64 blocks (value count always passed) or ASCII; timestamps always at float64.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+import numpy as np
+
+from energybench.errors import (
+    AcquisitionError,
+    ConfigError,
+    InstrumentError,
+    InstrumentTimeoutError,
+    SafetyLimitError,
+)
+from energybench.instruments.capabilities import (
+    Capture,
+    CaptureRequest,
+    CaptureSettings,
+    InstrumentInfo,
+    SyncMode,
+)
+from energybench.instruments.keithley_common import (
+    build_trace,
+    check_grid,
+    check_over_range,
+    parse_line,
+    pick_range,
+)
+from energybench.instruments.scpi import MAX_ERROR_READS, SafetyLimits, ScpiDriver
+from energybench.transport import open_transport
+from energybench.transport.base import BaseTransport
+
+log = logging.getLogger(__name__)
+
+POLL_INTERVAL_S = 0.02
+FORMATS = {"REAL32": ("format.REAL32", "f4"), "REAL64": ("format.REAL64", "f8"), "ASCII": ("", "")}
+
+
+class Keithley2600B(ScpiDriver):
+    """Keithley 2601B/2602B/2604B/2611B/2612B/2614B/2634B/2635B/2636B, one SMU channel."""
+
+    kind = "supply+meter"
+    sync_modes: tuple[SyncMode, ...] = ("hw_trigger_start",)
+    max_voltage_v = 40.4  # 2601B/2602B/2604B [U]
+    max_current_a = 3.03
+    current_ranges_a = (100e-9, 1e-6, 10e-6, 100e-6, 1e-3, 10e-3, 100e-3, 1.0, 3.0)  # [U]
+    min_interval_s = 1 / 20_000  # 0.001 NPLC, measure to memory (spec §6.5)
+    max_nplc = 25.0
+    max_buffer_points = 100_000  # [U] for the 2600B; >100,000 without timestamps on the 2600
+    digio_lines = range(1, 15)
+
+    def __init__(
+        self,
+        transport: BaseTransport,
+        limits: SafetyLimits | None = None,
+        channel: int = 1,
+        *,
+        data_format: str = "REAL32",
+        big_endian: bool = False,
+    ) -> None:
+        if channel not in (1, 2):
+            raise ConfigError(
+                f"channel must be 1 (smua) or 2 (smub), not {channel}", context="channel"
+            )
+        if data_format not in FORMATS:
+            raise ConfigError(
+                f"data_format must be one of {sorted(FORMATS)}", context="data_format"
+            )
+        super().__init__(transport, limits)
+        self.channel = channel
+        self.smu = "smua" if channel == 1 else "smub"
+        self.data_format = data_format
+        self.big_endian = big_endian
+        self._current_limit_set = False
+        self._line_frequency_hz: float | None = None
+        self._plan: tuple[int, float, float, float, bool, int] | None = None
+
+    @classmethod
+    def open(cls, resource: str, limits: SafetyLimits | None = None, **kwargs):
+        """Open ``resource`` (VISA string or tcp://host:port) and return a connected driver."""
+        transport_kw = {k: kwargs.pop(k) for k in ("timeout_s", "visa_backend") if k in kwargs}
+        return cls(open_transport(resource, **transport_kw), limits, **kwargs)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.safe_shutdown()
+        self.close()
+
+    def identify(self) -> InstrumentInfo:
+        info = super().identify()
+        if not info.matches(r"Keithley.*,\s*Model 26\d\d[AB]"):
+            raise InstrumentError(
+                f"connected instrument is {info.vendor} {info.model}, not a Keithley 2600B",
+                context=self.resource,
+            )
+        return info
+
+    def _print(self, expression: str) -> str:
+        return self.transport.query(f"print({expression})")
+
+    def read_errors(self) -> list[str]:
+        """Drain ``errorqueue`` as ``code,"message"`` entries (bounded)."""
+        count = int(float(self._print("errorqueue.count")))
+        entries = []
+        for _ in range(min(count, MAX_ERROR_READS)):
+            fields = self._print("errorqueue.next()").split("\t")
+            code = int(float(fields[0])) if fields[0].strip() else 0
+            if code == 0:
+                break
+            entries.append(f'{code},"{fields[1] if len(fields) > 1 else ""}"')
+        if count > MAX_ERROR_READS:
+            entries.append(f"(error queue held {count} entries; read {MAX_ERROR_READS})")
+        return entries
+
+    # ---- PowerSupply ---------------------------------------------------------------------
+    def set_voltage(self, voltage_v: float) -> None:
+        if self.limits is not None:
+            self.limits.check_voltage(voltage_v)
+        if not abs(voltage_v) <= self.max_voltage_v:
+            raise SafetyLimitError(
+                f"{voltage_v:g} V exceeds the 2600B's {self.max_voltage_v:g} V; nothing was sent",
+                context="voltage",
+            )
+        smu = self.smu
+        self.send_batch(
+            [f"{smu}.source.func = {smu}.OUTPUT_DCVOLTS", f"{smu}.source.levelv = {voltage_v:.9g}"]
+        )
+
+    def set_current_limit(self, current_a: float) -> None:
+        if self.limits is not None:
+            self.limits.check_current(current_a)
+        if not 0 < current_a <= self.max_current_a:
+            raise SafetyLimitError(
+                f"{current_a:g} A is outside the 2600B's 0..{self.max_current_a:g} A; "
+                "nothing was sent",
+                context="current limit",
+            )
+        self.send_batch([f"{self.smu}.source.limiti = {current_a:.9g}"])
+        self._current_limit_set = True
+
+    def set_output(self, enabled: bool) -> None:
+        if enabled and not self._current_limit_set:
+            raise SafetyLimitError(
+                "set a current limit before turning the output on; nothing was sent",
+                context="output",
+            )
+        state = "OUTPUT_ON" if enabled else "OUTPUT_OFF"
+        self.send_batch([f"{self.smu}.source.output = {self.smu}.{state}"])
+
+    def output_enabled(self) -> bool:
+        return float(self._print(f"{self.smu}.source.output")) == 1.0
+
+    # ---- TriggeredMeter ------------------------------------------------------------------
+    def line_frequency_hz(self) -> float:
+        if self._line_frequency_hz is None:
+            self._line_frequency_hz = float(self._print("localnode.linefreq"))
+        return self._line_frequency_hz
+
+    def configure_capture(self, request: CaptureRequest) -> CaptureSettings:
+        if request.pretrigger_s:
+            raise ConfigError("the 2600B trigger model has no pre-trigger", context="pretrigger_s")
+        if not request.duration_s > 0 or not request.sample_interval_s >= self.min_interval_s:
+            raise ConfigError(
+                f"duration_s must be > 0 and sample_interval_s >= {self.min_interval_s:g} s "
+                "(20,000 readings/s)",
+                context="capture request",
+            )
+        current_range = pick_range(self.current_ranges_a, request.current_range_a, "range")
+        line = 0
+        if request.sync is not None:
+            if request.sync.mode not in self.sync_modes:
+                raise ConfigError(
+                    f"sync mode {request.sync.mode!r} is not one of {self.sync_modes}",
+                    context="sync.mode",
+                )
+            line = parse_line(request.sync, self.digio_lines, "sync.line")
+            edge = {"falling": "TRIG_FALLING", "rising": "TRIG_RISING"}[request.sync.polarity]
+        nplc = request.sample_interval_s * self.line_frequency_hz()
+        if nplc > self.max_nplc:
+            raise ConfigError(
+                f"{nplc:g} NPLC exceeds {self.max_nplc:g}", context="sample_interval_s"
+            )
+        n_points = math.ceil(request.duration_s / request.sample_interval_s - 1e-9)
+        if n_points > self.max_buffer_points:
+            raise ConfigError(
+                f"{n_points} readings exceed the {self.max_buffer_points}-reading buffer",
+                context="duration_s",
+            )
+        s = self.smu
+        commands = [
+            f"{s}.abort()",
+            f"{s}.measure.autorangei = {s}.AUTORANGE_OFF",
+            f"{s}.measure.rangei = {current_range:g}",
+            f"{s}.measure.autozero = {s}.AUTOZERO_OFF",
+            f"{s}.measure.nplc = {max(nplc, 0.001):.6g}",
+            f"{s}.nvbuffer1.clear()",
+            f"{s}.nvbuffer1.collecttimestamps = 1",
+            f"{s}.nvbuffer2.clear()",
+            f"{s}.nvbuffer2.collecttimestamps = 1",
+        ]
+        if self.data_format == "ASCII":
+            commands += ["format.data = format.ASCII", "format.asciiprecision = 10"]
+        else:
+            order = "BIGENDIAN" if self.big_endian else "LITTLEENDIAN"
+            commands += [
+                f"format.data = {FORMATS[self.data_format][0]}",
+                f"format.byteorder = format.{order}",
+            ]
+        if line:
+            commands += [
+                f"digio.trigger[{line}].mode = digio.{edge}",
+                f"digio.trigger[{line}].clear()",
+                f"{s}.trigger.arm.stimulus = digio.trigger[{line}].EVENT_ID",
+            ]
+        else:
+            commands += [f"{s}.trigger.arm.stimulus = 0"]
+        measure = (
+            f"{s}.trigger.measure.iv({s}.nvbuffer1, {s}.nvbuffer2)"
+            if request.measure_voltage
+            else f"{s}.trigger.measure.i({s}.nvbuffer1)"
+        )
+        commands += [
+            f"{s}.trigger.arm.count = 1",
+            f"{s}.trigger.count = {n_points}",
+            f"{s}.trigger.measure.stimulus = 0",
+            f"{s}.trigger.source.action = {s}.DISABLE",
+            measure,
+            f"{s}.trigger.measure.action = {s}.ENABLE",
+        ]
+        self.send_batch(commands)
+        accepted_nplc = float(self._print(f"{s}.measure.nplc"))
+        accepted_range = float(self._print(f"{s}.measure.rangei"))
+        aperture = accepted_nplc / self.line_frequency_hz()
+        interval = max(aperture, self.min_interval_s)
+        self._plan = (n_points, interval, aperture, accepted_range, request.measure_voltage, line)
+        return CaptureSettings(interval, n_points, 0, accepted_range)
+
+    def arm(self) -> None:
+        if self._plan is None:
+            raise AcquisitionError("configure_capture() before arm()", context=self.resource)
+        self.send_batch([f"{self.smu}.trigger.initiate()"])
+
+    def abort(self) -> None:
+        self.send_batch([f"{self.smu}.abort()"])
+
+    def _read(self, buffers: list[str], n: int, dtype: str) -> np.ndarray:
+        width = len(buffers)
+        command = f"printbuffer(1, {n}, {', '.join(buffers)})"
+        timeout_s = self.transport.timeout_s + n * width * 16 / 1e6
+        if not dtype:
+            reply = self.transport.query(command, timeout_s=timeout_s)
+            values = np.array([float(v) for v in reply.split(",")], dtype=np.float64)
+            if values.size != n * width:
+                raise InstrumentError(
+                    f"printbuffer returned {values.size} values, expected {n * width}",
+                    context=self.resource,
+                )
+        else:
+            values = self.transport.query_block(
+                command, dtype, big_endian=self.big_endian, count=n * width, timeout_s=timeout_s
+            )
+        return values.reshape(n, width).astype(np.float64)
+
+    def fetch(self, timeout_s: float) -> Capture:
+        if self._plan is None:
+            raise AcquisitionError("configure_capture() before fetch()", context=self.resource)
+        n_points, interval, aperture, current_range, measure_voltage, line = self._plan
+        s = self.smu
+        deadline = time.monotonic() + timeout_s
+        while (n := int(float(self._print(f"{s}.nvbuffer1.n")))) < n_points:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise InstrumentTimeoutError(
+                    f"{n} of {n_points} readings after {timeout_s:g} s "
+                    f"(no edge on digio line {line}?)",
+                    context=self.resource,
+                )
+            time.sleep(min(POLL_INTERVAL_S, remaining))
+        if n != n_points:
+            raise AcquisitionError(
+                f"buffer holds {n} readings, expected {n_points}", context=self.resource
+            )
+        buffers = [f"{s}.nvbuffer1.readings"]
+        if measure_voltage:
+            buffers.append(f"{s}.nvbuffer2.readings")
+        data = self._read(buffers, n, FORMATS[self.data_format][1])
+        if self.data_format == "ASCII":
+            stamps = self._read([f"{s}.nvbuffer1.timestamps"], n, "")[:, 0]
+        else:
+            self.transport.write("format.data = format.REAL64")
+            stamps = self._read([f"{s}.nvbuffer1.timestamps"], n, "f8")[:, 0]
+            self.transport.write(f"format.data = {FORMATS[self.data_format][0]}")
+        rate = 1.0 / interval
+        check_grid(stamps - stamps[0], rate, self.resource)
+        check_over_range(data[:, 0], current_range, self.resource)
+        voltage = data[:, 1] if measure_voltage else float(self._print(f"{s}.source.levelv"))
+        kind = "bin" if aperture >= interval * 0.999 else "point"
+        trace = build_trace(
+            data[:, 0],
+            voltage,
+            rate,
+            kind,
+            self.info,
+            self.resource,
+            f"Keithley 2600B {s} capture armed on digio line {line}" if line else "immediate",
+        )
+        settings = CaptureSettings(interval, n, 0, current_range)
+        return Capture(trace, settings, (0.0,) if line else ())
+
+    # ---- shutdown ------------------------------------------------------------------------
+    def _drain_and_log(self) -> None:
+        for entry in self.read_errors():
+            log.warning("%s: error queue at shutdown: %s", self.resource, entry)
+
+    def safe_shutdown(self) -> None:
+        """Abort, source 0 V, output off, drain errors: idempotent, never raises."""
+        s = self.smu
+        self.run_shutdown_steps(
+            [
+                ("discard stale replies", self.transport.clear),
+                ("abort", lambda: self.transport.write(f"{s}.abort()")),
+                ("level 0 V", lambda: self.transport.write(f"{s}.source.levelv = 0")),
+                ("output off", lambda: self.transport.write(f"{s}.source.output = {s}.OUTPUT_OFF")),
+                ("drain errors", self._drain_and_log),
+            ]
+        )

@@ -1,0 +1,69 @@
+"""The Keithley profiles and example benches agree with the drivers and simulators."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+
+import pytest
+
+from energybench._data import data_dir
+from energybench.instruments.capabilities import InstrumentInfo
+from energybench.instruments.registry import load_driver
+from energybench.sim.keithley_2461 import SimKeithley2461
+from energybench.sim.keithley_2600b import SimKeithley2600B
+from energybench.sim.timeline import Timeline
+
+PROFILES = {
+    "keithley_2461.toml": lambda tl: SimKeithley2461(tl, model="2461"),
+    "keithley_2450.toml": lambda tl: SimKeithley2461(tl, model="2450"),
+    "keithley_2600b.toml": lambda tl: SimKeithley2600B(tl),
+}
+
+
+def _load(name: str) -> dict:
+    with (data_dir("instruments") / name).open("rb") as f:
+        return tomllib.load(f)
+
+
+@pytest.mark.parametrize("name", sorted(PROFILES))
+def test_profile_matches_driver_and_simulator(name) -> None:
+    profile = _load(name)
+    meta = profile["instrument"]
+    driver = load_driver(meta["driver"])
+    sim = PROFILES[name](Timeline())
+    sim.stop()  # never started: releases the listening socket
+    assert sim.driver == meta["driver"]
+    assert InstrumentInfo.from_idn(sim.identity).matches(meta["identity"])
+    assert driver.kind == meta["kind"]
+    assert tuple(meta["sync_modes"]) == driver.sync_modes
+    ranges = tuple(r["range_a"] for r in profile["accuracy"]["current"])
+    assert ranges == driver.current_ranges_a
+    assert profile["source"]["max_voltage_v"] == driver.max_voltage_v
+    assert profile["source"]["max_current_a"] == driver.max_current_a
+    for entry in profile["accuracy"]["current"]:
+        assert entry["gain"] > 0 and entry["offset_a"] > 0 and entry["verified"] is False
+    assert "verified" in profile["sampling"] and "verified" in profile["sync"]
+
+
+def test_2461_profile_rates_match_the_driver() -> None:
+    profile = _load("keithley_2461.toml")
+    sampling = profile["sampling"]
+    driver = load_driver("keithley_2461")
+    assert (sampling["min_sample_rate_hz"], profile["instrument"]["max_sample_rate_hz"]) == (
+        driver.min_rate_hz,
+        driver.max_rate_hz,
+    )
+    assert sampling["max_buffer_points"] == driver.max_buffer_points
+
+
+@pytest.mark.parametrize("name", ["keithley_2461.bench.toml", "keithley_2600b.bench.toml"])
+def test_example_bench_is_consistent(name) -> None:
+    bench = _load(f"examples/{name}")
+    driver = load_driver(bench["meter"]["driver"])
+    assert bench["supply"]["driver"] == bench["meter"]["driver"]
+    assert bench["sync"]["mode"] in driver.sync_modes
+    assert re.fullmatch(r"(DIG|DIO)\d+", bench["sync"]["line"])
+    assert bench["supply"]["voltage_v"] <= bench["supply"]["max_voltage_v"]
+    assert bench["supply"]["current_limit_a"] <= bench["supply"]["max_current_a"]
+    assert set(bench["dut"]["baud"]) == {"energy", "performance", "accuracy"}
