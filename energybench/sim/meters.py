@@ -87,14 +87,23 @@ SIM_METERS: dict[str, SimMeter] = {
             "keithley2461",
             "energybench.sim.keithley_2461",
             "SimKeithley2461",
+            "hw_trigger_start_stop",
+            "DIG1",
+            "Keithley 2461 SMU (digital I/O trigger on both edges)",
+            role="supply",
+        ),
+        SimMeter(
+            "keithley2600b",
+            "energybench.sim.keithley_2600b",
+            "SimKeithley2600B",
             "hw_trigger_start",
-            "1",
-            "Keithley 2461 SMU (digital I/O trigger)",
+            "DIO1",
+            "Keithley 2600B SMU (TSP, digital I/O trigger)",
             role="supply",
         ),
     )
 }
-DEFAULT_ORDER = ("stream", "n6705c", "lpm01a", "b2900", "keithley2461")
+DEFAULT_ORDER = ("stream", "n6705c", "lpm01a", "b2900", "keithley2461", "keithley2600b")
 
 
 def available_meters() -> dict[str, str]:
