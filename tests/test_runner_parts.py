@@ -145,3 +145,22 @@ def test_runlog_records_dut_and_instrument_exchanges(tmp_path) -> None:
     assert "dut: << name%" in text and "instrument: TCPIP::x << '*IDN?'" in text
     assert "after" not in text
     assert text.splitlines()[0][:4].isdigit()  # UTC time stamp first
+
+
+def test_wrong_size_download_is_refused_before_anything_is_sent() -> None:
+    from types import SimpleNamespace
+
+    from energybench.errors import DutError
+    from energybench.runner.performance import download
+    from energybench.workloads.definitions import load_workload
+
+    sent = []
+    client = SimpleNamespace(load=lambda data, verify=False: sent.append(data))
+    ctx = SimpleNamespace(
+        workload=load_workload("kws01"), options=SimpleNamespace(verify_downloads=False)
+    )
+    with pytest.raises(DutError, match="refusing to download 5120 bytes"):
+        download(ctx, SimpleNamespace(client=client), bytes(5120))
+    assert sent == []
+    download(ctx, SimpleNamespace(client=client), bytes(490))
+    assert len(sent) == 1

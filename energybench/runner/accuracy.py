@@ -12,7 +12,7 @@ from energybench.errors import DutError, DutTimeoutError, WorkloadError
 from energybench.runner.context import RunContext
 from energybench.runner.dut_setup import DutSession
 from energybench.runner.mlc_format import accuracy_results_txt
-from energybench.runner.performance import ModeAborted, check_alive
+from energybench.runner.performance import ModeAborted, check_alive, download
 from energybench.runner.results import ModeResult
 from energybench.workloads.scoring import normalize_probabilities, roc_auc, roc_auc_ovr
 
@@ -25,7 +25,7 @@ def _infer_one(ctx: RunContext, dut: DutSession, data: bytes, where: str) -> tup
     last: Exception | None = None
     for _ in range(ctx.options.max_attempts):
         try:
-            dut.client.load(data, verify=ctx.options.verify_downloads)
+            download(ctx, dut, data)
             results = dut.client.infer(1, 0, ctx.options.infer_timeout_s or INFER_TIMEOUT_S).results
         except DutTimeoutError as exc:
             last = exc

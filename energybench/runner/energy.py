@@ -24,7 +24,7 @@ from energybench.runner.measure import (
     record_capture,
 )
 from energybench.runner.mlc_format import EnergyWindow, energy_results_txt
-from energybench.runner.performance import ModeAborted, check_alive, window_files
+from energybench.runner.performance import ModeAborted, check_alive, download, window_files
 from energybench.runner.plots import plot_window
 from energybench.runner.results import ModeResult, WindowRecord
 from energybench.runner.uncertainty import (
@@ -80,7 +80,7 @@ class _Energy:
     # ---- one window ------------------------------------------------------------------------
     def _measure(self, data: bytes, n: int, warmups: int, expected_s: float) -> Measured:
         opts = self.ctx.options
-        self.dut.client.load(data, verify=opts.verify_downloads)
+        download(self.ctx, self.dut, data)
         return self.measurer.measure(n, warmups, expected_s, opts.infer_timeout(expected_s))
 
     def _recover(self, measured: Measured) -> None:

@@ -27,6 +27,19 @@ def window_files(ctx: RunContext) -> list[Sample]:
     return [samples[k % len(samples)] for k in range(ctx.options.windows)]
 
 
+def download(ctx: RunContext, dut: DutSession, data: bytes) -> None:
+    """``db load`` + ``db <hex>`` of one input, refusing a size other than the workload's: an
+    oversize ``db load`` makes the DUT answer with a bare ``\\n`` warning that the interface
+    board never relays (it then hangs), so nothing of the wrong size is ever sent."""
+    if len(data) != ctx.workload.input_bytes:
+        raise DutError(
+            f"refusing to download {len(data)} bytes: {ctx.workload.name} inputs are "
+            f"{ctx.workload.input_bytes}",
+            context="db load",
+        )
+    dut.client.load(data, verify=ctx.options.verify_downloads)
+
+
 def check_alive(dut: DutSession) -> None:
     """After a timeout: is the DUT still answering? Abort the mode if not."""
     try:
@@ -41,7 +54,7 @@ def check_alive(dut: DutSession) -> None:
 def probe_latency(ctx: RunContext, dut: DutSession, sample: Sample) -> float:
     """DUT-timed latency of the workload's own count of inferences on one input."""
     counts = ctx.workload.counts("performance")
-    dut.client.load(sample.first_input(ctx.workload), verify=ctx.options.verify_downloads)
+    download(ctx, dut, sample.first_input(ctx.workload))
     timeout = ctx.options.infer_timeout(ctx.options.min_window_s * 2)
     result = dut.client.infer(counts.inferences, counts.warmups, timeout)
     elapsed = result.dut_elapsed_s
@@ -68,7 +81,7 @@ def run_performance(ctx: RunContext, dut: DutSession) -> ModeResult:
             record = WindowRecord(slot, attempt, sample.file, n, counts.warmups)
             result.windows.append(record)
             try:
-                dut.client.load(sample.first_input(wl), verify=opts.verify_downloads)
+                download(ctx, dut, sample.first_input(wl))
                 inf = dut.client.infer(n, counts.warmups, opts.infer_timeout(n * latency))
             except DutTimeoutError as exc:
                 record.invalidate(f"DUT timeout: {exc}")
