@@ -108,3 +108,43 @@ def test_demo_prints_the_table(tmp_path: Path) -> None:
     assert "demo: 4 workloads" in proc.stderr
     folders = sorted(p.name.split("_", 1)[1] for p in (tmp_path / "runs").iterdir())
     assert len(folders) == 12  # 4 workloads x 3 modes
+
+
+def test_ctrl_c_during_energy_run_switches_the_output_off(tmp_path: Path) -> None:
+    """SIGINT in the middle of an energy run: exit 130, the SMU's output off, the folder
+    says why."""
+    import signal
+    import time
+
+    from runner_helpers import require_meter
+
+    from energybench.sim.meters import attach_meter
+
+    require_meter("b2900")
+    root = standin(tmp_path, "kws01", files=5)
+    runs = tmp_path / "runs"
+    with VirtualLab("fast-m33", mode="energy", workload="kws01") as lab:
+        attach_meter(lab, "b2900")
+        bench = tmp_path / "bench.toml"
+        bench.write_text(bench_toml(lab, "b2900"))
+        env = dict(os.environ, COLUMNS="200")
+        args = ["run", "kws01", "--mode", "energy", "--bench", str(bench)]
+        args += ["--dataset", str(root), "--runs-dir", str(runs), "--no-plots"]
+        proc = subprocess.Popen(
+            ENERGYBENCH + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # wait until the probe window was measured
+            logs = list(runs.glob("*/log.txt"))
+            if logs and "probe:" in logs[0].read_text():
+                break
+            time.sleep(0.05)
+        assert lab.timeline.supply_state(lab.timeline.now_s)[1]  # powered while running
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err
+        assert not lab.timeline.supply_state(lab.timeline.now_s)[1]
+    (folder,) = runs.iterdir()
+    saved = json.loads((folder / "results.json").read_text())
+    assert saved["valid"] is False and "interrupted" in saved["aborted"]
+    assert "outputs off" in (folder / "log.txt").read_text()
