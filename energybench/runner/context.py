@@ -77,3 +77,4 @@ class RunContext:
     folder: Path
     progress: Progress = field(default_factory=NullProgress)
     provenance: dict = field(default_factory=dict)
+    dut_latency_s: float | None = None  # from this run's performance mode (DUT clock)

@@ -197,6 +197,21 @@ class _Energy:
                 f"{record.duration_s:.6f} s differ by {gap:.2%}"
             )
 
+    def _cross_check_performance(self, latency_s: float) -> None:
+        """Energy-window latency (meter clock) against this run's performance mode (DUT
+        clock): a large gap means a clock, a count or a window is wrong."""
+        reference = self.ctx.dut_latency_s
+        if not reference:
+            return
+        gap = latency_s / reference - 1
+        self.result.figures["performance_latency_s"] = reference
+        self.result.figures["latency_gap_vs_performance"] = gap
+        if abs(gap) > DUT_TIMING_TOLERANCE:
+            self.result.notes.append(
+                f"energy-window latency {latency_s * 1e3:.4f} ms differs from the DUT-timed "
+                f"{reference * 1e3:.4f} ms by {gap:+.2%}"
+            )
+
     def _uncertainty(self, record: WindowRecord, measured: Measured) -> None:
         trace, w = measured.trace, measured.window
         assert trace is not None and w is not None and record.energy_j is not None
@@ -295,6 +310,7 @@ class _Energy:
                 window_energy_per_inference_j=per_inf,
             )
             result.results_txt = energy_results_txt(txt)
+            self._cross_check_performance(result.figures["latency_s"])
         else:
             result.results_txt = "Power Edition Output\n"
         extra = [f"ERROR: Not valid for submission.  {v}" for v in result.validity]

@@ -178,10 +178,12 @@ def run_workload(
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
     results: list[ModeResult] = []
     last_build = None
+    dut_latency_s = None
     for m in ALL_ORDER if mode == "all" else (mode,):
         folder = _folder(Path(runs_dir), stamp, wl.name, m)
         with RunLog(folder / "log.txt") as runlog:
             ctx = RunContext(bench, wl, dataset, options, runlog, folder, progress)
+            ctx.dut_latency_s = dut_latency_s
             ctx.provenance = _provenance(bench, wl, dataset, options)
             started = datetime.now(UTC)
             runlog.write("runner", f"energybench {__version__}: {wl.name} {m} on {bench.name}")
@@ -213,4 +215,6 @@ def run_workload(
             )
         results.append(result)
         last_build = _build(m)
+        if m == "performance" and result.valid:
+            dut_latency_s = result.figures.get("latency_s")
     return results
