@@ -164,3 +164,37 @@ def test_wrong_size_download_is_refused_before_anything_is_sent() -> None:
     assert sent == []
     download(ctx, SimpleNamespace(client=client), bytes(490))
     assert len(sent) == 1
+
+
+def test_bench_flash_commands_become_the_flash_hook(tmp_path) -> None:
+    import sys
+    import tomllib
+
+    from energybench.errors import ConfigError, DutError
+    from energybench.runner.bench import parse_bench
+    from energybench.runner.run import flash_hook
+
+    marker = tmp_path / "flashed"
+    script = tmp_path / "flash.py"
+    script.write_text(f"open({str(marker)!r}, 'a').write('energy')\n")
+    base = """
+[meter]
+driver = "sim_stream"
+resource = "tcp://127.0.0.1:9"
+[sync]
+mode = "digital_channel"
+line = "gpi[0]"
+[dut]
+port = "/dev/null"
+baud = 115200
+"""
+    flash = f"flash = {{ energy = '{sys.executable} {script}', performance = 'false' }}\n"
+    bench = parse_bench(tomllib.loads(base + flash))
+    hook = flash_hook(bench, settle_s=0.0)
+    hook("energy")
+    assert marker.read_text() == "energy"
+    with pytest.raises(DutError, match="exited with 1"):
+        hook("performance")
+    assert flash_hook(parse_bench(tomllib.loads(base))) is None
+    with pytest.raises(ConfigError, match=r"dut\.flash\.accuracy"):
+        parse_bench(tomllib.loads(base + "flash = { accuracy = 'x' }\n"))

@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import platform
+import shlex
+import subprocess
 import time
 from dataclasses import asdict, fields
 from datetime import UTC, datetime
@@ -47,6 +49,34 @@ def _folder(runs_dir: Path, stamp: str, workload: str, mode: str) -> Path:
         k += 1
     folder.mkdir(parents=True)
     return folder
+
+
+def flash_hook(bench: Bench, timeout_s: float = 300.0, settle_s: float = 2.0):
+    """A flash hook running the bench file's ``[dut] flash`` command of a build (None when
+    the bench has none): bounded, and a failure stops the run with the command's output."""
+    commands = bench.dut.flash
+    if not commands:
+        return None
+
+    def flash(build: str) -> None:
+        command = commands.get(build)
+        if command is None:
+            raise DutError(f"no flash command for the {build} build", context="dut.flash")
+        try:
+            done = subprocess.run(
+                shlex.split(command), capture_output=True, text=True, timeout=timeout_s
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise DutError(f"flashing failed: {exc}", context=f"dut.flash.{build}") from exc
+        if done.returncode != 0:
+            tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+            raise DutError(
+                f"flashing exited with {done.returncode}: {' | '.join(tail)}",
+                context=f"dut.flash.{build}",
+            )
+        time.sleep(settle_s)  # the DUT reboots into the new build
+
+    return flash
 
 
 def _build(mode: str) -> str:
@@ -172,6 +202,8 @@ def run_workload(
     if mode not in RUN_MODES:
         raise UsageError(f"mode must be one of {', '.join(RUN_MODES)}", context="--mode")
     options = options or RunOptions()
+    if options.flash is None:
+        options.flash = flash_hook(bench)
     progress = progress or NullProgress()
     wl = load_workload(workload)
     dataset = load_dataset(Path(dataset_root), wl)
