@@ -41,6 +41,7 @@ CASES = [
     Case("sim_stream", "energybench.sim.stream_source:SimStreamSource", False),
     Case("keithley_2461", "energybench.sim.keithley_2461:SimKeithley2461", True),
     Case("keithley_2600b", "energybench.sim.keithley_2600b:SimKeithley2600B", True),
+    Case("otii", "energybench.sim.otii:SimOtiiArc", True),
 ]
 
 
