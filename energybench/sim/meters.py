@@ -75,6 +75,16 @@ SIM_METERS: dict[str, SimMeter] = {
             bench_options={"sample_rate_hz": 1000},
         ),
         SimMeter(
+            "otii",
+            "energybench.sim.otii",
+            "SimOtiiArc",
+            "digital_channel",
+            "i1",
+            "Qoitech Otii Arc (digital input sampled with the current)",
+            role="supply",
+            bench_options={"sample_rate_hz": 4000},  # the Arc's fixed rate
+        ),
+        SimMeter(
             "b2900",
             "energybench.sim.keysight_b2900",
             "SimKeysightB2900",
@@ -103,7 +113,15 @@ SIM_METERS: dict[str, SimMeter] = {
         ),
     )
 }
-DEFAULT_ORDER = ("stream", "n6705c", "lpm01a", "b2900", "keithley2461", "keithley2600b")
+DEFAULT_ORDER = (
+    "stream",
+    "n6705c",
+    "lpm01a",
+    "otii",
+    "b2900",
+    "keithley2461",
+    "keithley2600b",
+)
 
 
 def available_meters() -> dict[str, str]:
