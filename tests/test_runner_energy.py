@@ -185,3 +185,34 @@ def test_hung_dut_is_power_cycled_and_the_window_rerun(tmp_path) -> None:
     assert any("DUT timeout" in p for p in invalid[0].problems)
     assert "power-cycled" in (result.folder / "log.txt").read_text()
     assert not supply_on
+
+
+def test_extra_edge_in_a_window_invalidates_and_reruns_it(tmp_path) -> None:
+    """A glitch on the timestamp line inside a window: three edges where two are expected;
+    the window is invalid with the edges found listed, and re-run."""
+
+    def arm(lab, sim):
+        dut, state = lab.dut, {"armed": False}
+        compute = dut.compute
+
+        def glitchy(inferences: int, timed: bool) -> None:
+            if not (timed and state["armed"]):
+                compute(inferences, timed)
+                return
+            state["armed"] = False
+            compute(inferences // 2, timed)
+            t = lab.timeline.now_s
+            with lab.timeline.hold():
+                lab.timeline.set_pin("timestamp", t, False)
+                lab.timeline.set_pin("timestamp", t + 0.002, True)
+            compute(inferences - inferences // 2, timed)
+
+        dut.compute = glitchy
+        return StepProgress({1: lambda: state.update(armed=True)})
+
+    result, _, _ = _energy_run(tmp_path, "stream", progress=arm)
+    assert result.valid, result.validity
+    (bad,) = [w for w in result.windows if not w.valid]
+    assert bad.index == 1 and bad.attempt == 0
+    assert any("EdgeCountError" in p and "3 edge(s)" in p for p in bad.problems), bad.problems
+    assert [w.index for w in result.valid_windows] == [0, 1, 2, 3, 4]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,7 +48,8 @@ log = logging.getLogger(__name__)
 DEFAULT_STREAM_RATE_HZ = 10_000.0
 CAPTURE_POINTS = 90_000  # fits every supported triggered meter's buffer (B2900: 100 k)
 EDGE_WAIT_S = 10.0  # beyond the expected window, for the meter's data to arrive
-MARGIN_SAMPLES = 4  # recorded after the end edge before the window is cut (edge + ends)
+MARGIN_SAMPLES = 4  # at least this many samples after the end edge (edge + integration ends)
+QUIET_MIN_S, QUIET_MAX_S = 0.02, 2.0  # edge-free span that closes a window
 
 
 class MeterFailure(AcquisitionError):
@@ -85,6 +87,7 @@ class _EdgeCountingSink(RecordingSink):
         self.polarity = polarity
         self.edges = 0
         self.last_edge_id: int | None = None
+        self.edge_ids: list[int] = []
         self._last_bit: bool | None = None
         self._line: str | None = None
         self._expected: int | None = None
@@ -111,7 +114,8 @@ class _EdgeCountingSink(RecordingSink):
                 found = np.flatnonzero(~bits[:-1] & bits[1:])
             if found.size:  # the sample id after each transition
                 offset = chunk.first_sample_id + (0 if len(bits) > chunk.n_samples else 1)
-                self.last_edge_id = int(found[-1]) + offset
+                self.edge_ids.extend(int(k) + offset for k in found)
+                self.last_edge_id = self.edge_ids[-1]
             self.edges += int(found.size)
         super().append(chunk)
 
@@ -163,6 +167,31 @@ class StreamMeasurer:
             self.result = exc.details.get("result")
             log.error("stopping the acquisition: %s", exc)
 
+    def _wait_quiet(self, first_edge: int, expected_s: float, rate: float) -> None:
+        """Until the samples reach 1.2 x the expected window past its first edge and an
+        edge-free span (10 % of the window, 20 ms..2 s) follows the last edge: a glitch that
+        looks like the end is then followed by the real end, and both are in the interval."""
+        assert self.acq is not None
+        sink = self.sink
+        span = min(QUIET_MAX_S, max(QUIET_MIN_S, expected_s / 10))
+        quiet = max(MARGIN_SAMPLES, round(rate * span))
+        floor = first_edge + round(rate * expected_s * 1.2)
+        deadline = time.monotonic() + EDGE_WAIT_S + expected_s
+        while True:
+            last = sink.last_edge_id if sink.last_edge_id is not None else first_edge
+            target = max(floor, last + quiet)
+
+            def done(target: int = target, last: int = last) -> bool:
+                return (sink.next_sample_id or 0) >= target or (sink.last_edge_id or 0) > last
+
+            self.acq.wait_for(
+                done,
+                max(0.0, deadline - time.monotonic()),
+                "quiet samples after the window's last edge",
+            )
+            if (sink.last_edge_id or 0) <= last:
+                return
+
     def _failed(self) -> str | None:
         failure = getattr(self.acq, "_failure", None)  # set by the reader/writer threads
         return None if failure is None else str(failure)
@@ -173,7 +202,7 @@ class StreamMeasurer:
         assert self.acq is not None
         out = Measured(current_range_a=self.request.current_range_a)
         start_id = self.sink.begin_window()
-        edges_before = self.sink.edges
+        edges_before = len(self.sink.edge_ids)
         try:
             inf = self.dut.client.infer(inferences, warmups, timeout_s)
             out.dut_elapsed_s = inf.dut_elapsed_s
@@ -186,7 +215,7 @@ class StreamMeasurer:
         wait_s = EDGE_WAIT_S + expected_s
         try:
             self.acq.wait_for(
-                lambda: self.sink.edges >= edges_before + 2,
+                lambda: len(self.sink.edge_ids) >= edges_before + 2,
                 0.0 if out.dut_timeout else wait_s,
                 "the window's two timestamp edges",
             )
@@ -197,22 +226,20 @@ class StreamMeasurer:
                 ) from exc
             if not out.problems:
                 out.problems.append(
-                    f"{self.sink.edges - edges_before} timestamp edge(s) arrived, 2 expected"
+                    f"{len(self.sink.edge_ids) - edges_before} timestamp edge(s) arrived, "
+                    "2 expected"
                 )
-        # a few samples past the last edge (the bench's time may not move on by itself)
-        target = (self.sink.last_edge_id or self.sink.next_sample_id or 0) + MARGIN_SAMPLES
-        try:
-            self.acq.wait_for(
-                lambda: (self.sink.next_sample_id or 0) >= target,
-                EDGE_WAIT_S,
-                "samples after the window",
-            )
-        except AcquisitionError as exc:
-            if self._failed():
-                raise MeterFailure(
-                    f"the meter stream failed: {self._failed()}", context="meter"
-                ) from exc
-            out.problems.append(f"no samples after the window: {exc}")
+        # the window is closed once a quiet span of samples follows the last edge: a glitch
+        # that looked like the end is then followed by the real end, and both are seen
+        if not out.problems:
+            try:
+                self._wait_quiet(self.sink.edge_ids[edges_before], expected_s, rate)
+            except AcquisitionError as exc:
+                if self._failed():
+                    raise MeterFailure(
+                        f"the meter stream failed: {self._failed()}", context="meter"
+                    ) from exc
+                out.problems.append(f"no samples after the window: {exc}")
         stop_id = self.sink.next_sample_id or 0
         try:
             out.trace = self.sink.end_window(start_id, stop_id)
