@@ -216,3 +216,32 @@ def test_extra_edge_in_a_window_invalidates_and_reruns_it(tmp_path) -> None:
     assert bad.index == 1 and bad.attempt == 0
     assert any("EdgeCountError" in p and "3 edge(s)" in p for p in bad.problems), bad.problems
     assert [w.index for w in result.valid_windows] == [0, 1, 2, 3, 4]
+
+
+def test_n6705c_elog_stream_with_the_vmeter_sync_channel(tmp_path) -> None:
+    """analog_channel on a streaming meter: the N6705C's Elog (bin averages at a rate JLS cannot
+    store, so the recording is CSV) with the timestamp pin digitized on a VMETer channel. The
+    reference DUT's 2 ms timestamp pulse spans several Elog bins."""
+    import tomllib
+
+    from energybench.runner.bench import parse_bench
+    from energybench.sim.meters import bench_toml
+    from energybench.traces.csv_io import read_csv
+
+    require_meter("n6705c")
+    root = standin(tmp_path, "kws01", files=5)
+    with VirtualLab("stm32l4r5-reference", mode="energy", workload="kws01") as lab:
+        attach_meter(lab, "n6705c")
+        lab.start_idle_clock()  # the Elog reports only what the timeline made final
+        text = bench_toml(lab, "n6705c", acquisition="stream", sample_rate_hz=2000.0)
+        bench = parse_bench(tomllib.loads(text.replace('line = "PIN1"', 'line = "BUS"')))
+        (result,) = run_workload(bench, "kws01", "energy", root, tmp_path / "runs")
+        truth = list(lab.dut.windows)
+    assert result.valid, result.validity
+    for ours, true in _pair(result, truth):
+        assert ours.energy_per_inference_j == pytest.approx(
+            true.energy_j / true.inferences, rel=1e-3
+        )
+    assert result.figures["trace_file"] == "trace.csv"
+    trace = read_csv(result.folder / "trace.csv")
+    assert trace.sample_kind == "bin" and "timestamp" in trace.digital_names
