@@ -10,9 +10,8 @@ from __future__ import annotations
 import logging
 import math
 import statistics
-from pathlib import Path
 
-from energybench.errors import ConfigError, DutError, EnergybenchError
+from energybench.errors import ConfigError, DutError
 from energybench.runner.context import RunContext
 from energybench.runner.dut_setup import DutSession
 from energybench.runner.instruments import BenchInstruments
@@ -321,11 +320,5 @@ class _Energy:
 
 
 def run_energy(ctx: RunContext, dut: DutSession, instruments: BenchInstruments) -> ModeResult:
-    try:
-        return _Energy(ctx, dut, instruments).run()
-    except EnergybenchError:
-        raise
-
-
-def trace_path(folder: Path) -> Path:
-    return folder / "trace.jls"
+    """Energy mode on an open bench (instruments powered, DUT connected)."""
+    return _Energy(ctx, dut, instruments).run()
