@@ -155,15 +155,17 @@ def test_wrong_size_download_is_refused_before_anything_is_sent() -> None:
     from energybench.workloads.definitions import load_workload
 
     sent = []
-    client = SimpleNamespace(load=lambda data, verify=False: sent.append(data))
+    client = SimpleNamespace(load=lambda data, verify=False: sent.append((len(data), verify)))
     ctx = SimpleNamespace(
         workload=load_workload("kws01"), options=SimpleNamespace(verify_downloads=False)
     )
     with pytest.raises(DutError, match="refusing to download 5120 bytes"):
-        download(ctx, SimpleNamespace(client=client), bytes(5120))
+        download(ctx, SimpleNamespace(client=client, first_download_checked=False), bytes(5120))
     assert sent == []
-    download(ctx, SimpleNamespace(client=client), bytes(490))
-    assert len(sent) == 1
+    dut = SimpleNamespace(client=client, first_download_checked=False)
+    download(ctx, dut, bytes(490))
+    download(ctx, dut, bytes(490))
+    assert sent == [(490, True), (490, False)]  # the first download is read back
 
 
 def test_bench_flash_commands_become_the_flash_hook(tmp_path) -> None:

@@ -31,6 +31,7 @@ class DutSession:
     mode: str  # the firmware's timestamp mode
     link_kind: str  # "direct" or "interface board"
     baud: int
+    first_download_checked: bool = False  # the first download is read back (db print)
 
     def close(self) -> None:
         try:

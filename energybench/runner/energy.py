@@ -240,7 +240,7 @@ class _Energy:
     # ---- the mode ------------------------------------------------------------------------
     def run(self) -> ModeResult:
         ctx, opts, result = self.ctx, self.ctx.options, self.result
-        files = window_files(ctx)
+        files = window_files(ctx, result)
         ctx.progress.start(f"{ctx.workload.name} energy", opts.windows + 1)
         self.measurer.start()
         try:

@@ -21,9 +21,14 @@ class ModeAborted(DutError):
     """A mode stopped early (the DUT stopped answering, the meter failed, ...)."""
 
 
-def window_files(ctx: RunContext) -> list[Sample]:
-    """The input files of the windows: the first N of the truth file, as the reference does."""
+def window_files(ctx: RunContext, result: ModeResult | None = None) -> list[Sample]:
+    """The input files of the windows: the first N of the truth file, as the reference does
+    (a set with fewer files repeats them, noted in the result)."""
     samples = ctx.dataset.samples
+    if result is not None and len(samples) < ctx.options.windows:
+        result.notes.append(
+            f"only {len(samples)} input file(s) for {ctx.options.windows} windows: inputs repeat"
+        )
     return [samples[k % len(samples)] for k in range(ctx.options.windows)]
 
 
@@ -37,7 +42,9 @@ def download(ctx: RunContext, dut: DutSession, data: bytes) -> None:
             f"{ctx.workload.input_bytes}",
             context="db load",
         )
-    dut.client.load(data, verify=ctx.options.verify_downloads)
+    verify = ctx.options.verify_downloads or not dut.first_download_checked
+    dut.client.load(data, verify=verify)  # the first one read back: a broken link shows early
+    dut.first_download_checked = True
 
 
 def check_alive(dut: DutSession) -> None:
@@ -69,7 +76,7 @@ def run_performance(ctx: RunContext, dut: DutSession) -> ModeResult:
     wl, opts = ctx.workload, ctx.options
     counts = wl.counts("performance")
     result = ModeResult(wl.name, "performance")
-    files = window_files(ctx)
+    files = window_files(ctx, result)
     ctx.progress.start(f"{wl.name} performance", opts.windows + 1)
     latency = probe_latency(ctx, dut, files[0])
     n = opts.scaled_inferences(latency, counts.inferences)
