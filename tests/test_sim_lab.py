@@ -45,7 +45,12 @@ def test_fixture_lab_serves_the_dut_and_the_board(virtual_lab: VirtualLab) -> No
 def test_bench_toml_without_instruments(virtual_lab: VirtualLab) -> None:
     bench = tomllib.loads(virtual_lab.bench_toml())
     assert "meter" not in bench
-    assert bench["supply"] == {"voltage_v": 1.8, "max_voltage_v": 1.98, "max_current_a": 0.1}
+    assert bench["supply"] == {
+        "voltage_v": 1.8,
+        "current_limit_a": 0.039,  # 2 x the largest active + UART current: the bench needs one
+        "max_voltage_v": 1.98,
+        "max_current_a": 0.1,
+    }
     assert bench["sync"] == {"mode": "host_timestamp", "line": "timestamp", "polarity": "falling"}
     assert bench["dut"] == {
         "port": virtual_lab.dut.port,

@@ -40,7 +40,7 @@ def _root(
 
 def _register() -> None:
     """Attach the command modules (each adds its commands or sub-app to ``app``)."""
-    from energybench.cli import analyze, instruments, lab  # noqa: F401
+    from energybench.cli import analyze, demo, instruments, lab, run  # noqa: F401
 
 
 _register()
@@ -49,7 +49,9 @@ _register()
 def main() -> None:
     """Console-script entry: run the app, render EnergybenchError as one line."""
     try:
-        app(standalone_mode=False)
+        # typer >= 0.29 returns the code of a typer.Exit (and 130 for Ctrl-C) in
+        # non-standalone mode instead of raising it
+        code = app(standalone_mode=False)
     except EnergybenchError as exc:
         typer.echo(f"error: {exc.one_line()}", err=True)
         sys.exit(exc.exit_code)
@@ -66,6 +68,10 @@ def main() -> None:
             exc.show()
             sys.exit(exc.exit_code)
         raise
+    if isinstance(code, int) and not isinstance(code, bool) and code != 0:
+        if code == 130:
+            typer.echo("interrupted", err=True)
+        sys.exit(code)
 
 
 def _click_exception_types() -> tuple[type[Exception], ...]:

@@ -22,6 +22,8 @@ Example::
     [dut]
     port = "/dev/ttyACM0"
     baud = { energy = 9600, performance = 115200, accuracy = 115200 }
+    # optional: how to program each build, for `--mode all` in one command
+    flash = { energy = "st-flash write kws_energy.bin 0x8000000", performance = "..." }
     [interface]              # optional: the IO manager relaying to the DUT in energy mode
     port = "/dev/ttyACM1"
     baud = 115200
@@ -70,6 +72,9 @@ class SyncConfig:
 class PortConfig:
     port: str
     baud: dict[str, int]
+    # [dut] flash = { energy = "cmd ...", performance = "cmd ..." }: programs the build a mode
+    # needs (energy vs performance timestamps), so `--mode all` runs in one command
+    flash: dict[str, str] = field(default_factory=dict)
 
     def baud_for(self, mode: str) -> int:
         return self.baud[mode]
@@ -145,7 +150,15 @@ def _port(p: _Problems, table: dict, path: str, default_baud: int | None = None)
             bauds[mode] = value
         for mode in MODES:
             p.check(mode in bauds, f"{path}.baud.{mode}: missing")
-    return PortConfig(port or "", bauds)
+    flash = p.get(table, "flash", dict, path, {}) or {}
+    for build, command in flash.items():
+        p.check(
+            build in ("energy", "performance"),
+            f"{path}.flash.{build}: unknown build (use energy, performance)",
+        )
+        p.check(isinstance(command, str) and command.strip() != "", f"{path}.flash.{build}: "
+                "must be a command line")  # fmt: skip
+    return PortConfig(port or "", bauds, dict(flash))
 
 
 def parse_bench(table: dict, where: str = "bench file") -> Bench:

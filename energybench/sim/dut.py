@@ -173,6 +173,17 @@ class SimDut:
             self.firmware.enable()
             self.emit("m-ready\r\n")
 
+    def flash(self, mode: str) -> None:
+        """Program the other firmware build (energy or performance timestamps) and reboot."""
+        if mode not in MODES:
+            raise ConfigError(f"mode must be one of {MODES}, got {mode!r}", context="mode")
+        with self._lock:
+            self.mode = mode
+            self.energy_build = mode == "energy"
+            self.baud = self.profile.baud_for(mode, self.workload)
+        log.info("simulated DUT flashed with the %s build", mode)
+        self.reset()
+
     def power_on(self) -> None:
         """Called by a supply simulator when its output switches on: the DUT boots again."""
         self.reset()

@@ -59,6 +59,7 @@ class SimInterfaceBoard:
         self.resets = 0
         self._buffer = bytearray()
         self._stuck = False
+        self._waiting_for_dut = False
         self._lock = threading.RLock()
         self._pty = PtyServer(self.feed, name="sim-interface")
 
@@ -79,7 +80,19 @@ class SimInterfaceBoard:
             self.dut_baud = self._flash_baud
             self._buffer.clear()
             self._stuck = False
+            self._waiting_for_dut = False
             self.resets += 1
+
+    def dut_rebooted(self) -> None:
+        """The DUT booted (power cycle): a relay stuck waiting for its ``m-ready`` completes
+        with the boot banner, which ends in ``m-ready``, as on the real board."""
+        with self._lock:
+            if self._waiting_for_dut:
+                banner = f"m-timestamp-mode-{'energy' if self.dut.energy_build else 'performance'}"
+                for line in (banner, "m-init-done", "m-ready"):
+                    self._pty.write(f"[dut]: {line}\r\n".encode("latin-1"))
+                self._waiting_for_dut = False
+                self._stuck = False
 
     # ---- host side ---------------------------------------------------------------------------
     def feed(self, data: bytes) -> None:
@@ -166,6 +179,7 @@ class SimInterfaceBoard:
         if not relay.done:
             log.warning("no m-ready from the DUT after %r: the board waits forever", command)
             self._stuck = True
+            self._waiting_for_dut = True
 
 
 class _LineRelay:

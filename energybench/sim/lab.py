@@ -14,11 +14,14 @@ from __future__ import annotations
 import json
 import logging
 import math
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from energybench.errors import ConfigError
+from energybench.instruments.capabilities import SYNC_MODES as CAPABILITY_SYNC_MODES
 from energybench.sim.dut import SimDut
 from energybench.sim.firmware_dut import FirmwareDut
 from energybench.sim.interface_board import HOST_BAUD, SimInterfaceBoard
@@ -28,7 +31,8 @@ from energybench.sim.timeline import Timeline
 
 log = logging.getLogger(__name__)
 
-SYNC_MODES = ("hardware_trigger", "digital_channel", "event_marker", "host_timestamp")
+# the drivers' sync modes, plus the bench file's alias "hardware_trigger" (hw_trigger_start)
+SYNC_MODES = (*CAPABILITY_SYNC_MODES, "hardware_trigger")
 ROLES = ("meter", "supply")
 
 
@@ -111,8 +115,11 @@ class VirtualLab:
                 idle_speed=idle_speed,
             )
         self.interface = SimInterfaceBoard(self.timeline, self.dut)
+        self.timeline.add_power_on_listener(self._on_power_on)
         self.instruments: dict[str, _Instrument] = {}
         self._started = False
+        self._idle_stop = threading.Event()
+        self._idle_thread: threading.Thread | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------
     def start(self) -> VirtualLab:
@@ -129,8 +136,39 @@ class VirtualLab:
             inst.sim.start()
         return self
 
+    def _on_power_on(self, t_s: float) -> None:
+        """A supply simulator switched the rail on: the DUT boots, the board hears it."""
+        if self._started:
+            self.dut.power_on()
+            self.interface.dut_rebooted()
+
+    def start_idle_clock(self, speed: float = 20.0, tick_s: float = 0.005) -> None:
+        """Let idle time pass at ``speed`` x wall time while nothing else moves the clock, for
+        meters that only report what the timeline made final (LPM01A, Elog) and would wait
+        forever on an idle DUT. The DUT's appends are atomic (``Timeline.hold``)."""
+        if speed <= 0 or tick_s <= 0:
+            raise ConfigError("idle clock speed and tick must be > 0", context="idle_clock")
+        if self._idle_thread is not None:
+            return
+        self._idle_stop.clear()
+
+        def run() -> None:
+            last = time.monotonic()
+            while not self._idle_stop.wait(tick_s):
+                now = time.monotonic()
+                with self.timeline.hold():
+                    self.timeline.advance_to(self.timeline.now_s + speed * (now - last))
+                last = now
+
+        self._idle_thread = threading.Thread(target=run, name="lab-idle-clock", daemon=True)
+        self._idle_thread.start()
+
     def stop(self) -> None:
         """Stop every simulator and close every port (idempotent, never raises)."""
+        self._idle_stop.set()
+        if self._idle_thread is not None:
+            self._idle_thread.join(timeout=2.0)
+            self._idle_thread = None
         for inst in reversed(list(self.instruments.values())):
             try:
                 inst.sim.stop()
@@ -164,6 +202,11 @@ class VirtualLab:
         if self._started:
             sim.start()
 
+    def flash(self, mode: str) -> None:
+        """Re-flash the simulated DUT with another build (the runner's ``flash`` hook)."""
+        self.dut.flash(mode)
+        self.mode = mode
+
     # ---- resources -----------------------------------------------------------------------------
     def resources(self) -> dict[str, str]:
         """Name → resource string of every simulated port/instrument."""
@@ -182,7 +225,7 @@ class VirtualLab:
         max_active_a = max(p.active_current_a.values()) + p.uart_current_a
         max_current_a = math.ceil(max_active_a * 5 * 100) / 100
         sync = (meter.sync_mode if meter and meter.sync_mode else None) or (
-            "hardware_trigger" if meter else "host_timestamp"
+            "hw_trigger_start" if meter else "host_timestamp"
         )
         bauds = {m: p.baud_for(m, self.workload) for m in MODES}
         lines = ["[bench]", f"name = {_q(self.name)}", ""]
@@ -198,6 +241,7 @@ class VirtualLab:
             lines += [f"driver = {_q(supply.sim.driver)}", f"resource = {_q(supply.sim.resource)}"]
         lines += [
             f"voltage_v = {p.supply_voltage_v}",
+            f"current_limit_a = {math.ceil(max_active_a * 2 * 1000) / 1000}",
             f"max_voltage_v = {round(p.supply_voltage_v * 1.1, 3)}",
             f"max_current_a = {max_current_a}",
             "",

@@ -321,6 +321,8 @@ class _Session:
             target = virtual0 + speed * (time.monotonic() - wall0)
         target = min(target, cap)
         self.idle_reached = src.timeline.advance_to(target)
+        if self.idle_reached > target:  # a producer moved the clock past the idle target:
+            self.idle_anchor = None  # re-anchor, or idle time stalls until wall time catches up
 
     def _send_frame(self, n: int) -> bool:
         src, faults, index = self.src, self.src.faults, self.frame_index

@@ -119,6 +119,7 @@ class Timeline:
         self._pins: dict[str, _Steps] = {name: _Steps(1.0 if lvl else 0.0) for name, lvl in pins}
         self._now_s = 0.0
         self._horizon: Callable[[], float] | None = None
+        self._power_on_listeners: list[Callable[[float], None]] = []
         self._cond = threading.Condition()
         self._wall0 = time.monotonic()
 
@@ -191,10 +192,19 @@ class Timeline:
     ) -> None:
         with self._cond:
             self._check_append(t_s)
+            was_on = self._output.at(t_s) > 0.5
             if voltage_v is not None:
                 self._setpoint.set(t_s, voltage_v)
             if output_on is not None:
                 self._output.set(t_s, 1.0 if output_on else 0.0)
+            listeners = list(self._power_on_listeners) if output_on and not was_on else []
+        for listener in listeners:  # outside the lock: a DUT reboot appends to the timeline
+            listener(t_s)
+
+    def add_power_on_listener(self, listener: Callable[[float], None]) -> None:
+        """Call ``listener(t_s)`` whenever the supply output switches on (the DUT boots)."""
+        with self._cond:
+            self._power_on_listeners.append(listener)
 
     def set_pin(self, name: str, t_s: float, level: bool) -> None:
         with self._cond:

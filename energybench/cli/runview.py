@@ -1,0 +1,134 @@
+"""Rendering of runs: rich progress bars (ETA) on stderr and the summary table (units in the
+headers) on stdout; shared by ``energybench run`` and ``energybench demo``."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from energybench.runner.results import ModeResult
+
+
+class RichProgress:
+    """The runner's Progress on a rich progress bar (stderr), one task per mode."""
+
+    def __init__(self, console) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.console = console
+        self.bar = Progress(
+            TextColumn("{task.description:<26}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("elapsed"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
+        self.task = None
+
+    def __enter__(self) -> RichProgress:
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.stop()
+
+    def start(self, label: str, total: float) -> None:
+        if self.task is not None:
+            self.bar.update(self.task, completed=self.bar.tasks[-1].total)
+        self.task = self.bar.add_task(label, total=total)
+
+    def advance(self, amount: float = 1.0) -> None:
+        if self.task is not None:
+            self.bar.advance(self.task, amount)
+
+    def note(self, text: str) -> None:
+        self.bar.console.print(f"[yellow]{text}[/yellow]")
+
+
+def summarize(results: Sequence[ModeResult], label: str = "") -> dict[str, Any]:
+    """One row of the summary: a workload's figures across its modes."""
+    row: dict[str, Any] = {"workload": results[0].workload if results else "", "model": label}
+    problems = []
+    for r in results:
+        f = r.figures
+        if r.mode == "energy":
+            row["energy_per_inference_uj"] = _scaled(f.get("median_energy_per_inference_j"), 1e6)
+            row["energy_uncertainty_uj"] = _scaled(f.get("energy_per_inference_uncertainty_j"), 1e6)
+            row["mean_power_mw"] = _scaled(f.get("mean_power_w"), 1e3)
+            row["energy_latency_ms"] = _scaled(f.get("latency_s"), 1e3)
+            row["energy_folder"] = str(r.folder) if r.folder else None
+        elif r.mode == "performance":
+            row["latency_ms"] = _scaled(f.get("latency_s"), 1e3)
+            row["throughput_per_s"] = f.get("median_throughput_per_s")
+            row["performance_folder"] = str(r.folder) if r.folder else None
+        elif r.mode == "accuracy":
+            row["metric"] = f.get("metric")
+            row["top1_percent"] = _scaled(f.get("top1"), 100)
+            row["auc"] = f.get("auc")
+            row["accuracy_folder"] = str(r.folder) if r.folder else None
+        row[f"{r.mode}_valid"] = r.valid
+        problems += [f"{r.mode}: {v}" for v in r.validity]
+    row["valid"] = bool(results) and all(r.valid for r in results)
+    row["problems"] = problems
+    return row
+
+
+def _scaled(value: Any, factor: float) -> float | None:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return None
+    return float(value) * factor
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "—" if value is None else format(value, spec)
+
+
+def render_table(rows: Sequence[dict[str, Any]], console, title: str = "energybench") -> None:
+    from rich.table import Table
+
+    table = Table(title=title)
+    for header, justify in (
+        ("workload", "left"),
+        ("model", "left"),
+        ("energy/inference (µJ ± U, k=2)", "right"),
+        ("latency (ms)", "right"),
+        ("accuracy", "right"),
+        ("power (mW)", "right"),
+        ("valid", "left"),
+    ):
+        table.add_column(header, justify=justify)  # type: ignore[arg-type]
+    for row in rows:
+        energy = row.get("energy_per_inference_uj")
+        u = row.get("energy_uncertainty_uj")
+        energy_text = "—" if energy is None else f"{energy:.3f} ± {_fmt(u, '.3f')}"
+        latency = row.get("latency_ms", row.get("energy_latency_ms"))
+        if row.get("metric") == "auc":
+            accuracy = "—" if row.get("auc") is None else f"AUC {row['auc']:.3f}"
+        else:
+            accuracy = (
+                "—" if row.get("top1_percent") is None else f"top-1 {row['top1_percent']:.1f} %"
+            )
+        problems = row.get("problems") or []
+        valid = "yes" if row.get("valid") else "NO: " + "; ".join(problems)[:120]
+        table.add_row(
+            row.get("workload", ""),
+            row.get("model", ""),
+            energy_text,
+            _fmt(latency, ".3f"),
+            accuracy,
+            _fmt(row.get("mean_power_mw"), ".3f"),
+            valid,
+        )
+    console.print(table)

@@ -1,0 +1,130 @@
+"""Connect to the DUT for one mode: directly (performance, accuracy) or through the interface
+board (energy, when the bench has one), at the mode's baud; check the board's DUT baud and only
+``setbaud`` when it differs (each setbaud erases flash and resets the board); identify the DUT;
+refuse a firmware whose timestamp mode does not match the run."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass
+
+from energybench.dut.client import DutClient, DutIdentity
+from energybench.dut.link import DirectLink, InterfaceBoardLink
+from energybench.errors import DutError, EnergybenchError
+from energybench.runner.bench import Bench
+from energybench.runner.runlog import RunLog
+from energybench.transport import open_transport
+
+log = logging.getLogger(__name__)
+
+_BAUD = re.compile(r"baud is:\s*(\d+)")
+BOARD_TIMEOUT_S = 5.0
+SETBAUD_SETTLE_S = 0.5
+
+
+@dataclass
+class DutSession:
+    client: DutClient
+    identity: DutIdentity
+    mode: str  # the firmware's timestamp mode
+    link_kind: str  # "direct" or "interface board"
+    baud: int
+    first_download_checked: bool = False  # the first download is read back (db print)
+
+    def close(self) -> None:
+        try:
+            self.client.link.close()
+        except Exception as exc:
+            log.warning("closing the DUT link failed: %s", exc)
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "name": self.identity.name,
+            "profile": self.identity.profile,
+            "model": self.identity.model,
+            "timestamp_mode": self.mode,
+            "link": self.link_kind,
+            "baud": self.baud,
+        }
+
+
+def _sync_board_baud(link: InterfaceBoardLink, baud: int) -> None:
+    lines = link.board_command("checkbaud", BOARD_TIMEOUT_S)
+    current = next((int(m.group(1)) for x in lines if (m := _BAUD.search(x))), None)
+    if current == baud:
+        return
+    log.info("interface board DUT baud %s -> %d (setbaud)", current, baud)
+    link.board_command(f"setbaud {baud}", BOARD_TIMEOUT_S)
+    time.sleep(SETBAUD_SETTLE_S)  # the board resets after storing the rate
+    link.resync()
+    lines = link.board_command("checkbaud", BOARD_TIMEOUT_S)
+    current = next((int(m.group(1)) for x in lines if (m := _BAUD.search(x))), None)
+    if current != baud:
+        raise DutError(
+            f"interface board reports DUT baud {current} after setbaud {baud}", context="setbaud"
+        )
+
+
+def connect_dut(
+    bench: Bench,
+    mode: str,
+    runlog: RunLog | None = None,
+    *,
+    timeout_s: float = 5.0,
+    via_interface: bool | None = None,
+) -> DutSession:
+    """Open the DUT link for ``mode`` and check identity and timestamp mode."""
+    baud = bench.dut.baud_for(mode)
+    firmware_mode = "energy" if mode == "energy" else "performance"
+    use_board = (
+        (mode == "energy" and bench.interface is not None)
+        if via_interface is None
+        else (via_interface)
+    )
+    hook = runlog.dut_hook("dut") if runlog else None
+    if use_board:
+        assert bench.interface is not None
+        port = bench.interface.port
+        transport = open_transport(port, baud_rate=bench.interface.baud_for(mode))
+        link: DirectLink | InterfaceBoardLink = InterfaceBoardLink(transport, hook)
+        kind = "interface board"
+    else:
+        port = bench.dut.port
+        transport = open_transport(port, baud_rate=baud)
+        link = DirectLink(transport, hook)
+        kind = "direct"
+    if runlog is not None:
+        runlog.skip_resources.add(transport.resource)
+    client = DutClient(link, timeout_s=timeout_s)
+    try:
+        link.resync()
+        if isinstance(link, InterfaceBoardLink):
+            _sync_board_baud(link, baud)
+        identity = _identify(client)
+        client.mode = None
+        client.require_mode(firmware_mode)  # type: ignore[arg-type]
+    except BaseException:
+        link.close()
+        raise
+    if runlog is not None:
+        runlog.write(
+            "runner",
+            f"DUT {identity.name!r} model {identity.model} ({identity.profile}), "
+            f"{client.mode} build, {kind} at {baud} baud",
+        )
+    return DutSession(client, identity, client.mode or firmware_mode, kind, baud)
+
+
+def _identify(client: DutClient, attempts: int = 3) -> DutIdentity:
+    """``name``/``profile`` with bounded retries (a boot banner may still be arriving)."""
+    last: EnergybenchError | None = None
+    for _ in range(attempts):
+        try:
+            return client.identify()
+        except EnergybenchError as exc:
+            last = exc
+            client.link.resync()
+    assert last is not None
+    raise last

@@ -1,0 +1,192 @@
+"""Open the bench's meter and supply through the driver registry, power the DUT safely, and
+always leave the bench safe: current limit before output on; acquisition stopped and outputs off
+in ``close()`` (called from ``finally``, Ctrl-C included), which never raises."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from energybench.errors import ConfigError
+from energybench.instruments.capabilities import (
+    PowerSupply,
+    StreamingMeter,
+    SyncSpec,
+    TriggeredMeter,
+)
+from energybench.instruments.registry import load_driver
+from energybench.instruments.scpi import SafetyLimits
+from energybench.runner.bench import Bench
+from energybench.transport import deferred_interrupt
+
+log = logging.getLogger(__name__)
+
+# [meter] options the runner consumes; every other option goes to the driver's open().
+RUNNER_OPTIONS = (
+    "sample_rate_hz",  # streaming meters: the rate asked for
+    "sample_interval_s",  # triggered meters: the interval asked for (default: duration/90 k)
+    "current_range_a",  # a fixed range (default: the widest; never auto-ranging mid-window)
+    "settle_s",  # wait after the output goes on before talking to the DUT
+    "acquisition",  # "stream" or "capture" for a meter that offers both
+)
+
+
+@dataclass
+class BenchInstruments:
+    """The open meter (and supply, possibly the same object) of one run."""
+
+    bench: Bench
+    meter: Any = None
+    supply: Any = None
+    meter_info: dict[str, str] = field(default_factory=dict)
+    supply_info: dict[str, str] = field(default_factory=dict)
+    _opened: list[Any] = field(default_factory=list)
+    powered: bool = False
+
+    @property
+    def streaming(self) -> bool:
+        """Whether the meter streams (preferred when it offers both)."""
+        return isinstance(self.meter, StreamingMeter) and hasattr(self.meter, "configure_stream")
+
+    @property
+    def triggered(self) -> bool:
+        return isinstance(self.meter, TriggeredMeter) and hasattr(self.meter, "configure_capture")
+
+    def option(self, name: str, default: Any = None) -> Any:
+        return self.bench.meter.options.get(name, default)
+
+    def sync_spec(self) -> SyncSpec:
+        sync = self.bench.sync
+        return SyncSpec(sync.mode, sync.line, sync.polarity)  # type: ignore[arg-type]
+
+    # ---- power --------------------------------------------------------------------------
+    def power_on(self) -> None:
+        """Voltage and current limit first, then the output (limits checked by the driver)."""
+        supply_cfg = self.bench.supply
+        if self.supply is None or supply_cfg is None:
+            log.info("no controllable supply: the DUT is powered externally")
+            return
+        self.supply.set_voltage(supply_cfg.voltage_v)
+        self.supply.set_current_limit(supply_cfg.current_limit_a)
+        self.supply.set_output(True)
+        self.powered = True
+
+    def power_off(self) -> None:
+        if self.supply is not None:
+            self.supply.set_output(False)
+            self.powered = False
+
+    def power_cycle(self) -> bool:
+        """Off then on (a hung DUT's only cure); False when the supply is not ours."""
+        if self.supply is None or self.bench.supply is None:
+            return False
+        self.power_off()
+        self.power_on()
+        return True
+
+    def close(self) -> None:
+        """Stop everything and switch outputs off; idempotent, never raises."""
+        with deferred_interrupt():
+            for inst in reversed(self._opened):
+                if isinstance(inst, PowerSupply):
+                    try:
+                        inst.set_output(False)
+                    except Exception as exc:  # safe_shutdown below retries it
+                        log.warning("switching the output off failed: %s", exc)
+                shutdown = getattr(inst, "safe_shutdown", None)
+                if shutdown is not None:
+                    try:
+                        shutdown()
+                    except Exception:  # a driver bug must not mask the run's own error
+                        log.exception("safe_shutdown of %s raised", type(inst).__name__)
+                with contextlib.suppress(Exception):
+                    inst.close()
+            self._opened.clear()
+            self.powered = False
+
+
+def _identity(instrument: Any) -> dict[str, str]:
+    try:
+        info = instrument.identify()
+    except Exception as exc:
+        raise ConfigError(f"instrument did not identify itself: {exc}", context="identify") from exc
+    return {
+        "vendor": info.vendor,
+        "model": info.model,
+        "serial_number": info.serial_number,
+        "firmware": info.firmware,
+        "resource": info.resource,
+    }
+
+
+def _open_driver(name: str, resource: str, limits: SafetyLimits | None, channel: int, kw: dict):
+    cls = load_driver(name)
+    opener = getattr(cls, "open", None)
+    if opener is None:
+        raise ConfigError(f"driver {name!r} has no open(resource, ...) classmethod", context=name)
+    return opener(resource, limits, channel=channel, **kw)
+
+
+def open_instruments(bench: Bench) -> BenchInstruments:
+    """Open the meter and supply of ``bench``; on failure everything opened is closed again."""
+    limits = None
+    if bench.supply is not None:
+        limits = SafetyLimits(bench.supply.max_voltage_v, bench.supply.max_current_a)
+    out = BenchInstruments(bench)
+    try:
+        meter_kw = {k: v for k, v in bench.meter.options.items() if k not in RUNNER_OPTIONS}
+        out.meter = _open_driver(
+            bench.meter.driver, bench.meter.resource, limits, bench.meter.channel, meter_kw
+        )
+        out._opened.append(out.meter)
+        out.meter_info = _identity(out.meter)
+        if not (out.streaming or out.triggered):
+            raise ConfigError(
+                f"driver {bench.meter.driver!r} is neither a streaming nor a triggered meter",
+                context="meter.driver",
+            )
+        offered = tuple(getattr(out.meter, "sync_modes", ()))
+        if bench.sync.mode not in offered:
+            raise ConfigError(
+                f"{bench.meter.driver} offers sync modes {offered}, not {bench.sync.mode!r}",
+                context="sync.mode",
+            )
+        supply_cfg = bench.supply
+        if supply_cfg is not None and supply_cfg.instrument is not None:
+            inst = supply_cfg.instrument
+            out.supply = _open_driver(inst.driver, inst.resource, limits, inst.channel, {})
+            out._opened.insert(0, out.supply)
+            out.supply_info = _identity(out.supply)
+        elif supply_cfg is not None and isinstance(out.meter, PowerSupply):
+            out.supply = out.meter
+            out.supply_info = out.meter_info
+    except BaseException:
+        out.close()
+        raise
+    return out
+
+
+def open_supply(bench: Bench) -> BenchInstruments | None:
+    """The bench's controllable supply alone (performance and accuracy modes), or None when
+    the DUT is powered otherwise (no [supply], or a meter that sources nothing)."""
+    cfg = bench.supply
+    if cfg is None:
+        return None
+    limits = SafetyLimits(cfg.max_voltage_v, cfg.max_current_a)
+    if cfg.instrument is not None:
+        inst = cfg.instrument
+    elif "supply" in getattr(load_driver(bench.meter.driver), "kind", ""):
+        inst = bench.meter
+    else:
+        return None
+    out = BenchInstruments(bench)
+    try:
+        out.supply = _open_driver(inst.driver, inst.resource, limits, inst.channel, {})
+        out._opened.append(out.supply)
+        out.supply_info = _identity(out.supply)
+    except BaseException:
+        out.close()
+        raise
+    return out

@@ -1,0 +1,373 @@
+"""How one energy window is measured, for each kind of meter.
+
+- :class:`StreamMeasurer` (``digital_channel``, ``event_marker``, ``analog_channel`` on a
+  streaming meter): one acquisition records the whole session to the run's JLS file; the
+  host-known interval of each ``infer`` (from the last sample received when the command is
+  sent, to the samples after its second edge arrived) is analysed at once.
+- :class:`TriggeredMeasurer` (``hw_trigger_start``/``_stop``, or ``analog_channel`` on a
+  triggered meter): one capture per window, armed before ``infer``; the edges are the capture's
+  (``edge_positions``); a start-only trigger ends the window on the current step (flagged).
+Both return a :class:`Measured`: the window's trace and result, or the problems that make it
+invalid (never a silently kept window).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from energybench.acquisition.stream import StreamAcquisition
+from energybench.analysis.integrate import WindowResult
+from energybench.analysis.trace import SourceInfo, Trace, TraceChunk
+from energybench.errors import (
+    AcquisitionError,
+    AnalysisError,
+    DutError,
+    DutTimeoutError,
+    InstrumentTimeoutError,
+    TransportError,
+)
+from energybench.instruments.capabilities import CaptureRequest, StreamRequest
+from energybench.runner.dut_setup import DutSession
+from energybench.runner.instruments import BenchInstruments
+from energybench.runner.recording import RecordingSink
+from energybench.runner.window_analysis import (
+    analyze_interval,
+    edge_line,
+    end_from_current_step,
+    integrate_edges,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STREAM_RATE_HZ = 10_000.0
+CAPTURE_POINTS = 90_000  # fits every supported triggered meter's buffer (B2900: 100 k)
+EDGE_WAIT_S = 10.0  # beyond the expected window, for the meter's data to arrive
+MARGIN_SAMPLES = 4  # at least this many samples after the end edge (edge + integration ends)
+QUIET_MIN_S, QUIET_MAX_S = 0.02, 2.0  # edge-free span that closes a window
+
+
+class MeterFailure(AcquisitionError):
+    """The meter or its connection failed: the mode cannot continue."""
+
+
+@dataclass
+class Measured:
+    trace: Trace | None = None
+    window: WindowResult | None = None
+    problems: list[str] = field(default_factory=list)
+    edge_source: str = ""
+    dut_elapsed_s: float | None = None
+    start_s: float | None = None  # window start in the recording's time base
+    dut_timeout: bool = False
+    current_range_a: float | None = None  # the range in use (None: the meter's widest)
+
+
+def _source(instruments: BenchInstruments) -> SourceInfo:
+    info = instruments.meter_info
+    return SourceInfo(
+        instrument=f"{info.get('vendor', '')} {info.get('model', '')}".strip(),
+        serial_number=info.get("serial_number", ""),
+        resource=instruments.bench.meter.resource,
+        description=f"energybench run, sync {instruments.bench.sync.mode}",
+    )
+
+
+class _EdgeCountingSink(RecordingSink):
+    """Also counts timestamp edges as chunks arrive (the barrier before a window closes)."""
+
+    def __init__(self, path: Path, line: str, polarity: str, **kw) -> None:
+        super().__init__(path, **kw)
+        self.configured_line = line
+        self.polarity = polarity
+        self.edges = 0
+        self.last_edge_id: int | None = None
+        self.edge_ids: list[int] = []
+        self._last_bit: bool | None = None
+        self._line: str | None = None
+        self._expected: int | None = None
+
+    def append(self, chunk: TraceChunk) -> None:
+        if self._line is None and chunk.digital:
+            names = tuple(chunk.digital)
+            self._line = (
+                self.configured_line
+                if self.configured_line in names
+                else (names[0] if len(names) == 1 else None)
+            )
+        if self._expected is not None and chunk.first_sample_id != self._expected:
+            self._last_bit = None  # an edge inside a gap cannot be counted
+        self._expected = chunk.stop_sample_id
+        if self._line is not None and chunk.n_samples:
+            bits = np.asarray(chunk.digital[self._line], dtype=bool)
+            if self._last_bit is not None:
+                bits = np.concatenate(([self._last_bit], bits))
+            self._last_bit = bool(bits[-1])
+            if self.polarity == "falling":
+                found = np.flatnonzero(bits[:-1] & ~bits[1:])
+            else:
+                found = np.flatnonzero(~bits[:-1] & bits[1:])
+            if found.size:  # the sample id after each transition
+                offset = chunk.first_sample_id + (0 if len(bits) > chunk.n_samples else 1)
+                self.edge_ids.extend(int(k) + offset for k in found)
+                self.last_edge_id = self.edge_ids[-1]
+            self.edges += int(found.size)
+        super().append(chunk)
+
+
+class StreamMeasurer:
+    """Continuous recording; windows found in it."""
+
+    def __init__(self, instruments: BenchInstruments, dut: DutSession, folder: Path) -> None:
+        self.instruments = instruments
+        self.dut = dut
+        sync = instruments.bench.sync
+        self.sync = sync
+        self.path = folder / "trace.jls"
+        rate = float(instruments.option("sample_rate_hz", DEFAULT_STREAM_RATE_HZ))
+        self.request = StreamRequest(
+            sample_rate_hz=rate,
+            current_range_a=instruments.option("current_range_a"),
+            sync=instruments.sync_spec(),
+        )
+        self.acq: StreamAcquisition | None = None
+        self.sink = _EdgeCountingSink(
+            self.path,
+            sync.line,
+            sync.polarity,
+            sample_kind=lambda: (
+                self.acq.settings.sample_kind if self.acq and self.acq.settings else "point"
+            ),
+            source=_source(instruments),
+        )
+        self.result = None
+
+    def start(self) -> None:
+        """Start recording (samples arrive as the bench's time passes: no wait here, a
+        virtual bench only moves on with the DUT's activity)."""
+        bench = self.instruments.bench
+        max_a = bench.supply.max_current_a if bench.supply else None
+        self.acq = StreamAcquisition(
+            self.instruments.meter, self.sink, self.request, max_current_a=max_a
+        )
+        self.acq.edge_line = None  # the sink counts edges on the line the meter actually streams
+        self.acq.start()
+
+    def stop(self) -> None:
+        if self.acq is None:
+            return
+        try:
+            self.result = self.acq.stop()
+        except AcquisitionError as exc:
+            self.result = exc.details.get("result")
+            log.error("stopping the acquisition: %s", exc)
+
+    def _wait_quiet(self, first_edge: int, expected_s: float, rate: float) -> None:
+        """Until the samples reach 1.2 x the expected window past its first edge and an
+        edge-free span (10 % of the window, 20 ms..2 s) follows the last edge: a glitch that
+        looks like the end is then followed by the real end, and both are in the interval."""
+        assert self.acq is not None
+        sink = self.sink
+        span = min(QUIET_MAX_S, max(QUIET_MIN_S, expected_s / 10))
+        quiet = max(MARGIN_SAMPLES, round(rate * span))
+        floor = first_edge + round(rate * expected_s * 1.2)
+        deadline = time.monotonic() + EDGE_WAIT_S + expected_s
+        while True:
+            last = sink.last_edge_id if sink.last_edge_id is not None else first_edge
+            target = max(floor, last + quiet)
+
+            def done(target: int = target, last: int = last) -> bool:
+                return (sink.next_sample_id or 0) >= target or (sink.last_edge_id or 0) > last
+
+            self.acq.wait_for(
+                done,
+                max(0.0, deadline - time.monotonic()),
+                "quiet samples after the window's last edge",
+            )
+            if (sink.last_edge_id or 0) <= last:
+                return
+
+    def _failed(self) -> str | None:
+        failure = getattr(self.acq, "_failure", None)  # set by the reader/writer threads
+        return None if failure is None else str(failure)
+
+    def measure(
+        self, inferences: int, warmups: int, expected_s: float, timeout_s: float
+    ) -> Measured:
+        assert self.acq is not None
+        out = Measured(current_range_a=self.request.current_range_a)
+        start_id = self.sink.begin_window()
+        edges_before = len(self.sink.edge_ids)
+        try:
+            inf = self.dut.client.infer(inferences, warmups, timeout_s)
+            out.dut_elapsed_s = inf.dut_elapsed_s
+        except DutTimeoutError as exc:
+            out.problems.append(f"DUT timeout: {exc}")
+            out.dut_timeout = True
+        except DutError as exc:
+            out.problems.append(f"DUT error: {exc}")
+        rate = self.acq.settings.sample_rate_hz  # type: ignore[union-attr]
+        wait_s = EDGE_WAIT_S + expected_s
+        try:
+            self.acq.wait_for(
+                lambda: len(self.sink.edge_ids) >= edges_before + 2,
+                0.0 if out.dut_timeout else wait_s,
+                "the window's two timestamp edges",
+            )
+        except AcquisitionError as exc:
+            if self._failed():
+                raise MeterFailure(
+                    f"the meter stream failed: {self._failed()}", context="meter"
+                ) from exc
+            if not out.problems:
+                out.problems.append(
+                    f"{len(self.sink.edge_ids) - edges_before} timestamp edge(s) arrived, "
+                    "2 expected"
+                )
+        # the window is closed once a quiet span of samples follows the last edge: a glitch
+        # that looked like the end is then followed by the real end, and both are seen
+        if not out.problems:
+            try:
+                self._wait_quiet(self.sink.edge_ids[edges_before], expected_s, rate)
+            except AcquisitionError as exc:
+                if self._failed():
+                    raise MeterFailure(
+                        f"the meter stream failed: {self._failed()}", context="meter"
+                    ) from exc
+                out.problems.append(f"no samples after the window: {exc}")
+        stop_id = self.sink.next_sample_id or 0
+        try:
+            out.trace = self.sink.end_window(start_id, stop_id)
+        except AcquisitionError as exc:
+            out.problems.append(str(exc))
+            return out
+        if out.problems:
+            return out
+        try:
+            line = edge_line(out.trace, self.sync.line)
+            out.window = analyze_interval(
+                out.trace,
+                line=line,
+                polarity=self.sync.polarity,
+                min_pulse_s=self.sync.min_pulse_s,
+                inferences=inferences,
+            )
+            out.edge_source = f"{self.sync.mode} {line} {self.sync.polarity}"
+            out.start_s = out.window.start_position / rate
+        except AnalysisError as exc:  # EdgeCountError, MissingSamplesError
+            out.problems.append(f"{type(exc).__name__}: {exc}")
+        return out
+
+
+class TriggeredMeasurer:
+    """One capture per window."""
+
+    def __init__(self, instruments: BenchInstruments, dut: DutSession, folder: Path) -> None:
+        self.instruments = instruments
+        self.dut = dut
+        self.folder = folder
+        self.sync = instruments.bench.sync
+        self.captures: list[Path] = []
+        self.result = None
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self.instruments.meter.abort()
+
+    def _request(self, expected_s: float) -> CaptureRequest:
+        duration = expected_s * 1.25 + 0.5
+        interval = self.instruments.option("sample_interval_s")
+        if interval is None:
+            interval = duration / CAPTURE_POINTS
+        return CaptureRequest(  # no pre-trigger: an edge before its fill would be ignored
+            duration_s=duration,
+            sample_interval_s=float(interval),
+            pretrigger_s=0.0,
+            current_range_a=self._range(),
+            sync=self.instruments.sync_spec(),
+        )
+
+    def _range(self) -> float | None:
+        """The bench's range, else one that holds the supply's current limit (the DUT cannot
+        draw more): far better accuracy than an SMU's widest range."""
+        fixed = self.instruments.option("current_range_a")
+        supply = self.instruments.bench.supply
+        if fixed is None and supply is not None and self.instruments.supply is not None:
+            return supply.current_limit_a
+        return fixed
+
+    def measure(
+        self, inferences: int, warmups: int, expected_s: float, timeout_s: float
+    ) -> Measured:
+        meter = self.instruments.meter
+        out = Measured()
+        request = self._request(expected_s)
+        meter.configure_capture(request)
+        meter.arm()
+        try:
+            inf = self.dut.client.infer(inferences, warmups, timeout_s)
+            out.dut_elapsed_s = inf.dut_elapsed_s
+        except DutTimeoutError as exc:
+            out.problems.append(f"DUT timeout: {exc}")
+            out.dut_timeout = True
+        except DutError as exc:
+            out.problems.append(f"DUT error: {exc}")
+        try:
+            capture = meter.fetch(EDGE_WAIT_S + request.duration_s)
+        except (InstrumentTimeoutError, AcquisitionError) as exc:
+            with contextlib.suppress(Exception):
+                meter.abort()
+            out.problems.append(f"capture failed: {exc}")
+            return out
+        except TransportError as exc:
+            raise MeterFailure(f"the meter connection failed: {exc}", context="meter") from exc
+        out.trace = trace = capture.trace
+        out.current_range_a = capture.settings.current_range_a
+        if out.problems:
+            return out
+        edges = sorted(capture.edge_positions)
+        line = self.sync.line.strip().upper()
+        on_pin = self.sync.mode != "analog_channel" or line not in ("", "BUS", "IMM")
+        if on_pin and not any(abs(e) <= 1.0 for e in edges):
+            edges.insert(0, 0.0)  # sample id 0 is the trigger instant: the start edge
+        try:
+            if len(edges) >= 2:
+                if len(edges) != 2:
+                    raise AnalysisError(f"capture holds {len(edges)} timestamp edges, 2 expected")
+                start, stop = edges
+                out.edge_source = f"{self.sync.mode} (both edges)"
+            elif len(edges) == 1:
+                start = edges[0]
+                stop = end_from_current_step(trace, start)
+                out.edge_source = f"{self.sync.mode} start edge; end from the current step"
+            else:
+                raise AnalysisError("the capture holds no timestamp edge")
+            out.window = integrate_edges(trace, start, stop, inferences)
+            out.start_s = trace.time_s(start)
+        except AnalysisError as exc:
+            out.problems.append(f"{type(exc).__name__}: {exc}")
+        return out
+
+
+def record_capture(trace: Trace, path: Path) -> Path | None:
+    """Write a capture as JLS (CSV when its sample rate is not an integer, which JLS needs)."""
+    try:
+        rate = trace.sample_rate_hz
+        if float(rate).is_integer():
+            from energybench.traces.jls_writer import write_jls
+
+            return write_jls(path.with_suffix(".jls"), trace)
+        from energybench.traces.csv_io import write_csv
+
+        return write_csv(path.with_suffix(".csv"), trace)
+    except Exception as exc:  # the figures stand; the missing raw file is flagged by the caller
+        log.error("cannot record the capture to %s: %s", path, exc)
+        return None

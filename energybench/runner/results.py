@@ -1,0 +1,135 @@
+"""What a run produces, mode by mode: every window attempt (kept, never silently dropped), the
+figures derived from the valid ones, the validity verdict with its reasons, and provenance."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class WindowRecord:
+    """One measured window (or one failed attempt at it). SI units throughout."""
+
+    index: int  # the window slot (0..4); a re-run keeps the slot and bumps ``attempt``
+    attempt: int
+    file: str
+    inferences: int
+    warmups: int
+    valid: bool = True
+    problems: list[str] = field(default_factory=list)
+    duration_s: float | None = None  # meter window (energy) or DUT timing (performance)
+    energy_j: float | None = None
+    energy_per_inference_j: float | None = None
+    energy_uncertainty_j: float | None = None  # expanded (k=2), per window energy
+    mean_power_w: float | None = None
+    mean_current_a: float | None = None
+    latency_s: float | None = None
+    throughput_per_s: float | None = None
+    dut_elapsed_s: float | None = None
+    start_s: float | None = None  # in the recording's time base
+    stop_s: float | None = None
+    missing_samples: int = 0
+    edge_source: str = ""
+    plot: str | None = None
+
+    def invalidate(self, problem: str) -> None:
+        self.valid = False
+        self.problems.append(problem)
+
+
+@dataclass
+class ModeResult:
+    """The outcome of one mode of one workload."""
+
+    workload: str
+    mode: str
+    valid: bool = False
+    validity: list[str] = field(default_factory=list)  # why the result is not valid
+    notes: list[str] = field(default_factory=list)  # flagged, not disqualifying
+    windows: list[WindowRecord] = field(default_factory=list)
+    figures: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    folder: Path | None = None
+    aborted: str | None = None  # the reason a mode stopped early
+    results_txt: str = ""  # the MLC-runner-format text (results.txt)
+
+    @property
+    def valid_windows(self) -> list[WindowRecord]:
+        return [w for w in self.windows if w.valid]
+
+    def to_dict(self) -> dict[str, Any]:
+        return _clean(
+            {
+                "workload": self.workload,
+                "mode": self.mode,
+                "valid": self.valid,
+                "validity": self.validity,
+                "notes": self.notes,
+                "aborted": self.aborted,
+                "figures": self.figures,
+                "windows": [asdict(w) for w in self.windows],
+                "provenance": self.provenance,
+            }
+        )
+
+
+def _clean(value: Any) -> Any:
+    """JSON-ready: NaN/inf → None, Paths → str, tuples → lists."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        return _clean(value.item())
+    return value
+
+
+def write_json(path: Path, result: ModeResult) -> None:
+    path.write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
+
+
+CSV_COLUMNS = (
+    ("window", "index"),
+    ("attempt", "attempt"),
+    ("file", "file"),
+    ("valid", "valid"),
+    ("inferences", "inferences"),
+    ("warmups", "warmups"),
+    ("duration_s", "duration_s"),
+    ("energy_j", "energy_j"),
+    ("energy_per_inference_j", "energy_per_inference_j"),
+    ("energy_uncertainty_k2_j", "energy_uncertainty_j"),
+    ("mean_power_w", "mean_power_w"),
+    ("mean_current_a", "mean_current_a"),
+    ("latency_s", "latency_s"),
+    ("throughput_per_s", "throughput_per_s"),
+    ("dut_elapsed_s", "dut_elapsed_s"),
+    ("start_s", "start_s"),
+    ("stop_s", "stop_s"),
+    ("missing_samples", "missing_samples"),
+    ("problems", "problems"),
+)
+
+
+def write_csv(path: Path, result: ModeResult) -> None:
+    """One row per window attempt; units in the column names."""
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([name for name, _ in CSV_COLUMNS])
+        for w in result.windows:
+            row = []
+            for _, attr in CSV_COLUMNS:
+                value = getattr(w, attr)
+                if attr == "problems":
+                    value = " | ".join(value)
+                row.append("" if value is None else value)
+            writer.writerow(row)

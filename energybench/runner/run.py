@@ -1,0 +1,252 @@
+"""``run_workload``: bench + workload + mode(s) → one run folder per mode
+(``runs/<UTC>_<workload>_<mode>/``) holding log.txt, results.txt (MLC runner format),
+results.json (every figure, window, validity reason, uncertainty and provenance), results.csv
+(one row per window attempt), the raw trace (JLS) and a PNG per energy window."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import platform
+import shlex
+import subprocess
+import time
+from dataclasses import asdict, fields
+from datetime import UTC, datetime
+from pathlib import Path
+
+from energybench import __version__
+from energybench.errors import DutError, EnergybenchError, UsageError
+from energybench.runner.accuracy import run_accuracy
+from energybench.runner.bench import Bench
+from energybench.runner.context import NullProgress, Progress, RunContext, RunOptions
+from energybench.runner.dut_setup import DutSession, connect_dut
+from energybench.runner.instruments import open_instruments, open_supply
+from energybench.runner.performance import ModeAborted, run_performance
+from energybench.runner.results import ModeResult, write_csv, write_json
+from energybench.runner.runlog import RunLog
+from energybench.workloads.dataset import Dataset, load_dataset
+from energybench.workloads.definitions import Workload, load_workload
+
+log = logging.getLogger(__name__)
+
+RUN_MODES = ("performance", "accuracy", "energy", "all")
+ALL_ORDER = ("performance", "accuracy", "energy")  # energy last: it switches the supply off
+MODEL_ALIASES = {"ic02": "ic01"}
+
+
+def _file_digest(path: Path | None) -> str | None:
+    if path is None or not Path(path).is_file():
+        return None
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _folder(runs_dir: Path, stamp: str, workload: str, mode: str) -> Path:
+    base = runs_dir / f"{stamp}_{workload}_{mode}"
+    folder, k = base, 1
+    while folder.exists():
+        folder = base.with_name(f"{base.name}-{k}")
+        k += 1
+    folder.mkdir(parents=True)
+    return folder
+
+
+def flash_hook(bench: Bench, timeout_s: float = 300.0, settle_s: float = 2.0):
+    """A flash hook running the bench file's ``[dut] flash`` command of a build (None when
+    the bench has none): bounded, and a failure stops the run with the command's output."""
+    commands = bench.dut.flash
+    if not commands:
+        return None
+
+    def flash(build: str) -> None:
+        command = commands.get(build)
+        if command is None:
+            raise DutError(f"no flash command for the {build} build", context="dut.flash")
+        try:
+            done = subprocess.run(
+                shlex.split(command), capture_output=True, text=True, timeout=timeout_s
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise DutError(f"flashing failed: {exc}", context=f"dut.flash.{build}") from exc
+        if done.returncode != 0:
+            tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+            raise DutError(
+                f"flashing exited with {done.returncode}: {' | '.join(tail)}",
+                context=f"dut.flash.{build}",
+            )
+        time.sleep(settle_s)  # the DUT reboots into the new build
+
+    return flash
+
+
+def _build(mode: str) -> str:
+    return "energy" if mode == "energy" else "performance"
+
+
+def _connect(ctx: RunContext, mode: str, last_build: str | None = None) -> DutSession:
+    """Connect; with a flash hook, flash first when this mode needs the other build than the
+    previous mode ran on (a board relaying at the wrong baud would hang), or when the DUT turns
+    out to run the other build."""
+    if ctx.options.flash is not None and last_build is not None and last_build != _build(mode):
+        ctx.runlog.write("runner", f"flashing the {_build(mode)} build")
+        ctx.options.flash(_build(mode))
+    try:
+        dut = connect_dut(ctx.bench, mode, ctx.runlog, timeout_s=ctx.options.dut_timeout_s)
+    except DutError as exc:
+        if ctx.options.flash is None or exc.context != "timestamp mode":
+            raise
+        ctx.runlog.write("runner", f"{exc.message}; flashing the {mode} build")
+        ctx.options.flash(mode)
+        dut = connect_dut(ctx.bench, mode, ctx.runlog, timeout_s=ctx.options.dut_timeout_s)
+    model = MODEL_ALIASES.get(dut.identity.model, dut.identity.model)
+    if model != ctx.workload.name:
+        dut.close()
+        raise DutError(
+            f"the DUT runs the {dut.identity.model} firmware; this run is for {ctx.workload.name}",
+            context="profile",
+        )
+    return dut
+
+
+def _run_mode(ctx: RunContext, mode: str, last_build: str | None) -> ModeResult:
+    if mode == "energy":
+        from energybench.runner.energy import run_energy  # needs the acquisition layer
+
+        instruments = open_instruments(ctx.bench)
+        dut = None
+        try:
+            with ctx.runlog.instrument_exchanges():
+                ctx.provenance["meter"] = instruments.meter_info
+                ctx.provenance["supply"] = instruments.supply_info or None
+                instruments.power_on()
+                settle = float(
+                    instruments.option("settle_s", 0.0 if not instruments.powered else 0.2)
+                )
+                time.sleep(settle)
+                dut = _connect(ctx, mode, last_build)
+                ctx.provenance["dut"] = dut.describe()
+                return run_energy(ctx, dut, instruments)
+        finally:
+            if dut is not None:
+                dut.close()
+            instruments.close()
+            ctx.runlog.write("runner", "instruments shut down (outputs off)")
+    supply = open_supply(ctx.bench)  # a rail the bench's SMU powers: on in every mode
+    try:
+        if supply is not None:
+            with ctx.runlog.instrument_exchanges():
+                ctx.provenance["supply"] = supply.supply_info
+                supply.power_on()
+                time.sleep(float(supply.option("settle_s", 0.2)))
+        dut = _connect(ctx, mode, last_build)
+        try:
+            ctx.provenance["dut"] = dut.describe()
+            if mode == "performance":
+                return run_performance(ctx, dut)
+            return run_accuracy(ctx, dut)
+        finally:
+            dut.close()
+    finally:
+        if supply is not None:
+            supply.close()
+            ctx.runlog.write("runner", "supply output off")
+
+
+def _provenance(bench: Bench, workload: Workload, dataset: Dataset, options: RunOptions) -> dict:
+    opts = {f.name: getattr(options, f.name) for f in fields(options) if f.name != "flash"}
+    return {
+        "energybench_version": __version__,
+        "python": platform.python_version(),
+        "host": platform.node(),
+        "bench": {
+            "name": bench.name,
+            "file": str(bench.source) if bench.source else None,
+            "sha256": _file_digest(bench.source),
+            "meter_driver": bench.meter.driver,
+            "meter_resource": bench.meter.resource,
+            "sync": asdict(bench.sync),
+        },
+        "workload": {
+            "name": workload.name,
+            "definition": str(workload.source) if workload.source else None,
+            "sha256": _file_digest(workload.source),
+        },
+        "dataset": {"directory": str(dataset.directory), "files": len(dataset)},
+        "options": opts,
+    }
+
+
+def write_folder(result: ModeResult) -> None:
+    folder = result.folder
+    assert folder is not None
+    (folder / "results.txt").write_text(result.results_txt, encoding="utf-8")
+    write_json(folder / "results.json", result)
+    write_csv(folder / "results.csv", result)
+
+
+def run_workload(
+    bench: Bench,
+    workload: str | Path,
+    mode: str,
+    dataset_root: Path,
+    runs_dir: Path,
+    *,
+    options: RunOptions | None = None,
+    progress: Progress | None = None,
+    now: datetime | None = None,
+) -> list[ModeResult]:
+    """Run ``mode`` (or ``all`` three) and write one folder per mode; returns the results.
+
+    A mode that aborts (DUT silent, meter lost) is still written, with the reason; errors
+    before anything ran (bad bench, missing dataset, wrong firmware) raise."""
+    if mode not in RUN_MODES:
+        raise UsageError(f"mode must be one of {', '.join(RUN_MODES)}", context="--mode")
+    options = options or RunOptions()
+    if options.flash is None:
+        options.flash = flash_hook(bench)
+    progress = progress or NullProgress()
+    wl = load_workload(workload)
+    dataset = load_dataset(Path(dataset_root), wl)
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    results: list[ModeResult] = []
+    last_build = None
+    dut_latency_s = None
+    for m in ALL_ORDER if mode == "all" else (mode,):
+        folder = _folder(Path(runs_dir), stamp, wl.name, m)
+        with RunLog(folder / "log.txt") as runlog:
+            ctx = RunContext(bench, wl, dataset, options, runlog, folder, progress)
+            ctx.dut_latency_s = dut_latency_s
+            ctx.provenance = _provenance(bench, wl, dataset, options)
+            started = datetime.now(UTC)
+            runlog.write("runner", f"energybench {__version__}: {wl.name} {m} on {bench.name}")
+            try:
+                result = _run_mode(ctx, m, last_build)
+            except ModeAborted as exc:
+                result = ModeResult(wl.name, m, aborted=exc.one_line())
+                result.validity.append(f"aborted: {exc.one_line()}")
+            except (EnergybenchError, KeyboardInterrupt) as exc:
+                reason = (
+                    "interrupted (Ctrl-C)"
+                    if isinstance(exc, KeyboardInterrupt)
+                    else (exc.one_line())
+                )
+                runlog.write("runner", f"{m} mode failed: {reason}")
+                failed = ModeResult(wl.name, m, aborted=reason, folder=folder)
+                failed.validity.append(f"aborted: {reason}")
+                failed.provenance = ctx.provenance
+                failed.results_txt = f"ERROR: Not valid for submission.  aborted: {reason}\n"
+                write_folder(failed)
+                raise
+            result.folder = folder
+            ctx.provenance["started_utc"] = started.isoformat()
+            ctx.provenance["finished_utc"] = datetime.now(UTC).isoformat()
+            result.provenance = ctx.provenance
+            write_folder(result)
+            runlog.write(
+                "runner", f"{m}: {'valid' if result.valid else 'NOT valid'} {result.validity}"
+            )
+        results.append(result)
+        last_build = _build(m)
+        if m == "performance" and result.valid:
+            dut_latency_s = result.figures.get("latency_s")
+    return results

@@ -1,0 +1,135 @@
+"""Expanded uncertainty (k=2) of the energy figures — the budget, per window:
+
+- current: the meter profile's accuracy ``±(gain·I + offset)`` for the range in use (the
+  range the capture reports, the bench's ``current_range_a``, else the widest: meters never
+  auto-range mid-window), taken as a rectangular distribution: ``u_I = (gain·Ī + offset)/√3``;
+- voltage: likewise from a voltage entry (0 with a note when the profile has none);
+- timebase: ``±ppm`` of the meter's clock scales every Δt: ``u = ppm·1e-6/√3`` relative;
+- edge placement: each edge lies within ±½ sample of its placed position (digital lines) →
+  ``u_t = 0.5/(fs·√3)`` per edge, two edges, at the window's mean power: ``u = P̄·√2·u_t``.
+These combine in quadrature into ``u_E`` of the window energy (systematic: the same instrument
+for every window). The median over the windows adds the statistical term
+``1.2533·s/√n`` (standard error of a median, s the windows' standard deviation) in quadrature
+with the systematic part; the reported ``U = 2·u``. Entries the profile marks
+``verified = false`` are used but listed in the notes.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+from energybench.errors import ConfigError
+from energybench.instruments.capabilities import InstrumentInfo
+from energybench.instruments.profiles import InstrumentProfile, load_profiles
+
+log = logging.getLogger(__name__)
+
+K = 2.0
+MEDIAN_SE_FACTOR = math.sqrt(math.pi / 2)  # 1.2533
+
+
+def find_profile(driver: str, identity: dict[str, str] | None = None) -> InstrumentProfile | None:
+    """The shipped profile of ``driver`` (narrowed by the instrument's identity when given)."""
+    try:
+        profiles = [p for p in load_profiles() if p.driver == driver]
+    except ConfigError as exc:
+        log.warning("instrument profiles unreadable: %s", exc)
+        return None
+    if identity and len(profiles) > 1:
+        info = InstrumentInfo(identity.get("vendor", ""), identity.get("model", ""))
+        profiles = [p for p in profiles if p.matches(info)] or profiles
+    return profiles[0] if profiles else None
+
+
+def widest_current_range_a(profile: InstrumentProfile) -> float:
+    """The largest current range the profile lists (inf when its entries cover every range)."""
+    entries = profile.data.get("accuracy", {}).get("current", [])
+    ranges = [float(e["range_a"]) for e in entries if "range_a" in e]
+    return max(ranges) if ranges else math.inf
+
+
+@dataclass
+class WindowBudget:
+    """The standard uncertainty terms of one window energy (J) and the expanded total."""
+
+    current_j: float
+    voltage_j: float
+    timebase_j: float
+    edges_j: float
+
+    @property
+    def standard_j(self) -> float:
+        return math.sqrt(
+            self.current_j**2 + self.voltage_j**2 + self.timebase_j**2 + self.edges_j**2
+        )
+
+    @property
+    def expanded_j(self) -> float:
+        return K * self.standard_j
+
+
+def window_budget(
+    profile: InstrumentProfile | None,
+    *,
+    energy_j: float,
+    duration_s: float,
+    mean_current_a: float,
+    mean_voltage_v: float,
+    current_range_a: float | None,
+    sample_rate_hz: float,
+    notes: list[str],
+) -> WindowBudget:
+    """The budget of one window (see the module docstring). ``current_range_a`` is the range
+    in use (None: the widest, what the meter uses when none is set)."""
+    mean_power = energy_j / duration_s if duration_s > 0 else 0.0
+    u_edge_s = 0.5 / (sample_rate_hz * math.sqrt(3))
+    edges = mean_power * math.sqrt(2) * u_edge_s
+    if profile is None:
+        _note(notes, "no instrument profile: uncertainty from edges and window spread only")
+        return WindowBudget(0.0, 0.0, 0.0, edges)
+    source = profile.path.name
+    rel_i = rel_v = rel_t = 0.0
+    in_use = current_range_a if current_range_a is not None else widest_current_range_a(profile)
+    spec = profile.accuracy("current", in_use if math.isfinite(in_use) else mean_current_a)
+    if spec is not None and mean_current_a > 0:
+        rel_i = spec.limit(mean_current_a) / math.sqrt(3) / mean_current_a
+        if not spec.verified:
+            _note(notes, f"current accuracy from {source} is marked unverified")
+    else:
+        _note(notes, f"no current accuracy for the range in use in {source}")
+    vspec = profile.accuracy("voltage", mean_voltage_v)
+    if vspec is not None and mean_voltage_v > 0:
+        rel_v = vspec.limit(mean_voltage_v) / math.sqrt(3) / mean_voltage_v
+        if not vspec.verified:
+            _note(notes, f"voltage accuracy from {source} is marked unverified")
+    else:
+        _note(notes, f"no voltage accuracy in {source}: voltage term 0")
+    timebase = profile.timebase_ppm()
+    if timebase is not None:
+        rel_t = timebase[0] * 1e-6 / math.sqrt(3)
+        if not timebase[1]:
+            _note(notes, f"timebase accuracy from {source} is marked unverified")
+    return WindowBudget(abs(energy_j) * rel_i, abs(energy_j) * rel_v, abs(energy_j) * rel_t, edges)
+
+
+def median_expanded_uncertainty(values: list[float], systematic_standard: list[float]) -> float:
+    """U (k=2) of the median of per-inference values: the windows' systematic standard
+    uncertainty (their median) with the statistical term 1.2533·s/√n in quadrature."""
+    n = len(values)
+    if n == 0:
+        return math.nan
+    systematic = sorted(systematic_standard)[n // 2] if systematic_standard else 0.0
+    if n > 1:
+        mean = sum(values) / n
+        s = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+        statistical = MEDIAN_SE_FACTOR * s / math.sqrt(n)
+    else:
+        statistical = 0.0
+    return K * math.hypot(systematic, statistical)
+
+
+def _note(notes: list[str], text: str) -> None:
+    if text not in notes:
+        notes.append(text)

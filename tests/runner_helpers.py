@@ -1,0 +1,65 @@
+"""Helpers for the runner's virtual-lab tests: a lab with a simulated meter, its bench file,
+stand-in datasets and a Progress that can inject faults at a given step."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from energybench.runner.bench import Bench, parse_bench
+from energybench.sim.lab import VirtualLab
+from energybench.sim.meters import SIM_METERS, attach_meter, available_meters, bench_toml
+from energybench.sim.standin_data import make_standin_dataset
+from energybench.workloads.definitions import load_workload
+
+CHECKER_PERF = r".* Median throughput is\s+([\d\.]+) inf\./sec\..*"
+CHECKER_ENERGY = r"Median energy cost is ([\d\.]+) uJ/inf"
+CHECKER_TOP1 = r".* Top[- ]1%?\s?[:=] ([\d\.]+).*"
+CHECKER_AUC = r".* AUC\s?[:=] ([\d\.]+).*"
+
+
+def require_meter(name: str) -> None:
+    """Skip (with the reason) when a simulated meter is not in this checkout yet."""
+    if name not in available_meters():
+        pytest.skip(f"simulated meter {name!r} ({SIM_METERS[name].module}) is not merged yet")
+
+
+def lab_bench(lab: VirtualLab, meter: str | None, **options) -> Bench:
+    if meter is None:  # performance/accuracy only: a meter-only driver is never opened
+        text = '[meter]\ndriver = "sim_stream"\nresource = "tcp://127.0.0.1:9"\n' + lab.bench_toml()
+    else:
+        text = bench_toml(lab, meter, **options)
+    return parse_bench(tomllib.loads(text), "virtual lab")
+
+
+def with_meter(lab: VirtualLab, meter: str, **kw):
+    return attach_meter(lab, meter, **kw)
+
+
+def standin(tmp_path: Path, workload: str, files: int | None = None) -> Path:
+    return make_standin_dataset(tmp_path / "data", load_workload(workload), files=files)
+
+
+class StepProgress:
+    """A Progress calling ``hooks[n]()`` after the n-th ``advance`` (0-based)."""
+
+    def __init__(self, hooks: dict[int, Callable[[], None]] | None = None) -> None:
+        self.hooks = hooks or {}
+        self.steps = 0
+        self.notes: list[str] = []
+        self.labels: list[str] = []
+
+    def start(self, label: str, total: float) -> None:
+        self.labels.append(label)
+
+    def advance(self, amount: float = 1.0) -> None:
+        hook = self.hooks.get(self.steps)
+        self.steps += 1
+        if hook is not None:
+            hook()
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
