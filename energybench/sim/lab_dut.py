@@ -35,3 +35,5 @@ class LabDut(Protocol):
     def pass_time(self, duration_s: float) -> None: ...  # another device's activity
 
     def power_on(self) -> None: ...  # the supply switched on: reboot
+
+    def flash(self, mode: str) -> None: ...  # program the other build (energy/performance)
