@@ -412,10 +412,9 @@ def test_delayed_reply_times_out_before_the_reply_and_the_stale_reply_is_skipped
     _, sim = bench(faults=OtiiFaults(reply_delay_s={"arc_get_main": 1.5}))
     try:
         driver = OtiiArc.open(sim.resource, LIMITS, timeout_s=0.2)
-        t0 = time.monotonic()
+        # a timeout (not the reply) proves it gave up before the delayed reply was sent
         with pytest.raises(InstrumentTimeoutError, match="no reply to arc_get_main"):
             driver.output_enabled()
-        assert time.monotonic() - t0 < 1.5  # gave up before the delayed reply was sent
         sim.faults.reply_delay_s.clear()
         version = driver.client.request("arc_get_version", {"device_id": sim.device_id}, 3.0)
         assert version["fw_version"]  # the late arc_get_main reply was skipped by trans_id

@@ -150,6 +150,7 @@ class ScpiFaults:
     withhold_replies: int = 0  # swallow the next N query replies
     close_on: str | None = None  # close the connection when a header containing this arrives
     push_errors: list[str] = field(default_factory=list)  # extra '<code>,"msg"' entries
+    delayed_replies_sent: int = 0  # observed, not set: lets a test wait for a late reply
 
 
 class ScpiInstrument:
@@ -353,7 +354,10 @@ class ScpiServer:
         if faults.withhold_replies > 0:
             faults.withhold_replies -= 1
             return True
-        if faults.reply_delay_s > 0:
-            time.sleep(faults.reply_delay_s)
+        delay_s = faults.reply_delay_s
+        if delay_s > 0:
+            time.sleep(delay_s)
         conn.sendall(b";".join(replies) + b"\n")  # a compound query answers on one line
+        if delay_s > 0:
+            faults.delayed_replies_sent += 1
         return True
