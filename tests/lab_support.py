@@ -1,12 +1,60 @@
-"""Shared helpers for the instrument tests on the virtual lab: a bounded wait for a condition
-the simulator reaches on its own thread."""
+"""Shared helpers for the instrument tests on the virtual lab: the MLPerf Tiny energy window
+(timestamp pulses around a span of active current) and a bounded wait for a condition the
+simulator reaches on its own thread."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 
+from energybench.sim.timeline import Timeline
+
 POLL_S = 0.005
+
+
+def add_mlperf_window(
+    tl: Timeline,
+    start_s: float,
+    duration_s: float,
+    active_a: float,
+    idle_a: float,
+    *,
+    pulse_s: float,
+    idle_lead_s: float | None = None,
+    active_delay_s: float = 0.0,
+    active_tail_s: float = 0.0,
+    burst: bool = False,
+    grid_hz: float | None = None,
+    settle_s: float | None = None,
+) -> tuple[float, float]:
+    """A window as the MLPerf Tiny DUT makes it: a falling-edge timestamp pulse (``pulse_s``
+    low) at the start and at the end, ``active_a`` in between, ``idle_a`` after.
+
+    ``idle_lead_s``: draw ``idle_a`` from that long before the start (never before now).
+    ``active_delay_s``/``active_tail_s``: the active current starts that much after the start
+    edge and ends that much before the end edge. ``burst``: 1.5 × ``active_a`` over the middle
+    fifth. ``grid_hz``: edges and current steps on that sample grid. ``settle_s``: advance the
+    timeline that far past the end edge. Returns the (start, end) edge times in seconds.
+    """
+
+    def at(t_s: float) -> float:
+        return t_s if grid_hz is None else round(t_s * grid_hz) / grid_hz
+
+    start, end = at(start_s), at(start_s + duration_s)
+    if idle_lead_s is not None:
+        tl.set_load_current(max(tl.now_s, start - idle_lead_s), idle_a)
+    tl.set_pin("timestamp", start, False)
+    tl.set_load_current(start + active_delay_s, active_a)
+    tl.set_pin("timestamp", start + pulse_s, True)
+    if burst:
+        tl.set_load_current(at(start_s + 0.4 * duration_s), active_a * 1.5)
+        tl.set_load_current(at(start_s + 0.6 * duration_s), active_a)
+    tl.set_pin("timestamp", end, False)
+    tl.set_load_current(end - active_tail_s, idle_a)
+    tl.set_pin("timestamp", end + pulse_s, True)
+    if settle_s is not None:
+        tl.advance_to(end + settle_s)
+    return start, end
 
 
 def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:

@@ -10,6 +10,7 @@ from itertools import pairwise
 
 import numpy as np
 import pytest
+from lab_support import add_mlperf_window
 
 from energybench.acquisition.stream import StreamAcquisition
 from energybench.errors import (
@@ -216,15 +217,9 @@ def grid(t_s: float) -> float:
 
 def add_window(tl: Timeline, start_s: float, duration_s: float, active_a: float) -> None:
     """MLPerf-style window on the 4 kS/s grid: 10 µs falling timestamp pulses at both ends."""
-    start, end = grid(start_s), grid(start_s + duration_s)
-    tl.set_pin("timestamp", start, False)
-    tl.set_load_current(start, active_a)
-    tl.set_pin("timestamp", start + 10e-6, True)
-    tl.set_load_current(grid(start_s + 0.4 * duration_s), active_a * 1.5)
-    tl.set_load_current(grid(start_s + 0.6 * duration_s), active_a)
-    tl.set_pin("timestamp", end, False)
-    tl.set_load_current(end, 2e-3)
-    tl.set_pin("timestamp", end + 10e-6, True)
+    add_mlperf_window(
+        tl, start_s, duration_s, active_a, 2e-3, pulse_s=10e-6, burst=True, grid_hz=FS
+    )
 
 
 class ListSink:
