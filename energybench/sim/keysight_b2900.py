@@ -356,7 +356,9 @@ class SimKeysightB2900(ScpiInstrument):
         return "1" if ch.t_init is None or self._resolve(ch, 0.05) else "0"
 
     def _arm_time(self, ch: _Channel) -> float | None:
-        assert ch.t_init is not None
+        """When the acquisition armed; None while waiting (or once ``:ABOR`` has cleared it)."""
+        if ch.t_init is None:  # aborted from another connection while _resolve waited
+            return None
         source = ch.arm_source
         if not source.startswith("EXT"):
             return ch.t_init
