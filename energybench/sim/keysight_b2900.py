@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from energybench.errors import ConfigError
 from energybench.sim.measurement import MeasurementModel
 from energybench.sim.scpi_server import (
     ILLEGAL_PARAMETER,
@@ -103,7 +104,9 @@ class SimKeysightB2900(ScpiInstrument):
         rail_channel: int = 1,
     ) -> None:
         if model not in MODELS:
-            raise ValueError(f"unknown B2900 model {model!r}; known: {', '.join(MODELS)}")
+            raise ConfigError(
+                f"unknown B2900 model {model!r}; known: {', '.join(MODELS)}", context="model"
+            )
         super().__init__()
         self.timeline = timeline
         self.model = model
