@@ -9,6 +9,7 @@ from lab_support import wait_until
 
 from energybench.errors import (
     AcquisitionError,
+    ConfigError,
     InstrumentError,
     InstrumentTimeoutError,
     SafetyLimitError,
@@ -420,3 +421,19 @@ def test_readings_stop_at_the_current_limit_in_compliance(tl) -> None:
     current = capture.trace.read(0, capture.trace.n_samples).current_a
     assert current.max() == pytest.approx(5e-3)
     assert window_energy_j(capture) < 0.7 * tl.energy_j(t_start, t_end)
+
+
+def test_refused_option_at_open_closes_the_connection(tl) -> None:
+    sim = _sim(tl)
+    try:
+        with pytest.raises(ConfigError, match="data_format") as info:
+            Keithley2461.open(sim.resource, LIMITS, data_format="ASCII")
+        server = sim.server
+        wait_until(
+            lambda: server.accepted == 1 and server.open_connections == 0,
+            5.0,
+            "the refused driver's connection closing",
+        )  # closed by open() itself, not by the garbage collector once the error is dropped
+        assert info.value.context == "data_format"
+    finally:
+        sim.stop()

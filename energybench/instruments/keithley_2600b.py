@@ -91,7 +91,12 @@ class Keithley2600B(ScpiDriver):
     def open(cls, resource: str, limits: SafetyLimits | None = None, **kwargs):
         """Open ``resource`` (VISA string or tcp://host:port) and return a connected driver."""
         transport_kw = {k: kwargs.pop(k) for k in ("timeout_s", "visa_backend") if k in kwargs}
-        return cls(open_transport(resource, **transport_kw), limits, **kwargs)
+        transport = open_transport(resource, **transport_kw)
+        try:
+            return cls(transport, limits, **kwargs)
+        except BaseException:  # a refused option must not leak the connection
+            transport.close()
+            raise
 
     def __enter__(self):
         return self

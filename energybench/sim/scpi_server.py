@@ -278,6 +278,12 @@ class ScpiServer:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._connections: list[socket.socket] = []
+        self.accepted = 0  # connections accepted so far
+
+    @property
+    def open_connections(self) -> int:
+        """Client connections not yet closed (by either side)."""
+        return len(self._connections)
 
     @property
     def resource(self) -> str:
@@ -316,6 +322,7 @@ class ScpiServer:
                 return
             conn.settimeout(0.2)
             self._connections.append(conn)
+            self.accepted += 1
             thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
             thread.start()
             self._threads.append(thread)
