@@ -1,11 +1,14 @@
 """Shared helpers for the instrument tests on the virtual lab: the MLPerf Tiny energy window
-(timestamp pulses around a span of active current) and a bounded wait for a condition the
-simulator reaches on its own thread."""
+(timestamp pulses around a span of active current), a bounded wait for a condition the
+simulator reaches on its own thread, and a bounded line read from a subprocess pipe."""
 
 from __future__ import annotations
 
+import os
+import select
 import time
 from collections.abc import Callable
+from typing import IO
 
 from energybench.sim.timeline import Timeline
 
@@ -64,3 +67,23 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str) -> No
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} did not happen within {timeout_s} s")
         time.sleep(POLL_S)
+
+
+def read_line(stream: IO, timeout_s: float, what: str) -> str:
+    """One line from a subprocess pipe ("" at end of file), read byte by byte from its file
+    descriptor so nothing past the newline is buffered away from later reads of ``stream``;
+    AssertionError naming ``what`` if no whole line arrives within ``timeout_s``."""
+    fd = stream.fileno()
+    deadline = time.monotonic() + timeout_s
+    data = bytearray()
+    while not data.endswith(b"\n"):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(f"no line from {what} within {timeout_s} s; got {bytes(data)!r}")
+        ready, _, _ = select.select([fd], [], [], remaining)
+        if ready:
+            byte = os.read(fd, 1)
+            if not byte:
+                break
+            data += byte
+    return data.decode("utf-8", errors="replace")

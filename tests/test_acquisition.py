@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from lab_support import read_line
 from stream_testlib import BlockSink, add_window, bench_timeline, read_blocks
 
 from energybench.acquisition import (
@@ -264,7 +265,7 @@ def test_ctrl_c_during_acquisition_stops_the_meter(tmp_path: Path) -> None:
         env=env,
     )  # fmt: skip
     try:
-        line = proc.stdout.readline()
+        line = read_line(proc.stdout, 60.0, "the acquiring child")
         assert line.strip() == "READY", proc.stderr.read()
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
