@@ -12,7 +12,6 @@ is served by :class:`ScpiServer` on an OS-chosen port.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 import socket
@@ -23,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from energybench.sim.tcp_server import TcpServer
 
 log = logging.getLogger(__name__)
 
@@ -271,40 +272,30 @@ class ScpiServer:
 
     def __init__(self, instrument: ScpiInstrument, host: str = "127.0.0.1") -> None:
         self.instrument = instrument
-        self._listener = socket.create_server((host, 0))
-        self._listener.settimeout(0.2)
+        self.tcp = TcpServer(self._serve, name="scpi", host=host, conn_timeout_s=0.2).listen()
         self.host = host
-        self.port = self._listener.getsockname()[1]
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self._connections: list[socket.socket] = []
-        self.accepted = 0  # connections accepted so far
+        self.port = self.tcp.port
+
+    @property
+    def accepted(self) -> int:
+        """Connections accepted so far."""
+        return self.tcp.accepted
 
     @property
     def open_connections(self) -> int:
         """Client connections not yet closed (by either side)."""
-        return len(self._connections)
+        return self.tcp.open_connections
 
     @property
     def resource(self) -> str:
         return f"TCPIP::{self.host}::{self.port}::SOCKET"
 
     def start(self) -> ScpiServer:
-        thread = threading.Thread(target=self._accept_loop, name=f"scpi-{self.port}", daemon=True)
-        thread.start()
-        self._threads.append(thread)
+        self.tcp.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        for conn in list(self._connections):
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-                conn.close()
-        with contextlib.suppress(OSError):
-            self._listener.close()
-        for thread in self._threads:
-            thread.join(timeout=2.0)
+        self.tcp.stop()
 
     def __enter__(self) -> ScpiServer:
         return self.start()
@@ -312,43 +303,20 @@ class ScpiServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def _accept_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            conn.settimeout(0.2)
-            self._connections.append(conn)
-            self.accepted += 1
-            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
-            thread.start()
-            self._threads.append(thread)
-
     def _serve(self, conn: socket.socket) -> None:
         buffer = b""
-        try:
-            while not self._stop.is_set():
-                try:
-                    data = conn.recv(1 << 16)
-                except TimeoutError:
-                    continue
-                if not data:
+        while not self.tcp.stopping.is_set():
+            try:
+                data = conn.recv(1 << 16)
+            except TimeoutError:
+                continue
+            if not data:
+                return
+            buffer += data
+            while b"\n" in buffer:
+                line, buffer = buffer.split(b"\n", 1)
+                if not self._respond(conn, line.decode("ascii", "replace").rstrip("\r")):
                     return
-                buffer += data
-                while b"\n" in buffer:
-                    line, buffer = buffer.split(b"\n", 1)
-                    if not self._respond(conn, line.decode("ascii", "replace").rstrip("\r")):
-                        return
-        except OSError:
-            return
-        finally:
-            with contextlib.suppress(OSError):
-                conn.close()
-            if conn in self._connections:
-                self._connections.remove(conn)
 
     def _respond(self, conn: socket.socket, message: str) -> bool:
         faults = self.instrument.faults
