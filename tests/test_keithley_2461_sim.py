@@ -22,9 +22,11 @@ from energybench.instruments.capabilities import (
     TriggeredMeter,
 )
 from energybench.instruments.keithley_2400 import Keithley2450, Keithley2460, Keithley2461
+from energybench.instruments.keithley_2600b import Keithley2600B
 from energybench.instruments.registry import load_driver
 from energybench.instruments.scpi import SafetyLimits
 from energybench.sim.keithley_2461 import SimKeithley2461
+from energybench.sim.keithley_2600b import SimKeithley2600B
 from energybench.sim.measurement import MeasurementModel
 from energybench.sim.timeline import Timeline
 
@@ -423,17 +425,25 @@ def test_readings_stop_at_the_current_limit_in_compliance(tl) -> None:
     assert window_energy_j(capture) < 0.7 * tl.energy_j(t_start, t_end)
 
 
-def test_refused_option_at_open_closes_the_connection(tl) -> None:
-    sim = _sim(tl)
+@pytest.mark.parametrize(
+    ("make_sim", "driver_cls", "option"),
+    [
+        (lambda tl: SimKeithley2461(tl), Keithley2461, {"data_format": "ASCII"}),
+        (lambda tl: SimKeithley2600B(tl), Keithley2600B, {"channel": 3}),
+    ],
+    ids=["2461", "2600B"],
+)
+def test_refused_option_at_open_closes_the_connection(tl, make_sim, driver_cls, option) -> None:
+    sim = make_sim(tl).start()
     try:
-        with pytest.raises(ConfigError, match="data_format") as info:
-            Keithley2461.open(sim.resource, LIMITS, data_format="ASCII")
+        with pytest.raises(ConfigError) as info:
+            driver_cls.open(sim.resource, LIMITS, **option)
+        assert info.value.context in option
         server = sim.server
         wait_until(
             lambda: server.accepted == 1 and server.open_connections == 0,
             5.0,
             "the refused driver's connection closing",
         )  # closed by open() itself, not by the garbage collector once the error is dropped
-        assert info.value.context == "data_format"
     finally:
         sim.stop()
