@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import select
 import subprocess
 import sys
 import time
@@ -67,6 +68,8 @@ def main() -> None:
         env=dict(os.environ, PYTHONPATH=str(ROOT)),
     )  # fmt: skip
     try:
+        if not select.select([child.stdout], [], [], 60.0)[0]:
+            raise SystemExit("the simulator child printed no resource within 60 s")
         resource_str = child.stdout.readline().strip()
         meter = SimStreamMeter.open(resource_str)
         request = StreamRequest(args.rate, sync=SyncSpec("digital_channel", "gpi[0]"))
@@ -82,7 +85,11 @@ def main() -> None:
         meter.close()
     finally:
         child.stdin.close()
-        child.wait(timeout=30)
+        try:
+            child.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait(timeout=30)
     child_cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
     samples = result.samples
     print(f"recorded      {samples:,} samples ({samples / args.rate:.1f} s at {args.rate:,} Hz)")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import select
 import subprocess
 import time
 from pathlib import Path
@@ -43,6 +44,8 @@ def main() -> None:
         text=True,
     )
     try:
+        if not select.select([process.stdout], [], [], 30.0)[0]:
+            raise SystemExit("ebdut-posix printed no 'pty:' line within 30 s")
         path = process.stdout.readline().strip().removeprefix("pty: ")
         with serial.Serial(path, timeout=0.05) as port:
             data = bytes(i * 7 % 256 for i in range(INPUT_BYTES[args.model]))

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from lab_support import add_mlperf_window
 
 from energybench.analysis.trace import TraceChunk
 from energybench.sim.timeline import Timeline
@@ -25,18 +26,8 @@ def bench_timeline() -> Timeline:
 
 
 def add_window(tl: Timeline, start_s: float, duration_s: float, active_a: float) -> None:
-    """A window as the MLPerf Tiny DUT makes it: a falling-edge timestamp pulse at the start,
-    active current (with one burst) for the window, a pulse at the end, then idle."""
-    end_s = start_s + duration_s
-    tl.set_pin("timestamp", start_s, False)
-    tl.set_load_current(start_s, active_a)
-    tl.set_pin("timestamp", start_s + PULSE_HOLD_S, True)
-    burst = start_s + duration_s * 0.4
-    tl.set_load_current(burst, active_a * 1.5)
-    tl.set_load_current(burst + duration_s * 0.2, active_a)
-    tl.set_pin("timestamp", end_s, False)
-    tl.set_load_current(end_s, I_IDLE)
-    tl.set_pin("timestamp", end_s + PULSE_HOLD_S, True)
+    """An MLPerf window with one burst of activity, idle at ``I_IDLE`` after it."""
+    add_mlperf_window(tl, start_s, duration_s, active_a, I_IDLE, pulse_s=PULSE_HOLD_S, burst=True)
 
 
 @dataclass

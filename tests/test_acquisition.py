@@ -8,11 +8,13 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from lab_support import read_line
 from stream_testlib import BlockSink, add_window, bench_timeline, read_blocks
 
 from energybench.acquisition import (
@@ -28,6 +30,7 @@ from energybench.instruments.capabilities import (
     CaptureRequest,
     CaptureSettings,
     StreamRequest,
+    StreamSettings,
     SyncSpec,
 )
 from energybench.instruments.sim_stream import SimStreamMeter
@@ -164,6 +167,44 @@ def test_a_failing_sink_stops_the_meter_and_raises(tmp_path: Path) -> None:
     assert "STOP" in src.commands and acq.result is not None and acq.result.samples == 100_000
 
 
+class _StuckMeter:
+    """Delivers ``n_chunks`` at once, then blocks in ``chunks()`` (a hung instrument read)
+    until released; ``stop()`` does not unblock it."""
+
+    def __init__(self, n_chunks: int, chunk_samples: int = 1_000) -> None:
+        self.n_chunks, self.chunk_samples = n_chunks, chunk_samples
+        self.release = threading.Event()
+
+    def configure_stream(self, request: StreamRequest) -> StreamSettings:
+        return StreamSettings(request.sample_rate_hz)
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    def chunks(self, timeout_s: float):
+        for k in range(self.n_chunks):
+            n = self.chunk_samples
+            yield TraceChunk(k * n, RATE, np.full(n, 1e-3), 1.8)
+        self.release.wait(timeout=30.0)
+
+
+def test_chunks_queued_behind_a_hung_reader_are_still_written(tmp_path: Path) -> None:
+    meter, sink = _StuckMeter(12), _SlowSink()
+    acq = StreamAcquisition(meter, sink, StreamRequest(RATE), join_timeout_s=0.2)
+    try:
+        acq.start()
+        acq.wait_for_samples(1_000, timeout_s=20.0)
+        result = acq.stop()  # the reader never finishes: the writer is told to give up
+    finally:
+        meter.release.set()
+    assert "the reader thread did not finish in 0.2 s" in result.reasons
+    assert sink.closed and sink.samples == result.samples == 12_000  # nothing left in the queue
+    assert result.dropped == () and result.stop_sample_id == 12_000
+
+
 def test_stream_without_the_sync_line_is_refused(tmp_path: Path) -> None:
     _, src, meter, sink = _lab(tmp_path)
     try:
@@ -171,6 +212,7 @@ def test_stream_without_the_sync_line_is_refused(tmp_path: Path) -> None:
         with pytest.raises(ConfigError, match="gpi"):
             acq.start()
         assert not any(c.startswith("START") for c in src.commands)
+        assert sink.closed  # start() failed inside ``with``: nobody else would close it
     finally:
         meter.close()
         src.stop()
@@ -223,7 +265,7 @@ def test_ctrl_c_during_acquisition_stops_the_meter(tmp_path: Path) -> None:
         env=env,
     )  # fmt: skip
     try:
-        line = proc.stdout.readline()
+        line = read_line(proc.stdout, 60.0, "the acquiring child")
         assert line.strip() == "READY", proc.stderr.read()
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)

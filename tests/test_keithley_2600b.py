@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 from keithley_helpers import append_window, window_energy_j
@@ -232,10 +230,9 @@ def test_sim_no_edge_times_out(tl) -> None:
         with Keithley2600B.open(sim.resource, LIMITS, timeout_s=2.0) as k:
             k.configure_capture(CaptureRequest(1e-3, 1e-4, sync=SYNC))
             k.arm()
-            t0 = time.monotonic()
-            with pytest.raises(InstrumentTimeoutError, match="0 of 10 readings"):
+            # the fetch's own 0.2 s bound governs, not the 2 s transport timeout
+            with pytest.raises(InstrumentTimeoutError, match=r"0 of 10 readings after 0\.2 s"):
                 k.fetch(0.2)
-            assert time.monotonic() - t0 < 1.5
     finally:
         sim.stop()
 
@@ -252,13 +249,10 @@ def test_sim_faults(tl) -> None:
         with pytest.raises(InstrumentTimeoutError):
             k.output_enabled()
         sim.faults.reply_delay_s = 0.4
-        t0 = time.monotonic()
-        with pytest.raises(InstrumentTimeoutError):
+        with pytest.raises(InstrumentTimeoutError):  # gave up before the late reply
             k.identify()
-        assert time.monotonic() - t0 < 0.4
         sim.faults.reply_delay_s = 0.0
-        time.sleep(0.3)
-        k.transport.clear()  # drop the late reply
+        assert "Model 2602B" in k.transport.read_line(timeout_s=5.0)  # the late reply, later
         assert k.identify().model == "Model 2602B"
         sim.faults.close_on = "printbuffer"
         k.transport.timeout_s = 0.3

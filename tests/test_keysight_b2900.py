@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
+from lab_support import add_mlperf_window
 
 from energybench.errors import (
     AcquisitionError,
@@ -34,18 +37,15 @@ LIMITS = SafetyLimits(max_voltage_v=3.6, max_current_a=0.1)
 DIO = SyncSpec("hw_trigger_start", "EXT1", "falling")
 
 
-def add_window(tl: Timeline, t0: float, duration: float, active_a: float, idle_a: float) -> float:
-    """An MLPerf-style window: falling-edge pulse at t0, active current, falling edge at the end.
-    Returns the end-edge time."""
-    tl.set_load_current(t0 - 0.01, idle_a)
-    tl.set_pin("timestamp", t0, False)
-    tl.set_pin("timestamp", t0 + 50e-6, True)
-    tl.set_load_current(t0 + 0.0003, active_a)
-    tl.set_load_current(t0 + duration - 0.0004, idle_a)
-    tl.set_pin("timestamp", t0 + duration, False)
-    tl.set_pin("timestamp", t0 + duration + 50e-6, True)
-    tl.advance_to(t0 + duration + 0.01)
-    return t0 + duration
+# an MLPerf-style window (50 µs pulses), the timeline advanced 10 ms past its end edge
+add_window = functools.partial(
+    add_mlperf_window,
+    pulse_s=50e-6,
+    idle_lead_s=0.01,
+    active_delay_s=0.0003,
+    active_tail_s=0.0004,
+    settle_s=0.01,
+)
 
 
 # ---- scripted -------------------------------------------------------------------------

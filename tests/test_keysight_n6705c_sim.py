@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+from lab_support import add_mlperf_window
 
 from energybench.errors import (
     AcquisitionError,
@@ -32,18 +33,17 @@ PIN_SYNC = SyncSpec("analog_channel", "PIN1", "falling")
 
 
 def append_window(tl: Timeline, start_s: float, duration_s: float) -> tuple[float, float]:
-    """MLPerf-style window: a falling-edge pulse at the start, active current for the window,
-    a falling-edge pulse at the end, idle after; advances the timeline past it."""
-    end_s = start_s + duration_s
-    tl.set_load_current(tl.now_s, IDLE_A)
-    tl.set_pin("timestamp", start_s, False)
-    tl.set_load_current(start_s, ACTIVE_A)
-    tl.set_pin("timestamp", start_s + HOLD_S, True)
-    tl.set_pin("timestamp", end_s, False)
-    tl.set_load_current(end_s, IDLE_A)
-    tl.set_pin("timestamp", end_s + HOLD_S, True)
-    tl.advance_to(end_s + 2 * HOLD_S)
-    return start_s, end_s
+    """MLPerf-style window (idle from now on before it); advances the timeline past it."""
+    return add_mlperf_window(
+        tl,
+        start_s,
+        duration_s,
+        ACTIVE_A,
+        IDLE_A,
+        pulse_s=HOLD_S,
+        idle_lead_s=math.inf,
+        settle_s=2 * HOLD_S,
+    )
 
 
 def integrate(current, voltage, first_id: int, start: float, stop: float, dt: float) -> float:

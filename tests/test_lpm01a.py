@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
+from lab_support import add_mlperf_window
 
 from energybench.errors import (
     ConfigError,
@@ -176,14 +179,10 @@ def test_registered_and_protocols() -> None:
 # ---- against the simulator -------------------------------------------------------------
 
 
-def add_window(tl: Timeline, t0: float, duration: float, active_a: float, idle_a: float) -> None:
-    tl.set_load_current(max(tl.now_s, t0 - 0.2), idle_a)
-    tl.set_pin("timestamp", t0, False)
-    tl.set_pin("timestamp", t0 + 50e-6, True)
-    tl.set_load_current(t0 + 0.0004, active_a)
-    tl.set_load_current(t0 + duration - 0.0007, idle_a)
-    tl.set_pin("timestamp", t0 + duration, False)
-    tl.set_pin("timestamp", t0 + duration + 50e-6, True)
+# an MLPerf-style window (50 µs pulses); the stream's producer advances the timeline
+add_window = functools.partial(
+    add_mlperf_window, pulse_s=50e-6, idle_lead_s=0.2, active_delay_s=0.0004, active_tail_s=0.0007
+)
 
 
 def run_stream(tl: Timeline, lpm: Lpm01a, until_s: float, **request) -> list:

@@ -10,6 +10,7 @@ import textwrap
 import time
 
 import pytest
+from lab_support import read_line
 
 from energybench.instruments.guard import OutputGuard
 from energybench.instruments.keysight_n6705c import KeysightN6705C
@@ -75,7 +76,7 @@ def test_output_off_after_a_signal_in_a_subprocess(supply_sim, signum) -> None:
         text=True,
     )
     try:
-        assert proc.stdout.readline().strip() == "output on"
+        assert read_line(proc.stdout, 60.0, "the guarded child").strip() == "output on"
         assert _output_on(timeline)
         proc.send_signal(signum)
         proc.wait(timeout=20)

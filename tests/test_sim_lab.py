@@ -11,6 +11,7 @@ import tomllib
 
 import pytest
 import serial
+from lab_support import read_line
 from sim_helpers import command
 
 from energybench.errors import ConfigError
@@ -100,7 +101,7 @@ def test_lab_up_cli_prints_bench_file_and_stops_on_sigint() -> None:
         lines: list[str] = []
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            line = proc.stdout.readline()
+            line = read_line(proc.stdout, max(0.0, deadline - time.monotonic()), "the lab")
             if not line:
                 break
             lines.append(line)

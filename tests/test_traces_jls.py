@@ -214,6 +214,20 @@ def test_reader_errors_name_the_file(tmp_path: Path) -> None:
         read_jls(no_current)
 
 
+@pytest.mark.parametrize(("name", "units"), [("current", "mA"), ("voltage", "mV")])
+def test_signals_not_in_si_units_are_refused(tmp_path: Path, name, units) -> None:
+    path = tmp_path / "units.jls"
+    with pyjls.Writer(str(path)) as w:
+        w.source_def(source_id=1, name="x", vendor="", model="", version="", serial_number="")
+        for k, (signal, unit) in enumerate((("current", "A"), ("voltage", "V")), start=1):
+            unit = units if signal == name else unit
+            w.signal_def(signal_id=k, source_id=1, sample_rate=1000, name=signal, units=unit)
+            w.fsr_f32(k, 0, np.ones(100, np.float32))
+    with pytest.raises(TraceFileError, match=rf"{name} is recorded in '{units}'") as info:
+        read_jls(path)
+    assert info.value.context == str(path)
+
+
 def test_current_only_recording_needs_a_voltage(tmp_path: Path) -> None:
     path = tmp_path / "i.jls"
     with pyjls.Writer(str(path)) as w:

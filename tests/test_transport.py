@@ -12,6 +12,7 @@ import pytest
 from energybench.errors import InstrumentError, InstrumentTimeoutError, TransportError
 from energybench.sim.scpi_server import ScpiError, ScpiInstrument, ScpiServer, binary_block
 from energybench.transport import open_transport
+from energybench.transport.base import BufferedTransport
 from energybench.transport.scripted import ScriptedTransport
 
 # Values whose float32 encodings contain 0x0A (newline) bytes inside the payload.
@@ -132,3 +133,16 @@ def test_scripted_transport_checks_every_exchange() -> None:
 
 def test_scpi_error_class_carries_code() -> None:
     assert ScpiError(-113, "Undefined header").code == -113
+
+
+class _Flood(BufferedTransport):
+    """A peer that never stops sending: every receive returns more bytes."""
+
+    def _recv_some(self, timeout_s: float) -> bytes:
+        return b"x" * 4096
+
+
+def test_clear_gives_up_on_a_peer_that_never_stops_sending(caplog) -> None:
+    t = _Flood("flood")
+    t.clear()  # returns (after CLEAR_LIMIT_S) instead of discarding forever
+    assert "input still arriving" in caplog.text

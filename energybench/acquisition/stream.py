@@ -108,25 +108,37 @@ class StreamAcquisition:
         if self._started:
             raise AcquisitionError("acquisition already started", context="acquisition")
         self._started = True
-        self.settings = self.meter.configure_stream(self.request)
-        if self.edge_line and self.edge_line not in self.settings.digital_names:
-            raise ConfigError(
-                f"sync line {self.edge_line!r} is not streamed "
-                f"(lines: {self.settings.digital_names})",
-                context="sync.line",
-            )
+        try:
+            self.settings = self.meter.configure_stream(self.request)
+            if self.edge_line and self.edge_line not in self.settings.digital_names:
+                raise ConfigError(
+                    f"sync line {self.edge_line!r} is not streamed "
+                    f"(lines: {self.settings.digital_names})",
+                    context="sync.line",
+                )
+        except BaseException:  # ``with`` never reaches __exit__: close the sink here
+            self._close_sink_quietly()
+            raise
         try:
             self.meter.start()
             self._writer = threading.Thread(target=self._write_loop, name="acq-writer", daemon=True)
             self._reader = threading.Thread(target=self._read_loop, name="acq-reader", daemon=True)
             self._writer.start()
             self._reader.start()
-        except BaseException:  # never leave a started meter behind
+        except BaseException:  # never leave a started meter (or an open sink) behind
             with contextlib.suppress(Exception):
                 self.meter.stop()
+            if self._writer is None or not self._writer.is_alive():
+                self._close_sink_quietly()
             raise
         log.info("acquisition started at %g Hz", self.settings.sample_rate_hz)
         return self.settings
+
+    def _close_sink_quietly(self) -> None:
+        try:
+            self.sink.close()
+        except Exception as exc:  # the start failure is the error to see
+            log.error("closing the sink after a failed start failed: %s", exc)
 
     def __enter__(self) -> StreamAcquisition:
         self.start()
@@ -347,6 +359,7 @@ class StreamAcquisition:
         if self._writer is not None and self._writer.is_alive():
             self._writer.join(self.join_timeout_s)
         if self._writer is None or not self._writer.is_alive():
+            self._write_leftovers()
             self._account_trailing_overflow()
             try:
                 self.sink.close()
@@ -355,6 +368,24 @@ class StreamAcquisition:
                 self._fail(exc)
         else:
             self._errors.append("sink left open: the writer is still busy")
+
+    def _write_leftovers(self) -> None:
+        """Chunks still queued when the writer stopped early (a reader that did not finish in
+        time aborts the writer) are measured data: write them here, or count them as lost."""
+        for _ in range(self._queue.maxsize + 1):  # the reader may have put one more meanwhile
+            try:
+                chunk = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if self._failure is None:
+                try:
+                    self._consume(chunk)
+                    continue
+                except Exception as exc:
+                    log.error("recording the stream failed: %s", exc)
+                    self._fail(exc)
+            self._add_drop(chunk.first_sample_id, chunk.stop_sample_id, "host_overflow",
+                           self._prev_chunk, chunk)  # fmt: skip
 
     def _account_trailing_overflow(self) -> None:
         """Overflowed chunks after the last chunk written never showed up as an id gap."""

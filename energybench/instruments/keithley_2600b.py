@@ -39,7 +39,6 @@ from energybench.instruments.keithley_common import (
     pick_range,
 )
 from energybench.instruments.scpi import MAX_ERROR_READS, SafetyLimits, ScpiDriver
-from energybench.transport import open_transport
 from energybench.transport.base import BaseTransport
 
 log = logging.getLogger(__name__)
@@ -86,19 +85,6 @@ class Keithley2600B(ScpiDriver):
         self._current_limit_set = False
         self._line_frequency_hz: float | None = None
         self._plan: tuple[int, float, float, float, bool, int] | None = None
-
-    @classmethod
-    def open(cls, resource: str, limits: SafetyLimits | None = None, **kwargs):
-        """Open ``resource`` (VISA string or tcp://host:port) and return a connected driver."""
-        transport_kw = {k: kwargs.pop(k) for k in ("timeout_s", "visa_backend") if k in kwargs}
-        return cls(open_transport(resource, **transport_kw), limits, **kwargs)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.safe_shutdown()
-        self.close()
 
     def identify(self) -> InstrumentInfo:
         info = super().identify()

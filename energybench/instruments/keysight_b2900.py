@@ -97,13 +97,10 @@ class KeysightB2900(ScpiDriver):
     @classmethod
     def open(cls, resource: str, limits: SafetyLimits | None = None, **kw) -> KeysightB2900:
         """Open ``resource`` (VISA, e.g. ``TCPIP::host::5025::SOCKET``) and identify."""
-        from energybench.transport import open_transport
-
-        transport_kw = {k: kw.pop(k) for k in ("timeout_s", "visa_backend") if k in kw}
-        driver = cls(open_transport(resource, **transport_kw), limits, **kw)
+        driver = super().open(resource, limits, **kw)
         try:
             driver.identify()
-        except Exception:
+        except BaseException:
             driver.close()
             raise
         return driver
@@ -310,13 +307,6 @@ class KeysightB2900(ScpiDriver):
             ]
         )
         self._shutdown_done = True
-
-    def __enter__(self) -> KeysightB2900:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.safe_shutdown()
-        self.close()
 
 
 def _ext_pin(line: str) -> int:

@@ -105,6 +105,31 @@ class ScpiDriver:
             except Exception as exc:  # safe_shutdown never raises
                 log.error("%s: shutdown step %r failed unexpectedly: %r", self.resource, name, exc)
 
+    @classmethod
+    def open(cls, resource: str, limits: SafetyLimits | None = None, **kwargs):
+        """Open ``resource`` (VISA string or tcp://host:port) and wrap it; ``timeout_s`` and
+        ``visa_backend`` go to the transport, which is closed again if the driver refuses."""
+        from energybench.transport import open_transport
+
+        transport_kw = {k: kwargs.pop(k) for k in ("timeout_s", "visa_backend") if k in kwargs}
+        transport = open_transport(resource, **transport_kw)
+        try:
+            return cls(transport, limits, **kwargs)
+        except BaseException:  # a refused option must not leak the connection
+            transport.close()
+            raise
+
+    def safe_shutdown(self) -> None:
+        """Output off and release; drivers that source override this. Never raises."""
+        self.close()
+
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.transport.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.safe_shutdown()
+        self.close()

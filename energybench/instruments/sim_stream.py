@@ -89,7 +89,12 @@ class SimStreamMeter:
     def open(
         cls, resource: str, limits: SafetyLimits | None = None, *, timeout_s: float = 5.0, **kw
     ) -> SimStreamMeter:
-        return cls(open_transport(resource, timeout_s=timeout_s), limits, **kw)
+        transport = open_transport(resource, timeout_s=timeout_s)
+        try:
+            return cls(transport, limits, **kw)
+        except BaseException:  # a refused option must not leak the connection
+            transport.close()
+            raise
 
     @property
     def resource(self) -> str:

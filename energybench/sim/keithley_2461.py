@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from energybench.errors import ConfigError
 from energybench.sim.keithley_buffers import (
     DEFAULT_BUFFERS,
     MAX_STANDARD_READINGS,
@@ -75,7 +76,9 @@ class SimKeithley2461(BufferCommands, ScpiInstrument):
     ) -> None:
         super().__init__()
         if model not in MODELS:
-            raise ValueError(f"model must be one of {sorted(MODELS)}, got {model!r}")
+            raise ConfigError(
+                f"model must be one of {sorted(MODELS)}, got {model!r}", context="model"
+            )
         self.timeline = timeline
         self.model = model
         self.spec = MODELS[model]

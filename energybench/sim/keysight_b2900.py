@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from energybench.errors import ConfigError
 from energybench.sim.measurement import MeasurementModel
 from energybench.sim.scpi_server import (
     ILLEGAL_PARAMETER,
@@ -103,7 +104,9 @@ class SimKeysightB2900(ScpiInstrument):
         rail_channel: int = 1,
     ) -> None:
         if model not in MODELS:
-            raise ValueError(f"unknown B2900 model {model!r}; known: {', '.join(MODELS)}")
+            raise ConfigError(
+                f"unknown B2900 model {model!r}; known: {', '.join(MODELS)}", context="model"
+            )
         super().__init__()
         self.timeline = timeline
         self.model = model
@@ -356,7 +359,9 @@ class SimKeysightB2900(ScpiInstrument):
         return "1" if ch.t_init is None or self._resolve(ch, 0.05) else "0"
 
     def _arm_time(self, ch: _Channel) -> float | None:
-        assert ch.t_init is not None
+        """When the acquisition armed; None while waiting (or once ``:ABOR`` has cleared it)."""
+        if ch.t_init is None:  # aborted from another connection while _resolve waited
+            return None
         source = ch.arm_source
         if not source.startswith("EXT"):
             return ch.t_init

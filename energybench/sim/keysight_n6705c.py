@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from energybench.errors import ConfigError
 from energybench.sim import keysight_n6705c_acq as acq
 from energybench.sim.keysight_n6705c_acq import Acquisition, Channel, ElogSession, Wiring
 from energybench.sim.keysight_n6705c_meas import MeasurementCommands, scpi_number
@@ -59,7 +60,9 @@ class N6705Instrument(MeasurementCommands, ScpiInstrument):
         super().__init__()
         for module in modules:
             if module not in acq.SMU_MODULES:
-                raise ValueError(f"unsupported module {module!r} (use {acq.SMU_MODULES})")
+                raise ConfigError(
+                    f"unsupported module {module!r} (use {acq.SMU_MODULES})", context="modules"
+                )
         self.timeline = timeline
         self.modules = modules
         self.wiring = wiring

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from energybench.errors import AcquisitionError
 from energybench.sim.measurement import MeasurementModel
 from energybench.sim.timeline import Timeline
 
@@ -140,7 +141,8 @@ class Acquisition:
 
     @property
     def start_s(self) -> float:
-        assert self.trigger_s is not None
+        if self.trigger_s is None:  # an invariant of the callers, kept under python -O
+            raise AcquisitionError("the acquisition has not triggered", context="sim N6705C")
         return self.trigger_s + self.offset_points * self.interval_s
 
     @property

@@ -28,6 +28,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from energybench.errors import ConfigError
 from energybench.sim.lpm01a_commands import (
     ACQ_MODE_MAX_A,
     NO_CONTROL_NEEDED,
@@ -72,7 +73,9 @@ class SimLpm01a(Lpm01aCommandSet):
         overflow: str = "wait",
     ) -> None:
         if overflow not in ("wait", "drop"):
-            raise ValueError(f"overflow must be 'wait' or 'drop', got {overflow!r}")
+            raise ConfigError(
+                f"overflow must be 'wait' or 'drop', got {overflow!r}", context="overflow"
+            )
         self.timeline = timeline
         self.measurement = measurement or MeasurementModel.ideal()
         self.firmware = firmware

@@ -47,6 +47,7 @@ from energybench.sim.otii_commands import (
     need,
 )
 from energybench.sim.otii_recording import SimRecording
+from energybench.sim.tcp_server import TcpServer
 from energybench.sim.timeline import Timeline
 
 log = logging.getLogger(__name__)
@@ -121,11 +122,8 @@ class SimOtiiArc:
         self.max_current_a: float | None = None
         self.project_id = -1
         self.recordings: list[SimRecording] = []
-        self._host = host
-        self._listener: socket.socket | None = None
-        self._threads: list[threading.Thread] = []
-        self._conns: list[socket.socket] = []
-        self._shutdown = threading.Event()
+        self.tcp = TcpServer(self._serve, name="sim-otii", host=host,
+                             conn_timeout_s=SEND_TIMEOUT_S, nodelay=True)  # fmt: skip
         self._lock = threading.RLock()
         self._idle_anchor: tuple[float, float] | None = None
         self._idle_reached = -1.0
@@ -133,39 +131,21 @@ class SimOtiiArc:
     # ---- lifecycle -----------------------------------------------------------------------
     @property
     def resource(self) -> str:
-        if self._listener is None:
+        if not self.tcp.listening:
             raise ConfigError("the Otii simulator is not started", context="resource")
-        host, port = self._listener.getsockname()[:2]
-        return f"otii://{host}:{port}"
+        return f"otii://{self.tcp.host}:{self.tcp.port}"
 
     @property
     def recording(self) -> SimRecording | None:
         return self.recordings[-1] if self.recordings else None
 
     def start(self) -> SimOtiiArc:
-        if self._listener is None:
-            self._listener = socket.create_server((self._host, 0))
-            self._listener.settimeout(0.2)
-            thread = threading.Thread(target=self._accept_loop, name="sim-otii", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        self.tcp.start()
         return self
 
     def stop(self) -> None:
         """Close the listener and every connection; joins are bounded."""
-        self._shutdown.set()
-        with self._lock:
-            conns = list(self._conns)
-        for conn in conns:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-            with contextlib.suppress(OSError):
-                conn.close()
-        if self._listener is not None:
-            with contextlib.suppress(OSError):
-                self._listener.close()
-        for thread in self._threads:
-            thread.join(timeout=2.0)
+        self.tcp.stop()
 
     def __enter__(self) -> SimOtiiArc:
         return self.start()
@@ -173,52 +153,27 @@ class SimOtiiArc:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def _accept_loop(self) -> None:
-        while not self._shutdown.is_set():
-            try:
-                conn, _ = self._listener.accept()  # type: ignore[union-attr]
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            conn.settimeout(SEND_TIMEOUT_S)
-            with self._lock:
-                self._conns.append(conn)
-            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
-            thread.start()
-            self._threads.append(thread)
-
     # ---- one connection ------------------------------------------------------------------
     def _send(self, conn: socket.socket, message: dict) -> None:
         conn.sendall((json.dumps(message, separators=(",", ":")) + "\r\n").encode("utf-8"))
 
     def _serve(self, conn: socket.socket) -> None:
         inbox = b""
-        try:
-            self._send(conn, {"type": "information", "info": "connected",
-                              "data": {"server": "energybench SimOtiiArc"}})  # fmt: skip
-            conn.settimeout(0.2)
-            while not self._shutdown.is_set():
-                try:
-                    data = conn.recv(65536)
-                except TimeoutError:
-                    continue
-                if not data:
+        self._send(conn, {"type": "information", "info": "connected",
+                          "data": {"server": "energybench SimOtiiArc"}})  # fmt: skip
+        conn.settimeout(0.2)
+        while not self.tcp.stopping.is_set():
+            try:
+                data = conn.recv(65536)
+            except TimeoutError:
+                continue
+            if not data:
+                return
+            inbox += data
+            while b"\n" in inbox:
+                line, _, inbox = inbox.partition(b"\n")
+                if line.strip() and not self._handle_line(conn, line.strip()):
                     return
-                inbox += data
-                while b"\n" in inbox:
-                    line, _, inbox = inbox.partition(b"\n")
-                    if line.strip() and not self._handle_line(conn, line.strip()):
-                        return
-        except OSError as exc:
-            log.debug("otii connection ended: %s", exc)
-        finally:
-            with contextlib.suppress(OSError):
-                conn.close()
-            with self._lock:
-                if conn in self._conns:
-                    self._conns.remove(conn)
 
     def _handle_line(self, conn: socket.socket, line: bytes) -> bool:
         """Answer one request; False when the connection is to be closed."""

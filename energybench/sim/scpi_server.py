@@ -12,7 +12,6 @@ is served by :class:`ScpiServer` on an OS-chosen port.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 import socket
@@ -23,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from energybench.sim.tcp_server import TcpServer
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +151,7 @@ class ScpiFaults:
     withhold_replies: int = 0  # swallow the next N query replies
     close_on: str | None = None  # close the connection when a header containing this arrives
     push_errors: list[str] = field(default_factory=list)  # extra '<code>,"msg"' entries
+    delayed_replies_sent: int = 0  # observed, not set: lets a test wait for a late reply
 
 
 class ScpiInstrument:
@@ -270,34 +272,30 @@ class ScpiServer:
 
     def __init__(self, instrument: ScpiInstrument, host: str = "127.0.0.1") -> None:
         self.instrument = instrument
-        self._listener = socket.create_server((host, 0))
-        self._listener.settimeout(0.2)
+        self.tcp = TcpServer(self._serve, name="scpi", host=host, conn_timeout_s=0.2).listen()
         self.host = host
-        self.port = self._listener.getsockname()[1]
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self._connections: list[socket.socket] = []
+        self.port = self.tcp.port
+
+    @property
+    def accepted(self) -> int:
+        """Connections accepted so far."""
+        return self.tcp.accepted
+
+    @property
+    def open_connections(self) -> int:
+        """Client connections not yet closed (by either side)."""
+        return self.tcp.open_connections
 
     @property
     def resource(self) -> str:
         return f"TCPIP::{self.host}::{self.port}::SOCKET"
 
     def start(self) -> ScpiServer:
-        thread = threading.Thread(target=self._accept_loop, name=f"scpi-{self.port}", daemon=True)
-        thread.start()
-        self._threads.append(thread)
+        self.tcp.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        for conn in list(self._connections):
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-                conn.close()
-        with contextlib.suppress(OSError):
-            self._listener.close()
-        for thread in self._threads:
-            thread.join(timeout=2.0)
+        self.tcp.stop()
 
     def __enter__(self) -> ScpiServer:
         return self.start()
@@ -305,42 +303,20 @@ class ScpiServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def _accept_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            conn.settimeout(0.2)
-            self._connections.append(conn)
-            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
-            thread.start()
-            self._threads.append(thread)
-
     def _serve(self, conn: socket.socket) -> None:
         buffer = b""
-        try:
-            while not self._stop.is_set():
-                try:
-                    data = conn.recv(1 << 16)
-                except TimeoutError:
-                    continue
-                if not data:
+        while not self.tcp.stopping.is_set():
+            try:
+                data = conn.recv(1 << 16)
+            except TimeoutError:
+                continue
+            if not data:
+                return
+            buffer += data
+            while b"\n" in buffer:
+                line, buffer = buffer.split(b"\n", 1)
+                if not self._respond(conn, line.decode("ascii", "replace").rstrip("\r")):
                     return
-                buffer += data
-                while b"\n" in buffer:
-                    line, buffer = buffer.split(b"\n", 1)
-                    if not self._respond(conn, line.decode("ascii", "replace").rstrip("\r")):
-                        return
-        except OSError:
-            return
-        finally:
-            with contextlib.suppress(OSError):
-                conn.close()
-            if conn in self._connections:
-                self._connections.remove(conn)
 
     def _respond(self, conn: socket.socket, message: str) -> bool:
         faults = self.instrument.faults
@@ -353,7 +329,10 @@ class ScpiServer:
         if faults.withhold_replies > 0:
             faults.withhold_replies -= 1
             return True
-        if faults.reply_delay_s > 0:
-            time.sleep(faults.reply_delay_s)
+        delay_s = faults.reply_delay_s
+        if delay_s > 0:
+            time.sleep(delay_s)
         conn.sendall(b";".join(replies) + b"\n")  # a compound query answers on one line
+        if delay_s > 0:
+            faults.delayed_replies_sent += 1
         return True

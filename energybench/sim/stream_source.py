@@ -32,7 +32,6 @@ import logging
 import math
 import select
 import socket
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Literal
@@ -47,6 +46,7 @@ from energybench.instruments.stream_framing import (
     encode_text,
 )
 from energybench.sim.measurement import MeasurementModel
+from energybench.sim.tcp_server import TcpServer
 from energybench.sim.timeline import Timeline
 
 log = logging.getLogger(__name__)
@@ -118,46 +118,23 @@ class SimStreamSource:
         self.frames_sent = 0
         self.samples_sent = 0
         self.streaming = False
-        self._host = host
-        self._listener: socket.socket | None = None
-        self._threads: list[threading.Thread] = []
-        self._conns: list[socket.socket] = []
-        self._shutdown = threading.Event()
-        self._lock = threading.Lock()
+        self.tcp = TcpServer(self._serve, name="sim-stream", host=host,
+                             conn_timeout_s=SEND_TIMEOUT_S, nodelay=True)  # fmt: skip
 
     # ---- lifecycle ---------------------------------------------------------------------
     @property
     def resource(self) -> str:
-        if self._listener is None:
+        if not self.tcp.listening:
             raise ConfigError("the stream source is not started", context="resource")
-        host, port = self._listener.getsockname()[:2]
-        return f"tcp://{host}:{port}"
+        return f"tcp://{self.tcp.host}:{self.tcp.port}"
 
     def start(self) -> SimStreamSource:
-        if self._listener is not None:
-            return self
-        self._listener = socket.create_server((self._host, 0))
-        self._listener.settimeout(0.2)
-        thread = threading.Thread(target=self._accept_loop, name="sim-stream-accept", daemon=True)
-        thread.start()
-        self._threads.append(thread)
+        self.tcp.start()
         return self
 
     def stop(self) -> None:
         """Close the listener and every connection; joins are bounded."""
-        self._shutdown.set()
-        with self._lock:
-            conns = list(self._conns)
-        for conn in conns:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-            with contextlib.suppress(OSError):
-                conn.close()
-        if self._listener is not None:
-            with contextlib.suppress(OSError):
-                self._listener.close()
-        for thread in self._threads:
-            thread.join(timeout=2.0)
+        self.tcp.stop()
 
     def __enter__(self) -> SimStreamSource:
         return self.start()
@@ -165,38 +142,12 @@ class SimStreamSource:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def _accept_loop(self) -> None:
-        while not self._shutdown.is_set():
-            try:
-                conn, _ = self._listener.accept()  # type: ignore[union-attr]
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            conn.settimeout(SEND_TIMEOUT_S)
-            with self._lock:
-                self._conns.append(conn)
-            thread = threading.Thread(
-                target=self._serve, args=(conn,), name="sim-stream-conn", daemon=True
-            )
-            thread.start()
-            self._threads.append(thread)
-
     # ---- one connection ----------------------------------------------------------------
     def _serve(self, conn: socket.socket) -> None:
-        session = _Session(self, conn)
         try:
-            session.run()
-        except OSError as exc:  # client went away or the send timed out
-            log.debug("stream connection ended: %s", exc)
-        finally:
+            _Session(self, conn).run()
+        finally:  # the server closes the connection; an OSError there is the client leaving
             self.streaming = False
-            with contextlib.suppress(OSError):
-                conn.close()
-            with self._lock:
-                if conn in self._conns:
-                    self._conns.remove(conn)
 
 
 class _Session:
@@ -217,7 +168,7 @@ class _Session:
 
     def run(self) -> None:
         src = self.src
-        while not src._shutdown.is_set():
+        while not src.tcp.stopping.is_set():
             streaming = src.streaming
             if not self._poll_commands(0.0 if streaming else 0.1):
                 return

@@ -167,6 +167,18 @@ def _select_signals(path: Path, reader: Any, source: str | None) -> tuple[Any, d
     return reader.sources[source_id], {s.name: s for s in fsr if s.source_id == source_id}
 
 
+def _check_units(path: Path, signal: Any, unit: str) -> None:
+    """Samples are used as SI values: a signal in other units (mA, µA, mV) would silently be
+    off by a factor of 1000 or more, so it is refused; no units at all is taken as SI."""
+    units = (getattr(signal, "units", "") or "").strip()
+    if units not in ("", unit):
+        raise TraceFileError(
+            f"{signal.name} is recorded in {units!r}; energybench reads it as {unit!r} "
+            f"(convert the file to SI units)",
+            context=str(path),
+        )
+
+
 def _read_metadata(reader: Any) -> dict[str, Any]:
     found: dict[str, Any] = {}
 
@@ -197,7 +209,9 @@ def _open(
     if not rate > 0:
         raise TraceFileError(f"current has sample rate {rate}", context=str(path))
     chosen = {"current": current}
+    _check_units(path, current, "A")
     if "voltage" in signals:
+        _check_units(path, signals["voltage"], "V")
         chosen["voltage"] = signals["voltage"]
     elif voltage_v is None:
         raise TraceFileError(

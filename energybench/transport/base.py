@@ -27,6 +27,7 @@ from energybench.errors import InstrumentError, InstrumentTimeoutError, Transpor
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 5.0
+CLEAR_LIMIT_S = 1.0  # clear() stops discarding a device that never stops sending
 
 
 @runtime_checkable
@@ -282,6 +283,12 @@ class BufferedTransport(BaseTransport):
         return data
 
     def clear(self) -> None:
-        self._buffer.clear()
-        while self._recv_some(0.0):
-            pass
+        """Discard what is buffered and pending; bounded even if the device keeps sending."""
+        deadline = time.monotonic() + CLEAR_LIMIT_S
+        with self._lock:
+            self._buffer.clear()
+            while self._recv_some(0.0):
+                if time.monotonic() > deadline:
+                    log.warning("%s: input still arriving after %g s of clearing; left it",
+                                self.resource, CLEAR_LIMIT_S)  # fmt: skip
+                    return
