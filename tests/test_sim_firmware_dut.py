@@ -357,6 +357,7 @@ def test_missing_make_is_a_config_error_naming_it(tmp_path: Path, monkeypatch) -
 
 def test_lab_up_dut_firmware_cli_stops_cleanly_on_sigint(firmware_binary: Path) -> None:
     argv = ["lab", "up", "--dut", "firmware", "--profile", PROFILE, "--mode", "performance"]
+    argv += ["--meter", "stream"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "energybench", *argv],
         stdout=subprocess.PIPE,
@@ -379,6 +380,7 @@ def test_lab_up_dut_firmware_cli_stops_cleanly_on_sigint(firmware_binary: Path) 
         assert Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].endswith(b"ebdut-posix")
         bench = tomllib.loads(text.split("# bench file:\n", 1)[1])
         assert bench["dut"]["mode"] == "performance"
+        assert bench["meter"]["driver"] == "sim_stream" and bench["sync"]["line"] == "gpi[0]"
         client, transport = _client(bench["dut"]["port"])
         try:
             assert client.identify().name == "energybench-posix"

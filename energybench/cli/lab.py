@@ -48,9 +48,14 @@ def up(
         Path | None,
         typer.Option(help="ebdut-posix to run with --dut firmware (default: build firmware/)."),
     ] = None,
+    meter: Annotated[
+        str | None,
+        typer.Option(help="Attach a simulated meter (e.g. stream, n6705c, lpm01a, otii, b2900)."),
+    ] = None,
 ) -> None:
     """Start the lab, print its resources and bench file, serve until Ctrl-C."""
     from energybench.sim.lab import VirtualLab
+    from energybench.sim.meters import attach_meter, bench_toml
 
     stop = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -64,6 +69,8 @@ def up(
             dut=dut,
             firmware_binary=firmware_binary,
         ) as lab:
+            if meter is not None:
+                attach_meter(lab, meter)
             typer.echo(f"# virtual lab up: profile {lab.profile.name}, {mode} build, {workload}")
             typer.echo(f"# DUT ({dut}): {lab.dut.label}")
             pid = getattr(lab.dut, "pid", None)
@@ -74,7 +81,7 @@ def up(
             for name, resource in lab.resources().items():
                 typer.echo(f"# {name}: {resource}")
             typer.echo("# bench file:")
-            typer.echo(lab.bench_toml(), nl=False)
+            typer.echo(bench_toml(lab, meter) if meter else lab.bench_toml(), nl=False)
             typer.echo("# press Ctrl-C to stop", err=True)
             while not stop.wait(0.2):
                 pass
