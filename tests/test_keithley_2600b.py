@@ -267,3 +267,12 @@ def test_sim_faults(tl) -> None:
 
 def sim_pushed() -> list[str]:
     return ['-286,"TSP Runtime error"', '5005,"Interlock engaged"']
+
+
+def test_a_reply_that_is_not_a_number_is_an_instrument_error() -> None:
+    """A stale or out-of-step reply (e.g. an error-queue line answering a numeric query) is an
+    InstrumentError naming the query, never a bare ValueError."""
+    t = ScriptedTransport([("print(smua.source.output)", "0\tQueue Is Empty\t0\t0")])
+    with pytest.raises(InstrumentError, match=r"print\(smua.source.output\) answered"):
+        Keithley2600B(t, LIMITS).output_enabled()
+    t.assert_done()

@@ -96,15 +96,34 @@ class Keithley2600B(ScpiDriver):
         return info
 
     def _print(self, expression: str) -> str:
-        return self.transport.query(f"print({expression})")
+        try:
+            return self.transport.query(f"print({expression})")
+        except InstrumentTimeoutError:
+            self.transport.clear()  # a late reply must not answer the next query
+            raise
+
+    def _number(self, expression: str) -> float:
+        """A numeric ``print(...)`` query; a reply that is not a number is an InstrumentError."""
+        reply = self._print(expression)
+        try:
+            return float(reply)
+        except ValueError:
+            raise InstrumentError(
+                f"print({expression}) answered {reply!r}, not a number", context=self.resource
+            ) from None
 
     def read_errors(self) -> list[str]:
         """Drain ``errorqueue`` as ``code,"message"`` entries (bounded)."""
-        count = int(float(self._print("errorqueue.count")))
+        count = int(self._number("errorqueue.count"))
         entries = []
         for _ in range(min(count, MAX_ERROR_READS)):
             fields = self._print("errorqueue.next()").split("\t")
-            code = int(float(fields[0])) if fields[0].strip() else 0
+            try:
+                code = int(float(fields[0])) if fields[0].strip() else 0
+            except ValueError:
+                raise InstrumentError(
+                    f"errorqueue.next() answered {fields!r}", context=self.resource
+                ) from None
             if code == 0:
                 break
             entries.append(f'{code},"{fields[1] if len(fields) > 1 else ""}"')
@@ -148,12 +167,12 @@ class Keithley2600B(ScpiDriver):
         self.send_batch([f"{self.smu}.source.output = {self.smu}.{state}"])
 
     def output_enabled(self) -> bool:
-        return float(self._print(f"{self.smu}.source.output")) == 1.0
+        return self._number(f"{self.smu}.source.output") == 1.0
 
     # ---- TriggeredMeter ------------------------------------------------------------------
     def line_frequency_hz(self) -> float:
         if self._line_frequency_hz is None:
-            self._line_frequency_hz = float(self._print("localnode.linefreq"))
+            self._line_frequency_hz = self._number("localnode.linefreq")
         return self._line_frequency_hz
 
     def configure_capture(self, request: CaptureRequest) -> CaptureSettings:
@@ -228,8 +247,8 @@ class Keithley2600B(ScpiDriver):
             f"{s}.trigger.measure.action = {s}.ENABLE",
         ]
         self.send_batch(commands)
-        accepted_nplc = float(self._print(f"{s}.measure.nplc"))
-        accepted_range = float(self._print(f"{s}.measure.rangei"))
+        accepted_nplc = self._number(f"{s}.measure.nplc")
+        accepted_range = self._number(f"{s}.measure.rangei")
         aperture = accepted_nplc / self.line_frequency_hz()
         interval = max(aperture, self.min_interval_s)
         self._plan = (n_points, interval, aperture, accepted_range, request.measure_voltage, line)
@@ -249,7 +268,12 @@ class Keithley2600B(ScpiDriver):
         timeout_s = self.transport.timeout_s + n * width * 16 / 1e6
         if not dtype:
             reply = self.transport.query(command, timeout_s=timeout_s)
-            values = np.array([float(v) for v in reply.split(",")], dtype=np.float64)
+            try:
+                values = np.array([float(v) for v in reply.split(",")], dtype=np.float64)
+            except ValueError:
+                raise InstrumentError(
+                    f"printbuffer answered non-numbers: {reply[:60]!r}", context=self.resource
+                ) from None
             if values.size != n * width:
                 raise InstrumentError(
                     f"printbuffer returned {values.size} values, expected {n * width}",
@@ -267,7 +291,7 @@ class Keithley2600B(ScpiDriver):
         n_points, interval, aperture, current_range, measure_voltage, line = self._plan
         s = self.smu
         deadline = time.monotonic() + timeout_s
-        while (n := int(float(self._print(f"{s}.nvbuffer1.n")))) < n_points:
+        while (n := int(self._number(f"{s}.nvbuffer1.n"))) < n_points:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise InstrumentTimeoutError(
@@ -293,7 +317,7 @@ class Keithley2600B(ScpiDriver):
         rate = 1.0 / interval
         check_grid(stamps - stamps[0], rate, self.resource)
         check_over_range(data[:, 0], current_range, self.resource)
-        voltage = data[:, 1] if measure_voltage else float(self._print(f"{s}.source.levelv"))
+        voltage = data[:, 1] if measure_voltage else self._number(f"{s}.source.levelv")
         kind = "bin" if aperture >= interval * 0.999 else "point"
         trace = build_trace(
             data[:, 0],
