@@ -148,3 +148,21 @@ def test_ctrl_c_during_energy_run_switches_the_output_off(tmp_path: Path) -> Non
     saved = json.loads((folder / "results.json").read_text())
     assert saved["valid"] is False and "interrupted" in saved["aborted"]
     assert "outputs off" in (folder / "log.txt").read_text()
+
+
+def test_table_marks_accuracy_below_the_closed_division_target() -> None:
+    from rich.console import Console
+
+    from energybench.cli.runview import render_table
+
+    console = Console(width=200, record=True)
+    rows = [
+        {"workload": "vww01", "metric": "top1", "top1_percent": 50.0,
+         "meets_quality_target": False, "quality_target": 0.80, "valid": True},
+        {"workload": "ad01", "metric": "auc", "auc": 0.9, "meets_quality_target": True,
+         "quality_target": 0.85, "valid": True},
+    ]  # fmt: skip
+    render_table(rows, console)
+    text = console.export_text()
+    assert "top-1 50.0 % (< target 80 %)" in text
+    assert "AUC 0.900 " in text and "AUC 0.900 (<" not in text

@@ -77,6 +77,8 @@ def summarize(results: Sequence[ModeResult], label: str = "") -> dict[str, Any]:
             row["metric"] = f.get("metric")
             row["top1_percent"] = _scaled(f.get("top1"), 100)
             row["auc"] = f.get("auc")
+            row["meets_quality_target"] = f.get("meets_quality_target")
+            row["quality_target"] = f.get("quality_target")
             row["accuracy_folder"] = str(r.folder) if r.folder else None
         row[f"{r.mode}_valid"] = r.valid
         problems += [f"{r.mode}: {v}" for v in r.validity]
@@ -120,6 +122,10 @@ def render_table(rows: Sequence[dict[str, Any]], console, title: str = "energybe
             accuracy = (
                 "—" if row.get("top1_percent") is None else f"top-1 {row['top1_percent']:.1f} %"
             )
+        if row.get("meets_quality_target") is False:  # measured fine, but below the target
+            target = row["quality_target"]
+            shown = f"{target:.2f}" if row.get("metric") == "auc" else f"{100 * target:.0f} %"
+            accuracy += f" (< target {shown})"
         problems = row.get("problems") or []
         valid = "yes" if row.get("valid") else "NO: " + "; ".join(problems)[:120]
         table.add_row(
