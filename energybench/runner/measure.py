@@ -203,14 +203,7 @@ class StreamMeasurer:
         out = Measured(current_range_a=self.request.current_range_a)
         start_id = self.sink.begin_window()
         edges_before = len(self.sink.edge_ids)
-        try:
-            inf = self.dut.client.infer(inferences, warmups, timeout_s)
-            out.dut_elapsed_s = inf.dut_elapsed_s
-        except DutTimeoutError as exc:
-            out.problems.append(f"DUT timeout: {exc}")
-            out.dut_timeout = True
-        except DutError as exc:
-            out.problems.append(f"DUT error: {exc}")
+        _run_infer(self.dut.client, out, inferences, warmups, timeout_s)
         rate = self.acq.settings.sample_rate_hz  # type: ignore[union-attr]
         wait_s = EDGE_WAIT_S + expected_s
         try:
@@ -312,14 +305,7 @@ class TriggeredMeasurer:
         request = self._request(expected_s)
         meter.configure_capture(request)
         meter.arm()
-        try:
-            inf = self.dut.client.infer(inferences, warmups, timeout_s)
-            out.dut_elapsed_s = inf.dut_elapsed_s
-        except DutTimeoutError as exc:
-            out.problems.append(f"DUT timeout: {exc}")
-            out.dut_timeout = True
-        except DutError as exc:
-            out.problems.append(f"DUT error: {exc}")
+        _run_infer(self.dut.client, out, inferences, warmups, timeout_s)
         try:
             capture = meter.fetch(EDGE_WAIT_S + request.duration_s)
         except (InstrumentTimeoutError, AcquisitionError) as exc:
@@ -371,3 +357,15 @@ def record_capture(trace: Trace, path: Path) -> Path | None:
     except Exception as exc:  # the figures stand; the missing raw file is flagged by the caller
         log.error("cannot record the capture to %s: %s", path, exc)
         return None
+
+
+def _run_infer(client, out: Measured, inferences: int, warmups: int, timeout_s: float) -> None:
+    """``infer N W`` on the DUT; a timeout or a DUT error becomes a problem of the window
+    (the window is then invalid and re-run), never an exception that loses the recording."""
+    try:
+        out.dut_elapsed_s = client.infer(inferences, warmups, timeout_s).dut_elapsed_s
+    except DutTimeoutError as exc:
+        out.problems.append(f"DUT timeout: {exc}")
+        out.dut_timeout = True
+    except DutError as exc:
+        out.problems.append(f"DUT error: {exc}")
