@@ -92,24 +92,6 @@ class SimKeithley2461(BufferCommands, ScpiInstrument):
         self._register()
         self.reset()
 
-    # ---- lab interface -----------------------------------------------------------------
-    @property
-    def resource(self) -> str:
-        return self.server.resource
-
-    def start(self) -> SimKeithley2461:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def __enter__(self) -> SimKeithley2461:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     # ---- state ---------------------------------------------------------------------------
     def reset(self) -> None:
         self.trigger.clear()

@@ -113,23 +113,6 @@ class SimKeithley2600B(ScpiInstrument):
         self.reset()
 
     @property
-    def resource(self) -> str:
-        return self.server.resource
-
-    def start(self) -> SimKeithley2600B:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def __enter__(self) -> SimKeithley2600B:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
     def output_on(self) -> bool:
         return bool(self.channels["smua"].settings["source.output"])
 

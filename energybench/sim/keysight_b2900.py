@@ -123,18 +123,6 @@ class SimKeysightB2900(ScpiInstrument):
         self.reset()
         self._register()
 
-    # ---- lab object ------------------------------------------------------------------
-    @property
-    def resource(self) -> str:
-        return self.server.resource
-
-    def start(self) -> SimKeysightB2900:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
     def reset(self) -> None:
         self.channels = {c: _Channel() for c in range(1, 3)}
         self.dio = _Dio()

@@ -175,6 +175,25 @@ class ScpiInstrument:
         self.command("SYSTem:ERRor[:NEXT]?", self._next_error)
         self.command("SYSTem:ERRor:COUNt?", lambda r: str(len(self.errors)))
 
+    # ---- the lab's view of a simulator that serves itself (sets ``self.server``) -----------
+    @property
+    def resource(self) -> str:
+        """``TCPIP::127.0.0.1::<port>::SOCKET`` of this instrument's own server."""
+        return self.server.resource
+
+    def start(self):
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def command(self, pattern: str, handler: Handler) -> None:
         """Register a handler; a pattern ending in ``?`` handles the query form only."""
         query = pattern.endswith("?")
