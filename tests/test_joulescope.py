@@ -135,3 +135,16 @@ def test_stream_bookkeeping_reports_overruns_and_overflows() -> None:
     assert list(chunks) == []
     assert js.stats.dropped_ranges == [(1000, 2000), (3000, 4000)]
     assert js.stats.samples_dropped == 2000 and js.stats.samples_received == 3000
+
+
+def test_stop_with_a_full_queue_still_ends_the_stream_cleanly() -> None:
+    """The end marker may not fit a full queue; chunks() must still finish after draining,
+    not wait for its timeout."""
+    device = _StandInDevice()
+    js = Joulescope(device, queue_chunks=1)
+    js.configure_stream(StreamRequest(1_000_000))
+    js.start()
+    device.produce(1000)  # fills the one-chunk queue
+    js.stop()  # the end marker does not fit
+    chunks = list(js.chunks(timeout_s=30.0))
+    assert [c.first_sample_id for c in chunks] == [0]

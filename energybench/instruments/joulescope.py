@@ -31,6 +31,7 @@ import logging
 import queue
 import re
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -70,6 +71,7 @@ I_RANGES = {  # amperes -> parameter value of i_range
 FIELDS = ("current", "voltage", "current_lsb", "voltage_lsb")
 _RESOURCE = re.compile(r"^joulescope://(?P<serial>[^/]*)/?$", re.IGNORECASE)
 _END = object()
+END_POLL_S = 0.05  # how often chunks() notices a stop whose end marker did not fit the queue
 
 
 def _import_joulescope() -> Any:
@@ -257,19 +259,28 @@ class Joulescope:
 
     def _on_stop(self, event: int = 0, message: str = "") -> None:
         self._stop_event = (event, message)
-        with contextlib.suppress(queue.Full):
-            self._queue.put(_END, timeout=1.0)
+        with contextlib.suppress(queue.Full):  # chunks() also sees _stop_event if it does not fit
+            self._queue.put_nowait(_END)
 
     def chunks(self, timeout_s: float) -> Iterator[TraceChunk]:
         if not self._streaming and self._queue.empty():
             raise InstrumentError("chunks() before start()", context=self.resource)
+        deadline = time.monotonic() + timeout_s
         while True:
             try:
-                item = self._queue.get(timeout=timeout_s)
+                item = self._queue.get(
+                    timeout=min(END_POLL_S, max(0.0, deadline - time.monotonic()))
+                )
             except queue.Empty:
-                raise InstrumentTimeoutError(
-                    f"no samples for {timeout_s} s", context=self.resource
-                ) from None
+                if self._stop_event is not None:  # stopped; the end marker found the queue full
+                    item = _END
+                elif time.monotonic() >= deadline:
+                    raise InstrumentTimeoutError(
+                        f"no samples for {timeout_s} s", context=self.resource
+                    ) from None
+                else:
+                    continue
+            deadline = time.monotonic() + timeout_s
             if item is _END:
                 event, message = self._stop_event or (0, "")
                 if event:

@@ -6,7 +6,7 @@ import contextlib
 
 import serial
 
-from energybench.errors import TransportError
+from energybench.errors import InstrumentTimeoutError, TransportError
 from energybench.transport.base import BufferedTransport
 
 
@@ -25,6 +25,10 @@ class SerialTransport(BufferedTransport):
         try:
             self._port.write(data)
             self._port.flush()
+        except serial.SerialTimeoutException as exc:
+            raise InstrumentTimeoutError(
+                f"write not accepted within {self.timeout_s:g} s", context=self.resource
+            ) from exc
         except (serial.SerialException, OSError) as exc:
             raise TransportError(f"write failed: {exc}", context=self.resource) from exc
 
