@@ -146,3 +146,24 @@ def test_clear_gives_up_on_a_peer_that_never_stops_sending(caplog) -> None:
     t = _Flood("flood")
     t.clear()  # returns (after CLEAR_LIMIT_S) instead of discarding forever
     assert "input still arriving" in caplog.text
+
+
+@pytest.mark.parametrize("previous", ["python", "default"])
+def test_ctrl_c_during_a_query_is_held_then_delivered(previous) -> None:
+    """Ctrl-C arriving mid write/read pair waits for the pair, then is raised — also when the
+    handler in place before was the OS default (it must never be swallowed)."""
+    import signal
+
+    from energybench.transport.base import deferred_interrupt
+
+    old = signal.getsignal(signal.SIGINT)
+    if previous == "default":
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+    finished = False
+    try:
+        with pytest.raises(KeyboardInterrupt), deferred_interrupt():
+            signal.raise_signal(signal.SIGINT)
+            finished = True
+        assert finished
+    finally:
+        signal.signal(signal.SIGINT, old)

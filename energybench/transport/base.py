@@ -86,8 +86,11 @@ def deferred_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
-        if received and callable(previous):
-            previous(*received[0])
+        if received:
+            if callable(previous):
+                previous(*received[0])
+            elif previous != signal.SIG_IGN:  # SIG_DFL or unknown: never swallow the Ctrl-C
+                raise KeyboardInterrupt
 
 
 class BaseTransport:

@@ -8,7 +8,6 @@ exchange was used and no reply is left unread.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 
 from energybench.errors import InstrumentTimeoutError, TransportError
@@ -49,7 +48,6 @@ class ScriptedTransport(BaseTransport):
 
     def _take(self, end: int, what: str, deadline: float) -> bytes:
         if end > len(self._pending):
-            time.sleep(max(0.0, min(deadline - time.monotonic(), 0.0)))
             raise InstrumentTimeoutError(
                 f"no complete {what}: the script has no more reply", context=self.resource
             )
