@@ -69,7 +69,8 @@ def energy_results_txt(windows: Sequence[EnergyWindow]) -> str:
     for k, w in enumerate(windows):
         lines += [
             f"Energy data for trial {k}",
-            f"  Elapsed time  : {w.elapsed_s!r}",
+            f"  Elapsed time  : {w.elapsed_s!r}"
+            + ("  <<<< below minimum duration" if w.elapsed_s < MIN_WINDOW_S else ""),
             f"  Inferences    : {w.inferences}",
             f"  Power         : {1e3 * w.energy_j / w.elapsed_s:5.4f} mW.",
             f"  Total Energy  : {1e6 * w.energy_j:.3f} uJ",
@@ -80,8 +81,6 @@ def energy_results_txt(windows: Sequence[EnergyWindow]) -> str:
                 f"  Uncertainty   : {1e6 * w.uncertainty_j / w.inferences:.3f} uJ/inf "
                 "(expanded, k=2)"
             )
-        if w.elapsed_s < MIN_WINDOW_S:
-            lines[-1] += "  <<<< below minimum duration"
     lines += validity_errors([w.elapsed_s for w in windows])
     median = statistics.median(w.energy_per_inference_j for w in windows)
     lines += [RULE, f"Median energy cost is {1e6 * median:5.4f} uJ/inf.", RULE]
