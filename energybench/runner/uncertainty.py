@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
+import statistics
 from dataclasses import dataclass
 
 from energybench.errors import ConfigError
@@ -90,22 +91,16 @@ def window_budget(
         _note(notes, "no instrument profile: uncertainty from edges and window spread only")
         return WindowBudget(0.0, 0.0, 0.0, edges)
     source = profile.path.name
-    rel_i = rel_v = rel_t = 0.0
+    rel_t = 0.0
     in_use = current_range_a if current_range_a is not None else widest_current_range_a(profile)
-    spec = profile.accuracy("current", in_use if math.isfinite(in_use) else mean_current_a)
-    if spec is not None and mean_current_a > 0:
-        rel_i = spec.limit(mean_current_a) / math.sqrt(3) / mean_current_a
-        if not spec.verified:
-            _note(notes, f"current accuracy from {source} is marked unverified")
-    else:
-        _note(notes, f"no current accuracy for the range in use in {source}")
-    vspec = profile.accuracy("voltage", mean_voltage_v)
-    if vspec is not None and mean_voltage_v > 0:
-        rel_v = vspec.limit(mean_voltage_v) / math.sqrt(3) / mean_voltage_v
-        if not vspec.verified:
-            _note(notes, f"voltage accuracy from {source} is marked unverified")
-    else:
-        _note(notes, f"no voltage accuracy in {source}: voltage term 0")
+    rel_i = _relative_standard(
+        profile, "current", in_use if math.isfinite(in_use) else mean_current_a,
+        mean_current_a, notes, f"no current accuracy for the range in use in {source}",
+    )  # fmt: skip
+    rel_v = _relative_standard(
+        profile, "voltage", mean_voltage_v, mean_voltage_v, notes,
+        f"no voltage accuracy in {source}: voltage term 0",
+    )  # fmt: skip
     timebase = profile.timebase_ppm()
     if timebase is not None:
         rel_t = timebase[0] * 1e-6 / math.sqrt(3)
@@ -120,14 +115,28 @@ def median_expanded_uncertainty(values: list[float], systematic_standard: list[f
     n = len(values)
     if n == 0:
         return math.nan
-    systematic = sorted(systematic_standard)[n // 2] if systematic_standard else 0.0
-    if n > 1:
-        mean = sum(values) / n
-        s = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-        statistical = MEDIAN_SE_FACTOR * s / math.sqrt(n)
-    else:
-        statistical = 0.0
+    systematic = statistics.median(systematic_standard) if systematic_standard else 0.0
+    statistical = MEDIAN_SE_FACTOR * statistics.stdev(values) / math.sqrt(n) if n > 1 else 0.0
     return K * math.hypot(systematic, statistical)
+
+
+def _relative_standard(
+    profile: InstrumentProfile,
+    quantity: str,
+    range_value: float,
+    reading: float,
+    notes: list[str],
+    missing: str,
+) -> float:
+    """Relative standard uncertainty of a reading from the profile's ±(gain·x + offset) spec,
+    taken as a rectangular distribution (divide by √3); 0 with a note when there is none."""
+    spec = profile.accuracy(quantity, range_value)
+    if spec is None or reading <= 0:
+        _note(notes, missing)
+        return 0.0
+    if not spec.verified:
+        _note(notes, f"{quantity} accuracy from {profile.path.name} is marked unverified")
+    return spec.limit(reading) / math.sqrt(3) / reading
 
 
 def _note(notes: list[str], text: str) -> None:
