@@ -121,6 +121,7 @@ class Timeline:
         self._horizon: Callable[[], float] | None = None
         self._power_on_listeners: list[Callable[[float], None]] = []
         self._cond = threading.Condition()
+        self._rail_cache: tuple | None = None
         self._wall0 = time.monotonic()
 
     # ---- clock -------------------------------------------------------------------------
@@ -320,11 +321,22 @@ class Timeline:
             pins = {name: s.values_at(times[:-1]) > 0.5 for name, s in self._pins.items()}
         return Rendering(t0_s, sample_rate_hz, current, voltage, pins)
 
-    def _rail_charge_at(self, times: np.ndarray) -> np.ndarray:
-        """∫_0^t load·output dt at each time, exact, vectorised over sorted times."""
-        cuts = np.union1d(self._load.arrays()[0], self._output.arrays()[0])
+    def _rail_steps(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Breakpoints of load·output, its value and running integral; rebuilt only after an
+        append changed either series (renders call this once per chunk)."""
+        load, output = self._load.arrays(), self._output.arrays()
+        cached = self._rail_cache
+        if cached is not None and cached[0] is load and cached[1] is output:
+            return cached[2]
+        cuts = np.union1d(load[0], output[0])
         cut_current = self._load.values_at(cuts) * self._output.values_at(cuts)
         cut_charge = np.concatenate(([0.0], np.cumsum(cut_current[:-1] * np.diff(cuts))))
+        self._rail_cache = (load, output, (cuts, cut_current, cut_charge))
+        return self._rail_cache[2]
+
+    def _rail_charge_at(self, times: np.ndarray) -> np.ndarray:
+        """∫_0^t load·output dt at each time, exact, vectorised over sorted times."""
+        cuts, cut_current, cut_charge = self._rail_steps()
         k = np.searchsorted(cuts, times, side="right") - 1
         return cut_charge[k] + cut_current[k] * (times - cuts[k])
 
