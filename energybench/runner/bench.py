@@ -31,6 +31,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -226,7 +227,4 @@ def load_bench(path: Path) -> Bench:
         raise ConfigError(f"cannot read bench file: {exc}", context=str(path)) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", context=str(path)) from exc
-    bench = parse_bench(table, str(path))
-    return Bench(
-        bench.name, bench.meter, bench.supply, bench.sync, bench.dut, bench.interface, path
-    )
+    return dataclasses.replace(parse_bench(table, str(path)), source=path)

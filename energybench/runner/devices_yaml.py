@@ -7,6 +7,7 @@ find the ports by VID:PID among the serial ports present and build the same :cla
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,4 @@ def load_devices_yaml(path: Path, ports: dict[str, str] | None = None) -> Bench:
     if not isinstance(devices, list):
         raise ConfigError("devices.yaml must be a list of devices", context=str(path))
     bench = parse_bench(devices_to_bench_table(devices, str(path), ports), str(path))
-    return Bench(
-        bench.name, bench.meter, bench.supply, bench.sync, bench.dut, bench.interface, Path(path)
-    )
+    return dataclasses.replace(bench, source=Path(path))
