@@ -1,13 +1,17 @@
 """Shared helpers for the instrument tests on the virtual lab: the MLPerf Tiny energy window
 (timestamp pulses around a span of active current), a bounded wait for a condition the
-simulator reaches on its own thread, and a bounded line read from a subprocess pipe."""
+simulator reaches on its own thread, a bounded line read from a subprocess pipe, and
+`energybench lab up` as a subprocess."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import IO
 
 from energybench.sim.timeline import Timeline
@@ -87,3 +91,31 @@ def read_line(stream: IO, timeout_s: float, what: str) -> str:
                 break
             data += byte
     return data.decode("utf-8", errors="replace")
+
+
+@contextlib.contextmanager
+def lab_up(*options: str, timeout_s: float = 30.0) -> Iterator[tuple[subprocess.Popen, str]]:
+    """``energybench lab up OPTIONS`` as a subprocess, read (bounded) up to the end of the bench
+    file it prints; yields the process and that text. A process still running at exit is killed."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "energybench", "lab", "up", *options],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        lines: list[str] = []
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            line = read_line(proc.stdout, max(0.0, deadline - time.monotonic()), "lab up")
+            if not line:
+                break
+            lines.append(line)
+            if line.startswith("baud = 115200"):  # the [interface] table ends the bench file
+                break
+        yield proc, "".join(lines)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=5)

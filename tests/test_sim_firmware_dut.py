@@ -7,17 +7,14 @@ pin edges at the times it reported, and the FirmwareDut's windows must match the
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import threading
-import time
 import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
+from lab_support import lab_up
 
 from energybench.acquisition.stream import StreamAcquisition
 from energybench.analysis.report import analyze_trace
@@ -356,26 +353,9 @@ def test_missing_make_is_a_config_error_naming_it(tmp_path: Path, monkeypatch) -
 
 
 def test_lab_up_dut_firmware_cli_stops_cleanly_on_sigint(firmware_binary: Path) -> None:
-    argv = ["lab", "up", "--dut", "firmware", "--profile", PROFILE, "--mode", "performance"]
-    argv += ["--meter", "stream"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "energybench", *argv],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        lines: list[str] = []
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if line.startswith("baud = 115200"):  # the [interface] table ends the bench file
-                break
-        text = "".join(lines)
+    options = ["--dut", "firmware", "--profile", PROFILE, "--mode", "performance"]
+    with lab_up(*options, "--meter", "stream") as (proc, text):
+        lines = text.splitlines()
         pid = int(next(x for x in lines if x.startswith("# DUT process: pid ")).split()[-1])
         assert Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].endswith(b"ebdut-posix")
         bench = tomllib.loads(text.split("# bench file:\n", 1)[1])
@@ -388,10 +368,6 @@ def test_lab_up_dut_firmware_cli_stops_cleanly_on_sigint(firmware_binary: Path) 
             transport.close()
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=15)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=5)
     assert proc.returncode == 0, err
     assert "stopping" in err
     assert not Path(f"/proc/{pid}").exists(), "ebdut-posix outlived `energybench lab up`"

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-import time
 import tomllib
 
 import pytest
 import serial
-from lab_support import read_line
+from lab_support import lab_up
 from sim_helpers import command
 
 from energybench.errors import ConfigError
@@ -90,33 +86,12 @@ def test_bad_mode_is_a_config_error() -> None:
 
 
 def test_lab_up_cli_prints_bench_file_and_stops_on_sigint() -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "energybench", "lab", "up", "--profile", "fast-m33"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        lines: list[str] = []
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            line = read_line(proc.stdout, max(0.0, deadline - time.monotonic()), "the lab")
-            if not line:
-                break
-            lines.append(line)
-            if line.startswith("baud = 115200"):  # the [interface] table ends the bench file
-                break
-        text = "".join(lines)
+    with lab_up("--profile", "fast-m33") as (proc, text):
         bench = tomllib.loads(text.split("# bench file:\n", 1)[1])
         assert bench["dut"]["baud"]["energy"] == 115200
         with serial.Serial(bench["dut"]["port"], 115200, timeout=0.05) as port:
             assert command(port, "name") == b"m-name-dut-[unspecified]\r\nm-ready\r\n"
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=15)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=5)
     assert proc.returncode == 0, err
     assert "stopping" in err
