@@ -9,7 +9,6 @@ real DUT client lives in energybench/dut/.
 from __future__ import annotations
 
 import re
-import selectors
 import shutil
 import subprocess
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import serial
+from lab_support import read_line
 
 from tests.conftest import PROJECT_ROOT
 
@@ -80,11 +80,7 @@ class PosixDut:
 
     def _read_pty_path(self, timeout_s: float) -> str:
         assert self.process.stdout is not None
-        with selectors.DefaultSelector() as selector:
-            selector.register(self.process.stdout, selectors.EVENT_READ)
-            if not selector.select(timeout=timeout_s):
-                raise TimeoutError(f"ebdut-posix printed no 'pty:' line within {timeout_s} s")
-        line = self.process.stdout.readline().strip()
+        line = read_line(self.process.stdout, timeout_s, "ebdut-posix's 'pty:' line").strip()
         assert line.startswith("pty: "), f"unexpected first line {line!r}"
         return line.removeprefix("pty: ")
 
@@ -344,10 +340,7 @@ def test_energybench_dut_client_drives_the_posix_build(
     )
     try:
         assert process.stdout is not None
-        with selectors.DefaultSelector() as selector:
-            selector.register(process.stdout, selectors.EVENT_READ)
-            assert selector.select(timeout=10.0), "no pty line from ebdut-posix"
-        path = process.stdout.readline().strip().removeprefix("pty: ")
+        path = read_line(process.stdout, 10.0, "ebdut-posix").strip().removeprefix("pty: ")
         transport = SerialTransport(path, 115200, timeout_s=5.0, read_termination="\n")
         client = DutClient(DirectLink(transport), timeout_s=5.0)
         try:
