@@ -49,7 +49,7 @@ from energybench.instruments.keithley_common import (
     parse_line,
     pick_range,
 )
-from energybench.instruments.scpi import SafetyLimits, ScpiDriver
+from energybench.instruments.scpi import SafetyLimits, ScpiDriver, require_current_limit
 from energybench.transport.base import BaseTransport
 
 log = logging.getLogger(__name__)
@@ -134,11 +134,7 @@ class Keithley2461(ScpiDriver):
         self._current_limit_set = True
 
     def set_output(self, enabled: bool) -> None:
-        if enabled and not self._current_limit_set:
-            raise SafetyLimitError(
-                "set a current limit before turning the output on; nothing was sent",
-                context="output",
-            )
+        require_current_limit(self._current_limit_set, enabled, "output")
         self.send_batch([":OUTP ON" if enabled else ":OUTP OFF"])
 
     def output_enabled(self) -> bool:
@@ -323,10 +319,6 @@ class Keithley2461(ScpiDriver):
         return Capture(trace, settings, edges)
 
     # ---- shutdown ------------------------------------------------------------------------
-    def _drain_and_log(self) -> None:
-        for entry in self.read_errors():
-            log.warning("%s: error queue at shutdown: %s", self.resource, entry)
-
     def safe_shutdown(self) -> None:
         """Abort the trigger model, output off, drain errors: idempotent, never raises."""
         self.run_shutdown_steps(
@@ -334,7 +326,7 @@ class Keithley2461(ScpiDriver):
                 ("discard stale replies", self.transport.clear),
                 ("abort", lambda: self.transport.write(":ABOR")),
                 ("output off", lambda: self.transport.write(":OUTP OFF")),
-                ("drain errors", self._drain_and_log),
+                ("drain errors", self.log_errors),
             ]
         )
 

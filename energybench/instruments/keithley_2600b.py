@@ -38,7 +38,12 @@ from energybench.instruments.keithley_common import (
     parse_line,
     pick_range,
 )
-from energybench.instruments.scpi import MAX_ERROR_READS, SafetyLimits, ScpiDriver
+from energybench.instruments.scpi import (
+    MAX_ERROR_READS,
+    SafetyLimits,
+    ScpiDriver,
+    require_current_limit,
+)
 from energybench.transport.base import BaseTransport
 
 log = logging.getLogger(__name__)
@@ -158,11 +163,7 @@ class Keithley2600B(ScpiDriver):
         self._current_limit_set = True
 
     def set_output(self, enabled: bool) -> None:
-        if enabled and not self._current_limit_set:
-            raise SafetyLimitError(
-                "set a current limit before turning the output on; nothing was sent",
-                context="output",
-            )
+        require_current_limit(self._current_limit_set, enabled, "output")
         state = "OUTPUT_ON" if enabled else "OUTPUT_OFF"
         self.send_batch([f"{self.smu}.source.output = {self.smu}.{state}"])
 
@@ -332,10 +333,6 @@ class Keithley2600B(ScpiDriver):
         return Capture(trace, settings, (0.0,) if line else ())
 
     # ---- shutdown ------------------------------------------------------------------------
-    def _drain_and_log(self) -> None:
-        for entry in self.read_errors():
-            log.warning("%s: error queue at shutdown: %s", self.resource, entry)
-
     def safe_shutdown(self) -> None:
         """Abort, source 0 V, output off, drain errors: idempotent, never raises."""
         s = self.smu
@@ -345,6 +342,6 @@ class Keithley2600B(ScpiDriver):
                 ("abort", lambda: self.transport.write(f"{s}.abort()")),
                 ("level 0 V", lambda: self.transport.write(f"{s}.source.levelv = 0")),
                 ("output off", lambda: self.transport.write(f"{s}.source.output = {s}.OUTPUT_OFF")),
-                ("drain errors", self._drain_and_log),
+                ("drain errors", self.log_errors),
             ]
         )

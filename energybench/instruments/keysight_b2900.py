@@ -36,7 +36,7 @@ from energybench.instruments.capabilities import (
     InstrumentInfo,
     SyncMode,
 )
-from energybench.instruments.scpi import SafetyLimits, ScpiDriver
+from energybench.instruments.scpi import SafetyLimits, ScpiDriver, require_current_limit
 from energybench.transport.base import BaseTransport
 
 log = logging.getLogger(__name__)
@@ -133,12 +133,7 @@ class KeysightB2900(ScpiDriver):
         self._compliance_a = current_a
 
     def set_output(self, enabled: bool) -> None:
-        if enabled and self._compliance_a is None:
-            raise SafetyLimitError(
-                "set the current limit (compliance) before switching the output on; "
-                "nothing was sent",
-                context=f"{self.resource} output",
-            )
+        require_current_limit(self._compliance_a is not None, enabled, f"{self.resource} output")
         self.send_batch([f":OUTP{self._c} {'ON' if enabled else 'OFF'}"])
 
     def output_enabled(self) -> bool:
@@ -303,7 +298,7 @@ class KeysightB2900(ScpiDriver):
             [
                 ("abort", self.abort),
                 ("output off", lambda: self.transport.write(f":OUTP{self._c} OFF")),
-                ("drain errors", self.read_errors),
+                ("drain errors", self.log_errors),
             ]
         )
         self._shutdown_done = True

@@ -35,7 +35,7 @@ from energybench.instruments.capabilities import (
 )
 from energybench.instruments.keysight_elog import ElogStreaming
 from energybench.instruments.keysight_sync import SyncPlan, plan_sync
-from energybench.instruments.scpi import SafetyLimits, ScpiDriver
+from energybench.instruments.scpi import SafetyLimits, ScpiDriver, require_current_limit
 from energybench.transport.base import BaseTransport
 
 log = logging.getLogger(__name__)
@@ -171,11 +171,7 @@ class KeysightN6705C(ElogStreaming, ScpiDriver):
         self._current_limit_a = current_a
 
     def set_output(self, enabled: bool) -> None:
-        if enabled and self._current_limit_a is None:
-            raise SafetyLimitError(
-                "set the current limit before turning the output on; nothing was sent",
-                context=f"OUTP (@{self.channel})",
-            )
+        require_current_limit(self._current_limit_a is not None, enabled, f"OUTP (@{self.channel})")
         self.send_batch([f"OUTP {'ON' if enabled else 'OFF'},(@{self.channel})"])
 
     def output_enabled(self) -> bool:
@@ -394,15 +390,11 @@ class KeysightN6705C(ElogStreaming, ScpiDriver):
                 ("abort acquisition", lambda: write(f"ABOR:ACQ (@{every})")),
                 ("abort Elog", lambda: write(f"ABOR:ELOG (@{every})")),
                 *((f"output {n} off", lambda n=n: write(f"OUTP OFF,(@{n})")) for n in outputs),
-                ("drain errors", self._log_errors),
+                ("drain errors", self.log_errors),
             ]
         )
         self._stream_running = False
         self._shutdown_done = True
-
-    def _log_errors(self) -> None:
-        for entry in self.read_errors():
-            log.warning("%s: error at shutdown: %s", self.resource, entry)
 
     def __enter__(self) -> KeysightN6705C:
         return self

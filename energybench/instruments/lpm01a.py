@@ -38,7 +38,7 @@ from energybench.instruments.lpm01a_stream import (
     StreamAssembler,
     strip_prompt,
 )
-from energybench.instruments.scpi import SafetyLimits
+from energybench.instruments.scpi import SafetyLimits, require_current_limit
 from energybench.transport.base import BaseTransport
 
 log = logging.getLogger(__name__)
@@ -253,11 +253,7 @@ class Lpm01a:
         self._current_limit_a = current_a
 
     def set_output(self, enabled: bool) -> None:
-        if enabled and self._current_limit_a is None:
-            raise SafetyLimitError(
-                "set the current limit before switching the output on; nothing was sent",
-                context=f"{self.resource} pwr on",
-            )
+        require_current_limit(self._current_limit_a is not None, enabled, f"{self.resource} pwr on")
         self.command("pwr on nostatus" if enabled else "pwr off")
 
     def output_enabled(self) -> bool:

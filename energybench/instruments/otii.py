@@ -41,7 +41,7 @@ from energybench.instruments.otii_stream import (
     MAX_CURRENT_RANGE_A,
     OtiiRecordingStream,
 )
-from energybench.instruments.scpi import SafetyLimits
+from energybench.instruments.scpi import SafetyLimits, require_current_limit
 from energybench.transport.base import BaseTransport
 
 log = logging.getLogger(__name__)
@@ -247,11 +247,7 @@ class OtiiArc(OtiiRecordingStream):
         self._max_current_a = float(current_a)
 
     def set_output(self, enabled: bool) -> None:
-        if enabled and self._max_current_a is None:
-            raise SafetyLimitError(
-                "set the current limit before switching the main output on; nothing was sent",
-                context=f"{self.resource} output",
-            )
+        require_current_limit(self._max_current_a is not None, enabled, f"{self.resource} output")
         self._request("arc_set_main", self._device({"enable": bool(enabled)}))
 
     def output_enabled(self) -> bool:

@@ -41,6 +41,16 @@ class SafetyLimits:
             )
 
 
+def require_current_limit(current_limit_set: bool, enabled: bool, context: str) -> None:
+    """The current limit goes on before the output: switching on without one is refused, with
+    nothing sent (every supply driver applies this one rule)."""
+    if enabled and not current_limit_set:
+        raise SafetyLimitError(
+            "set the current limit before switching the output on; nothing was sent",
+            context=context,
+        )
+
+
 def is_no_error(reply: str) -> bool:
     """``0,"No error"`` / ``+0,"No error"`` / ``0`` (2600B TSP prints just the code)."""
     code = reply.strip().split(",", 1)[0].strip().strip('"')
@@ -94,6 +104,11 @@ class ScpiDriver:
                 errors=errors,
                 commands=sent,
             )
+
+    def log_errors(self) -> None:
+        """Drain the error queue into the log (a shutdown step: nothing is raised from it)."""
+        for entry in self.read_errors():
+            log.warning("%s: error queue at shutdown: %s", self.resource, entry)
 
     def run_shutdown_steps(self, steps: Iterable[tuple[str, Callable[[], object]]]) -> None:
         """Run every shutdown step even if earlier ones fail; log failures, never raise."""
