@@ -156,12 +156,14 @@ class SimInterfaceBoard:
             self._stuck = True
             return
         baud = c_atoi(args)
-        self._send(f"set baud to: {baud}\nm-ready\r\n")
         if 1 <= baud <= 2_000_000:
             self._flash_baud = baud
         else:
             log.warning("setbaud %d outside 1..2000000: flash keeps %d", baud, self._flash_baud)
+        # The real board answers, then resets. The reset is applied before the reply leaves so
+        # that a host which has read the reply observes the reset board (same bytes on the wire).
         self.reset()
+        self._send(f"set baud to: {baud}\nm-ready\r\n")
 
     # ---- DUT side ----------------------------------------------------------------------------
     def _passthrough(self, command: str) -> None:
