@@ -40,7 +40,7 @@ def _root(
 
 def _register() -> None:
     """Attach the command modules (each adds its commands or sub-app to ``app``)."""
-    from energybench.cli import analyze, demo, instruments, lab, run  # noqa: F401
+    from energybench.cli import analyze, demo, instruments, lab, run, score  # noqa: F401
 
 
 _register()

@@ -34,7 +34,9 @@ def run(
     from energybench.runner.bench import load_bench
     from energybench.runner.context import RunOptions
     from energybench.runner.run import run_workload
+    from energybench.workloads.definitions import load_workload
 
+    load_workload(workload)  # a wrong workload name fails before the bench file is read
     bench_cfg = load_bench(bench)
     options = RunOptions(plots=not no_plots)
     with RichProgress(message_console()) as progress:

@@ -13,6 +13,11 @@ from energybench.errors import WorkloadError
 Mode = Literal["performance", "energy", "accuracy"]
 MODES: tuple[Mode, ...] = ("performance", "energy", "accuracy")
 _DTYPES = {"int8": 1, "uint8": 1, "float32": 4}
+_NOT_RUNNABLE = {
+    "sww01": "the streaming wakeword benchmark is not run by energybench yet (its DUT streams "
+    "audio from the interface board); score a reference runner's detections with "
+    "`energybench score-sww TRUTH DETECTIONS`",
+}
 
 
 @dataclass(frozen=True)
@@ -119,6 +124,8 @@ def load_workload(name_or_path: str | Path) -> Workload:
     if candidate.suffix == ".toml" or candidate.exists():
         return load_workload_file(candidate)
     path = data_dir("workloads") / f"{name_or_path}.toml"
+    if not path.is_file() and str(name_or_path) in _NOT_RUNNABLE:
+        raise WorkloadError(_NOT_RUNNABLE[str(name_or_path)], context=str(name_or_path))
     if not path.is_file():
         known = ", ".join(shipped_workloads())
         raise WorkloadError(f"unknown workload (shipped: {known})", context=str(name_or_path))
