@@ -179,3 +179,26 @@ def test_virtual_trace_edges_cross_chunk_boundaries() -> None:
     scan = scan_edges(trace, line="gpi[0]", polarity="both", chunk_samples=1 << 12)
     expected = np.array(changes, dtype=np.float64) - 0.5
     np.testing.assert_array_equal(scan.positions, expected)
+
+
+@pytest.mark.parametrize("chunk", [7, 10, 1 << 20])
+def test_analog_crossing_is_never_interpolated_across_unlisted_nan(chunk: int) -> None:
+    # Level 0.5 ± 0.1; NaN samples not listed as missing. With chunk 10 the NaN run 18..19
+    # ends a chunk, so the next (clean) chunk carries sample 17 across it.
+    current = np.zeros(100)
+    current[18:20] = np.nan
+    current[20], current[21:40] = 0.55, 1.0  # crossed somewhere in 17..20: unresolved
+    current[50:52] = 0.55, 0.45  # crosses up and back down inside the band
+    current[52:55] = np.nan
+    current[55], current[56:70] = 0.55, 1.0  # crossed in 51..55, not at 49..50: unresolved
+    current[80:82] = np.nan
+    current[90:] = 1.0  # a clean crossing after NaN samples is still placed
+    trace = Trace.from_arrays(current, 3.3, 1e3, missing=())
+    th = AnalogThreshold(0.5, hysteresis=0.2)
+    scan = scan_edges(trace, threshold=th, polarity="both", chunk_samples=chunk)
+    np.testing.assert_allclose(scan.positions, [39.5, 69.5, 89.5], atol=1e-9)
+    np.testing.assert_array_equal(scan.rising, [False, False, True])
+    assert [(u.last_id, u.next_id, u.rising) for u in scan.unresolved] == [
+        (20, 21, True),
+        (55, 56, True),
+    ]

@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import logging
 import math
+import tomllib
 
 import numpy as np
 import pytest
 
 from energybench.analysis.trace import Trace, TraceChunk
-from energybench.errors import EdgeCountError
+from energybench.errors import ConfigError, EdgeCountError, RunError
+from energybench.runner.bench import parse_bench
+from energybench.runner.context import RunOptions
+from energybench.runner.dut_setup import connect_dut
 from energybench.runner.recording import RecordingSink
+from energybench.runner.results import ModeResult
+from energybench.runner.run import write_folder
 from energybench.runner.runlog import RunLog
 from energybench.runner.uncertainty import (
     find_profile,
@@ -200,3 +206,36 @@ baud = 115200
     assert flash_hook(parse_bench(tomllib.loads(base))) is None
     with pytest.raises(ConfigError, match=r"dut\.flash\.accuracy"):
         parse_bench(tomllib.loads(base + "flash = { accuracy = 'x' }\n"))
+
+
+def test_run_options_refuse_fewer_than_one_attempt() -> None:
+    with pytest.raises(ConfigError, match="max_attempts must be >= 1") as info:
+        RunOptions(max_attempts=0)
+    assert info.value.context == "max_attempts"
+
+
+_NO_BOARD = """
+[meter]
+driver = "sim_stream"
+resource = "tcp://127.0.0.1:9"
+[sync]
+mode = "digital_channel"
+line = "gpi[0]"
+[dut]
+port = "/dev/null-dut"
+baud = 115200
+"""
+
+
+def test_dut_through_an_interface_board_the_bench_lacks_is_refused() -> None:
+    bench = parse_bench(tomllib.loads(_NO_BOARD), "test bench")
+    assert bench.interface is None
+    with pytest.raises(ConfigError, match="no interface board") as info:
+        connect_dut(bench, "energy", via_interface=True)
+    assert info.value.context == "interface"
+
+
+def test_a_result_without_a_folder_cannot_be_written() -> None:
+    with pytest.raises(RunError, match="no folder") as info:
+        write_folder(ModeResult("kws01", "energy"))
+    assert info.value.context == "kws01 energy"

@@ -8,6 +8,8 @@ pin edges at the times it reported, and the FirmwareDut's windows must match the
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import threading
 import tomllib
 from pathlib import Path
@@ -22,10 +24,11 @@ from energybench.analysis.trace import Trace
 from energybench.analysis.windows import pair_edges
 from energybench.dut.client import DutClient
 from energybench.dut.link import DirectLink, InterfaceBoardLink
-from energybench.errors import ConfigError, DutTimeoutError, EdgeCountError
+from energybench.errors import ConfigError, DutError, DutTimeoutError, EdgeCountError
 from energybench.instruments.capabilities import StreamRequest, SyncSpec
 from energybench.instruments.sim_stream import SimStreamMeter
 from energybench.sim import firmware_build
+from energybench.sim.firmware_proc import write_input
 from energybench.sim.interface_board import BOARD_NAME
 from energybench.sim.lab import VirtualLab
 from energybench.sim.stream_source import SimStreamSource
@@ -371,3 +374,13 @@ def test_lab_up_dut_firmware_cli_stops_cleanly_on_sigint(firmware_binary: Path) 
     assert proc.returncode == 0, err
     assert "stopping" in err
     assert not Path(f"/proc/{pid}").exists(), "ebdut-posix outlived `energybench lab up`"
+
+
+def test_input_to_a_process_without_an_input_pipe_is_a_dut_error() -> None:
+    process = subprocess.Popen([sys.executable, "-c", "pass"], stdin=None)
+    try:
+        with pytest.raises(DutError, match="no input pipe") as info:
+            write_input(process, b"name%")
+        assert info.value.context == f"ebdut-posix pid {process.pid}"
+    finally:
+        process.wait(timeout=30)

@@ -187,6 +187,42 @@ def test_gap_is_written_as_nan_and_recorded(tmp_path: Path) -> None:
     assert not chunk.digital["gpi[0]"][100:1_600].any()
 
 
+def test_gap_up_to_max_gap_is_filled_a_larger_one_refused_after_a_flush(tmp_path: Path) -> None:
+    path = tmp_path / "bogus.jls"
+    rate = 100_000
+    w = JlsWriter(path, sample_rate_hz=rate, digital_names=("gpi[0]",), max_gap_s=0.1)
+    try:  # 0.1 s at 100 kHz: a gap of 10_000 samples is filled, 10_001 is refused
+        w.append(TraceChunk(0, rate, np.ones(8_192), 1.8, {"gpi[0]": np.ones(8_192, bool)}))
+        w.append(TraceChunk(18_192, rate, np.ones(8_192), 1.8, {"gpi[0]": np.ones(8_192, bool)}))
+        assert w.gaps == [SampleRange(8_192, 18_192)]
+        with pytest.raises(TraceFileError, match=r"36385, expected 26384.*10001 samples") as info:
+            w.append(TraceChunk(36_385, rate, np.ones(10), 1.8, {"gpi[0]": np.ones(10, bool)}))
+        assert info.value.context == str(path)
+        assert (w.n_samples, w.gaps) == (26_384, [SampleRange(8_192, 18_192)])
+        # flushed before raising (no auto flush yet at 1 s intervals): the open file already
+        # holds every complete f32 block written so far
+        with pyjls.Reader(str(path)) as r:
+            lengths = {s.name: s.length for s in r.signals.values() if s.signal_id}
+        assert lengths["current"] == 26_384 // 8_192 * 8_192
+    finally:
+        w.close()
+    trace = read_jls(path)
+    assert (trace.first_sample_id, trace.n_samples) == (0, 26_384)
+    assert trace.missing == (SampleRange(8_192, 18_192),)
+
+
+def test_a_bogus_sample_id_jump_is_refused_by_default(tmp_path: Path) -> None:
+    with pytest.raises(TraceFileError, match="max_gap_s"):
+        JlsWriter(tmp_path / "x.jls", sample_rate_hz=1000, max_gap_s=-1.0)
+    path = tmp_path / "jump.jls"
+    with JlsWriter(path, sample_rate_hz=1000) as w:  # default max_gap_s: 60 s
+        w.append(TraceChunk(0, 1000.0, np.ones(10), 1.8))
+        w.append(TraceChunk(60_010, 1000.0, np.ones(10), 1.8))  # 60 s gap: filled
+        with pytest.raises(TraceFileError, match=r"max_gap_s"):
+            w.append(TraceChunk(60_020 + 2**40, 1000.0, np.ones(10), 1.8))
+    assert read_jls(path).n_samples == 60_020
+
+
 def test_writer_rejects_overlap_rate_and_line_mismatch(tmp_path: Path) -> None:
     with JlsWriter(tmp_path / "bad.jls", sample_rate_hz=1000, digital_names=("gpi[0]",)) as w:
         w.append(TraceChunk(0, 1000.0, np.zeros(10), 1.8, {"gpi[0]": np.zeros(10)}))

@@ -4,10 +4,12 @@ and the scripted transport's bookkeeping."""
 from __future__ import annotations
 
 import os
+import time
 import tty
 
 import numpy as np
 import pytest
+import serial
 
 from energybench.errors import InstrumentError, InstrumentTimeoutError, TransportError
 from energybench.sim.scpi_server import ScpiError, ScpiInstrument, ScpiServer, binary_block
@@ -101,6 +103,49 @@ def test_serial_transport_over_a_pseudo_terminal() -> None:
                 t.read_line()
             t.write("name%")
             assert os.read(master, 100) == b"name%\n"
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+class _CountingSerial(serial.Serial):
+    """A real pyserial port that records every assignment to ``timeout``."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        self.timeouts_set: list[float] = []
+        super().__init__(*args, **kwargs)
+
+    @property
+    def timeout(self):
+        return super().timeout
+
+    @timeout.setter
+    def timeout(self, value) -> None:
+        self.timeouts_set.append(value)
+        super(_CountingSerial, type(self)).timeout.fset(self, value)
+
+
+def test_serial_read_timeout_is_set_only_when_it_changes(monkeypatch) -> None:
+    monkeypatch.setattr(serial, "Serial", _CountingSerial)
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    try:
+        with open_transport(os.ttyname(slave), timeout_s=5.0, read_termination="\r\n") as t:
+            port = t._port
+            assert isinstance(port, _CountingSerial) and port.timeouts_set == [0]
+            for k in range(5):
+                os.write(master, f"line {k}\r\n".encode())
+                assert t.read_line() == f"line {k}"
+            assert port.timeouts_set == [0, 0.25]  # reads poll in slices of at most 0.25 s
+            began = time.monotonic()
+            with pytest.raises(InstrumentTimeoutError):
+                t.read_line(timeout_s=0.1)
+            assert time.monotonic() - began >= 0.1
+            assert 0 < port.timeouts_set[2] <= 0.1  # the shorter timeout was applied
+            assert port.timeout == port.timeouts_set[-1]
+            os.write(master, b"after\r\n")
+            assert t.read_line() == "after"
+            assert port.timeouts_set[-1] == 0.25
     finally:
         os.close(master)
         os.close(slave)

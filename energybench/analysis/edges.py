@@ -4,8 +4,9 @@ Edges are float64 fractional sample positions found chunk by chunk (memory O(chu
 carried across chunk boundaries). A digital transition between samples ``k`` and ``k+1`` is
 placed at ``k + 0.5`` for point samples and at the bin boundary ``k + 1`` for bin samples; an
 analog crossing is linearly interpolated where the signal crosses the threshold level.
-A level change whose samples touch a missing-sample range is reported as unresolved, never
-placed; pulses shorter than the minimum pulse width are dropped with both edges and counted.
+A level change whose samples touch a missing-sample range (or NaN samples, listed or not) is
+reported as unresolved, never placed; pulses shorter than the minimum pulse width are dropped
+with both edges and counted.
 """
 
 from __future__ import annotations
@@ -209,6 +210,7 @@ class _Scanner:
         self.last_state = -1  # -1: not known yet
         self.last_value = math.nan
         self.last_cross = {True: (-math.inf, -1), False: (-math.inf, -1)}  # rising -> (pos, lo)
+        self.last_gap = -math.inf  # last valid analog sample id followed by missing/NaN samples
         self.edges: list[tuple[float, bool, bool]] = []
         self.unresolved: list[UnresolvedEdge] = []
 
@@ -284,24 +286,26 @@ class _Scanner:
         if self.last_state >= 0 and int(states[0]) >= 0 and int(states[0]) != self.last_state:
             head = [(self.last_id, first_id, bool(states[0] == 1))]
         keep = states[change] >= 0  # a change out of "unknown" is the initial level, not an edge
-        crossings = self._crossings(x, ids, first) if x is not None else None
+        crossings, gaps = self._crossings(x, ids, first) if x is not None else (None, None)
         for lo, hi, up in head + list(
             zip(lo_ids[keep].tolist(), hi_ids[keep].tolist(), rising[keep].tolist(), strict=True)
         ):
-            self._record(int(lo), int(hi), bool(up), crossings)
+            self._record(int(lo), int(hi), bool(up), crossings, gaps)
         last_state = int(states[n - 1])
         if last_state >= 0:
             self.last_state = last_state
         self.last_id = first + n - 1 if ids is None else int(ids[n - 1])
         if x is not None:
             self.last_value = float(x[n - 1])
+            if gaps.size:
+                self.last_gap = int(gaps[-1])
             if crossings is not None:
                 for up in (True, False):
                     pos, lo = crossings[up]
                     if pos.size:
                         self.last_cross[up] = (float(pos[-1]), int(lo[-1]))
 
-    def _record(self, lo: int, hi: int, up: bool, crossings) -> None:
+    def _record(self, lo: int, hi: int, up: bool, crossings, gaps: np.ndarray | None) -> None:
         if hi - lo > 1:
             self.unresolved.append(UnresolvedEdge(lo, hi, up))
             self.edges.append((float(hi), up, False))
@@ -312,31 +316,32 @@ class _Scanner:
         pos, los = crossings[up]
         k = int(np.searchsorted(los, hi, side="left")) - 1  # last crossing that starts before hi
         cross_pos, cross_lo = (float(pos[k]), int(los[k])) if k >= 0 else self.last_cross[up]
-        if cross_lo < 0 or self.trace.missing_in(cross_lo, hi + 1):
+        j = int(np.searchsorted(gaps, hi, side="left")) - 1  # last gap opening before hi
+        gap = int(gaps[j]) if j >= 0 else self.last_gap
+        if cross_lo < 0 or gap > cross_lo:  # the level may have been crossed again in the gap
             self.unresolved.append(UnresolvedEdge(lo, hi, up))
             self.edges.append((float(hi), up, False))
             return
         self.edges.append((cross_pos, up, True))
 
     def _crossings(self, x: np.ndarray, ids: np.ndarray | None, first: int):
-        """Interpolated crossings of the level between consecutive valid samples, by direction."""
+        """Interpolated crossings of the level between consecutive valid samples, by direction,
+        and the ids of the valid samples followed by a gap (missing or NaN samples)."""
         level = self.threshold.level
-        if self.last_id is not None and math.isfinite(self.last_value):
-            x = np.concatenate(([self.last_value], x))
-            if ids is None:
-                ids = np.arange(first - 1, first + x.shape[0] - 1)
-            else:
-                ids = np.concatenate(([self.last_id], ids))
-        elif ids is None:
+        if ids is None:
             ids = np.arange(first, first + x.shape[0])
+        if self.last_id is not None and math.isfinite(self.last_value):
+            # The carried sample sits at its own id: the previous chunk may end in NaN samples.
+            x = np.concatenate(([self.last_value], x))
+            ids = np.concatenate(([self.last_id], ids))
         below = x < level
-        step = below[:-1] != below[1:]
-        step &= (ids[1:] - ids[:-1]) == 1
-        (k,) = np.nonzero(step)
+        consecutive = (ids[1:] - ids[:-1]) == 1
+        (k,) = np.nonzero((below[:-1] != below[1:]) & consecutive)
         a, b = x[k], x[k + 1]
         pos = ids[k] + (level - a) / (b - a) + self.analog_offset
         up = below[k]
-        return {True: (pos[up], ids[k][up]), False: (pos[~up], ids[k][~up])}
+        crossings = {True: (pos[up], ids[k][up]), False: (pos[~up], ids[k][~up])}
+        return crossings, ids[:-1][~consecutive]
 
     def result(self) -> tuple[list[tuple[float, bool, bool]], list[UnresolvedEdge]]:
         return self.edges, self.unresolved

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from energybench.errors import ConfigError
 from energybench.runner.bench import Bench
 from energybench.runner.runlog import RunLog
 from energybench.workloads.dataset import Dataset
@@ -54,6 +55,12 @@ class RunOptions:
     # called with the mode before a mode that needs another firmware build (the virtual lab
     # re-flashes its simulated DUT; a real bench may run a flashing command)
     flash: Callable[[str], None] | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ConfigError(
+                f"max_attempts must be >= 1, got {self.max_attempts}", context="max_attempts"
+            )
 
     def infer_timeout(self, expected_s: float) -> float:
         if self.infer_timeout_s is not None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from energybench.dut.client import DutClient, DutIdentity
 from energybench.dut.link import DirectLink, InterfaceBoardLink
-from energybench.errors import DutError, EnergybenchError
+from energybench.errors import ConfigError, DutError, EnergybenchError
 from energybench.runner.bench import Bench
 from energybench.runner.runlog import RunLog
 from energybench.transport import open_transport
@@ -85,7 +85,11 @@ def connect_dut(
     )
     hook = runlog.dut_hook("dut") if runlog else None
     if use_board:
-        assert bench.interface is not None
+        if bench.interface is None:
+            raise ConfigError(
+                f"bench {bench.name!r} has no interface board to reach the DUT through",
+                context="interface",
+            )
         port = bench.interface.port
         transport = open_transport(port, baud_rate=bench.interface.baud_for(mode))
         link: DirectLink | InterfaceBoardLink = InterfaceBoardLink(transport, hook)
@@ -119,12 +123,9 @@ def connect_dut(
 
 def _identify(client: DutClient, attempts: int = 3) -> DutIdentity:
     """``name``/``profile`` with bounded retries (a boot banner may still be arriving)."""
-    last: EnergybenchError | None = None
-    for _ in range(attempts):
+    for _ in range(attempts - 1):
         try:
             return client.identify()
-        except EnergybenchError as exc:
-            last = exc
+        except EnergybenchError:
             client.link.resync()
-    assert last is not None
-    raise last
+    return client.identify()  # the last attempt's error goes to the caller

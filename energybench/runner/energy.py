@@ -11,7 +11,8 @@ import logging
 import math
 import statistics
 
-from energybench.errors import ConfigError, DutError
+from energybench.analysis.integrate import WindowResult
+from energybench.errors import ConfigError, DutError, RunError
 from energybench.runner.context import RunContext
 from energybench.runner.dut_setup import DutSession
 from energybench.runner.instruments import BenchInstruments
@@ -139,7 +140,10 @@ class _Energy:
             short = record.duration_s is not None and record.duration_s < opts.min_window_s
             if short and len(record.problems) == 1:  # only too short: scale N (at most 4x)
                 n = min(opts.scaled_inferences(record.duration_s / n, n + 1), 4 * n)
-        assert record is not None
+        if record is None:  # the options were changed after construction
+            raise ConfigError(
+                f"max_attempts must be >= 1, got {opts.max_attempts}", context="max_attempts"
+            )
         return record
 
     def _fill(self, record: WindowRecord, measured: Measured) -> None:
@@ -171,7 +175,7 @@ class _Energy:
             if w.duration_s < opts.min_window_s:
                 record.invalidate(f"window lasted {w.duration_s:.3f} s < {opts.min_window_s:g} s")
             self._cross_check(record)
-            self._uncertainty(record, measured)
+            self._uncertainty(record, measured, w)
         if opts.plots and measured.trace is not None and measured.trace.n_samples > 1:
             title = (
                 f"{self.ctx.workload.name} energy window {record.index} attempt {record.attempt}"
@@ -211,12 +215,16 @@ class _Energy:
                 f"{reference * 1e3:.4f} ms by {gap:+.2%}"
             )
 
-    def _uncertainty(self, record: WindowRecord, measured: Measured) -> None:
-        trace, w = measured.trace, measured.window
-        assert trace is not None and w is not None and record.energy_j is not None
+    def _uncertainty(self, record: WindowRecord, measured: Measured, w: WindowResult) -> None:
+        trace = measured.trace
+        if trace is None:
+            raise RunError(
+                "a window was measured without its trace: no sample rate for the budget",
+                context=f"window {record.index} attempt {record.attempt}",
+            )
         budget = window_budget(
             self.profile,
-            energy_j=record.energy_j,
+            energy_j=w.energy_j,
             duration_s=w.duration_s,
             mean_current_a=w.mean_current_a,
             mean_voltage_v=w.mean_power_w / w.mean_current_a if w.mean_current_a else 0.0,

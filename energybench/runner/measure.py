@@ -30,6 +30,7 @@ from energybench.errors import (
     DutError,
     DutTimeoutError,
     InstrumentTimeoutError,
+    RunError,
     TransportError,
 )
 from energybench.instruments.capabilities import CaptureRequest, StreamRequest
@@ -171,7 +172,7 @@ class StreamMeasurer:
         """Until the samples reach 1.2 x the expected window past its first edge and an
         edge-free span (10 % of the window, 20 ms..2 s) follows the last edge: a glitch that
         looks like the end is then followed by the real end, and both are in the interval."""
-        assert self.acq is not None
+        acq = self._started()
         sink = self.sink
         span = min(QUIET_MAX_S, max(QUIET_MIN_S, expected_s / 10))
         quiet = max(MARGIN_SAMPLES, round(rate * span))
@@ -184,13 +185,18 @@ class StreamMeasurer:
             def done(target: int = target, last: int = last) -> bool:
                 return (sink.next_sample_id or 0) >= target or (sink.last_edge_id or 0) > last
 
-            self.acq.wait_for(
+            acq.wait_for(
                 done,
                 max(0.0, deadline - time.monotonic()),
                 "quiet samples after the window's last edge",
             )
             if (sink.last_edge_id or 0) <= last:
                 return
+
+    def _started(self) -> StreamAcquisition:
+        if self.acq is None:
+            raise RunError("the stream measurer was not started", context="meter")
+        return self.acq
 
     def _failed(self) -> str | None:
         failure = getattr(self.acq, "_failure", None)  # set by the reader/writer threads
@@ -199,15 +205,15 @@ class StreamMeasurer:
     def measure(
         self, inferences: int, warmups: int, expected_s: float, timeout_s: float
     ) -> Measured:
-        assert self.acq is not None
+        acq = self._started()
         out = Measured(current_range_a=self.request.current_range_a)
         start_id = self.sink.begin_window()
         edges_before = len(self.sink.edge_ids)
         _run_infer(self.dut.client, out, inferences, warmups, timeout_s)
-        rate = self.acq.settings.sample_rate_hz  # type: ignore[union-attr]
+        rate = acq.settings.sample_rate_hz  # type: ignore[union-attr]
         wait_s = EDGE_WAIT_S + expected_s
         try:
-            self.acq.wait_for(
+            acq.wait_for(
                 lambda: len(self.sink.edge_ids) >= edges_before + 2,
                 0.0 if out.dut_timeout else wait_s,
                 "the window's two timestamp edges",

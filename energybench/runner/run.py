@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from energybench import __version__
-from energybench.errors import DutError, EnergybenchError, UsageError
+from energybench.errors import DutError, EnergybenchError, RunError, UsageError
 from energybench.runner.accuracy import run_accuracy
 from energybench.runner.bench import Bench
 from energybench.runner.context import NullProgress, Progress, RunContext, RunOptions
@@ -178,7 +178,10 @@ def _provenance(bench: Bench, workload: Workload, dataset: Dataset, options: Run
 
 def write_folder(result: ModeResult) -> None:
     folder = result.folder
-    assert folder is not None
+    if folder is None:
+        raise RunError(
+            "the result has no folder to be written to", context=f"{result.workload} {result.mode}"
+        )
     (folder / "results.txt").write_text(result.results_txt, encoding="utf-8")
     write_json(folder / "results.json", result)
     write_csv(folder / "results.csv", result)

@@ -207,13 +207,18 @@ class FirmwareDut:
             )
 
         process, events_fd = start_process(argv_for)
+        if process.stdout is None or process.stderr is None:  # start_process pipes both
+            end_process(process)
+            close_fds(process, events_fd)
+            raise DutError("ebdut-posix started with no output pipes", context=str(self.binary))
+        fds = (process.stdout.fileno(), process.stderr.fileno(), events_fd)
         self.track.restart()
         with self._cond:
             self._ready_count = 0
             self._stderr = ""
         self._process, self._events_fd = process, events_fd
         self._reader = threading.Thread(
-            target=self._read_loop, args=(process, events_fd), name="firmware-dut", daemon=True
+            target=self._read_loop, args=(process, *fds), name="firmware-dut", daemon=True
         )
         self._reader.start()
         with self._cond:
@@ -316,10 +321,10 @@ class FirmwareDut:
                 self._command.append(byte)
 
     # ---- process side ----------------------------------------------------------------------
-    def _read_loop(self, process: subprocess.Popen[bytes], events_fd: int) -> None:
+    def _read_loop(
+        self, process: subprocess.Popen[bytes], out_fd: int, err_fd: int, events_fd: int
+    ) -> None:
         """Moves output to the host, events onto the timeline, idle time forward."""
-        assert process.stdout is not None and process.stderr is not None
-        out_fd, err_fd = process.stdout.fileno(), process.stderr.fileno()
         buffers = {out_fd: b"", events_fd: b""}
         open_fds = [out_fd, events_fd, err_fd]
         while open_fds:

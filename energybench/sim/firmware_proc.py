@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from energybench.errors import ConfigError
+from energybench.errors import ConfigError, DutError
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +77,8 @@ def start_process(argv_for: Callable[[int], list[str]]) -> tuple[subprocess.Pope
     finally:
         os.close(write_fd)  # the child holds it: end of file when the process ends
     for stream in (process.stdin, process.stdout, process.stderr):
-        assert stream is not None
-        os.set_blocking(stream.fileno(), False)
+        if stream is not None:  # all three are pipes
+            os.set_blocking(stream.fileno(), False)
     os.set_blocking(read_fd, False)
     log.info("ebdut-posix pid %d: %s", process.pid, " ".join(argv))
     return process, read_fd
@@ -86,9 +86,9 @@ def start_process(argv_for: Callable[[int], list[str]]) -> tuple[subprocess.Pope
 
 def end_process(process: subprocess.Popen[bytes], grace_s: float = 1.0) -> None:
     """Close its input (ebdut-posix --stdio exits at end of input), then kill; reaped."""
-    assert process.stdin is not None
-    with contextlib.suppress(OSError):
-        process.stdin.close()
+    if process.stdin is not None:
+        with contextlib.suppress(OSError):
+            process.stdin.close()
     try:
         process.wait(timeout=grace_s)
     except subprocess.TimeoutExpired:
@@ -111,7 +111,8 @@ def close_fds(process: subprocess.Popen[bytes], events_fd: int) -> None:
 
 def write_input(process: subprocess.Popen[bytes], data: bytes, timeout_s: float = 5.0) -> None:
     """Write to the process's stdin within ``timeout_s``; what cannot be written is dropped."""
-    assert process.stdin is not None
+    if process.stdin is None:
+        raise DutError("started with no input pipe", context=f"ebdut-posix pid {process.pid}")
     try:
         fd = process.stdin.fileno()
     except ValueError:  # closed meanwhile (the process is being ended)

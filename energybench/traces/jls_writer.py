@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from pathlib import Path
 from types import TracebackType
 
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 
 UTC_INTERVAL_S = 60.0  # one time-map entry per minute of samples, as Joulescope writes
 GAP_WRITE_SAMPLES = 1 << 16
+MAX_GAP_S = 60.0  # a longer gap is a bogus sample id, not dropped samples: refuse to fill it
 
 
 class JlsWriter:
@@ -44,7 +46,8 @@ class JlsWriter:
     Chunks must arrive in sample-id order at ``sample_rate_hz`` with the declared digital
     lines. A chunk that starts after the expected sample id leaves a gap: the missing samples
     are written as NaN (current, voltage) and 0 (digital lines) and listed in :attr:`gaps`.
-    A chunk that overlaps samples already written raises :class:`TraceFileError`.
+    A gap longer than ``max_gap_s`` (a bogus id would otherwise fill the disk with NaN) and a
+    chunk that overlaps samples already written raise :class:`TraceFileError`.
     """
 
     def __init__(
@@ -60,6 +63,7 @@ class JlsWriter:
         calibration_id: str | None = None,
         include_power: bool = False,
         flush_interval_s: float = 1.0,
+        max_gap_s: float = MAX_GAP_S,
     ) -> None:
         rate = float(sample_rate_hz)
         if not rate > 0 or rate != int(rate):
@@ -68,6 +72,8 @@ class JlsWriter:
             )
         if flush_interval_s <= 0:
             raise TraceFileError("flush_interval_s must be > 0", context=str(path))
+        if not (math.isfinite(max_gap_s) and max_gap_s >= 0):
+            raise TraceFileError(f"max_gap_s must be >= 0, got {max_gap_s}", context=str(path))
         self.path = Path(path)
         self.sample_rate_hz = rate
         self.digital_names = tuple(digital_names)
@@ -79,6 +85,8 @@ class JlsWriter:
         self._first_id = first_sample_id
         self._next_id: int | None = first_sample_id
         self._flush_every = max(1, round(flush_interval_s * rate))
+        self.max_gap_s = float(max_gap_s)
+        self._max_gap = round(max_gap_s * rate)
         self._since_flush = 0
         self._next_utc_id: int | None = None
         self._bits_pending = {name: np.zeros(0, dtype=bool) for name in self.digital_names}
@@ -170,6 +178,14 @@ class JlsWriter:
             raise TraceFileError(
                 f"chunk starts at sample id {chunk.first_sample_id}, but samples up to "
                 f"{self._next_id - 1} are already written (overlap or out of order)",
+                context=str(self.path),
+            )
+        if chunk.first_sample_id - self._next_id > self._max_gap:
+            self.flush()  # what was written stays readable whatever the caller does next
+            raise TraceFileError(
+                f"chunk starts at sample id {chunk.first_sample_id}, expected {self._next_id}: "
+                f"a gap of {chunk.first_sample_id - self._next_id} samples is longer than "
+                f"max_gap_s={self.max_gap_s:g} s ({self._max_gap} samples); not written",
                 context=str(self.path),
             )
         if chunk.first_sample_id > self._next_id:

@@ -19,6 +19,7 @@ class SerialTransport(BufferedTransport):
             self._port = serial.Serial(port, baud_rate, timeout=0, write_timeout=self.timeout_s)
         except (serial.SerialException, OSError, ValueError) as exc:
             raise TransportError(f"cannot open serial port: {exc}", context=port) from exc
+        self._read_timeout_s = 0.0  # what the port has: pyserial reconfigures on every set
         self.baud_rate = baud_rate
 
     def _send(self, data: bytes) -> None:
@@ -34,7 +35,9 @@ class SerialTransport(BufferedTransport):
 
     def _recv_some(self, timeout_s: float) -> bytes:
         try:
-            self._port.timeout = timeout_s
+            if timeout_s != self._read_timeout_s:
+                self._port.timeout = timeout_s
+                self._read_timeout_s = timeout_s
             first = self._port.read(1)
             if not first:
                 return b""
