@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,15 @@ import pytest
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # ENERGYBENCH_SHARED overrides the location (e.g. a git worktree whose parent has no shared/).
 SHARED_DIR = Path(os.environ.get("ENERGYBENCH_SHARED") or PROJECT_ROOT.parent / "shared")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The Ctrl-C tests need SIGINT deliverable, here and in the children they spawn (children
+    inherit an ignored signal). A suite started in the background of a non-interactive shell
+    (`cmd &` in a script, nohup) begins with SIGINT ignored; give it Python's default handler,
+    as an interactive run has."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def shared_path(*parts: str) -> Path:

@@ -17,6 +17,7 @@ import numpy as np
 
 from energybench.analysis.trace import SampleKind, SampleRange, SourceInfo, Trace, TraceChunk
 from energybench.errors import AcquisitionError
+from energybench.traces.continuity import GAP_WRITE_SAMPLES, MAX_GAP_S, gap_before, max_gap_samples
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +164,8 @@ class RecordingSink:
 class CsvStreamWriter:
     """A trace CSV (the :mod:`energybench.traces.csv_io` layout) written chunk by chunk, for
     sample rates JLS cannot store (e.g. an N6705 Elog period of 307.2 µs); gaps become NaN rows
-    and every chunk is flushed, so a crash leaves a readable file."""
+    (up to ``max_gap_s``; an overlap or a longer gap raises TraceFileError, as in the JLS
+    writer) and every chunk is flushed, so a crash leaves a readable file."""
 
     def __init__(
         self,
@@ -172,9 +174,12 @@ class CsvStreamWriter:
         first_sample_id: int,
         digital_names: tuple[str, ...],
         sample_kind: str,
+        max_gap_s: float = MAX_GAP_S,
     ) -> None:
         self.path = Path(path)
         self.rate_hz = rate_hz
+        self.max_gap_s = float(max_gap_s)
+        self._max_gap = max_gap_samples(max_gap_s, rate_hz, str(self.path))
         self.first_id = first_sample_id
         self.next_id = first_sample_id
         self.digital_names = digital_names
@@ -193,10 +198,15 @@ class CsvStreamWriter:
         np.savetxt(self._file, np.column_stack(columns), fmt=fmt, delimiter=",")
 
     def append(self, chunk: TraceChunk) -> None:
-        if chunk.first_sample_id > self.next_id:
-            n = chunk.first_sample_id - self.next_id
+        gap = gap_before(
+            chunk.first_sample_id, self.next_id, self._max_gap, self.max_gap_s, str(self.path)
+        )
+        while gap:  # in bounded pieces: a long gap never sits in memory at once
+            n = min(gap, GAP_WRITE_SAMPLES)
             nan = np.full(n, np.nan)
             self._rows(self.next_id, nan, nan, [np.zeros(n)] * len(self.digital_names))
+            self.next_id += n
+            gap -= n
         self._rows(
             chunk.first_sample_id,
             np.asarray(chunk.current_a, dtype=np.float64),

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from pathlib import Path
 from types import TracebackType
 
@@ -26,6 +25,7 @@ import numpy as np
 
 from energybench.analysis.trace import SampleKind, SampleRange, SourceInfo, Trace, TraceChunk
 from energybench.errors import TraceFileError
+from energybench.traces.continuity import GAP_WRITE_SAMPLES, MAX_GAP_S, gap_before, max_gap_samples
 from energybench.traces.jls import (
     METADATA_CHUNK_META,
     METADATA_KEY,
@@ -36,8 +36,6 @@ from energybench.traces.jls import (
 log = logging.getLogger(__name__)
 
 UTC_INTERVAL_S = 60.0  # one time-map entry per minute of samples, as Joulescope writes
-GAP_WRITE_SAMPLES = 1 << 16
-MAX_GAP_S = 60.0  # a longer gap is a bogus sample id, not dropped samples: refuse to fill it
 
 
 class JlsWriter:
@@ -72,8 +70,7 @@ class JlsWriter:
             )
         if flush_interval_s <= 0:
             raise TraceFileError("flush_interval_s must be > 0", context=str(path))
-        if not (math.isfinite(max_gap_s) and max_gap_s >= 0):
-            raise TraceFileError(f"max_gap_s must be >= 0, got {max_gap_s}", context=str(path))
+        max_gap = max_gap_samples(max_gap_s, rate, str(path))
         self.path = Path(path)
         self.sample_rate_hz = rate
         self.digital_names = tuple(digital_names)
@@ -86,7 +83,7 @@ class JlsWriter:
         self._next_id: int | None = first_sample_id
         self._flush_every = max(1, round(flush_interval_s * rate))
         self.max_gap_s = float(max_gap_s)
-        self._max_gap = round(max_gap_s * rate)
+        self._max_gap = max_gap
         self._since_flush = 0
         self._next_utc_id: int | None = None
         self._bits_pending = {name: np.zeros(0, dtype=bool) for name in self.digital_names}
@@ -174,21 +171,14 @@ class JlsWriter:
             return  # nothing to write, no gap to record
         if self._next_id is None:
             self._first_id = self._next_id = chunk.first_sample_id
-        if chunk.first_sample_id < self._next_id:
-            raise TraceFileError(
-                f"chunk starts at sample id {chunk.first_sample_id}, but samples up to "
-                f"{self._next_id - 1} are already written (overlap or out of order)",
-                context=str(self.path),
+        try:
+            gap = gap_before(
+                chunk.first_sample_id, self._next_id, self._max_gap, self.max_gap_s, str(self.path)
             )
-        if chunk.first_sample_id - self._next_id > self._max_gap:
+        except TraceFileError:
             self.flush()  # what was written stays readable whatever the caller does next
-            raise TraceFileError(
-                f"chunk starts at sample id {chunk.first_sample_id}, expected {self._next_id}: "
-                f"a gap of {chunk.first_sample_id - self._next_id} samples is longer than "
-                f"max_gap_s={self.max_gap_s:g} s ({self._max_gap} samples); not written",
-                context=str(self.path),
-            )
-        if chunk.first_sample_id > self._next_id:
+            raise
+        if gap:
             self._write_gap(chunk.first_sample_id)
         self._write(chunk.current_a, chunk.voltage_array(), chunk.digital)
 
