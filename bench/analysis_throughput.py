@@ -309,11 +309,13 @@ def bench_hour(minutes: float, tmp: Path) -> None:
         f"{w['bytes'] / 1e9:.2f} GB JLS (written in {w['elapsed_s']:.0f} s); analysed in "
         f"{d['elapsed_s']:.1f} s, peak RSS {d['peak_rss_mb']:.0f} MB, reader: {d['reader']}"
     )
-    print(
-        f"         extrapolated to 60 min (7.2 G samples, ~{w['bytes'] * 60 / minutes / 1e9:.0f} "
-        f"GB): ~{hour_s:.0f} s; memory is O(chunk) so RSS does not grow with length "
-        "(measured, not extrapolated, on the virtual hour above)"
-    )
+    if minutes < 60:
+        print(
+            f"         extrapolated to 60 min (7.2 G samples, "
+            f"~{w['bytes'] * 60 / minutes / 1e9:.0f} GB): ~{hour_s:.0f} s; memory is O(chunk) so RSS does not grow with length "
+            "(measured, not extrapolated, on the virtual hour above; --hour-minutes 60 measures "
+            "the whole hour on disk)"
+        )
     path.unlink()
 
 
