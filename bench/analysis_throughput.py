@@ -312,7 +312,8 @@ def bench_hour(minutes: float, tmp: Path) -> None:
     if minutes < 60:
         print(
             f"         extrapolated to 60 min (7.2 G samples, "
-            f"~{w['bytes'] * 60 / minutes / 1e9:.0f} GB): ~{hour_s:.0f} s; memory is O(chunk) so RSS does not grow with length "
+            f"~{w['bytes'] * 60 / minutes / 1e9:.0f} GB): ~{hour_s:.0f} s; "
+            "memory is O(chunk) so RSS does not grow with length "
             "(measured, not extrapolated, on the virtual hour above; --hour-minutes 60 measures "
             "the whole hour on disk)"
         )
