@@ -344,6 +344,8 @@ def main() -> None:
     rate, trace, changes = bench_memory(args.samples, fs)
     bench_loop(trace, args.loop_samples, rate)
     del trace
+    if args.tmp is not None:
+        args.tmp.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
         if not args.skip_disk:
             bench_disk(args.samples, fs, changes, Path(tmp))
