@@ -132,9 +132,7 @@ class SimDut:
         self.latency_s = self.profile.workload_latency_s(self.workload)
         self.active_current_a = self.profile.workload_current_a(self.workload)
         self.model = load_model(self.workload, model)
-        self.firmware = EeMonitor(
-            self, self.model, workload=self.workload, vendor_name=vendor_name
-        )
+        self.firmware = EeMonitor(self, self.model, workload=self.workload, vendor_name=vendor_name)
 
     def _baud_for(self, mode: str) -> int:
         return self.profile.baud_for(mode, self.workload)

@@ -248,7 +248,10 @@ class SwwMonitor:
         for i in range(0, len(digits), 2):
             pair = digits[i : i + 2]
             if not all(c in "0123456789abcdefABCDEF" for c in pair):
-                emit(f"Error: Received non-hex digit in character pair '{pair}' at location {i + 2}\r\n")
+                emit(
+                    f"Error: Received non-hex digit in character pair '{pair}' at location "
+                    f"{i + 2}\r\n"
+                )
                 emit("Canceling segment upload. Still waiting for data\r\n")
                 return
             if 0 <= self._bytes_loaded < I2S_BUFFER_BYTES:
