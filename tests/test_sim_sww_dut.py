@@ -67,8 +67,7 @@ def test_start_stop_transcripts_and_pins(sww) -> None:
         b"DMA receive initiated.\r\nm-ready\r\n"
     )
     assert command(port, "start") == (
-        b"Received command: start\r\nI2S Rx currently in progress. Ignoring request\r\n"
-        b"m-ready\r\n"
+        b"Received command: start\r\nI2S Rx currently in progress. Ignoring request\r\nm-ready\r\n"
     )
     # one second of silence then a loud tone: 31 frames, the first marks time zero
     tone = (8000 * np.sin(np.arange(8000) * 0.4)).astype(np.int16)
@@ -104,10 +103,17 @@ def test_int8_list_format() -> None:
 
 def test_db_commands(sww) -> None:
     _, port = sww
-    assert command(port, "db load 3") == b"Received command: db load 3\r\nExpecting 3 bytes\r\nm-ready\r\n"
-    assert command(port, "db 0a0B") == b"Received command: db 0a0B\r\n2 bytes received\r\nm-ready\r\n"
+    assert (
+        command(port, "db load 3")
+        == b"Received command: db load 3\r\nExpecting 3 bytes\r\nm-ready\r\n"
+    )
+    assert (
+        command(port, "db 0a0B") == b"Received command: db 0a0B\r\n2 bytes received\r\nm-ready\r\n"
+    )
     assert command(port, "db ff") == b"Received command: db ff\r\nm-load-done\r\nm-ready\r\n"
-    assert command(port, "db getptr") == b"Received command: db getptr\r\nm-buff-ptr-3\r\nm-ready\r\n"
+    assert (
+        command(port, "db getptr") == b"Received command: db getptr\r\nm-buff-ptr-3\r\nm-ready\r\n"
+    )
     assert command(port, "db print 4") == (
         b"Received command: db print 4\r\nm-buffer-0a-0b-ff-00\r\nm-ready\r\n"
     )

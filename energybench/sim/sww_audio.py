@@ -99,6 +99,8 @@ def standin_audio(seed: int = 0, sample_rate_hz: int = 16000, length_s: float = 
     signal = rng.normal(0.0, 0.003, n)
     fade = round(0.01 * sample_rate_hz)
     for start_s, end_s in STANDIN_BURSTS_S:
+        if end_s > length_s:
+            continue
         i0, i1 = round(start_s * sample_rate_hz), round(end_s * sample_rate_hz)
         envelope = np.ones(i1 - i0)
         envelope[:fade] = np.linspace(0.0, 1.0, fade)
