@@ -152,7 +152,7 @@ def test_profile_sww_table_is_validated() -> None:
 
     data = tomllib.loads((PROFILE_DIR / "fast-m33.toml").read_text())
     data["sww01"]["frame_latency_s"] = 0.05
-    with pytest.raises(ConfigError, match="sww01.frame_latency_s"):
+    with pytest.raises(ConfigError, match=r"sww01\.frame_latency_s"):
         profile_from_dict(data, source="p.toml")
     del data["sww01"]
     with pytest.raises(ConfigError, match="no \\[sww01\\] table"):
