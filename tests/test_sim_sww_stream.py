@@ -191,3 +191,12 @@ def test_lab_up_cli_sww01() -> None:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=10) == 0
     assert not sd_card.exists()  # the temporary SD card is removed on stop
+
+
+def test_frames_keep_their_period_while_an_idle_clock_runs(sww_lab) -> None:
+    lab, port = sww_lab
+    lab.start_idle_clock(speed=1000.0, tick_s=0.001)
+    host_stream(port, STANDIN_WAV, 10.0)
+    starts = lab.dut.streams[-1].frame_starts_s
+    assert len(starts) == 312
+    assert np.allclose(np.diff(starts), 0.032)

@@ -24,6 +24,7 @@ Ground truth of each ``start``..``stop`` is appended to :attr:`SimSwwDut.streams
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -103,6 +104,7 @@ class SimSwwDut(SimDut):
         self.detector = load_sww_model(model)
         self.model = self.detector  # SimDut.reset() resets it
         self.firmware = SwwMonitor(self)
+        log.info("simulated sww01 DUT: %s", self.detector.label)
 
     def _baud_for(self, mode: str) -> int:
         return SWW_BAUD
@@ -162,7 +164,10 @@ class SimSwwDut(SimDut):
         if sample_rate_hz <= 0:
             raise ConfigError("sample rate must be > 0", context="sample_rate_hz")
         samples = np.asarray(left, dtype=np.int16)
-        with self._lock:
+        # at virtual pace the whole playback is one atomic append, so an idle-clock thread
+        # cannot push the clock past a frame that is still to be processed
+        atomic = self.timeline.hold() if self.timeline.pace == "virtual" else nullcontext()
+        with self._lock, atomic:
             t0 = self.timeline.now_s
             end_s = t0 + samples.size / sample_rate_hz
             if self.streaming:
