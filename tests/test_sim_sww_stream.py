@@ -83,6 +83,15 @@ def test_stream_step_with_the_stand_in(sww_lab) -> None:
     stamps = timeline.edges("timestamp", "falling", stream.start_s, timeline.now_s)
     assert list(stamps) == [stream.start_s, stream.end_s]
     assert stream.start_s < stream.frame_starts_s[0] and stream.frame_starts_s[-1] < stream.end_s
+    # energy in the window: idle all along plus the active increment of every frame (UART
+    # traffic inside the window adds a few µJ)
+    p = lab.profile
+    expected_j = p.supply_voltage_v * (
+        p.idle_current_a * (stream.end_s - stream.start_s)
+        + (p.sww_active_current_a - p.idle_current_a) * p.sww_frame_latency_s * stream.frames
+    )
+    assert stream.energy_j == pytest.approx(expected_j, rel=1e-3)
+    assert stream.energy_j > expected_j
     # the board's detections are the true WW_DETECTED edges in whole ms from TIM2 zero
     detections_ms = parse_detections_ms(_lines(replies["detections"]))
     true_edges = timeline.edges(WW_PIN, "falling")

@@ -12,7 +12,9 @@ duty-cycle recording (dut-protocol.md §2.1, §2.4).
   ``print_*`` command asks (the ISRs record in time order; nothing the host can see differs):
   WW_DETECTED falling edges as ``ms = TIM2/100``, kept only if > 10 ms after the previous kept
   one (or when TIM2 wrapped), at most 10000; PROCESSING rising (start) and falling (stop) edges,
-  the first 100 of each, as raw ticks.
+  the first 100 of each, as raw ticks. The reference ISR's defects on the first detection
+  (reads ``wwdet_timestamps[-1]``, unsigned ``ms - 10``; §7.2 item 18) are not reproduced: the
+  first falling edge is always kept.
 - Output formats (line ends are our choice where the spec gives none: ``\\r\\n``):
   ``Detection Timestamps (ms)`` then ``<ms>,`` per detection; ``Duty cycle start times (s)``,
   value lines of up to 8 ``<ticks>, `` items, a blank line, ``Duty cycle stop times (s)``,
