@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import serial
@@ -11,7 +13,12 @@ from energybench.errors import ConfigError
 from energybench.sim.profiles import load_profile, profile_from_dict
 from energybench.sim.sww_dut import PROCESSING_PIN, WW_PIN, SimSwwDut
 from energybench.sim.sww_firmware import format_int8_list
-from energybench.sim.sww_model import StandInSwwDetector
+from energybench.sim.sww_model import (
+    LfbeFrontEnd,
+    StandInSwwDetector,
+    mel_weight_matrix,
+    quantize_features,
+)
 from energybench.sim.timeline import Timeline
 
 
@@ -157,3 +164,33 @@ def test_profile_sww_table_is_validated() -> None:
     del data["sww01"]
     with pytest.raises(ConfigError, match="no \\[sww01\\] table"):
         profile_from_dict(data, source="p.toml").sww_figures()
+
+
+def test_extract_uart_stream_on_db_loaded_samples(sww) -> None:
+    _, port = sww
+    command(port, "db load 1024")
+    # "db " + 1024 hex digits fits the 1028-character command buffer; 2048 would be truncated
+    assert command(port, "db " + "00" * 512).endswith(b"512 bytes received\r\nm-ready\r\n")
+    assert command(port, "db " + "00" * 512).endswith(b"m-load-done\r\nm-ready\r\n")
+    reply = command(port, "extract_uart_stream").decode()
+    features = re.search(r"m-features-\[(.*)\]\r\n", reply)
+    activations = re.search(r"m-activations-\[([ +-]\d+), ([ +-]\d+), ([ +-]\d+)\]\r\n", reply)
+    assert features is not None and activations is not None
+    assert features.group(1) == ", ".join(["-128"] * 40)  # silence: every mel energy clips
+    assert activations.group(2) == "-128"
+
+
+def test_mel_filters_and_a_tone_lands_in_its_band() -> None:
+    weights = mel_weight_matrix()
+    assert weights.shape == (513, 40)
+    assert not weights[0].any()  # DC carries no weight
+    peaks = weights.argmax(axis=0)
+    assert np.all(np.diff(peaks) >= 0) and weights.max(axis=0).min() > 0.5
+    front = LfbeFrontEnd()
+    tone = (12000 * np.sin(2 * np.pi * 1000 * np.arange(1024) / 16000)).astype(np.int16)
+    front.push(tone[:512])
+    features = front.push(tone[512:])
+    bin_1khz = round(1000 / 8000 * 512)
+    assert features.argmax() == weights[bin_1khz].argmax()
+    # C truncation toward zero, clipped to int8
+    assert quantize_features(np.array([0.0, 1.0, 0.3]), 1 / 256).tolist() == [-128, 127, -51]

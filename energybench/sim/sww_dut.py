@@ -86,6 +86,7 @@ class SimSwwDut(SimDut):
         self._pending = np.zeros(0, dtype=np.int16)
         self._first_frame = False
         self._busy_until_s = 0.0
+        self._extract_called = False
         super().__init__(
             timeline,
             profile,
@@ -115,6 +116,7 @@ class SimSwwDut(SimDut):
 
     def _boot_output(self) -> None:
         self.streaming = False
+        self._extract_called = False
         self._pending = np.zeros(0, dtype=np.int16)
         self.timestamp()
 
@@ -131,6 +133,15 @@ class SimSwwDut(SimDut):
     def set_processing_pin(self, level: bool) -> None:
         with self.timeline.hold():
             self.timeline.set_pin(PROCESSING_PIN, self.timeline.now_s, level)
+
+    def extract_uart_stream(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One frame on UART-loaded samples, at the active current for a frame's time."""
+        if not self._extract_called:
+            self.detector.reset_stream()  # first call since boot: zeroed model input
+            self._extract_called = True
+        result = self.detector.extract(samples)
+        self._busy(self.latency_s, self.active_current_a)
+        return result
 
     def start_stream(self) -> None:
         """``start``: zeroed buffers, energy-window timestamp, 1 µs PROCESSING pulse, DMA on."""

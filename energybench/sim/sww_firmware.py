@@ -10,9 +10,13 @@ the empty-command text, and ``m-ready`` after every command. Modelling choices:
   to printf) prints nothing;
 - ``db load`` without a size prints the error with ``(null)`` (newlib's ``%s`` of NULL);
   ``db print_i16`` uses the reference's int16 list format (``]`` after the last value);
-- the debug commands ``run_model``, ``extract``, ``extract_uart_stream``, ``infer_wav``,
-  ``i2scap`` and ``log`` have no simulated payload: they answer ``Unrecognized command ...``
-  (and log a warning) rather than invent output;
+- ``extract_uart_stream`` runs one frame on the first 512 int16 of the ``db`` buffer (mono),
+  sharing the streaming front end's state, and prints ``m-features-[%+3d, ...]`` (40) and
+  ``m-activations-[%+3d, %+3d, %+3d]``; the model input history is zeroed on its first call
+  since boot (the reference's static ``num_calls``; we zero the sample block too);
+- the debug commands ``run_model``, ``extract``, ``infer_wav``, ``i2scap`` and ``log`` have
+  no simulated payload: they answer ``Unrecognized command ...`` (and log a warning) rather
+  than invent output;
 - ``state`` prints the reference's two lines with SAI status 0 and state 1 (idle) or 34 (Rx).
 Physics (streaming, timestamps, pins) goes through the :class:`SwwHooks` the DUT implements.
 """
@@ -21,6 +25,8 @@ from __future__ import annotations
 
 import logging
 from typing import Protocol
+
+import numpy as np
 
 from energybench.sim.firmware import c_atoi
 
@@ -49,7 +55,7 @@ HELP_TEXT = (
     "clears that log.\r\n"
     "help        -- Print this help message\r\n"
 )
-_DEBUG_ONLY = ("run_model", "extract", "extract_uart_stream", "infer_wav", "i2scap", "log")
+_DEBUG_ONLY = ("run_model", "extract", "infer_wav", "i2scap", "log")
 _STATUS_LEGEND = (
     "    Status: 0=OK, 1=Error, 2=Busy, 3=Timeout; State: 0=Reset, 1=Ready, 2=Busy (internal "
     "process), 18=Busy (Tx), 34=Busy (Rx)\r\n"
@@ -70,6 +76,8 @@ class SwwHooks(Protocol):
     def stop_stream(self) -> list[int]: ...  # DMA off, timestamp; the activations
 
     def set_processing_pin(self, level: bool) -> None: ...
+
+    def extract_uart_stream(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 def format_int8_list(values: list[int]) -> list[str]:
@@ -152,6 +160,11 @@ class SwwMonitor:
             emit(HELP_TEXT)
         elif cmd == "timestamp":
             self.hooks.timestamp()
+        elif cmd == "extract_uart_stream":
+            samples = np.frombuffer(bytes(self.buffer[:1024]), dtype="<i2")
+            features, outputs = self.hooks.extract_uart_stream(samples)
+            emit("m-features-[" + ", ".join(f"{int(v):+3d}" for v in features) + "]\r\n")
+            emit("m-activations-[" + ", ".join(f"{int(v):+3d}" for v in outputs) + "]\r\n")
         elif cmd in ("proc_hi", "proc_lo"):
             self.hooks.set_processing_pin(cmd == "proc_hi")
         elif cmd is None:

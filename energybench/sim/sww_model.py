@@ -39,6 +39,7 @@ NUM_FRAMES = 30
 DETECT_THRESHOLD = 115
 PREEMPHASIS = np.float32(1.0 - 2.0**-5)
 POWER_OFFSET_DB = 52.0
+REFERENCE_INPUT_SCALE = 0.003701042616739869  # str_ww_ref_model.tflite's input scale
 
 
 def mel_weight_matrix(
@@ -118,6 +119,9 @@ class SwwDetector(Protocol):
 
     def process(self, new_samples: np.ndarray) -> int: ...
 
+    # ``extract_uart_stream``: the new frame's 40 quantised features and the 3 outputs
+    def extract(self, new_samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
 
 class LiteRtSwwModel:
     """The reference ``str_ww_ref_model.tflite`` behind the firmware's front end."""
@@ -167,15 +171,22 @@ class LiteRtSwwModel:
         self._input[:] = 0
 
     def process(self, new_samples: np.ndarray) -> int:
-        features = self._front.push(new_samples)
+        self._step(new_samples)
+        return int(self.last_output[0])
+
+    def extract(self, new_samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self._step(new_samples), self.last_output.copy()
+
+    def _step(self, new_samples: np.ndarray) -> np.ndarray:
+        features_q = quantize_features(self._front.push(new_samples), self._scale)
         self._input[:-NUM_MEL_BINS] = self._input[NUM_MEL_BINS:]
-        self._input[-NUM_MEL_BINS:] = quantize_features(features, self._scale)
+        self._input[-NUM_MEL_BINS:] = features_q
         self._interpreter.set_tensor(self._in_index, self._input.reshape(self._shape))
         self._interpreter.invoke()
         self.last_output = np.asarray(
             self._interpreter.get_tensor(self._out_index), dtype=np.int8
         ).reshape(-1)
-        return int(self.last_output[0])
+        return features_q
 
 
 class StandInSwwDetector:
@@ -187,12 +198,15 @@ class StandInSwwDetector:
     def __init__(self, threshold_rms: float = 0.1, holdoff_frames: int = 25) -> None:
         self.threshold_rms = threshold_rms
         self.holdoff_frames = holdoff_frames
+        self._front = LfbeFrontEnd()
         self.reset()
 
     def reset(self) -> None:
+        self._front.reset()
         self.reset_stream()
 
     def reset_stream(self) -> None:
+        self._front.reset_stream()
         self._since_detection = self.holdoff_frames
         self._was_loud = False
 
@@ -207,6 +221,12 @@ class StandInSwwDetector:
             return 127
         # below threshold: a level indicator in -128..DETECT_THRESHOLD
         return int(-128 + min(1.0, rms / self.threshold_rms) * (DETECT_THRESHOLD + 128))
+
+    def extract(self, new_samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The real front end's features (quantised with the reference model's input scale) and
+        the stand-in activation followed by two -128s."""
+        features_q = quantize_features(self._front.push(new_samples), REFERENCE_INPUT_SCALE)
+        return features_q, np.array([self.process(new_samples), -128, -128], dtype=np.int8)
 
 
 def load_sww_model(model: str | Path | None = None) -> SwwDetector:
