@@ -36,7 +36,7 @@ def up(
     mode: Annotated[str, typer.Option(help="DUT firmware build: energy|performance|accuracy.")] = (
         "energy"
     ),
-    workload: Annotated[str, typer.Option(help="kws01, vww01, ic01 or ad01.")] = "kws01",
+    workload: Annotated[str, typer.Option(help="kws01, vww01, ic01, ad01 or sww01.")] = "kws01",
     realtime: Annotated[bool, typer.Option(help="Pace simulation time with the wall clock.")] = (
         False
     ),
@@ -51,6 +51,13 @@ def up(
     meter: Annotated[
         str | None,
         typer.Option(help="Attach a simulated meter (e.g. stream, n6705c, lpm01a, otii, b2900)."),
+    ] = None,
+    sd_card: Annotated[
+        Path | None,
+        typer.Option(
+            help="sww01: the interface board's SD card folder (WAVs); default: a temporary "
+            "folder with a generated stand-in WAV and its truth file."
+        ),
     ] = None,
 ) -> None:
     """Start the lab, print its resources and bench file, serve until Ctrl-C."""
@@ -68,6 +75,7 @@ def up(
             realtime=realtime,
             dut=dut,
             firmware_binary=firmware_binary,
+            sd_card=sd_card,
         ) as lab:
             if meter is not None:
                 attach_meter(lab, meter)
@@ -78,6 +86,8 @@ def up(
                 typer.echo(f"# DUT process: pid {pid}")
             if lab.timeline.pace == "realtime":
                 typer.echo("# pace: realtime (simulation time = wall time since start)")
+            if lab.sd_card is not None:
+                typer.echo(f"# interface SD card: {lab.sd_card}")
             for name, resource in lab.resources().items():
                 typer.echo(f"# {name}: {resource}")
             typer.echo("# bench file:")

@@ -107,15 +107,11 @@ class SimDut:
         self.mode = mode
         self.workload = workload
         self.energy_build = mode == "energy"
-        self.baud = profile.baud_for(mode, workload)
-        self.latency_s = profile.workload_latency_s(workload)
-        self.active_current_a = profile.workload_current_a(workload)
         self.idle_speed = idle_speed
         self.pin = pin
         if pin not in timeline.pin_names:
             timeline.add_pin(pin, True)
-        self.model = load_model(workload, model)
-        self.firmware = EeMonitor(self, self.model, workload=workload, vendor_name=vendor_name)
+        self._configure(model, vendor_name)
         self.faults = DutFaults()
         self.windows: list[InferWindow] = []
         self._rng = np.random.default_rng(seed)
@@ -129,6 +125,17 @@ class SimDut:
         self._stamps: list[tuple[float, int | None]] = []
         self._loop_s = 0.0
         self._pty = PtyServer(self._on_pty_bytes, name="sim-dut") if serve_pty else None
+
+    def _configure(self, model: str | Path | None, vendor_name: str) -> None:
+        """The workload's firmware: baud, timing figures, model and command engine."""
+        self.baud = self._baud_for(self.mode)
+        self.latency_s = self.profile.workload_latency_s(self.workload)
+        self.active_current_a = self.profile.workload_current_a(self.workload)
+        self.model = load_model(self.workload, model)
+        self.firmware = EeMonitor(self, self.model, workload=self.workload, vendor_name=vendor_name)
+
+    def _baud_for(self, mode: str) -> int:
+        return self.profile.baud_for(mode, self.workload)
 
     # ---- lifecycle -------------------------------------------------------------------------
     @property
@@ -165,13 +172,17 @@ class SimDut:
             self._set_current(t, self.profile.idle_current_a)
             self._boot_s = t
             self._busy(self.profile.boot_time_s, self.profile.idle_current_a)
-            self.emit(f"m-timestamp-mode-{'energy' if self.energy_build else 'performance'}\r\n")
-            self.timestamp()
-            if self.workload == "ad01":  # the AD reference's th_final_initialize prints this
-                self.emit("Initialized\r\n")
-            self.emit("m-init-done\r\n")
-            self.firmware.enable()
-            self.emit("m-ready\r\n")
+            self._boot_output()
+
+    def _boot_output(self) -> None:
+        """``ee_benchmark_initialize``: the boot banner, a timestamp, parser enabled."""
+        self.emit(f"m-timestamp-mode-{'energy' if self.energy_build else 'performance'}\r\n")
+        self.timestamp()
+        if self.workload == "ad01":  # the AD reference's th_final_initialize prints this
+            self.emit("Initialized\r\n")
+        self.emit("m-init-done\r\n")
+        self.firmware.enable()
+        self.emit("m-ready\r\n")
 
     def flash(self, mode: str) -> None:
         """Program the other firmware build (energy or performance timestamps) and reboot."""
@@ -180,7 +191,7 @@ class SimDut:
         with self._lock:
             self.mode = mode
             self.energy_build = mode == "energy"
-            self.baud = self.profile.baud_for(mode, self.workload)
+            self.baud = self._baud_for(mode)
         log.info("simulated DUT flashed with the %s build", mode)
         self.reset()
 

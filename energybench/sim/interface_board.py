@@ -15,15 +15,19 @@ the real one (``TX_WAIT_FOREVER``): it ignores the host until :meth:`reset`.
 A consequence: the DUT's ``\n``-only oversize warning (``db load N`` > buffer) merges with
 ``m-ready``, so the board never sees a bare ``m-ready`` and hangs, as the real one would.
 ``setbaud N`` answers, stores N (1..2,000,000, else the default 9600 stays) and resets the board.
-The board has no SD card: ``ls`` lists nothing and ``play`` fails.
+Without an SD card (``sd_card=None``, the default) ``ls`` lists nothing, ``play`` fails and
+the detection/duty-cycle lists are empty; with one (a folder) the streaming-wakeword commands
+work as :mod:`energybench.sim.interface_sww` describes.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 
 from energybench.sim.firmware import c_atoi
+from energybench.sim.interface_sww import PLAY_ERROR, SwwBoardSide
 from energybench.sim.lab_dut import LabDut
 from energybench.sim.pty import PtyServer
 from energybench.sim.timeline import Timeline
@@ -50,10 +54,16 @@ class SimInterfaceBoard:
     """A simulated interface board relaying host commands to a DUT (SimDut or FirmwareDut)."""
 
     def __init__(
-        self, timeline: Timeline, dut: LabDut, *, dut_baud: int = DEFAULT_DUT_BAUD
+        self,
+        timeline: Timeline,
+        dut: LabDut,
+        *,
+        dut_baud: int = DEFAULT_DUT_BAUD,
+        sd_card: Path | None = None,
     ) -> None:
         self.timeline = timeline
         self.dut = dut
+        self.sww = SwwBoardSide(timeline, sd_card) if sd_card is not None else None
         self._flash_baud = dut_baud  # what setbaud stored in flash
         self.dut_baud = dut_baud  # huart3's rate since the last reset
         self.resets = 0
@@ -136,18 +146,40 @@ class SimInterfaceBoard:
         elif name == "checkbaud":
             self._send(f"baud is: {self.dut_baud}\nm-ready\r\n")
         elif name == "play":
-            self._send(
-                f"Attempting to play {args}\nError playing file. Check that the file exists "
-                "and is a 2-channel wav file.\nm-ready\r\n"
-            )
+            self._play(args)
         elif name == "record_detections":
+            if self.sww is not None:
+                self.sww.record()
             self._send("Now recording detections\r\nm-ready\r\n")
         elif name == "print_detections":
-            self._send("Detection Timestamps (ms)\r\nm-ready\r\n")
+            if self.sww is not None:
+                self._send(self.sww.detections_reply())
+            else:
+                self._send("Detection Timestamps (ms)\r\nm-ready\r\n")
         elif name == "print_dutycycle":
-            self._send("Duty cycle start times (s)\r\n\r\nDuty cycle stop times (s)\r\nm-ready\r\n")
-        else:  # ls: no SD card files
-            self._send("m-ready\r\n")
+            if self.sww is not None:
+                self._send(self.sww.dutycycle_reply())
+            else:
+                self._send(
+                    "Duty cycle start times (s)\r\n\r\nDuty cycle stop times (s)\r\nm-ready\r\n"
+                )
+        else:  # ls
+            files = self.sww.ls_lines(args) if self.sww is not None else []
+            self._send("".join(files) + "m-ready\r\n")
+
+    def _play(self, name: str) -> None:
+        """``play <file>``: the whole file plays into the DUT's I2S input, then the reply ends."""
+        wav = self.sww.load(name) if self.sww is not None else None
+        if wav is None:
+            self._send(f"Attempting to play {name}\n{PLAY_ERROR}m-ready\r\n")
+            return
+        self._send(f"Attempting to play {name}\n")
+        play = getattr(self.dut, "play_i2s", None)
+        if play is not None:
+            play(wav.left, wav.sample_rate_hz)
+        else:  # a DUT without an I2S input: only the time passes
+            self.dut.pass_time(wav.duration_s)
+        self._send("succeeded.\nm-ready\r\n")
 
     def _set_baud(self, args: str) -> None:
         stripped = args.lstrip(" \t\n\v\f\r")

@@ -7,6 +7,13 @@ horizon: a simulator advancing it waits for the DUT; ``model``, ``seed`` and ``i
 apply to the simulated DUT only). The supply output is ON from t=0 at the profile's voltage until an
 instrument simulator takes control of it. ``bench_toml()`` renders a bench file that points
 the production code at the simulated resources (the runner validates it).
+
+``workload="sww01"`` builds the streaming-wakeword DUT (:class:`SimSwwDut`, simulated only) and
+gives the interface board an SD card: ``sd_card`` (a folder of WAVs) or, when none is given, a
+temporary folder holding the generated stand-in WAV and its truth file
+(:func:`make_standin_sd_card`; :attr:`VirtualLab.sd_card`, removed by ``stop()``). The board's
+DUT baud then starts at the SWW DUT's 115200 (as if a previous session had sent ``setbaud``).
+Timeline pins: ``timestamp``, and for sww01 ``ww_detected`` and ``processing``.
 """
 
 from __future__ import annotations
@@ -14,6 +21,8 @@ from __future__ import annotations
 import json
 import logging
 import math
+import shutil
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -27,6 +36,8 @@ from energybench.sim.firmware_dut import FirmwareDut
 from energybench.sim.interface_board import HOST_BAUD, SimInterfaceBoard
 from energybench.sim.lab_dut import DUT_KINDS, LabDut
 from energybench.sim.profiles import MODES, DutProfile, load_profile
+from energybench.sim.sww_audio import make_standin_sd_card
+from energybench.sim.sww_dut import SWW_BAUD, SimSwwDut
 from energybench.sim.timeline import Timeline
 
 log = logging.getLogger(__name__)
@@ -72,6 +83,7 @@ class VirtualLab:
         name: str = "virtual-lab",
         dut: str = "sim",
         firmware_binary: str | Path | None = None,
+        sd_card: str | Path | None = None,
     ) -> None:
         if mode not in MODES:
             raise ConfigError(f"mode must be one of {MODES}, got {mode!r}", context="mode")
@@ -83,6 +95,10 @@ class VirtualLab:
                 "the simulated DUT only",
                 context="model",
             )
+        if workload == "sww01" and dut != "sim":
+            raise ConfigError("the sww01 DUT is simulated only (dut='sim')", context="dut")
+        if sd_card is not None and not Path(sd_card).is_dir():
+            raise ConfigError("SD card folder not found", context=str(sd_card))
         self.profile = profile if isinstance(profile, DutProfile) else load_profile(profile)
         self.mode = mode
         self.workload = workload
@@ -103,6 +119,15 @@ class VirtualLab:
                 binary=firmware_binary,
                 vendor_name=vendor_name or "energybench-posix",
             )
+        elif workload == "sww01":
+            self.dut = SimSwwDut(
+                self.timeline,
+                self.profile,
+                mode=mode,
+                model=model,
+                seed=seed,
+                idle_speed=idle_speed,
+            )
         else:
             self.dut = SimDut(
                 self.timeline,
@@ -114,7 +139,17 @@ class VirtualLab:
                 seed=seed,
                 idle_speed=idle_speed,
             )
-        self.interface = SimInterfaceBoard(self.timeline, self.dut)
+        self._temp_sd: Path | None = None
+        self.sd_card: Path | None = Path(sd_card) if sd_card is not None else None
+        if workload == "sww01":
+            if self.sd_card is None:
+                self._temp_sd = Path(tempfile.mkdtemp(prefix="energybench-sd-"))
+                self.sd_card = make_standin_sd_card(self._temp_sd, seed=seed)
+            self.interface = SimInterfaceBoard(
+                self.timeline, self.dut, dut_baud=SWW_BAUD, sd_card=self.sd_card
+            )
+        else:
+            self.interface = SimInterfaceBoard(self.timeline, self.dut, sd_card=self.sd_card)
         self.timeline.add_power_on_listener(self._on_power_on)
         self.instruments: dict[str, _Instrument] = {}
         self._started = False
@@ -179,6 +214,9 @@ class VirtualLab:
                 part.stop()
             except Exception:
                 log.exception("stopping %s failed", type(part).__name__)
+        if self._temp_sd is not None:
+            shutil.rmtree(self._temp_sd, ignore_errors=True)
+            self._temp_sd = None
         self._started = False
 
     def __enter__(self) -> VirtualLab:
@@ -227,7 +265,8 @@ class VirtualLab:
         sync = (meter.sync_mode if meter and meter.sync_mode else None) or (
             "hw_trigger_start" if meter else "host_timestamp"
         )
-        bauds = {m: p.baud_for(m, self.workload) for m in MODES}
+        bauds = {m: self.dut.baud if self.workload == "sww01" else p.baud_for(m, self.workload)
+                 for m in MODES}  # fmt: skip
         lines = ["[bench]", f"name = {_q(self.name)}", ""]
         if meter is not None:
             lines += [

@@ -36,6 +36,10 @@ class DutProfile:
     boot_time_s: float = 0.05
     description: str = ""
     baud_overrides: dict[str, dict[str, int]] = field(default_factory=dict)
+    # streaming wakeword (optional ``[sww01]`` table): one 32 ms frame's processing time and
+    # the current drawn meanwhile; None when the profile has no SWW figures
+    sww_frame_latency_s: float | None = None
+    sww_active_current_a: float | None = None
 
     def baud_for(self, mode: str, workload: str | None = None) -> int:
         """The DUT's UART baud rate in ``mode`` (a workload may override it, e.g. ad01)."""
@@ -50,6 +54,15 @@ class DutProfile:
 
     def workload_current_a(self, workload: str) -> float:
         return self.active_current_a[_known_workload(workload)]
+
+    def sww_figures(self) -> tuple[float, float]:
+        """(frame processing time s, active current A) of the streaming wakeword firmware."""
+        if self.sww_frame_latency_s is None or self.sww_active_current_a is None:
+            raise ConfigError(
+                f"profile {self.name!r} has no [sww01] table (frame_latency_s, active_current_a)",
+                context="profile.sww01",
+            )
+        return self.sww_frame_latency_s, self.sww_active_current_a
 
 
 def _known_workload(workload: str) -> str:
@@ -160,6 +173,19 @@ def profile_from_dict(data: dict[str, Any], source: str = "profile") -> DutProfi
         raise ConfigError(
             f"must be a number within ±1e5, got {ppm!r}", context=f"{where}clock_error_ppm"
         )
+    sww_latency_s = sww_current_a = None
+    if "sww01" in data:
+        sww = _table(data, "sww01", where)
+        unknown = set(sww) - {"frame_latency_s", "active_current_a"}
+        if unknown:
+            raise ConfigError(f"unknown key(s) {sorted(unknown)}", context=f"{where}sww01")
+        sww_latency_s = _number(sww, "frame_latency_s", f"{where}sww01.", positive=True)
+        if sww_latency_s >= 0.032:
+            raise ConfigError(
+                f"must be < 0.032 s (one frame period), got {sww_latency_s}",
+                context=f"{where}sww01.frame_latency_s",
+            )
+        sww_current_a = _number(sww, "active_current_a", f"{where}sww01.", positive=True)
     return DutProfile(
         name=name,
         description=str(data.get("description", "")),
@@ -174,4 +200,6 @@ def profile_from_dict(data: dict[str, Any], source: str = "profile") -> DutProfi
         clock_error_ppm=float(ppm),
         timestamp_hold_s=_number(data, "timestamp_hold_s", where, positive=True, default=0.001),
         boot_time_s=_number(data, "boot_time_s", where, default=0.05),
+        sww_frame_latency_s=sww_latency_s,
+        sww_active_current_a=sww_current_a,
     )
