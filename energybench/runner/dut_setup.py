@@ -117,7 +117,7 @@ def connect_dut(
         link.resync()
         if isinstance(link, InterfaceBoardLink):
             _sync_board_baud(link, baud)
-        identity = _identify(client)
+        identity = identify_dut(client)
         client.mode = None
         if not stream:
             client.require_mode(firmware_mode)  # type: ignore[arg-type]
@@ -134,7 +134,7 @@ def connect_dut(
     return DutSession(client, identity, build, kind, baud, board=board)
 
 
-def _identify(client: DutClient, attempts: int = 3) -> DutIdentity:
+def identify_dut(client: DutClient, attempts: int = 3) -> DutIdentity:
     """``name``/``profile`` with bounded retries (a boot banner may still be arriving)."""
     for _ in range(attempts - 1):
         try:
