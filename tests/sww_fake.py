@@ -23,8 +23,7 @@ def frame_ticks(frames: int = 100, period: int = 3200, on: int = 1940, first: in
 
 def _rows(values: list[int], per_line: int) -> list[str]:
     return [
-        "".join(f"{v}, " for v in values[k : k + per_line])
-        for k in range(0, len(values), per_line)
+        "".join(f"{v}, " for v in values[k : k + per_line]) for k in range(0, len(values), per_line)
     ]
 
 
@@ -157,7 +156,9 @@ def write_truth(folder: Path, name: str, wav: str, length_s: float, windows: lis
 def long_truth(root: Path, windows: int = 50) -> tuple[Path, list[tuple[float, float]]]:
     """A stand-in ``sww_long_test.json``: ``windows`` wakewords every 3 s in long_wav.wav."""
     spans = [(3.0 * k + 1.0, 3.0 * k + 1.5) for k in range(windows)]
-    return write_truth(root / "sww01", "sww_long_test.json", "long_wav.wav", 3.0 * windows, spans), spans
+    return write_truth(
+        root / "sww01", "sww_long_test.json", "long_wav.wav", 3.0 * windows, spans
+    ), spans
 
 
 def bench_text(port: str) -> str:

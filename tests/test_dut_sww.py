@@ -98,7 +98,7 @@ def test_a_reply_without_the_echo_is_not_the_sww_firmware() -> None:
         timeout_s=0.5,
     )
     dut = SwwClient(InterfaceBoardLink(t), timeout_s=0.5)
-    with pytest.raises(DutError, match="Received command: name.*not the sww01 firmware"):
+    with pytest.raises(DutError, match=r"Received command: name.*not the sww01 firmware"):
         dut.identify()
 
 
@@ -137,7 +137,7 @@ def test_board_commands_literal_transcripts() -> None:
 
 def test_missing_wav_named_in_one_error() -> None:
     _, board, _ = _pair([("ls%", _lines("short_wav_easy10s.wav", "m-ready"))])
-    with pytest.raises(DutError, match="long_wav.wav not on the interface board's SD card") as e:
+    with pytest.raises(DutError, match=r"long_wav\.wav not on the interface board's SD card") as e:
         board.require_files(["long_wav.wav"])
     assert e.value.context == "ls"
 
@@ -152,11 +152,11 @@ def test_play_failure_and_bounded_wait() -> None:
             )
         ]
     )
-    with pytest.raises(DutError, match="could not play x.wav") as info:
+    with pytest.raises(DutError, match=r"could not play x\.wav") as info:
         board.play("x.wav", 10.0)
     assert info.value.context == "play x.wav"
     _, board, _ = _pair([("play x.wav%", b"Attempting to play x.wav\n")])  # never finishes
-    with pytest.raises(DutTimeoutError, match="play x.wav"):
+    with pytest.raises(DutTimeoutError, match=r"play x\.wav"):
         board.play("x.wav", 0.1)
     _, board, _ = _pair([("play x.wav%", _lines("m-ready"))])
     with pytest.raises(DutError, match="succeeded"):
