@@ -322,6 +322,11 @@ def test_energy_mode_one_window_between_start_and_stop_pulses(tmp_path, monkeypa
     f = result.figures
     assert f["stream_energy_j"] == pytest.approx(9e-3 * expected_s, rel=1e-3)
     assert "median_energy_per_inference_j" not in f and "latency_s" not in f
+    assert f["stream_duration_s"] == pytest.approx(expected_s, abs=2e-3)
+    assert f["stream_energy_uncertainty_j"] > 0
+    assert f["mean_power_uncertainty_w"] == pytest.approx(
+        window.energy_uncertainty_j / window.duration_s
+    )
     assert f["mean_power_w"] == pytest.approx(9e-3, rel=1e-3)
     assert window.energy_uncertainty_j is not None  # the budget as for the other workloads
     assert (tmp_path / window.plot).is_file()
@@ -354,3 +359,38 @@ def test_sww_lines_reproduce_the_published_mlc_energy_file() -> None:
                       "throughput": 51.44}  # fmt: skip
     tiny = sww_results_lines(50, 0, 0, 1.2345e-05, 0.032, 81004.0)
     assert "Average duty cycle: 0.000012345" in tiny  # never an exponent the regex truncates
+
+
+def test_the_run_table_shows_sww01_power_duty_and_counts() -> None:
+    from rich.console import Console
+
+    from energybench.cli.runview import render_table, summarize
+    from energybench.runner.results import ModeResult
+
+    stream = dict(
+        metric="f1",
+        true_positives=44,
+        false_negatives=6,
+        false_positives=4,
+        f1=88 / 98,
+        duty_cycle=0.60618,
+        processing_time_s=0.019441,
+        estimated_throughput_per_s=51.44,
+        meets_quality_target=True,
+    )
+    perf = ModeResult("sww01", "performance", valid=True, figures=dict(stream))
+    energy = ModeResult(
+        "sww01",
+        "energy",
+        valid=True,
+        figures=dict(stream, mean_power_w=3.9752e-3, mean_power_uncertainty_w=2e-5),
+    )
+    row = summarize([perf, energy])
+    assert row["mean_power_mw"] == pytest.approx(3.9752)
+    assert row["latency_ms"] == pytest.approx(19.441)
+    assert (row["true_positives"], row["false_negatives"], row["false_positives"]) == (44, 6, 4)
+    console = Console(width=220, record=True)
+    render_table([row], console)
+    text = console.export_text()
+    assert "F1 0.898 (TP 44 FN 6 FP 4), duty 0.6062" in text
+    assert "3.975 ± 0.020" in text and "19.441" in text

@@ -32,9 +32,14 @@ log = logging.getLogger(__name__)
 _RENAMED = {
     "median_energy_per_inference_j": "stream_energy_j",
     "energy_per_inference_uncertainty_j": "stream_energy_uncertainty_j",
-    "latency_s": "stream_duration_s",
 }
-_DROPPED = ("window_energy_per_inference_j", "probe_latency_s", "inferences_per_window")
+# latency_s: the window rows carry the frame processing time, not a per-inference latency
+_DROPPED = (
+    "window_energy_per_inference_j",
+    "probe_latency_s",
+    "inferences_per_window",
+    "latency_s",
+)
 
 
 class _StreamEnergy(_Energy):
@@ -142,6 +147,8 @@ class _StreamEnergy(_Energy):
         for key in _DROPPED:
             figures.pop(key, None)
         valid = self.result.valid_windows
+        if valid:
+            figures["stream_duration_s"] = valid[0].duration_s  # start to stop pulse (meter)
         if valid and valid[0].energy_uncertainty_j is not None and valid[0].duration_s:
             figures["mean_power_uncertainty_w"] = (
                 valid[0].energy_uncertainty_j / valid[0].duration_s
