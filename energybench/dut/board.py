@@ -16,7 +16,7 @@ from itertools import pairwise
 import numpy as np
 
 from energybench.dut.link import DUT_PREFIX, READY, InterfaceBoardLink
-from energybench.errors import DutError
+from energybench.errors import DutError, DutTimeoutError
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,11 @@ class BoardClient:
 
     def command(self, command: str, timeout_s: float | None = None) -> list[str]:
         """The board's reply lines without ``m-ready`` (relayed DUT lines are logged, dropped)."""
-        lines = self.link.board_command(command, timeout_s or self.timeout_s)
+        try:
+            lines = self.link.board_command(command, timeout_s or self.timeout_s)
+        except DutTimeoutError:
+            self.link.resync()  # a late reply must not be taken for the next command's
+            raise
         body = []
         for line in lines[:-1] if lines and lines[-1] == READY else lines:
             if line.startswith(DUT_PREFIX):
@@ -138,18 +142,20 @@ class BoardClient:
         return body[0]
 
     def ls(self) -> list[str]:
-        """The files on the SD card."""
+        """The files on the SD card (one line each)."""
         return [x.strip() for x in self.command("ls") if x.strip()]
 
     def require_files(self, names: list[str]) -> None:
-        """Every named file is on the SD card, else one error naming the missing ones."""
-        present = set(self.ls())
+        """Every named file is on the SD card, else one error naming the missing ones (a line
+        is a file name, or starts with one followed by whitespace)."""
+        listed = self.ls()
+        present = set(listed) | {x.split()[0] for x in listed}
         missing = [n for n in names if n not in present]
         if missing:
-            listed = ", ".join(sorted(present)) or "nothing"
+            shown = ", ".join(listed) or "nothing"
             raise DutError(
                 f"{', '.join(missing)} not on the interface board's SD card (ls lists: "
-                f"{listed[:200]}); copy the WAV file(s) to the card",
+                f"{shown[:200]}); copy the WAV file(s) to the card",
                 context="ls",
             )
 
