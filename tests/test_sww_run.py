@@ -394,3 +394,15 @@ def test_the_run_table_shows_sww01_power_duty_and_counts() -> None:
     text = console.export_text()
     assert "F1 0.898 (TP 44 FN 6 FP 4), duty 0.6062" in text
     assert "3.975 ± 0.020" in text and "19.441" in text
+
+
+def test_a_start_only_trigger_is_refused_before_streaming(tmp_path) -> None:
+    long_truth(tmp_path)
+    wl = load_workload("sww01")
+    text = bench_text("/dev/null").replace('mode = "digital_channel"', 'mode = "hw_trigger_start"')
+    bench = parse_bench(tomllib.loads(text), "start-only")
+    with RunLog(tmp_path / "log.txt") as runlog:
+        ctx = RunContext(bench, wl, load_dataset(tmp_path, wl), RunOptions(), runlog, tmp_path)
+        dut = SimpleNamespace()  # never used: refused before anything is sent
+        with pytest.raises(ConfigError, match="start-only trigger cannot delimit a stream"):
+            run_stream_energy(ctx, dut, SimpleNamespace())  # type: ignore[arg-type]

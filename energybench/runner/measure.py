@@ -298,6 +298,9 @@ class TriggeredMeasurer:
         self.sync = instruments.bench.sync
         self.captures: list[Path] = []
         self.result = None
+        # a stream window (sww01) never returns to idle current before its end: no end from a
+        # current step, both edges must be in the capture
+        self.require_both_edges = False
 
     def start(self) -> None:
         pass
@@ -370,6 +373,8 @@ class TriggeredMeasurer:
                     raise AnalysisError(f"capture holds {len(edges)} timestamp edges, 2 expected")
                 start, stop = edges
                 out.edge_source = f"{self.sync.mode} (both edges)"
+            elif len(edges) == 1 and self.require_both_edges:
+                raise AnalysisError("the capture holds only the start edge; 2 expected")
             elif len(edges) == 1:
                 start = edges[0]
                 stop = end_from_current_step(trace, start)

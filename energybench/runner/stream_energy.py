@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import logging
 
-from energybench.errors import DutError, DutTimeoutError
+from energybench.errors import ConfigError, DutError, DutTimeoutError
 from energybench.runner.context import RunContext
 from energybench.runner.dut_setup import DutSession, identify_dut
 from energybench.runner.energy import _Energy
 from energybench.runner.instruments import BenchInstruments
-from energybench.runner.measure import Measured, MeterFailure
+from energybench.runner.measure import Measured, MeterFailure, TriggeredMeasurer
 from energybench.runner.performance import ModeAborted, check_alive
 from energybench.runner.results import ModeResult, WindowRecord
 from energybench.runner.stream_mode import fill_record, prepare, stream_figures, streams_for
@@ -44,7 +44,16 @@ _DROPPED = (
 
 class _StreamEnergy(_Energy):
     def __init__(self, ctx: RunContext, dut: DutSession, instruments: BenchInstruments) -> None:
+        if ctx.bench.sync.mode == "hw_trigger_start":
+            raise ConfigError(
+                "a start-only trigger cannot delimit a stream: its end is the stop pulse, and "
+                "the current never returns to idle before it (use hw_trigger_start_stop, "
+                "digital_channel, event_marker or analog_channel)",
+                context="sync.mode",
+            )
         super().__init__(ctx, dut, instruments)
+        if isinstance(self.measurer, TriggeredMeasurer):
+            self.measurer.require_both_edges = True
         self.required_windows = 1
         self.outcome: StreamOutcome | None = None
 
