@@ -130,6 +130,8 @@ def test_stream_step_sends_the_spec_order_exactly() -> None:
     # 1.2 s in [1.0, 2.65]: TP; 4.5 s: TP; 7.0 s window missed: FN; 9.0 s: FP (> 7.36 + 1 s)
     score = outcome.score
     assert (score.true_positives, score.false_negatives, score.false_positives) == (2, 1, 1)
+    ref = outcome.reference_score  # the reference code's +2 s: 9.0 s is within 7.36 + 2 s
+    assert (ref.true_positives, ref.false_negatives, ref.false_positives) == (3, 0, 0)
     assert outcome.duty.duty_cycle == pytest.approx(1940 / 3200)
 
 
@@ -155,6 +157,9 @@ def test_accuracy_and_performance_modes_write_the_checker_lines(tmp_path) -> Non
         f = result.figures
         assert f["f1"] == pytest.approx(2 * 46 / (2 * 46 + 2 + 4))
         assert f["meets_quality_target"] is True
+        # with the reference code's +2 s, 30.4 s and 60.2 s fall in windows 9 and 19 (consumed)
+        # and only 30.9 s is a false positive; the difference is noted
+        assert any("would score 46 TP / 4 FN / 1 FP" in n for n in result.notes)
         folder = result.folder
         for name in ("log.txt", "results.txt", "results.json", "results.csv"):
             assert (folder / name).is_file(), name

@@ -127,6 +127,17 @@ def stream_figures(ctx: RunContext, result: ModeResult, outcomes: list[StreamOut
                 else None
             ),
         )
+        refs = [o.reference_score for o in scored if o.reference_score is not None]
+        ref = tuple(
+            sum(getattr(r, k) for r in refs)
+            for k in ("true_positives", "false_negatives", "false_positives")
+        )
+        if refs and ref != (tp, fn, fp):
+            result.notes.append(
+                f"the reference runner's code (window end + 2 s, specs §7.2 item 10) would "
+                f"score {ref[0]} TP / {ref[1]} FN / {ref[2]} FP; the documented + 1 s gives "
+                f"{tp} / {fn} / {fp}"
+            )
         if met is False:
             result.notes.append(
                 f"{fp} false positives / {fn} false negatives: the closed-division target is "
