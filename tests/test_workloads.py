@@ -27,6 +27,52 @@ def test_shipped_workloads_load() -> None:
     assert ad.windowed and ad.metric == "auc"
 
 
+def test_the_four_single_workloads_are_unchanged() -> None:
+    expected = {
+        "kws01": (490, "int8", 12, "top1", 0.90, "y_labels.csv", None),
+        "vww01": (27648, "uint8", 2, "top1", 0.80, "y_labels.csv", None),
+        "ic01": (3072, "uint8", 10, "top1", 0.85, "y_labels.csv", None),
+        "ad01": (2560, "float32", 2, "auc", 0.85, "y_labels.csv", 2560),
+    }
+    assert set(expected) | {"sww01"} == set(shipped_workloads())
+    for name, want in expected.items():
+        w = load_workload(name)
+        got = (w.input_bytes, w.input_dtype, w.classes, w.metric, w.quality_target)
+        assert (*got, w.truth_file, w.window_bytes) == want, name
+        assert w.kind == "single" and not w.streaming and w.stream_quality is None
+
+
+def test_fields_are_validated_per_kind(tmp_path) -> None:
+    stream = (
+        'name = "s"\nbenchmark = "s"\nkind = "stream"\nmetric = "f1"\n'
+        'truth_file = "t.json"\nmax_false_positives = 8\nmax_false_negatives = 8\n'
+        "checker_windows = 50\n"
+    )
+    path = tmp_path / "s.toml"
+    path.write_text(stream)
+    assert load_workload(path).streaming
+    for extra, message in (
+        ("input_bytes = 490\n", "input_bytes do not apply to a stream workload"),
+        ('kind = "batch"\n', "kind must be one of"),
+    ):
+        path.write_text(extra + stream if "kind" not in extra else stream.replace(
+            'kind = "stream"', extra.strip()))  # fmt: skip
+        with pytest.raises(WorkloadError, match=message):
+            load_workload(path)
+    path.write_text(stream.replace('metric = "f1"', 'metric = "top1"'))
+    with pytest.raises(WorkloadError, match="metric of a stream workload must be 'f1'"):
+        load_workload(path)
+    path.write_text(stream.replace("checker_windows = 50\n", ""))
+    with pytest.raises(WorkloadError, match="missing field 'checker_windows'"):
+        load_workload(path)
+    single = tmp_path / "k.toml"
+    single.write_text(
+        'name = "k"\nbenchmark = "k"\nmetric = "f1"\ninput_bytes = 4\ninput_dtype = "int8"\n'
+    )
+    with pytest.raises(WorkloadError, match="metric of a single workload must be 'top1' or 'auc'"):
+        load_workload(single)
+
+
 def test_bad_workload_names_the_field(tmp_path) -> None:
     bad = tmp_path / "w.toml"
     bad.write_text(

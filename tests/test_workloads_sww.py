@@ -242,9 +242,13 @@ def test_cli_scores_a_print_detections_capture(tmp_path) -> None:
     assert bad.exit_code != 0
 
 
-def test_run_sww01_says_what_is_missing_and_what_exists() -> None:
+def test_sww01_is_a_runnable_stream_workload() -> None:
     from energybench.workloads.definitions import load_workload
 
-    with pytest.raises(WorkloadError, match="score-sww") as info:
-        load_workload("sww01")
-    assert info.value.context == "sww01"
+    sww = load_workload("sww01")
+    assert (sww.kind, sww.metric, sww.truth_file) == ("stream", "f1", "sww_long_test.json")
+    q = sww.stream_quality
+    assert (q.max_false_positives, q.max_false_negatives, q.checker_windows) == (8, 8, 50)
+    assert q.met(8, 8) and not q.met(9, 0) and not q.met(0, 9)
+    assert sww.input_bytes is None and sww.classes is None
+    assert sww.counts("energy").windows == 1

@@ -14,10 +14,16 @@ from energybench.cli.app import app
 
 @app.command()
 def run(
-    workload: Annotated[str, typer.Argument(help="kws01, vww01, ic01, ad01 or a .toml path.")],
+    workload: Annotated[
+        str, typer.Argument(help="kws01, vww01, ic01, ad01, sww01 or a .toml path.")
+    ],
     bench: Annotated[Path, typer.Option("--bench", help="Bench file (TOML) or devices.yaml.")],
     dataset: Annotated[
-        Path, typer.Option("--dataset", help="Dataset root (EEMBC layout: <root>/<workload>/).")
+        Path,
+        typer.Option(
+            "--dataset",
+            help="Dataset root (EEMBC layout: <root>/<workload>/; sww01: the truth JSON).",
+        ),
     ],
     mode: Annotated[
         str, typer.Option("--mode", help="energy | performance | accuracy | all.")

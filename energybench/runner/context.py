@@ -13,6 +13,7 @@ from energybench.runner.bench import Bench
 from energybench.runner.runlog import RunLog
 from energybench.workloads.dataset import Dataset
 from energybench.workloads.definitions import Workload
+from energybench.workloads.stream_dataset import StreamDataset
 
 MIN_WINDOW_S = 10.0  # MLPerf Tiny: each performance/energy window lasts at least 10 s
 REQUIRED_WINDOWS = 5
@@ -78,7 +79,7 @@ class RunOptions:
 class RunContext:
     bench: Bench
     workload: Workload
-    dataset: Dataset
+    dataset: Dataset | StreamDataset
     options: RunOptions
     runlog: RunLog
     folder: Path

@@ -1,7 +1,9 @@
 """Connect to the DUT for one mode: directly (performance, accuracy) or through the interface
 board (energy, when the bench has one), at the mode's baud; check the board's DUT baud and only
 ``setbaud`` when it differs (each setbaud erases flash and resets the board); identify the DUT;
-refuse a firmware whose timestamp mode does not match the run."""
+refuse a firmware whose timestamp mode does not match the run. A stream workload (sww01) is
+always reached through the interface board (it plays the audio and records the detections),
+with the sww01 client and the board's own commands; its one firmware build runs every mode."""
 
 from __future__ import annotations
 
@@ -10,8 +12,10 @@ import re
 import time
 from dataclasses import dataclass
 
+from energybench.dut.board import BoardClient
 from energybench.dut.client import DutClient, DutIdentity
 from energybench.dut.link import DirectLink, InterfaceBoardLink
+from energybench.dut.sww import SwwClient
 from energybench.errors import ConfigError, DutError, EnergybenchError
 from energybench.runner.bench import Bench
 from energybench.runner.runlog import RunLog
@@ -32,6 +36,7 @@ class DutSession:
     link_kind: str  # "direct" or "interface board"
     baud: int
     first_download_checked: bool = False  # the first download is read back (db print)
+    board: BoardClient | None = None  # the interface board's own commands (stream workloads)
 
     def close(self) -> None:
         try:
@@ -74,20 +79,23 @@ def connect_dut(
     *,
     timeout_s: float = 5.0,
     via_interface: bool | None = None,
+    stream: bool = False,
 ) -> DutSession:
-    """Open the DUT link for ``mode`` and check identity and timestamp mode."""
+    """Open the DUT link for ``mode`` and check identity and timestamp mode (``stream``: the
+    sww01 firmware through the interface board, no timestamp-mode check)."""
     baud = bench.dut.baud_for(mode)
     firmware_mode = "energy" if mode == "energy" else "performance"
     use_board = (
-        (mode == "energy" and bench.interface is not None)
+        (stream or (mode == "energy" and bench.interface is not None))
         if via_interface is None
         else (via_interface)
     )
     hook = runlog.dut_hook("dut") if runlog else None
     if use_board:
         if bench.interface is None:
+            needs = "the streaming benchmark plays audio through" if stream else "to reach"
             raise ConfigError(
-                f"bench {bench.name!r} has no interface board to reach the DUT through",
+                f"bench {bench.name!r} has no interface board ({needs} the DUT through it)",
                 context="interface",
             )
         port = bench.interface.port
@@ -101,27 +109,32 @@ def connect_dut(
         kind = "direct"
     if runlog is not None:
         runlog.skip_resources.add(transport.resource)
-    client = DutClient(link, timeout_s=timeout_s)
+    client = (
+        SwwClient(link, timeout_s=timeout_s) if stream else DutClient(link, timeout_s=timeout_s)
+    )
+    board = BoardClient(link) if stream and isinstance(link, InterfaceBoardLink) else None
     try:
         link.resync()
         if isinstance(link, InterfaceBoardLink):
             _sync_board_baud(link, baud)
-        identity = _identify(client)
+        identity = identify_dut(client)
         client.mode = None
-        client.require_mode(firmware_mode)  # type: ignore[arg-type]
+        if not stream:
+            client.require_mode(firmware_mode)  # type: ignore[arg-type]
     except BaseException:
         link.close()
         raise
+    build = "stream" if stream else (client.mode or firmware_mode)
     if runlog is not None:
         runlog.write(
             "runner",
             f"DUT {identity.name!r} model {identity.model} ({identity.profile}), "
-            f"{client.mode} build, {kind} at {baud} baud",
+            f"{build} build, {kind} at {baud} baud",
         )
-    return DutSession(client, identity, client.mode or firmware_mode, kind, baud)
+    return DutSession(client, identity, build, kind, baud, board=board)
 
 
-def _identify(client: DutClient, attempts: int = 3) -> DutIdentity:
+def identify_dut(client: DutClient, attempts: int = 3) -> DutIdentity:
     """``name``/``profile`` with bounded retries (a boot banner may still be arriving)."""
     for _ in range(attempts - 1):
         try:

@@ -76,6 +76,7 @@ class _Energy:
         self.measurer = choose_measurer(ctx, instruments, dut)
         self.profile = find_profile(ctx.bench.meter.driver, instruments.meter_info)
         self.budgets: list[float] = []  # systematic standard uncertainty per inference, J
+        self.required_windows = ctx.options.windows  # a stream workload: 1 (the stream)
 
     # ---- one window ------------------------------------------------------------------------
     def _measure(self, data: bytes, n: int, warmups: int, expected_s: float) -> Measured:
@@ -275,7 +276,7 @@ class _Energy:
         return result
 
     def _finish(self) -> None:
-        result, opts = self.result, self.ctx.options
+        result = self.result
         acq = getattr(self.measurer, "result", None)
         if acq is not None:
             result.figures["acquisition"] = {
@@ -295,8 +296,10 @@ class _Energy:
         valid = result.valid_windows
         if result.aborted:
             result.validity.append(f"aborted: {result.aborted}")
-        if len(valid) != opts.windows:
-            result.validity.append(f"{len(valid)} valid window(s), {opts.windows} required")
+        if len(valid) != self.required_windows:
+            result.validity.append(
+                f"{len(valid)} valid window(s), {self.required_windows} required"
+            )
         txt = [
             EnergyWindow(w.duration_s, w.inferences, w.energy_j, w.energy_uncertainty_j)  # type: ignore[arg-type]
             for w in valid
@@ -316,15 +319,20 @@ class _Energy:
                 mean_power_w=statistics.median(w.mean_power_w for w in valid),  # type: ignore[type-var]
                 window_energy_per_inference_j=per_inf,
             )
-            result.results_txt = energy_results_txt(txt)
+            result.results_txt = energy_results_txt(txt, self.required_windows)
             self._cross_check_performance(result.figures["latency_s"])
         else:
             result.results_txt = "Power Edition Output\n"
+        result.results_txt += self._extra_results_txt()
         extra = [f"ERROR: Not valid for submission.  {v}" for v in result.validity]
         result.results_txt += "".join(line + "\n" for line in extra)
         result.valid = not result.validity
         if math.isnan(result.figures.get("energy_per_inference_uncertainty_j", 0.0) or 0.0):
             result.notes.append("no uncertainty could be computed")
+
+    def _extra_results_txt(self) -> str:
+        """Lines after the energy block (a stream workload's accuracy and duty cycle)."""
+        return ""
 
 
 def run_energy(ctx: RunContext, dut: DutSession, instruments: BenchInstruments) -> ModeResult:

@@ -8,7 +8,8 @@
   triggered meter): one capture per window, armed before ``infer``; the edges are the capture's
   (``edge_positions``); a start-only trigger ends the window on the current step (flagged).
 Both return a :class:`Measured`: the window's trace and result, or the problems that make it
-invalid (never a silently kept window).
+invalid (never a silently kept window). A stream workload passes its own ``step`` (start, play,
+stop, ...) in place of ``infer``: the window is then the one stream between its two edges.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +53,12 @@ CAPTURE_POINTS = 90_000  # fits every supported triggered meter's buffer (B2900:
 EDGE_WAIT_S = 10.0  # beyond the expected window, for the meter's data to arrive
 MARGIN_SAMPLES = 4  # at least this many samples after the end edge (edge + integration ends)
 QUIET_MIN_S, QUIET_MAX_S = 0.02, 2.0  # edge-free span that closes a window
+QUIET_FLOOR = 1.2  # an infer window: samples must reach 1.2 x the expected length
+
+
+# a stream workload's step in place of ``infer``: runs the DUT through the window and records
+# its failures in the Measured's problems (``dut_timeout`` for a DUT that stopped answering)
+Step = Callable[["Measured"], None]
 
 
 class MeterFailure(AcquisitionError):
@@ -168,15 +176,18 @@ class StreamMeasurer:
             self.result = exc.details.get("result")
             log.error("stopping the acquisition: %s", exc)
 
-    def _wait_quiet(self, first_edge: int, expected_s: float, rate: float) -> None:
-        """Until the samples reach 1.2 x the expected window past its first edge and an
-        edge-free span (10 % of the window, 20 ms..2 s) follows the last edge: a glitch that
-        looks like the end is then followed by the real end, and both are in the interval."""
+    def _wait_quiet(
+        self, first_edge: int, expected_s: float, rate: float, floor_factor: float = QUIET_FLOOR
+    ) -> None:
+        """Until the samples reach ``floor_factor`` x the expected window past its first edge
+        and an edge-free span (10 % of the window, 20 ms..2 s) follows the last edge: a glitch
+        that looks like the end is then followed by the real end, and both are in the interval.
+        (A stream step returns after its end pulse: no floor is needed, ``floor_factor`` 0.)"""
         acq = self._started()
         sink = self.sink
         span = min(QUIET_MAX_S, max(QUIET_MIN_S, expected_s / 10))
         quiet = max(MARGIN_SAMPLES, round(rate * span))
-        floor = first_edge + round(rate * expected_s * 1.2)
+        floor = first_edge + round(rate * expected_s * floor_factor)
         deadline = time.monotonic() + EDGE_WAIT_S + expected_s
         while True:
             last = sink.last_edge_id if sink.last_edge_id is not None else first_edge
@@ -203,13 +214,22 @@ class StreamMeasurer:
         return None if failure is None else str(failure)
 
     def measure(
-        self, inferences: int, warmups: int, expected_s: float, timeout_s: float
+        self,
+        inferences: int,
+        warmups: int,
+        expected_s: float,
+        timeout_s: float,
+        *,
+        step: Step | None = None,
     ) -> Measured:
         acq = self._started()
         out = Measured(current_range_a=self.request.current_range_a)
         start_id = self.sink.begin_window()
         edges_before = len(self.sink.edge_ids)
-        _run_infer(self.dut.client, out, inferences, warmups, timeout_s)
+        if step is None:
+            _run_infer(self.dut.client, out, inferences, warmups, timeout_s)
+        else:
+            step(out)
         rate = acq.settings.sample_rate_hz  # type: ignore[union-attr]
         wait_s = EDGE_WAIT_S + expected_s
         try:
@@ -232,7 +252,12 @@ class StreamMeasurer:
         # that looked like the end is then followed by the real end, and both are seen
         if not out.problems:
             try:
-                self._wait_quiet(self.sink.edge_ids[edges_before], expected_s, rate)
+                self._wait_quiet(
+                    self.sink.edge_ids[edges_before],
+                    expected_s,
+                    rate,
+                    QUIET_FLOOR if step is None else 0.0,
+                )
             except AcquisitionError as exc:
                 if self._failed():
                     raise MeterFailure(
@@ -273,6 +298,9 @@ class TriggeredMeasurer:
         self.sync = instruments.bench.sync
         self.captures: list[Path] = []
         self.result = None
+        # a stream window (sww01) never returns to idle current before its end: no end from a
+        # current step, both edges must be in the capture
+        self.require_both_edges = False
 
     def start(self) -> None:
         pass
@@ -304,14 +332,23 @@ class TriggeredMeasurer:
         return fixed
 
     def measure(
-        self, inferences: int, warmups: int, expected_s: float, timeout_s: float
+        self,
+        inferences: int,
+        warmups: int,
+        expected_s: float,
+        timeout_s: float,
+        *,
+        step: Step | None = None,
     ) -> Measured:
         meter = self.instruments.meter
         out = Measured()
         request = self._request(expected_s)
         meter.configure_capture(request)
         meter.arm()
-        _run_infer(self.dut.client, out, inferences, warmups, timeout_s)
+        if step is None:
+            _run_infer(self.dut.client, out, inferences, warmups, timeout_s)
+        else:
+            step(out)
         try:
             capture = meter.fetch(EDGE_WAIT_S + request.duration_s)
         except (InstrumentTimeoutError, AcquisitionError) as exc:
@@ -336,6 +373,8 @@ class TriggeredMeasurer:
                     raise AnalysisError(f"capture holds {len(edges)} timestamp edges, 2 expected")
                 start, stop = edges
                 out.edge_source = f"{self.sync.mode} (both edges)"
+            elif len(edges) == 1 and self.require_both_edges:
+                raise AnalysisError("the capture holds only the start edge; 2 expected")
             elif len(edges) == 1:
                 start = edges[0]
                 stop = end_from_current_step(trace, start)

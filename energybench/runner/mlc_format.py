@@ -5,6 +5,7 @@ beside the figures, never only printed."""
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -63,8 +64,10 @@ def validity_errors(
     return errors
 
 
-def energy_results_txt(windows: Sequence[EnergyWindow]) -> str:
-    """The energy-mode ``results.txt`` (MLC runner layout, CRLF-free)."""
+def energy_results_txt(
+    windows: Sequence[EnergyWindow], required_windows: int = REQUIRED_WINDOWS
+) -> str:
+    """The energy-mode ``results.txt`` (MLC runner layout, CRLF-free; sww01: one window)."""
     lines = ["Power Edition Output"]
     for k, w in enumerate(windows):
         lines += [
@@ -81,7 +84,7 @@ def energy_results_txt(windows: Sequence[EnergyWindow]) -> str:
                 f"  Uncertainty   : {1e6 * w.uncertainty_j / w.inferences:.3f} uJ/inf "
                 "(expanded, k=2)"
             )
-    lines += validity_errors([w.elapsed_s for w in windows])
+    lines += validity_errors([w.elapsed_s for w in windows], required_windows)
     median = statistics.median(w.energy_per_inference_j for w in windows)
     lines += [RULE, f"Median energy cost is {1e6 * median:5.4f} uJ/inf.", RULE]
     return "\n".join(lines) + "\n"
@@ -130,4 +133,38 @@ def accuracy_results_txt(
         lines.append(f"{stamp} Top 1% = {100 * top1_fraction:2.1f}")
     if auc is not None:
         lines.append(f"{stamp} AUC = {auc:.3f}")
+    return "\n".join(lines) + "\n"
+
+
+def significant(value: float, digits: int = 5) -> str:
+    """``value`` to ``digits`` significant digits in fixed point: the reference's ``:1.5``
+    precision without its exponent form, which the checker's ``[\\d\\.]+`` would truncate
+    to the mantissa; trailing zeros dropped as ``g`` does (specs dut-protocol.md §7.2 item 39)."""
+    if value == 0 or not math.isfinite(value):
+        return "0" if value == 0 else str(value)
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(value))))
+    text = f"{value:.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text  # as ``g`` drops them
+
+
+def sww_results_lines(
+    true_positives: int,
+    false_negatives: int,
+    false_positives: int,
+    duty_cycle: float | None,
+    period_s: float | None,
+    throughput_per_s: float | None,
+) -> str:
+    """The streaming-wakeword summary the checker reads (``Accuracy:``, ``Average duty
+    cycle:``, ``Estimated throughput:``), as the MLCommons runner prints it after a stream."""
+    lines = [
+        f"Accuracy: {true_positives} True positives, {false_negatives} False negatives, "
+        f"{false_positives} False positives"
+    ]
+    if duty_cycle is not None and period_s is not None and throughput_per_s is not None:
+        lines += [
+            f"Average duty cycle: {significant(duty_cycle)}",
+            f"Average period: {significant(period_s)} s",
+            f"Estimated throughput: {significant(throughput_per_s)} inf./sec.",
+        ]
     return "\n".join(lines) + "\n"

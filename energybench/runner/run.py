@@ -25,8 +25,10 @@ from energybench.runner.instruments import open_instruments, open_supply
 from energybench.runner.performance import ModeAborted, run_performance
 from energybench.runner.results import ModeResult, write_csv, write_json
 from energybench.runner.runlog import RunLog
+from energybench.runner.stream_mode import run_stream_mode
 from energybench.workloads.dataset import Dataset, load_dataset
 from energybench.workloads.definitions import Workload, load_workload
+from energybench.workloads.stream_dataset import StreamDataset
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +88,13 @@ def _build(mode: str) -> str:
 def _connect(ctx: RunContext, mode: str, last_build: str | None = None) -> DutSession:
     """Connect; with a flash hook, flash first when this mode needs the other build than the
     previous mode ran on (a board relaying at the wrong baud would hang), or when the DUT turns
-    out to run the other build."""
+    out to run the other build. A stream workload has one build, reached through the board."""
+    if ctx.workload.streaming:
+        dut = connect_dut(
+            ctx.bench, mode, ctx.runlog, timeout_s=ctx.options.dut_timeout_s, stream=True
+        )
+        _check_model(ctx, dut)
+        return dut
     if ctx.options.flash is not None and last_build is not None and last_build != _build(mode):
         ctx.runlog.write("runner", f"flashing the {_build(mode)} build")
         ctx.options.flash(_build(mode))
@@ -98,6 +106,11 @@ def _connect(ctx: RunContext, mode: str, last_build: str | None = None) -> DutSe
         ctx.runlog.write("runner", f"{exc.message}; flashing the {mode} build")
         ctx.options.flash(mode)
         dut = connect_dut(ctx.bench, mode, ctx.runlog, timeout_s=ctx.options.dut_timeout_s)
+    _check_model(ctx, dut)
+    return dut
+
+
+def _check_model(ctx: RunContext, dut: DutSession) -> None:
     model = MODEL_ALIASES.get(dut.identity.model, dut.identity.model)
     if model != ctx.workload.name:
         dut.close()
@@ -105,7 +118,6 @@ def _connect(ctx: RunContext, mode: str, last_build: str | None = None) -> DutSe
             f"the DUT runs the {dut.identity.model} firmware; this run is for {ctx.workload.name}",
             context="profile",
         )
-    return dut
 
 
 def _run_mode(ctx: RunContext, mode: str, last_build: str | None) -> ModeResult:
@@ -125,6 +137,10 @@ def _run_mode(ctx: RunContext, mode: str, last_build: str | None) -> ModeResult:
                 time.sleep(settle)
                 dut = _connect(ctx, mode, last_build)
                 ctx.provenance["dut"] = dut.describe()
+                if ctx.workload.streaming:
+                    from energybench.runner.stream_energy import run_stream_energy
+
+                    return run_stream_energy(ctx, dut, instruments)
                 return run_energy(ctx, dut, instruments)
         finally:
             if dut is not None:
@@ -141,6 +157,8 @@ def _run_mode(ctx: RunContext, mode: str, last_build: str | None) -> ModeResult:
         dut = _connect(ctx, mode, last_build)
         try:
             ctx.provenance["dut"] = dut.describe()
+            if ctx.workload.streaming:
+                return run_stream_mode(ctx, dut, mode)
             if mode == "performance":
                 return run_performance(ctx, dut)
             return run_accuracy(ctx, dut)
@@ -152,7 +170,9 @@ def _run_mode(ctx: RunContext, mode: str, last_build: str | None) -> ModeResult:
             ctx.runlog.write("runner", "supply output off")
 
 
-def _provenance(bench: Bench, workload: Workload, dataset: Dataset, options: RunOptions) -> dict:
+def _provenance(
+    bench: Bench, workload: Workload, dataset: Dataset | StreamDataset, options: RunOptions
+) -> dict:
     opts = {f.name: getattr(options, f.name) for f in fields(options) if f.name != "flash"}
     return {
         "energybench_version": __version__,
@@ -171,9 +191,20 @@ def _provenance(bench: Bench, workload: Workload, dataset: Dataset, options: Run
             "definition": str(workload.source) if workload.source else None,
             "sha256": _file_digest(workload.source),
         },
-        "dataset": {"directory": str(dataset.directory), "files": len(dataset)},
+        "dataset": _dataset_provenance(dataset),
         "options": opts,
     }
+
+
+def _dataset_provenance(dataset: Dataset | StreamDataset) -> dict:
+    info = {"directory": str(dataset.directory), "files": len(dataset)}
+    if isinstance(dataset, StreamDataset):  # the truth file used, and the WAVs it names
+        info.update(
+            truth_file=str(dataset.truth_path),
+            sha256=_file_digest(dataset.truth_path),
+            wav_files=dataset.wav_files,
+        )
+    return info
 
 
 def write_folder(result: ModeResult) -> None:

@@ -59,8 +59,13 @@ def _rows(truth: Path) -> Iterator[tuple[int, list[str]]]:
                 yield number, cells
 
 
-def load_dataset(root: Path, workload: Workload, *, limit: int | None = None) -> Dataset:
-    """Read ``<root>/<workload.name>/<truth_file>`` (or ``root`` itself if it holds the file)."""
+def load_dataset(root: Path, workload: Workload, *, limit: int | None = None):
+    """Read ``<root>/<workload.name>/<truth_file>`` (or ``root`` itself if it holds the file):
+    a :class:`Dataset`, or a :class:`StreamDataset` for a stream workload (sww01)."""
+    if workload.streaming:
+        from energybench.workloads.stream_dataset import load_stream_dataset
+
+        return load_stream_dataset(root, workload)
     directory = root / workload.name
     if not (directory / workload.truth_file).is_file() and (root / workload.truth_file).is_file():
         directory = root
