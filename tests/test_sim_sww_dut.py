@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import numpy as np
@@ -135,13 +136,20 @@ def test_db_commands(sww) -> None:
     )
 
 
-def test_timestamp_command_pulses_one_microsecond(sww) -> None:
+def test_timestamp_pulse_holds_the_profile_hold_or_the_reference_microsecond(sww) -> None:
     dut, port = sww
     assert command(port, "timestamp") == b"Received command: timestamp\r\nm-ready\r\n"
     falls = dut.timeline.edges("timestamp", "falling")
     rises = dut.timeline.edges("timestamp", "rising")
     assert len(falls) == 2  # boot and the command
-    assert rises[-1] - falls[-1] == pytest.approx(1e-6)
+    assert rises[-1] - falls[-1] == pytest.approx(dut.profile.timestamp_hold_s)
+    # the reference firmware's th_delay_us(1), set in the profile's [sww01] table
+    reference = dataclasses.replace(dut.profile, sww_timestamp_hold_s=1e-6)
+    timeline = Timeline(supply_voltage_v=reference.supply_voltage_v, output_on=True)
+    with SimSwwDut(timeline, reference, idle_speed=0.0) as ref_dut:
+        falls, rises = timeline.edges("timestamp", "falling"), timeline.edges("timestamp", "rising")
+        assert rises[0] - falls[0] == pytest.approx(1e-6)
+        assert ref_dut.profile.sww_timestamp_hold_s == 1e-6
 
 
 def test_stand_in_detector_fires_once_per_onset() -> None:

@@ -40,6 +40,9 @@ class DutProfile:
     # the current drawn meanwhile; None when the profile has no SWW figures
     sww_frame_latency_s: float | None = None
     sww_active_current_a: float | None = None
+    # the SWW build's timestamp pulse; None = ``timestamp_hold_s``. The reference firmware's
+    # th_delay_us(1) is ~1 µs, too short for sampled meters (dut-protocol.md §7.1 item 8)
+    sww_timestamp_hold_s: float | None = None
 
     def baud_for(self, mode: str, workload: str | None = None) -> int:
         """The DUT's UART baud rate in ``mode`` (a workload may override it, e.g. ad01)."""
@@ -173,10 +176,10 @@ def profile_from_dict(data: dict[str, Any], source: str = "profile") -> DutProfi
         raise ConfigError(
             f"must be a number within ±1e5, got {ppm!r}", context=f"{where}clock_error_ppm"
         )
-    sww_latency_s = sww_current_a = None
+    sww_latency_s = sww_current_a = sww_hold_s = None
     if "sww01" in data:
         sww = _table(data, "sww01", where)
-        unknown = set(sww) - {"frame_latency_s", "active_current_a"}
+        unknown = set(sww) - {"frame_latency_s", "active_current_a", "timestamp_hold_s"}
         if unknown:
             raise ConfigError(f"unknown key(s) {sorted(unknown)}", context=f"{where}sww01")
         sww_latency_s = _number(sww, "frame_latency_s", f"{where}sww01.", positive=True)
@@ -186,6 +189,8 @@ def profile_from_dict(data: dict[str, Any], source: str = "profile") -> DutProfi
                 context=f"{where}sww01.frame_latency_s",
             )
         sww_current_a = _number(sww, "active_current_a", f"{where}sww01.", positive=True)
+        if "timestamp_hold_s" in sww:
+            sww_hold_s = _number(sww, "timestamp_hold_s", f"{where}sww01.", positive=True)
     return DutProfile(
         name=name,
         description=str(data.get("description", "")),
@@ -202,4 +207,5 @@ def profile_from_dict(data: dict[str, Any], source: str = "profile") -> DutProfi
         boot_time_s=_number(data, "boot_time_s", where, default=0.05),
         sww_frame_latency_s=sww_latency_s,
         sww_active_current_a=sww_current_a,
+        sww_timestamp_hold_s=sww_hold_s,
     )

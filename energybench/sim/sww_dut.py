@@ -4,9 +4,12 @@ A :class:`SimDut` with the SWW command engine (:mod:`energybench.sim.sww_firmwar
 input the interface board plays audio into (:meth:`SimSwwDut.play_i2s`). UART, idle policy,
 faults and realtime pacing are SimDut's. Physics, in simulation time:
 - UART at 115200 baud in every build (``devices_sww.yaml``);
-- timestamps (boot, ``start``, ``stop``, ``timestamp``): the ``timestamp`` pin low for 1 µs
-  (``th_delay_us(1)``), falling edge = the timestamp; ``start`` pulses it before its DMA starts
-  (energy window start), ``stop`` after stopping the DMA (window end);
+- timestamps (boot, ``start``, ``stop``, ``timestamp``): the ``timestamp`` pin low for the
+  profile's ``[sww01] timestamp_hold_s`` (default: its ``timestamp_hold_s``, a timer-measured
+  hold as our firmware harness does), falling edge = the timestamp. The reference's
+  ``th_delay_us(1)`` holds ~1 µs, which sampled meters miss (§7.1 item 8): set
+  ``timestamp_hold_s = 1e-6`` in ``[sww01]`` to simulate it; ``start`` pulses it before its
+  DMA starts (energy window start), ``stop`` after stopping the DMA (window end);
 - ``start`` also pulses ``processing`` high for 1 µs (duty-cycle alignment, as the reference);
 - while streaming, every 512 new left-channel samples complete one DMA buffer (32 ms at
   16 kHz); the frame is processed from that instant: ``processing`` high and the load at the
@@ -122,12 +125,13 @@ class SimSwwDut(SimDut):
 
     # ---- hooks of the SWW command engine -----------------------------------------------------
     def timestamp(self) -> None:
-        """The SWW ``th_timestamp``: the pin low for one µs (energy and performance alike)."""
+        """The SWW ``th_timestamp``: the pin low for the hold (energy and performance alike)."""
+        hold_s = self.profile.sww_timestamp_hold_s or self.profile.timestamp_hold_s
         with self.timeline.hold():
             t = self.timeline.now_s
             self.timeline.set_pin(self.pin, t, False)
-            self.timeline.advance_to(t + PULSE_S)
-            self.timeline.set_pin(self.pin, t + PULSE_S, True)
+            self.timeline.advance_to(t + hold_s)
+            self.timeline.set_pin(self.pin, t + hold_s, True)
         self._stamps = [*self._stamps[-1:], (t, None)]
 
     def set_processing_pin(self, level: bool) -> None:
