@@ -102,12 +102,12 @@ def test_demo_prints_the_table(tmp_path: Path) -> None:
     out = proc.stdout
     for header in ("energy/inference (µJ ± U, k=2)", "latency (ms)", "accuracy", "power (mW)"):
         assert header in out
-    for workload in ("kws01", "vww01", "ic01", "ad01"):
+    for workload in ("kws01", "vww01", "ic01", "ad01", "sww01"):
         assert workload in out
     assert "stand-in" in out  # vww01/ic01/ad01 inputs are synthetic, and labelled so
-    assert "demo: 4 workloads" in proc.stderr
+    assert "demo: 5 workloads" in proc.stderr
     folders = sorted(p.name.split("_", 1)[1] for p in (tmp_path / "runs").iterdir())
-    assert len(folders) == 12  # 4 workloads x 3 modes
+    assert len(folders) == 15  # 5 workloads x 3 modes
 
 
 def test_ctrl_c_during_energy_run_switches_the_output_off(tmp_path: Path) -> None:

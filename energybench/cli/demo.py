@@ -17,7 +17,7 @@ import typer
 
 from energybench.cli.app import app
 
-WORKLOADS = ("kws01", "vww01", "ic01", "ad01")
+WORKLOADS = ("kws01", "vww01", "ic01", "ad01", "sww01")
 
 
 def _shared_mlperf() -> Path | None:
@@ -29,10 +29,12 @@ def _shared_mlperf() -> Path | None:
 
 def _model_for(workload: str, model_dir: Path | None) -> tuple[Path | None, str]:
     from energybench.sim.models import MODEL_FILES
+    from energybench.sim.sww_model import SWW_MODEL_FILE
 
     if model_dir is None:
         return None, "stand-in model"
-    path = model_dir / MODEL_FILES[workload] if model_dir.is_dir() else model_dir
+    files = {**MODEL_FILES, "sww01": SWW_MODEL_FILE}
+    path = model_dir / files[workload] if model_dir.is_dir() else model_dir
     if not path.is_file():
         return None, "stand-in model"
     try:
@@ -42,13 +44,25 @@ def _model_for(workload: str, model_dir: Path | None) -> tuple[Path | None, str]
     return path, "reference model"
 
 
-def _dataset_for(workload: str, dataset: Path | None, scratch: Path) -> tuple[Path, str]:
+def _dataset_for(workload: str, dataset: Path | None, scratch: Path) -> tuple[Path | None, str]:
+    """The dataset root for ``workload`` (for a stream workload: the folder of its WAVs and
+    truth file, None for the lab's stand-in SD card)."""
     from energybench.errors import WorkloadError
     from energybench.sim.standin_data import make_standin_dataset
     from energybench.workloads.dataset import load_dataset
     from energybench.workloads.definitions import load_workload
 
     wl = load_workload(workload)
+    if wl.streaming:  # the truth file sits with the WAVs, which go on the board's SD card
+        from energybench.workloads.stream_dataset import load_stream_dataset
+
+        if dataset is not None:
+            try:
+                load_stream_dataset(dataset, wl)
+                return dataset / wl.name, "real data"
+            except WorkloadError:
+                pass
+        return None, "stand-in data"
     if dataset is not None:
         try:
             load_dataset(dataset, wl)
@@ -73,7 +87,7 @@ def demo(
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Run kws01, vww01, ic01 and ad01 in all three modes on the virtual lab."""
+    """Run kws01, vww01, ic01, ad01 and sww01 in all three modes on the virtual lab."""
     from energybench.cli.render import data_console, message_console
     from energybench.cli.runview import RichProgress, render_table, summarize
     from energybench.errors import UsageError
@@ -103,7 +117,12 @@ def demo(
                 model_path, model_label = _model_for(workload, model_dir)
                 data_root, data_label = _dataset_for(workload, dataset, Path(scratch) / "data")
                 with VirtualLab(
-                    profile, mode="performance", workload=workload, model=model_path, seed=k
+                    profile,
+                    mode="performance",
+                    workload=workload,
+                    model=model_path,
+                    seed=k,
+                    sd_card=data_root if workload == "sww01" else None,
                 ) as lab:
                     attach_meter(lab, meter_name, seed=k)
                     bench = parse_bench(tomllib.loads(bench_toml(lab, meter_name)), "virtual lab")
@@ -111,7 +130,7 @@ def demo(
                         bench,
                         workload,
                         "all",
-                        data_root,
+                        data_root or lab.sd_card,
                         out_dir,
                         options=RunOptions(flash=lab.flash),
                         progress=progress,

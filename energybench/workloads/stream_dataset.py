@@ -57,8 +57,8 @@ def _truth_path(root: Path, workload: Workload) -> tuple[Path, list[str]]:
     found = sorted(directory.glob(FALLBACK_GLOB))
     if len(found) == 1:
         problem = (
-            f"truth file {found[0].name} used in place of the official {workload.truth_file} "
-            "(not submission-valid: the checker needs the long file's wakewords)"
+            f"{found[0].name} in place of {workload.truth_file}: not submission-valid (the "
+            "checker needs the long file's wakewords)"
         )
         log.warning("%s: %s", directory, problem)
         return found[0], [problem]
