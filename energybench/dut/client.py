@@ -100,11 +100,18 @@ class DutClient:
         except DutTimeoutError:
             self.link.resync()
             raise
-        body = lines[:-1] if lines and lines[-1] == READY else lines
-        errors = _errors_in(body)
+        body = self._reply_body(command, lines[:-1] if lines and lines[-1] == READY else lines)
+        errors = self._errors_in(body)
         if errors and not allow_errors:
             raise DutError(f"DUT answered with an error: {' | '.join(errors)}", context=command)
         return body
+
+    def _reply_body(self, command: str, lines: list[str]) -> list[str]:
+        """The reply as the firmware means it (a subclass strips its echo here)."""
+        return list(lines)
+
+    def _errors_in(self, lines: list[str]) -> list[str]:
+        return _errors_in(lines)
 
     # ---- identification -----------------------------------------------------------------
     def wait_for_boot(self, timeout_s: float = 10.0) -> TimestampMode:

@@ -14,8 +14,7 @@ import re
 from dataclasses import dataclass
 
 from energybench.dut.client import DutClient
-from energybench.dut.link import READY
-from energybench.errors import DutError, DutTimeoutError
+from energybench.errors import DutError
 
 log = logging.getLogger(__name__)
 
@@ -70,27 +69,18 @@ class SwwClient(DutClient):
     """The sww01 DUT through a :class:`~energybench.dut.link.DutLink` (the interface board's
     relay in every mode: the board plays the audio and records the detections)."""
 
-    def command(
-        self, command: str, timeout_s: float | None = None, *, allow_errors: bool = False
-    ) -> list[str]:
-        """Send one command; the reply lines without the echo and the final ``m-ready``."""
-        try:
-            lines = self.link.send_command(command, timeout_s or self.timeout_s)
-        except DutTimeoutError:
-            self.link.resync()
-            raise
-        body = lines[:-1] if lines and lines[-1] == READY else list(lines)
-        if not body or body[0].rstrip() != ECHO + command:
-            first = body[0] if body else "(nothing)"
+    def _reply_body(self, command: str, lines: list[str]) -> list[str]:
+        """The reply without the firmware's ``Received command: <cmd>`` echo (required)."""
+        if not lines or lines[0].rstrip() != ECHO + command:
+            first = lines[0] if lines else "(nothing)"
             raise DutError(
                 f"expected the echo {ECHO + command!r}, got {first!r}: not the sww01 firmware?",
                 context=command,
             )
-        body = body[1:]
-        errors = [x for x in body if x.startswith(_ERROR_PREFIXES)]
-        if errors and not allow_errors:
-            raise DutError(f"DUT answered with an error: {' | '.join(errors)}", context=command)
-        return body
+        return list(lines[1:])
+
+    def _errors_in(self, lines: list[str]) -> list[str]:
+        return [x for x in lines if x.startswith(_ERROR_PREFIXES)]
 
     def probe_mode(self):  # type: ignore[override]
         raise DutError(
