@@ -99,6 +99,27 @@ def _hexdec(pair: str) -> int:
     return -1
 
 
+class CommandAssembler:
+    """``ee_serial_callback``'s command buffer: bytes up to ``%``, the last slot overwritten once
+    ``size`` characters are in (the reference's silent truncation), NUL-terminated C string."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._cmd = bytearray(size + 1)
+        self._pos = 0
+
+    def feed_byte(self, byte: int) -> bytes | None:
+        """The completed command (as C string bytes) on ``%``, else None."""
+        if byte == 0x25:  # '%'
+            self._cmd[self._pos] = 0
+            command = bytes(self._cmd).split(b"\0", 1)[0]
+            self._pos = 0
+            return command
+        self._cmd[self._pos] = byte
+        self._pos = self.size if self._pos >= self.size else self._pos + 1
+        return None
+
+
 class EeMonitor:
     """Command assembly and dispatch of one DUT; not thread-safe (the DUT serialises calls)."""
 
@@ -112,8 +133,7 @@ class EeMonitor:
 
     def reset(self) -> None:
         """Power-on state: zeroed .bss (buffers), parser disabled until ``enable()``."""
-        self._cmd = bytearray(CMD_SIZE + 1)
-        self._pos = 0
+        self._commands = CommandAssembler(CMD_SIZE)
         self.buffer = bytearray(self.max_buffer)
         self.buff_size = 0
         self.buff_pos = 0
@@ -124,14 +144,7 @@ class EeMonitor:
 
     def feed_byte(self, byte: int) -> bytes | None:
         """``ee_serial_callback``: the completed command (as C string bytes) on ``%``."""
-        if byte == 0x25:  # '%'
-            self._cmd[self._pos] = 0
-            command = bytes(self._cmd).split(b"\0", 1)[0]
-            self._pos = 0
-            return command
-        self._cmd[self._pos] = byte
-        self._pos = CMD_SIZE if self._pos >= CMD_SIZE else self._pos + 1
-        return None
+        return self._commands.feed_byte(byte)
 
     # ---- dispatch ------------------------------------------------------------------------
     def dispatch(self, command: bytes) -> None:

@@ -28,7 +28,7 @@ from typing import Protocol
 
 import numpy as np
 
-from energybench.sim.firmware import c_atoi
+from energybench.sim.firmware import CommandAssembler, c_atoi
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +112,7 @@ class SwwMonitor:
 
     def reset(self) -> None:
         """Power-on state: empty command buffer, zeroed I2S buffer, no db transfer."""
-        self._cmd = bytearray(CMD_SIZE + 1)
-        self._pos = 0
+        self._commands = CommandAssembler(CMD_SIZE)
         self.buffer = bytearray(I2S_BUFFER_BYTES)
         self._db_loading = False
         self._transfer_size = 0
@@ -124,14 +123,7 @@ class SwwMonitor:
 
     def feed_byte(self, byte: int) -> bytes | None:
         """``ee_serial_callback``: the completed command on ``%``."""
-        if byte == 0x25:
-            self._cmd[self._pos] = 0
-            command = bytes(self._cmd).split(b"\0", 1)[0]
-            self._pos = 0
-            return command
-        self._cmd[self._pos] = byte
-        self._pos = CMD_SIZE if self._pos >= CMD_SIZE else self._pos + 1
-        return None
+        return self._commands.feed_byte(byte)
 
     def dispatch(self, command: bytes) -> None:
         """``process_command``: echo, run, ``m-ready``."""
