@@ -56,10 +56,7 @@ def _truth_path(root: Path, workload: Workload) -> tuple[Path, list[str]]:
     directory = root / workload.name if (root / workload.name).is_dir() else root
     found = sorted(directory.glob(FALLBACK_GLOB))
     if len(found) == 1:
-        problem = (
-            f"{found[0].name} in place of {workload.truth_file}: not submission-valid (the "
-            "checker needs the long file's wakewords)"
-        )
+        problem = f"not submission-valid: truth {found[0].name}, not {workload.truth_file}"
         log.warning("%s: %s", directory, problem)
         return found[0], [problem]
     if found:
