@@ -43,7 +43,7 @@ def test_energy_of_the_stream_matches_the_lab(tmp_path, meter) -> None:
     assert power_mw == pytest.approx(true_mw, rel=1e-3)
     # the stand-in card's truth file is not the official long one: never called valid
     assert not result.valid
-    assert any("not submission-valid" in v for v in result.validity)
+    assert any("is not the official sww_long_test.json" in v for v in result.validity)
     if SIM_METERS[meter].role == "supply":
         assert not supply_on
 

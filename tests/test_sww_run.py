@@ -204,7 +204,7 @@ def test_fallback_truth_file_runs_but_is_not_submission_valid(tmp_path) -> None:
         (result,) = run_workload(_bench(fake.port), "sww01", "accuracy", tmp_path, tmp_path / "r")
     assert not result.valid
     assert _checker(result.results_txt)["tp"] == 3
-    assert "not submission-valid: truth sww_short_test.json, not sww_long_test.json" in (
+    assert "truth file sww_short_test.json is not the official sww_long_test.json" in (
         result.results_txt
     )
     assert "requires TP + FN == 50" in result.results_txt

@@ -56,7 +56,7 @@ def _truth_path(root: Path, workload: Workload) -> tuple[Path, list[str]]:
     directory = root / workload.name if (root / workload.name).is_dir() else root
     found = sorted(directory.glob(FALLBACK_GLOB))
     if len(found) == 1:
-        problem = f"not submission-valid: truth {found[0].name}, not {workload.truth_file}"
+        problem = f"truth file {found[0].name} is not the official {workload.truth_file}"
         log.warning("%s: %s", directory, problem)
         return found[0], [problem]
     if found:
