@@ -213,3 +213,9 @@ def test_duty_cycle_pairing_and_spread_warning() -> None:
         duty_cycle_from_ticks([0, 3200, 6400], [3300, 3400, 6500])
     with pytest.raises(DutError, match="no period"):
         duty_cycle_from_ticks([10], [20])
+
+
+def test_duty_cycle_refuses_a_stop_before_its_own_start() -> None:
+    # a missed rising edge: the stop at 800 would pair with the start at 1000 (-2 ms on time)
+    with pytest.raises(DutError, match="do not alternate"):
+        duty_cycle_from_ticks([0, 1000, 2000], [500, 800, 2500])

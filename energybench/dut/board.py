@@ -58,7 +58,8 @@ class DutyCycle:
 
 def duty_cycle_from_ticks(start_ticks: list[float], stop_ticks: list[float]) -> DutyCycle:
     """Pair rising (start) and falling (stop) edges: a stop before the first start is dropped
-    (recording began mid-frame); each stop must fall between its start and the next start."""
+    (recording began mid-frame); each stop must fall between its own start and the next start
+    (a missed edge would otherwise pair a stop with the wrong start: a negative on time)."""
     where = "print_dutycycle"
     starts = np.asarray(start_ticks, dtype=np.float64) * TICK_S
     stops = np.asarray(stop_ticks, dtype=np.float64) * TICK_S
@@ -74,7 +75,7 @@ def duty_cycle_from_ticks(start_ticks: list[float], stop_ticks: list[float]) -> 
     if n == 0:
         raise DutError("no frame stop recorded after the first start", context=where)
     nxt = np.append(starts[1:], np.inf)[:n]
-    if np.any(stops[:n] > nxt):
+    if np.any(stops[:n] > nxt) or np.any(stops[:n] < starts[:n]):
         raise DutError("start and stop times do not alternate", context=where)
     periods = np.diff(starts)
     mean_period = float(periods.mean())
