@@ -34,7 +34,7 @@ DETECTIONS_HEADER = "Detection Timestamps (ms)"
 DUTY_START_HEADER = "Duty cycle start times (s)"
 DUTY_STOP_HEADER = "Duty cycle stop times (s)"
 _DETECTION = re.compile(r"^(\d+),$")
-_TICKS = re.compile(r"^\d+(\.\d*)?$")
+_TICKS = re.compile(r"^[0-9]+$")  # TIM2 counts: whole ticks, never seconds
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ def _ticks(lines: list[str], where: str) -> list[float]:
             if not token:
                 continue
             if not _TICKS.match(token):
-                raise DutError(f"{token!r} is not a timer value", context=where)
+                raise DutError(f"{token!r} is not a count of 10 µs timer ticks", context=where)
             values.append(float(token))
     return values
 
