@@ -13,9 +13,9 @@ import pytest
 from sww_fake import FakeSwwBench, bench_text, frame_ticks, long_truth, write_truth
 
 from energybench.analysis.trace import Trace
-from energybench.dut.board import BoardClient
+from energybench.dut.board import BoardClient, duty_cycle_from_ticks
 from energybench.dut.link import InterfaceBoardLink
-from energybench.dut.sww import SwwClient
+from energybench.dut.sww import StopResult, SwwClient
 from energybench.errors import AnalysisError, ConfigError, DutError, WorkloadError
 from energybench.runner import energy as energy_module
 from energybench.runner.bench import parse_bench
@@ -133,6 +133,45 @@ def test_stream_step_sends_the_spec_order_exactly() -> None:
     ref = outcome.reference_score  # the reference code's +2 s: 9.0 s is within 7.36 + 2 s
     assert (ref.true_positives, ref.false_negatives, ref.false_positives) == (3, 0, 0)
     assert outcome.duty.duty_cycle == pytest.approx(1940 / 3200)
+
+
+def test_the_stop_after_a_long_stream_waits_for_its_activations_dump() -> None:
+    """The official 1200 s stream dumps ~37,500 activations (one per 32 ms frame, "-128, "
+    each) through the board at 115200 baud: ~21 s, beyond a fixed 10 s reply timeout."""
+    stops: list[float] = []
+
+    class Client(SwwClient):
+        def start(self, timeout_s=None) -> None:
+            pass
+
+        def stop(self, timeout_s=None):
+            stops.append(timeout_s)
+            return StopResult(True, (1,))
+
+    class Board(BoardClient):
+        def record_detections(self) -> None:
+            pass
+
+        def play(self, wav_file, length_s) -> None:
+            pass
+
+        def print_detections(self):
+            return [40]
+
+        def print_dutycycle(self):
+            return duty_cycle_from_ticks(*frame_ticks(frames=4))
+
+    link = InterfaceBoardLink(ScriptedTransport([], resource="board", timeout_s=0.5))
+    dut = DutSession(Client(link), None, "stream", "interface board", 115200, board=Board(link))  # type: ignore[arg-type]
+    long = SwwTruth("long_wav.wav", 16000, 1200.0, ((1.0, 2.0),))
+    run_streaming(dut, long, settle_s=0.0)
+    dump_s = 1200.0 * 16000 / 512 * len("-128, ") * 10 / 115200
+    assert stops[-1] >= dump_s + 10.0
+    short = SwwTruth("short.wav", 16000, 10.0, ((1.0, 2.0),))
+    run_streaming(dut, short, settle_s=0.0)
+    assert stops[-1] < 15.0  # still bounded tightly for a short stream
+    stop_if_streaming(dut)  # unknown stream length: the firmware's whole activation buffer
+    assert stops[-1] >= 64000 * len("-128, ") * 10 / 115200
 
 
 # ---- the modes over a pty ------------------------------------------------------------------
