@@ -236,3 +236,16 @@ def test_print_dutycycle_values_must_be_tick_counts() -> None:
     with pytest.raises(DutError, match=r"'0\.00150' is not a count of 10 µs timer ticks") as info:
         board.print_dutycycle()
     assert info.value.context == "print_dutycycle"
+
+
+def test_print_dutycycle_with_m_ready_after_the_last_values() -> None:
+    # 100 frames at 8 a line leave a partial last line: a board that prints no line end after
+    # it sends "..., m-ready" (the reference runner's parser strips 'm-ready' from such a line)
+    starts = [150 + 3200 * k for k in range(10)]
+    stops = [s + 1940 for s in starts]
+    text = "Duty cycle start times (s)\r\n" + "".join(f"{x}, " for x in starts) + "\r\n\r\n"
+    text += "Duty cycle stop times (s)\r\n" + "".join(f"{x}, " for x in stops) + "m-ready\r\n"
+    _, board, t = _pair([("print_dutycycle%", text.encode())])
+    duty = board.print_dutycycle()
+    t.assert_done()
+    assert duty.frames == 10 and duty.processing_s == pytest.approx(0.0194)
