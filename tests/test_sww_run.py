@@ -450,3 +450,43 @@ def test_a_start_only_trigger_is_refused_before_streaming(tmp_path) -> None:
         dut = SimpleNamespace()  # never used: refused before anything is sent
         with pytest.raises(ConfigError, match="start-only trigger cannot delimit a stream"):
             run_stream_energy(ctx, dut, SimpleNamespace())  # type: ignore[arg-type]
+
+
+def test_a_stream_too_long_for_the_window_memory_is_refused_before_streaming(
+    tmp_path, monkeypatch
+) -> None:
+    """1200 s at 100 kHz is 120 M samples, beyond what one window may hold in memory: refused
+    up front, not after a 20-minute stream (and its re-runs) whose window cannot be analysed."""
+    from energybench.instruments.capabilities import StreamRequest
+    from energybench.runner.measure import StreamMeasurer
+
+    long_truth(tmp_path, windows=50)
+    (tmp_path / "sww01" / "sww_long_test.json").write_text(
+        json.dumps(
+            [
+                {
+                    "wav_file": "long_wav.wav",
+                    "sample_rate": 16000,
+                    "length_sec": 1200.0,
+                    "detection_windows": [[20.0 * k + 1, 20.0 * k + 2] for k in range(50)],
+                }
+            ]
+        )
+    )
+    wl = load_workload("sww01")
+    measurer = StreamMeasurer.__new__(StreamMeasurer)
+    measurer.request = StreamRequest(sample_rate_hz=100_000.0)
+    monkeypatch.setattr(energy_module, "choose_measurer", lambda *a: measurer)
+    bench = _bench("/dev/null")
+    dut = SimpleNamespace(baud=115200)  # never sent anything: refused first
+    with RunLog(tmp_path / "log.txt") as runlog:
+        ctx = RunContext(bench, wl, load_dataset(tmp_path, wl), RunOptions(), runlog, tmp_path)
+        with pytest.raises(ConfigError, match="lower sample rate") as info:
+            run_stream_energy(ctx, dut, SimpleNamespace(meter_info={}))  # type: ignore[arg-type]
+    assert info.value.context == "meter.sample_rate_hz"
+    measurer.request = StreamRequest(sample_rate_hz=10_000.0)  # the default rate fits
+    with RunLog(tmp_path / "log2.txt") as runlog:
+        ctx = RunContext(bench, wl, load_dataset(tmp_path, wl), RunOptions(), runlog, tmp_path)
+        from energybench.runner.stream_energy import _StreamEnergy
+
+        _StreamEnergy(ctx, dut, SimpleNamespace(meter_info={}))  # type: ignore[arg-type]
