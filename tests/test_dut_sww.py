@@ -213,3 +213,39 @@ def test_duty_cycle_pairing_and_spread_warning() -> None:
         duty_cycle_from_ticks([0, 3200, 6400], [3300, 3400, 6500])
     with pytest.raises(DutError, match="no period"):
         duty_cycle_from_ticks([10], [20])
+
+
+def test_duty_cycle_refuses_a_stop_before_its_own_start() -> None:
+    # a missed rising edge: the stop at 800 would pair with the start at 1000 (-2 ms on time)
+    with pytest.raises(DutError, match="do not alternate"):
+        duty_cycle_from_ticks([0, 1000, 2000], [500, 800, 2500])
+
+
+def test_print_dutycycle_values_must_be_tick_counts() -> None:
+    # seconds (as an older board build printed them under the same "(s)" header) read as 10 µs
+    # ticks would put the period and throughput off by 1e5: refused, naming the value
+    reply = _lines(
+        "Duty cycle start times (s)",
+        "0.00150, 0.03350, 0.06550, ",
+        "",
+        "Duty cycle stop times (s)",
+        "0.02090, 0.05290, 0.08490, ",
+        "m-ready",
+    )
+    _, board, _ = _pair([("print_dutycycle%", reply)])
+    with pytest.raises(DutError, match=r"'0\.00150' is not a count of 10 µs timer ticks") as info:
+        board.print_dutycycle()
+    assert info.value.context == "print_dutycycle"
+
+
+def test_print_dutycycle_with_m_ready_after_the_last_values() -> None:
+    # 100 frames at 8 a line leave a partial last line: a board that prints no line end after
+    # it sends "..., m-ready" (the reference runner's parser strips 'm-ready' from such a line)
+    starts = [150 + 3200 * k for k in range(10)]
+    stops = [s + 1940 for s in starts]
+    text = "Duty cycle start times (s)\r\n" + "".join(f"{x}, " for x in starts) + "\r\n\r\n"
+    text += "Duty cycle stop times (s)\r\n" + "".join(f"{x}, " for x in stops) + "m-ready\r\n"
+    _, board, t = _pair([("print_dutycycle%", text.encode())])
+    duty = board.print_dutycycle()
+    t.assert_done()
+    assert duty.frames == 10 and duty.processing_s == pytest.approx(0.0194)

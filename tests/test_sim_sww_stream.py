@@ -209,3 +209,30 @@ def test_frames_keep_their_period_while_an_idle_clock_runs(sww_lab) -> None:
     starts = lab.dut.streams[-1].frame_starts_s
     assert len(starts) == 312
     assert np.allclose(np.diff(starts), 0.032)
+
+
+def test_a_lab_that_fails_to_build_leaves_no_sd_folder_or_pty(tmp_path, monkeypatch) -> None:
+    """The stand-in SD card is a temporary folder and the DUT holds a pty from its constructor:
+    a failure later in VirtualLab's constructor (no stop() to call) must release both."""
+    from energybench.sim import lab as lab_module
+    from energybench.sim.dut import SimDut
+
+    made: list[Path] = []
+    closed: list[object] = []
+    real_mkdtemp = lab_module.tempfile.mkdtemp
+
+    def mkdtemp(**kw) -> str:
+        made.append(Path(real_mkdtemp(dir=tmp_path, **kw)))
+        return str(made[-1])
+
+    def broken_card(folder, *, seed=0):
+        raise OSError(28, "No space left on device")
+
+    real_stop = SimDut.stop
+    monkeypatch.setattr(lab_module.tempfile, "mkdtemp", mkdtemp)
+    monkeypatch.setattr(lab_module, "make_standin_sd_card", broken_card)
+    monkeypatch.setattr(SimDut, "stop", lambda self: (closed.append(self), real_stop(self)))
+    with pytest.raises(OSError, match="No space left"):
+        lab_module.VirtualLab("fast-m33", workload="sww01")
+    assert made and not made[0].exists()
+    assert len(closed) == 1

@@ -13,9 +13,9 @@ import pytest
 from sww_fake import FakeSwwBench, bench_text, frame_ticks, long_truth, write_truth
 
 from energybench.analysis.trace import Trace
-from energybench.dut.board import BoardClient
+from energybench.dut.board import BoardClient, duty_cycle_from_ticks
 from energybench.dut.link import InterfaceBoardLink
-from energybench.dut.sww import SwwClient
+from energybench.dut.sww import StopResult, SwwClient
 from energybench.errors import AnalysisError, ConfigError, DutError, WorkloadError
 from energybench.runner import energy as energy_module
 from energybench.runner.bench import parse_bench
@@ -133,6 +133,45 @@ def test_stream_step_sends_the_spec_order_exactly() -> None:
     ref = outcome.reference_score  # the reference code's +2 s: 9.0 s is within 7.36 + 2 s
     assert (ref.true_positives, ref.false_negatives, ref.false_positives) == (3, 0, 0)
     assert outcome.duty.duty_cycle == pytest.approx(1940 / 3200)
+
+
+def test_the_stop_after_a_long_stream_waits_for_its_activations_dump() -> None:
+    """The official 1200 s stream dumps ~37,500 activations (one per 32 ms frame, "-128, "
+    each) through the board at 115200 baud: ~21 s, beyond a fixed 10 s reply timeout."""
+    stops: list[float] = []
+
+    class Client(SwwClient):
+        def start(self, timeout_s=None) -> None:
+            pass
+
+        def stop(self, timeout_s=None):
+            stops.append(timeout_s)
+            return StopResult(True, (1,))
+
+    class Board(BoardClient):
+        def record_detections(self) -> None:
+            pass
+
+        def play(self, wav_file, length_s) -> None:
+            pass
+
+        def print_detections(self):
+            return [40]
+
+        def print_dutycycle(self):
+            return duty_cycle_from_ticks(*frame_ticks(frames=4))
+
+    link = InterfaceBoardLink(ScriptedTransport([], resource="board", timeout_s=0.5))
+    dut = DutSession(Client(link), None, "stream", "interface board", 115200, board=Board(link))  # type: ignore[arg-type]
+    long = SwwTruth("long_wav.wav", 16000, 1200.0, ((1.0, 2.0),))
+    run_streaming(dut, long, settle_s=0.0)
+    dump_s = 1200.0 * 16000 / 512 * len("-128, ") * 10 / 115200
+    assert stops[-1] >= dump_s + 10.0
+    short = SwwTruth("short.wav", 16000, 10.0, ((1.0, 2.0),))
+    run_streaming(dut, short, settle_s=0.0)
+    assert stops[-1] < 15.0  # still bounded tightly for a short stream
+    stop_if_streaming(dut)  # unknown stream length: the firmware's whole activation buffer
+    assert stops[-1] >= 64000 * len("-128, ") * 10 / 115200
 
 
 # ---- the modes over a pty ------------------------------------------------------------------
@@ -411,3 +450,43 @@ def test_a_start_only_trigger_is_refused_before_streaming(tmp_path) -> None:
         dut = SimpleNamespace()  # never used: refused before anything is sent
         with pytest.raises(ConfigError, match="start-only trigger cannot delimit a stream"):
             run_stream_energy(ctx, dut, SimpleNamespace())  # type: ignore[arg-type]
+
+
+def test_a_stream_too_long_for_the_window_memory_is_refused_before_streaming(
+    tmp_path, monkeypatch
+) -> None:
+    """1200 s at 100 kHz is 120 M samples, beyond what one window may hold in memory: refused
+    up front, not after a 20-minute stream (and its re-runs) whose window cannot be analysed."""
+    from energybench.instruments.capabilities import StreamRequest
+    from energybench.runner.measure import StreamMeasurer
+
+    long_truth(tmp_path, windows=50)
+    (tmp_path / "sww01" / "sww_long_test.json").write_text(
+        json.dumps(
+            [
+                {
+                    "wav_file": "long_wav.wav",
+                    "sample_rate": 16000,
+                    "length_sec": 1200.0,
+                    "detection_windows": [[20.0 * k + 1, 20.0 * k + 2] for k in range(50)],
+                }
+            ]
+        )
+    )
+    wl = load_workload("sww01")
+    measurer = StreamMeasurer.__new__(StreamMeasurer)
+    measurer.request = StreamRequest(sample_rate_hz=100_000.0)
+    monkeypatch.setattr(energy_module, "choose_measurer", lambda *a: measurer)
+    bench = _bench("/dev/null")
+    dut = SimpleNamespace(baud=115200)  # never sent anything: refused first
+    with RunLog(tmp_path / "log.txt") as runlog:
+        ctx = RunContext(bench, wl, load_dataset(tmp_path, wl), RunOptions(), runlog, tmp_path)
+        with pytest.raises(ConfigError, match="lower sample rate") as info:
+            run_stream_energy(ctx, dut, SimpleNamespace(meter_info={}))  # type: ignore[arg-type]
+    assert info.value.context == "meter.sample_rate_hz"
+    measurer.request = StreamRequest(sample_rate_hz=10_000.0)  # the default rate fits
+    with RunLog(tmp_path / "log2.txt") as runlog:
+        ctx = RunContext(bench, wl, load_dataset(tmp_path, wl), RunOptions(), runlog, tmp_path)
+        from energybench.runner.stream_energy import _StreamEnergy
+
+        _StreamEnergy(ctx, dut, SimpleNamespace(meter_info={}))  # type: ignore[arg-type]

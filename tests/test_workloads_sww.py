@@ -139,6 +139,15 @@ def test_parse_print_detections_reply_and_plain_lists() -> None:
         parse_detections_ms(["500", "400"])
 
 
+def test_detection_times_are_ascii_digits_only() -> None:
+    # str.isdigit() is true for '²' (int() then raised a bare ValueError) and for fullwidth
+    # digits: one WorkloadError naming the line and the file instead
+    for text in ("40, 1²", "40, ４2"):
+        with pytest.raises(WorkloadError, match="line 1") as info:
+            parse_detections_ms([text], where="cap.txt")
+        assert info.value.context == "cap.txt"
+
+
 def test_shipped_short_truth_file_loads() -> None:
     (stream,) = load_sww_truth(
         shared_path("mlperf-tiny", "datasets", "sww01", "sww_short_test.json")

@@ -34,7 +34,7 @@ DETECTIONS_HEADER = "Detection Timestamps (ms)"
 DUTY_START_HEADER = "Duty cycle start times (s)"
 DUTY_STOP_HEADER = "Duty cycle stop times (s)"
 _DETECTION = re.compile(r"^(\d+),$")
-_TICKS = re.compile(r"^\d+(\.\d*)?$")
+_TICKS = re.compile(r"^[0-9]+$")  # TIM2 counts: whole ticks, never seconds
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,8 @@ class DutyCycle:
 
 def duty_cycle_from_ticks(start_ticks: list[float], stop_ticks: list[float]) -> DutyCycle:
     """Pair rising (start) and falling (stop) edges: a stop before the first start is dropped
-    (recording began mid-frame); each stop must fall between its start and the next start."""
+    (recording began mid-frame); each stop must fall between its own start and the next start
+    (a missed edge would otherwise pair a stop with the wrong start: a negative on time)."""
     where = "print_dutycycle"
     starts = np.asarray(start_ticks, dtype=np.float64) * TICK_S
     stops = np.asarray(stop_ticks, dtype=np.float64) * TICK_S
@@ -74,7 +75,7 @@ def duty_cycle_from_ticks(start_ticks: list[float], stop_ticks: list[float]) -> 
     if n == 0:
         raise DutError("no frame stop recorded after the first start", context=where)
     nxt = np.append(starts[1:], np.inf)[:n]
-    if np.any(stops[:n] > nxt):
+    if np.any(stops[:n] > nxt) or np.any(stops[:n] < starts[:n]):
         raise DutError("start and stop times do not alternate", context=where)
     periods = np.diff(starts)
     mean_period = float(periods.mean())
@@ -108,7 +109,7 @@ def _ticks(lines: list[str], where: str) -> list[float]:
             if not token:
                 continue
             if not _TICKS.match(token):
-                raise DutError(f"{token!r} is not a timer value", context=where)
+                raise DutError(f"{token!r} is not a count of 10 µs timer ticks", context=where)
             values.append(float(token))
     return values
 

@@ -126,12 +126,17 @@ class InterfaceBoardLink(_LinkBase):
         return self.read_lines_until_ready(deadline - time.monotonic(), command)
 
     def board_command(self, command: str, timeout_s: float) -> list[str]:
-        """A command for the board itself (``name``, ``checkbaud``, ``setbaud N``)."""
+        """A command for the board itself (``name``, ``checkbaud``, ``setbaud N``). A board line
+        ending ``m-ready`` (a list whose last line had no line end, which the reference runner
+        also accepts) is split into that line and ``m-ready``."""
         deadline = time.monotonic() + timeout_s
         self._write(command + "%")
         lines = []
         while True:
             line = self._raw_line(deadline, command)
+            if line != READY and line.endswith(READY) and not line.startswith(DUT_PREFIX):
+                lines += [line[: -len(READY)], READY]
+                return lines
             if line:
                 lines.append(line)
             if line == READY:

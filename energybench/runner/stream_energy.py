@@ -9,13 +9,21 @@ from __future__ import annotations
 
 import logging
 
+from energybench.dut.board import LIST_TIMEOUT_S
 from energybench.errors import ConfigError, DutError, DutTimeoutError
 from energybench.runner.context import RunContext
 from energybench.runner.dut_setup import DutSession, identify_dut
 from energybench.runner.energy import _Energy
 from energybench.runner.instruments import BenchInstruments
-from energybench.runner.measure import Measured, MeterFailure, TriggeredMeasurer
+from energybench.runner.measure import (
+    QUIET_MAX_S,
+    Measured,
+    MeterFailure,
+    StreamMeasurer,
+    TriggeredMeasurer,
+)
 from energybench.runner.performance import ModeAborted, check_alive
+from energybench.runner.recording import MAX_WINDOW_SAMPLES
 from energybench.runner.results import ModeResult, WindowRecord
 from energybench.runner.stream_mode import fill_record, prepare, stream_figures, streams_for
 from energybench.runner.stream_step import (
@@ -23,6 +31,7 @@ from energybench.runner.stream_step import (
     StreamOutcome,
     run_streaming,
     stop_if_streaming,
+    stop_timeout_s,
 )
 from energybench.workloads.sww import SwwTruth
 
@@ -54,8 +63,31 @@ class _StreamEnergy(_Energy):
         super().__init__(ctx, dut, instruments)
         if isinstance(self.measurer, TriggeredMeasurer):
             self.measurer.require_both_edges = True
+        if isinstance(self.measurer, StreamMeasurer):
+            self._check_window_fits(self.measurer.request.sample_rate_hz)
         self.required_windows = 1
         self.outcome: StreamOutcome | None = None
+
+    def _check_window_fits(self, rate_hz: float) -> None:
+        """The stream's window (start .. the quiet samples after the replies that follow the
+        stop pulse) must fit the in-memory window limit: refused before a stream whose window
+        could not be analysed (the official one lasts 20 minutes)."""
+        (truth,) = streams_for(self.ctx, "energy")
+        streamed_s = truth.length_s + SETTLE_S
+        span_s = (
+            streamed_s
+            + stop_timeout_s(streamed_s, truth.sample_rate_hz, self.dut.baud)
+            + 2 * LIST_TIMEOUT_S  # print_detections, print_dutycycle
+            + QUIET_MAX_S
+        )
+        if span_s * rate_hz > MAX_WINDOW_SAMPLES:
+            raise ConfigError(
+                f"{truth.wav_file} ({truth.length_s:g} s) at {rate_hz:g} Hz needs up to "
+                f"{span_s * rate_hz:.3g} samples in one window, beyond the limit "
+                f"{MAX_WINDOW_SAMPLES:.3g}: stream at a lower sample rate (at most "
+                f"{MAX_WINDOW_SAMPLES / span_s:.0f} Hz)",
+                context="meter.sample_rate_hz",
+            )
 
     def _recover(self, measured: Measured) -> None:
         """After a DUT timeout: power-cycle when the supply is ours (then identify the DUT:

@@ -13,6 +13,7 @@ Scoring uses the documented +1 s tolerance (the reference code's +2 s is defect 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -31,9 +32,25 @@ from energybench.workloads.sww import (
 
 log = logging.getLogger(__name__)
 
+SWW_SAMPLE_RATE_HZ = 16000  # the I2S rate of the reference streams
 SETTLE_S = 0.25  # the reference: "w/o this sleep the next DUT command times out"
 REFERENCE_TOLERANCE_S = 2.0  # what the reference runner's code allows (§7.2 item 10)
-DUT_REPLY_TIMEOUT_S = 10.0  # start / stop (the activations dump)
+DUT_REPLY_TIMEOUT_S = 10.0  # start / stop, on top of the time the activations dump takes
+STRIDE_SAMPLES = 512  # one frame (and one dumped activation) per 512 new samples
+MAX_ACTIVATIONS = 64000  # g_gp_buff_bytes: the most activations the firmware keeps
+DUMP_BYTES_PER_ACTIVATION = 6.6  # "-128, " + the line end and the relay's "[dut]: ", amortised
+DUMP_MARGIN = 1.5
+
+
+def stop_timeout_s(streamed_s: float | None, sample_rate_hz: float, baud: int) -> float:
+    """The bound on a ``stop`` reply: the activations dump (one int8 per frame streamed, at most
+    the firmware's buffer; all of it when ``streamed_s`` is unknown) at ``baud`` 8N1, with
+    margin, plus the fixed reply time. A 1200 s stream dumps ~37,500 values: ~21 s at 115200."""
+    frames = MAX_ACTIVATIONS
+    if streamed_s is not None:
+        frames = min(frames, math.ceil(streamed_s * sample_rate_hz / STRIDE_SAMPLES) + 1)
+    dump_s = frames * DUMP_BYTES_PER_ACTIVATION * 10 / baud
+    return DUT_REPLY_TIMEOUT_S + DUMP_MARGIN * dump_s
 
 
 @dataclass
@@ -107,10 +124,15 @@ def check_sd_card(dut: DutSession, wav_files: list[str]) -> None:
 def stop_if_streaming(dut: DutSession, runlog: RunLog | None = None) -> bool:
     """Step 1: ``dut stop``; True when the DUT had been streaming (it then pulsed)."""
     client, _ = _parts(dut)
-    stopped = client.stop(DUT_REPLY_TIMEOUT_S)
+    stopped = client.stop(stop_timeout_s(None, SWW_SAMPLE_RATE_HZ, dut.baud))  # for how long?
     if stopped.was_streaming and runlog is not None:
         runlog.write("runner", "the DUT was still streaming: stopped it before the stream")
     return stopped.was_streaming
+
+
+def _stop_timeout(dut: DutSession, truth: SwwTruth, elapsed_s: float) -> float:
+    """The DUT streamed at most since ``start`` was sent, at least the file (and settle)."""
+    return stop_timeout_s(max(elapsed_s, truth.length_s + SETTLE_S), truth.sample_rate_hz, dut.baud)
 
 
 def run_streaming(
@@ -135,11 +157,11 @@ def run_streaming(
         time.sleep(settle_s)
     except BaseException:
         try:  # leave the DUT idle for the next attempt (its pulse is then outside any window)
-            client.stop(DUT_REPLY_TIMEOUT_S)
+            client.stop(_stop_timeout(dut, truth, time.monotonic() - started))
         except DutError as exc:
             log.warning("stopping the DUT after a failed stream: %s", exc)
         raise
-    stopped = client.stop(DUT_REPLY_TIMEOUT_S)
+    stopped = client.stop(_stop_timeout(dut, truth, time.monotonic() - started))
     outcome.host_s = time.monotonic() - started
     if not stopped.was_streaming:
         raise DutError(

@@ -141,15 +141,21 @@ class VirtualLab:
             )
         self._temp_sd: Path | None = None
         self.sd_card: Path | None = Path(sd_card) if sd_card is not None else None
-        if workload == "sww01":
-            if self.sd_card is None:
-                self._temp_sd = Path(tempfile.mkdtemp(prefix="energybench-sd-"))
-                self.sd_card = make_standin_sd_card(self._temp_sd, seed=seed)
-            self.interface = SimInterfaceBoard(
-                self.timeline, self.dut, dut_baud=SWW_BAUD, sd_card=self.sd_card
-            )
-        else:
-            self.interface = SimInterfaceBoard(self.timeline, self.dut, sd_card=self.sd_card)
+        try:  # the DUT holds a pty already: a failure here has no stop() to release it
+            if workload == "sww01":
+                if self.sd_card is None:
+                    self._temp_sd = Path(tempfile.mkdtemp(prefix="energybench-sd-"))
+                    self.sd_card = make_standin_sd_card(self._temp_sd, seed=seed)
+                self.interface = SimInterfaceBoard(
+                    self.timeline, self.dut, dut_baud=SWW_BAUD, sd_card=self.sd_card
+                )
+            else:
+                self.interface = SimInterfaceBoard(self.timeline, self.dut, sd_card=self.sd_card)
+        except BaseException:
+            self.dut.stop()
+            if self._temp_sd is not None:
+                shutil.rmtree(self._temp_sd, ignore_errors=True)
+            raise
         self.timeline.add_power_on_listener(self._on_power_on)
         self.instruments: dict[str, _Instrument] = {}
         self._started = False
@@ -162,10 +168,10 @@ class VirtualLab:
             return self
         try:
             self.dut.start()
+            self.interface.start()
         except BaseException:
             self.stop()
             raise
-        self.interface.start()
         self._started = True
         for inst in self.instruments.values():
             inst.sim.start()

@@ -156,7 +156,7 @@ def parse_detections_ms(lines: Iterable[str], *, where: str = "detections") -> l
         for token in (t.strip() for t in row.split(",")):
             if not token:
                 continue
-            if not token.isdigit():
+            if not (token.isascii() and token.isdigit()):
                 raise WorkloadError(f"line {number}: {token!r} is not a time in ms", context=where)
             values.append(int(token))
     if any(b < a for a, b in pairwise(values)):
