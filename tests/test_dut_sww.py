@@ -249,3 +249,11 @@ def test_print_dutycycle_with_m_ready_after_the_last_values() -> None:
     duty = board.print_dutycycle()
     t.assert_done()
     assert duty.frames == 10 and duty.processing_s == pytest.approx(0.0194)
+
+
+def test_start_accepts_the_older_firmware_status_suffix() -> None:
+    dut, _, t = _pair(
+        [_relay("start", "Listening for I2S data ... ", "DMA receive initiated. status=0")]
+    )
+    dut.start()
+    t.assert_done()

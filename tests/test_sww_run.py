@@ -490,3 +490,14 @@ def test_a_stream_too_long_for_the_window_memory_is_refused_before_streaming(
         from energybench.runner.stream_energy import _StreamEnergy
 
         _StreamEnergy(ctx, dut, SimpleNamespace(meter_info={}))  # type: ignore[arg-type]
+
+
+def test_a_missing_start_marker_makes_the_stream_invalid(tmp_path) -> None:
+    """Without the DUT's forced first-frame pulse, the first wakeword would become time zero."""
+    _, spans = long_truth(tmp_path)
+    late_first = [round(1000 * (a + 0.2)) for a, _ in spans]  # no 40 ms marker
+    with FakeSwwBench(detections_ms=late_first) as fake:
+        (result,) = run_workload(_bench(fake.port), "sww01", "accuracy", tmp_path, tmp_path / "r")
+    assert not result.valid
+    assert all(not w.valid for w in result.windows)
+    assert "forced first-frame detection (time zero) is missing" in result.windows[0].problems[0]

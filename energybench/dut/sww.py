@@ -94,7 +94,9 @@ class SwwClient(DutClient):
         body = [x.strip() for x in self.command("start", timeout_s)]
         if any(x.startswith(START_BUSY) for x in body):
             raise DutError("the DUT is already streaming (stop it first)", context="start")
-        if not any(x.startswith(START_LISTENING) for x in body) or START_DONE not in body:
+        if not any(x.startswith(START_LISTENING) for x in body) or not any(
+            x.startswith(START_DONE) for x in body
+        ):
             raise DutError(
                 f"expected {START_LISTENING!r} and {START_DONE!r}, got {body}", context="start"
             )

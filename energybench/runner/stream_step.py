@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 SWW_SAMPLE_RATE_HZ = 16000  # the I2S rate of the reference streams
 SETTLE_S = 0.25  # the reference: "w/o this sleep the next DUT command times out"
 REFERENCE_TOLERANCE_S = 2.0  # what the reference runner's code allows (§7.2 item 10)
+# the DUT pulses WW_DETECTED on its first processed frame (32 ms of audio after playback starts);
+# later than this after record_detections, that time-zero marker is missing (dut-protocol §7.2 18)
+START_MARKER_WITHIN_MS = 1000
 DUT_REPLY_TIMEOUT_S = 10.0  # start / stop, on top of the time the activations dump takes
 STRIDE_SAMPLES = 512  # one frame (and one dumped activation) per 512 new samples
 MAX_ACTIVATIONS = 64000  # g_gp_buff_bytes: the most activations the firmware keeps
@@ -203,4 +206,12 @@ def score(outcome: StreamOutcome, tolerance_s: float = DOCUMENTED_TOLERANCE_S) -
         outcome.problems.append(
             f"{outcome.truth.wav_file}: cannot score: {exc.message} (the DUT's forced "
             "first-frame detection is missing)"
+        )
+        return
+    first_ms = outcome.detections_ms[0]
+    if first_ms > START_MARKER_WITHIN_MS:
+        outcome.problems.append(
+            f"{outcome.truth.wav_file}: the first detection came {first_ms} ms after "
+            f"record_detections, not within {START_MARKER_WITHIN_MS} ms: the DUT's forced "
+            "first-frame detection (time zero) is missing, so every detection would be shifted"
         )
