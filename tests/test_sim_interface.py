@@ -6,7 +6,7 @@ import re
 
 import pytest
 import serial
-from sim_helpers import command, read_for
+from sim_helpers import command, read_for, read_until
 
 from energybench.sim.lab import VirtualLab
 
@@ -114,3 +114,35 @@ def test_withheld_dut_reply_leaves_the_board_waiting(board) -> None:
     assert read_for(port, 0.2) == b""
     lab.interface.reset()
     assert command(port, "name") == b"tinyML Enhanced Interface Board\r\nm-ready\r\n"
+
+
+def _power_cycle(lab: VirtualLab) -> None:
+    t = lab.timeline.now_s
+    lab.timeline.set_supply(t, output_on=False)
+    lab.timeline.set_supply(t + 0.01, output_on=True)
+
+
+def test_a_dut_reboot_completes_a_waiting_relay_with_its_banner(board) -> None:
+    lab, port = board
+    lab.dut.faults.withhold_replies = 1
+    assert command(port, "dut name") == b"m-dut-passthrough(name)\r\nm-ready\r\n"
+    assert read_for(port, 0.2) == b""
+    _power_cycle(lab)
+    assert read_until(port, PASS_READY, 5.0) == (
+        b"[dut]: m-timestamp-mode-energy\r\n[dut]: m-init-done\r\n" + PASS_READY
+    )
+    assert command(port, "name") == b"tinyML Enhanced Interface Board\r\nm-ready\r\n"
+
+
+def test_an_sww_dut_reboot_leaves_the_board_waiting() -> None:
+    """The SWW firmware prints nothing at boot: a relay stuck on it stays stuck until reset."""
+    lab = VirtualLab("stm32l4r5-reference", mode="energy", workload="sww01", idle_speed=0.0)
+    with lab, serial.Serial(lab.interface.port, 115200, timeout=0.05) as port:
+        lab.dut.faults.withhold_replies = 1
+        assert command(port, "dut name") == b"m-dut-passthrough(name)\r\nm-ready\r\n"
+        _power_cycle(lab)
+        assert read_for(port, 0.3) == b""
+        port.write(b"name%")
+        assert read_for(port, 0.2) == b""  # still waiting for the DUT's m-ready
+        lab.interface.reset()
+        assert command(port, "name") == b"tinyML Enhanced Interface Board\r\nm-ready\r\n"

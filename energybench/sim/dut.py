@@ -174,15 +174,23 @@ class SimDut:
             self._busy(self.profile.boot_time_s, self.profile.idle_current_a)
             self._boot_output()
 
-    def _boot_output(self) -> None:
-        """``ee_benchmark_initialize``: the boot banner, a timestamp, parser enabled."""
-        self.emit(f"m-timestamp-mode-{'energy' if self.energy_build else 'performance'}\r\n")
-        self.timestamp()
+    def boot_banner(self) -> list[str]:
+        """The lines the firmware prints at boot (a board waiting for the DUT relays them)."""
+        lines = [f"m-timestamp-mode-{'energy' if self.energy_build else 'performance'}"]
         if self.workload == "ad01":  # the AD reference's th_final_initialize prints this
-            self.emit("Initialized\r\n")
-        self.emit("m-init-done\r\n")
-        self.firmware.enable()
-        self.emit("m-ready\r\n")
+            lines.append("Initialized")
+        return [*lines, "m-init-done", "m-ready"]
+
+    def _boot_output(self) -> None:
+        """``ee_benchmark_initialize``: the boot banner, a timestamp after its first line, the
+        parser enabled before the final ``m-ready``."""
+        first, *rest = self.boot_banner()
+        self.emit(first + "\r\n")
+        self.timestamp()
+        for line in rest:
+            if line == "m-ready":
+                self.firmware.enable()
+            self.emit(line + "\r\n")
 
     def flash(self, mode: str) -> None:
         """Program the other firmware build (energy or performance timestamps) and reboot."""

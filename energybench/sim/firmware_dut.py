@@ -126,6 +126,11 @@ class FirmwareDut:
         """True while the energy build (timestamp pin) runs."""
         return self.mode == "energy"
 
+    def boot_banner(self) -> list[str]:
+        """The harness's boot lines (firmware/src/ebdut_core.c) as a board waiting for the DUT
+        relays them; a performance build's boot ``m-lap-us`` line is left out."""
+        return [f"m-timestamp-mode-{self.mode}", "m-init-done", "m-ready"]
+
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None

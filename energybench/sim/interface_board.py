@@ -95,14 +95,19 @@ class SimInterfaceBoard:
 
     def dut_rebooted(self) -> None:
         """The DUT booted (power cycle): a relay stuck waiting for its ``m-ready`` completes
-        with the boot banner, which ends in ``m-ready``, as on the real board."""
+        with the boot banner when that ends in ``m-ready``, as on the real board; a firmware
+        that prints none at boot (SWW) leaves the board waiting until it is reset."""
         with self._lock:
-            if self._waiting_for_dut:
-                banner = f"m-timestamp-mode-{'energy' if self.dut.energy_build else 'performance'}"
-                for line in (banner, "m-init-done", "m-ready"):
-                    self._pty.write(f"[dut]: {line}\r\n".encode("latin-1"))
-                self._waiting_for_dut = False
-                self._stuck = False
+            if not self._waiting_for_dut:
+                return
+            banner = self.dut.boot_banner()
+            if not banner or banner[-1] != "m-ready":
+                log.warning("the DUT rebooted without an m-ready: the board still waits (reset it)")
+                return
+            for line in banner:
+                self._pty.write(f"[dut]: {line}\r\n".encode("latin-1"))
+            self._waiting_for_dut = False
+            self._stuck = False
 
     # ---- host side ---------------------------------------------------------------------------
     def feed(self, data: bytes) -> None:

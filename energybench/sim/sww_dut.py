@@ -117,6 +117,10 @@ class SimSwwDut(SimDut):
     def label(self) -> str:
         return f"sww01 {self.detector.label}"
 
+    def boot_banner(self) -> list[str]:
+        """The SWW ``main()`` prints nothing at boot."""
+        return []
+
     def _boot_output(self) -> None:
         self.streaming = False
         self._extract_called = False
