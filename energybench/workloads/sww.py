@@ -24,11 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
+from energybench.dut.board import DETECTIONS_HEADER
 from energybench.errors import WorkloadError
 
 DOCUMENTED_TOLERANCE_S = 1.0
 DEBOUNCE_S = 1.0
-DETECTIONS_HEADER = "Detection Timestamps (ms)"
 
 
 @dataclass(frozen=True)
