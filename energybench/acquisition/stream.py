@@ -84,7 +84,6 @@ class StreamAcquisition:
         self.result: AcquisitionResult | None = None
         self._queue: queue.Queue[TraceChunk] = queue.Queue(maxsize=queue_chunks)
         self._cond = threading.Condition()
-        self._stop_requested = threading.Event()
         self._abort = threading.Event()
         self._reader: threading.Thread | None = None
         self._writer: threading.Thread | None = None
@@ -343,7 +342,6 @@ class StreamAcquisition:
         return self.result
 
     def _stop_everything(self) -> None:
-        self._stop_requested.set()
         try:
             self.meter.stop()
         except Exception as exc:
