@@ -273,9 +273,8 @@ class StreamAcquisition:
                 f"before the expected {self._next_id} (overlap or out of order)",
                 context=self._context(),
             )
-        if np.isnan(chunk.current_a).any():
-            for r in nan_ranges(np.asarray(chunk.current_a), chunk.first_sample_id):
-                self._add_drop(r.start_id, r.stop_id, "nan", chunk, chunk)
+        for r in nan_ranges(chunk.current_a, chunk.first_sample_id):
+            self._add_drop(r.start_id, r.stop_id, "nan", chunk, chunk)
         self.sink.append(chunk)
         edges = self._count_edges(chunk)
         with self._cond:
