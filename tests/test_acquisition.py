@@ -205,6 +205,30 @@ def test_chunks_queued_behind_a_hung_reader_are_still_written(tmp_path: Path) ->
     assert result.dropped == () and result.stop_sample_id == 12_000
 
 
+class _NanMeter(_StuckMeter):
+    """Three chunks; the middle one holds NaN runs (samples the instrument marks missing)."""
+
+    def chunks(self, timeout_s: float):
+        for k in range(3):
+            current = np.full(1_000, 1e-3)
+            if k == 1:
+                current[10:20] = np.nan
+                current[990:] = np.nan
+            yield TraceChunk(k * 1_000, RATE, current, 1.8)
+
+
+def test_nan_samples_in_a_chunk_are_reported_as_dropped() -> None:
+    sink = CountingSink()
+    acq = StreamAcquisition(_NanMeter(3), sink, StreamRequest(RATE))
+    acq.start()
+    acq.wait_for_samples(3_000, timeout_s=20.0)
+    result = acq.stop()
+    assert result.dropped_ranges == (SampleRange(1_010, 1_020), SampleRange(1_990, 2_000))
+    assert {d.cause for d in result.dropped} == {"nan"} and result.flagged
+    assert result.dropped_energy_bound_j == pytest.approx(20 / RATE * 1e-3 * 1.8)
+    assert sink.samples == 3_000  # NaN samples are recorded (as NaN), not withheld
+
+
 def test_stream_without_the_sync_line_is_refused(tmp_path: Path) -> None:
     _, src, meter, sink = _lab(tmp_path)
     try:
