@@ -35,6 +35,8 @@ from energybench.instruments.capabilities import (
 )
 from energybench.instruments.sim_stream import SimStreamMeter
 from energybench.sim.stream_source import SimStreamSource, StreamFaults
+from energybench.traces.jls import read_jls
+from energybench.traces.jls_writer import JlsWriter
 
 RATE = 1_000_000
 REQUEST = StreamRequest(RATE, sync=SyncSpec("digital_channel", "gpi[0]", "falling"))
@@ -347,14 +349,11 @@ def test_triggered_capture_is_recorded_and_missing_samples_flagged() -> None:
 
 
 def test_jls_recording_keeps_gaps_and_survives_a_closed_connection(tmp_path: Path) -> None:
-    """With the real recorder (energybench.traces.jls_writer, once merged)."""
-    jls_writer = pytest.importorskip("energybench.traces.jls_writer")
-    from energybench.traces.jls import read_jls
-
+    """With the real recorder, energybench.traces.jls_writer."""
     faults = StreamFaults(drop_frames={2}, close_at_frame=6)
     tl, src, meter, _ = _lab(tmp_path, faults=faults)
     path = tmp_path / "rec.jls"
-    sink = jls_writer.JlsWriter(path, sample_rate_hz=RATE, digital_names=("gpi[0]",))
+    sink = JlsWriter(path, sample_rate_hz=RATE, digital_names=("gpi[0]",))
     try:
         acq = StreamAcquisition(meter, sink, REQUEST, chunk_timeout_s=2.0, join_timeout_s=2.0)
         acq.start()

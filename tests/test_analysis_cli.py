@@ -2,7 +2,7 @@
 
 Recordings are built in memory and served through a stand-in for
 ``energybench.traces.open_recording`` (the command imports the real one); the last test goes
-through the real JLS writer and reader when the traces package provides them.
+through the real JLS writer and reader.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from energybench.analysis.windows import Window
 from energybench.cli.analyze import parse_sync
 from energybench.cli.app import app, main
 from energybench.errors import EdgeCountError, TraceFileError
+from energybench.traces.jls_writer import JlsWriter
 
 FS = 10_000.0
 runner = CliRunner(env={"COLUMNS": "200"})
@@ -67,7 +68,7 @@ def serve(monkeypatch, tmp_path):
             assert Path(p) == path
             return recording
 
-        monkeypatch.setattr(energybench.traces, "open_recording", fake_open, raising=False)
+        monkeypatch.setattr(energybench.traces, "open_recording", fake_open)
         return path
 
     return install
@@ -170,12 +171,9 @@ def test_errors_become_one_line_and_exit_codes(serve, monkeypatch, capsys, tmp_p
 
 
 def test_real_jls_file_through_the_traces_package(tmp_path) -> None:
-    jls_writer = pytest.importorskip("energybench.traces.jls_writer")
-    if not hasattr(energybench.traces, "open_recording"):
-        pytest.skip("energybench.traces.open_recording is not available on this branch")
     trace = _trace()
     path = tmp_path / "bench.jls"
-    with jls_writer.JlsWriter(path, sample_rate_hz=FS, digital_names=("gpi[0]",)) as writer:
+    with JlsWriter(path, sample_rate_hz=FS, digital_names=("gpi[0]",)) as writer:
         for chunk in trace.chunks(30_000):
             writer.append(chunk)
     result = runner.invoke(
