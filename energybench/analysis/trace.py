@@ -268,10 +268,14 @@ class Trace:
 
 def nan_ranges(values: np.ndarray, first_sample_id: int = 0) -> tuple[SampleRange, ...]:
     """The runs of NaN in ``values`` as sample-id ranges."""
-    bad = np.isnan(values)
-    if not bad.any():
+    return true_ranges(np.isnan(values), first_sample_id)
+
+
+def true_ranges(mask: np.ndarray, first_sample_id: int = 0) -> tuple[SampleRange, ...]:
+    """The runs of True in a boolean ``mask`` as sample-id ranges."""
+    if not mask.any():
         return ()
-    padded = np.concatenate(([False], bad, [False])).astype(np.int8)
+    padded = np.concatenate(([False], mask, [False])).astype(np.int8)
     steps = np.flatnonzero(np.diff(padded))
     return tuple(
         SampleRange(first_sample_id + int(a), first_sample_id + int(b))

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from energybench.analysis.trace import SampleRange, SourceInfo, Trace, TraceChunk
+from energybench.analysis.trace import SampleRange, SourceInfo, Trace, TraceChunk, true_ranges
 from energybench.errors import TraceFileError
 
 log = logging.getLogger(__name__)
@@ -315,13 +315,9 @@ def _scan_missing(
             bad = np.zeros(b - a, dtype=bool)
             for name in analog:
                 bad |= np.isnan(reader._read(name, a, b - a))
-        if not bad.any():
-            continue
-        padded = np.concatenate(([False], bad, [False])).astype(np.int8)
-        steps = np.flatnonzero(np.diff(padded))
-        for s, e in zip(steps[::2], steps[1::2], strict=True):
-            if ranges and ranges[-1].stop_id == a + int(s):
-                ranges[-1] = SampleRange(ranges[-1].start_id, a + int(e))
+        for r in true_ranges(bad, a):
+            if ranges and ranges[-1].stop_id == r.start_id:
+                ranges[-1] = SampleRange(ranges[-1].start_id, r.stop_id)
             else:
-                ranges.append(SampleRange(a + int(s), a + int(e)))
+                ranges.append(r)
     return tuple(ranges)
