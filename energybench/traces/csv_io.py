@@ -10,6 +10,8 @@ hold 0 or 1; ``nan`` current or voltage marks a missing sample. CSV traces live 
 from __future__ import annotations
 
 import csv
+import functools
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -91,15 +93,15 @@ def read_csv(path: Path | str) -> Trace:
         raise TraceFileError("a CSV trace needs at least 2 samples", context=str(path))
     if data.shape[1] != len(columns):
         _find_bad_row(path, header_line, len(columns), digital)
-    row_lines = _row_line_numbers(path, header_line)
-    rate = _check_time(path, data[:, 0], row_lines, meta)
+    line_of = functools.partial(_row_line_number, path, header_line)  # only for errors
+    rate = _check_time(path, data[:, 0], line_of, meta)
     bits = {}
     for k, name in enumerate(digital, start=3):
         col = data[:, k]
         bad = np.flatnonzero((col != 0) & (col != 1))
         if bad.size:
             raise TraceFileError(
-                f"line {row_lines[bad[0]]}: digital column {name!r} holds {col[bad[0]]:g}, "
+                f"line {line_of(bad[0])}: digital column {name!r} holds {col[bad[0]]:g}, "
                 "expected 0 or 1",
                 context=str(path),
             )
@@ -128,24 +130,29 @@ def read_csv(path: Path | str) -> Trace:
     )
 
 
-def _row_line_numbers(path: Path, header_line: int) -> np.ndarray:
-    """The file line number of each data row (comments and blank lines skipped)."""
-    lines = []
+def _row_line_number(path: Path, header_line: int, row: int) -> int:
+    """The file line number of data row ``row`` (0-based; comments and blank lines skipped).
+    Read again only to name a bad row in an error."""
+    rows = 0
     with path.open(encoding="utf-8") as f:
         for line_no, line in enumerate(f, start=1):
             text = line.strip()
             if line_no > header_line and text and not text.startswith("#"):
-                lines.append(line_no)
-    return np.asarray(lines)
+                if rows == row:
+                    return line_no
+                rows += 1
+    raise TraceFileError(f"data row {row} not found", context=str(path))  # pragma: no cover
 
 
-def _check_time(path: Path, t: np.ndarray, lines: np.ndarray, meta: dict[str, str]) -> float:
+def _check_time(
+    path: Path, t: np.ndarray, line_of: Callable[[int], int], meta: dict[str, str]
+) -> float:
     dt = np.diff(t)
     bad = np.flatnonzero(~(dt > 0))
     if bad.size:
         k = bad[0] + 1
         raise TraceFileError(
-            f"line {lines[k]}: time_s {t[k]:.9g} does not increase (previous {t[k - 1]:.9g})",
+            f"line {line_of(k)}: time_s {t[k]:.9g} does not increase (previous {t[k - 1]:.9g})",
             context=str(path),
         )
     rate = (len(t) - 1) / (t[-1] - t[0])
@@ -167,7 +174,7 @@ def _check_time(path: Path, t: np.ndarray, lines: np.ndarray, meta: dict[str, st
     if bad.size:
         k = bad[0]
         raise TraceFileError(
-            f"line {lines[k]}: time_s {t[k]:.9g} is {off[k]:.3g} sample periods off the uniform "
+            f"line {line_of(k)}: time_s {t[k]:.9g} is {off[k]:.3g} sample periods off the uniform "
             f"{rate:.9g} Hz grid (non-uniform time)",
             context=str(path),
         )
