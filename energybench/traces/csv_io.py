@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from energybench.analysis.trace import SampleKind, Trace, nan_ranges
+from energybench.analysis.trace import SampleKind, Trace
 from energybench.errors import TraceFileError
 
 REQUIRED_COLUMNS = ("time_s", "current_a", "voltage_v")
@@ -117,7 +117,7 @@ def read_csv(path: Path | str) -> Trace:
         raise TraceFileError(f"bad metadata comment: {exc}", context=str(path)) from exc
     current, voltage = data[:, 1].copy(), data[:, 2].copy()
     missing_mask = np.isnan(current) | np.isnan(voltage)
-    current[missing_mask] = np.nan
+    current[missing_mask] = np.nan  # from_arrays lists current's NaN runs as missing
     return Trace.from_arrays(
         current,
         voltage,
@@ -126,7 +126,6 @@ def read_csv(path: Path | str) -> Trace:
         first_sample_id=first_id,
         sample_kind=sample_kind,
         t0_utc_ns=t0_utc_ns,
-        missing=nan_ranges(current, first_id),
     )
 
 
