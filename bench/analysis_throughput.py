@@ -3,8 +3,8 @@
 Prints, in one run:
 1. samples/s on a 100 M-sample float32 current/voltage + digital trace in memory;
 2. the same trace written to a JLS file (Joulescope layout: source 1, signals ``current``,
-   ``voltage``, ``gpi[0]``) with pyjls and analysed from disk, through
-   ``energybench.traces.jls.read_jls`` when importable, else a pyjls.Reader chunk reader here;
+   ``voltage``, ``gpi[0]``) with pyjls and analysed from disk through
+   ``energybench.traces.jls.read_jls``;
 3. the same samples through a per-sample Python loop like the MLCommons JS220 reader
    (dut-protocol.md §3.3) on a few million samples, extrapolated, and the ratio;
 4. the one-hour 2 MS/s check, in child processes so peak RSS is the analysis alone:
@@ -29,9 +29,11 @@ import numpy as np
 
 from energybench.analysis.report import analyze_trace
 from energybench.analysis.trace import Trace, TraceChunk
+from energybench.traces.jls import read_jls
 
 LINE = "gpi[0]"
 CHUNK = 1 << 22
+READER = "energybench.traces.jls.read_jls (with its NaN scan)"
 
 
 def _layout(n: int) -> tuple[list[int], int]:
@@ -135,48 +137,16 @@ def write_jls(path: Path, n: int, fs: float, changes: list[int]) -> float:
     return time.perf_counter() - t0
 
 
-def open_jls(path: Path) -> tuple[Trace, str]:
-    """The traces package's reader when present, else a minimal pyjls chunk reader."""
-    try:
-        from energybench.traces.jls import read_jls
-    except ImportError:
-        read_jls = None
-    if read_jls is not None:
-        return read_jls(path), "energybench.traces.jls.read_jls (with its NaN scan)"
-    import pyjls
-
-    reader = pyjls.Reader(str(path))
-    ids = {s.name: s.signal_id for s in reader.signals.values()}
-    fs = float(reader.signals[ids["current"]].sample_rate)
-    n = int(reader.signals[ids["current"]].length)
-
-    def read(start: int, stop: int) -> TraceChunk:
-        count = stop - start
-        bits = np.unpackbits(reader.fsr(ids[LINE], start, count), count=count, bitorder="little")
-        return TraceChunk(
-            start,
-            fs,
-            reader.fsr(ids["current"], start, count),
-            reader.fsr(ids["voltage"], start, count),
-            {LINE: bits.view(bool)},
-        )
-
-    trace = Trace(
-        sample_rate_hz=fs, first_sample_id=0, n_samples=n, reader=read, digital_names=(LINE,)
-    )
-    return trace, "bench-local pyjls.Reader chunk reader (energybench.traces not available)"
-
-
 def bench_disk(n: int, fs: float, changes: list[int], tmp: Path) -> float:
     path = tmp / "bench.jls"
     wtime = write_jls(path, n, fs, changes)
     size = path.stat().st_size
     t0 = time.perf_counter()
-    trace, how = open_jls(path)
+    trace = read_jls(path)
     topen = time.perf_counter() - t0
     elapsed, _ = _analyze(trace, 5)
     rate = n / (elapsed + topen)
-    print(f"[disk]   {size / 1e6:.0f} MB JLS written in {wtime:.1f} s; read via {how}")
+    print(f"[disk]   {size / 1e6:.0f} MB JLS written in {wtime:.1f} s; read via {READER}")
     print(
         f"         open {topen:.2f} s + analysis {elapsed:.2f} s -> {rate / 1e6:.0f} MS/s "
         "(file just written: page cache warm, not a cold-disk figure)"
@@ -267,13 +237,13 @@ def child_write(path: str, fs: float, seconds: float) -> dict:
 
 def child_disk(path: str) -> dict:
     t0 = time.perf_counter()
-    trace, how = open_jls(Path(path))
+    trace = read_jls(Path(path))
     topen = time.perf_counter() - t0
     elapsed, report = _analyze(trace, 5)
     return {
         "samples": trace.n_samples,
         "elapsed_s": elapsed + topen,
-        "reader": how,
+        "reader": READER,
         "peak_rss_mb": _peak_rss_mb(),
         "windows": len(report.windows),
     }
