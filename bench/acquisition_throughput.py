@@ -8,7 +8,7 @@ samples (expected: zero). The child's CPU is printed separately.
     .venv/bin/python bench/acquisition_throughput.py [--seconds 60] [--rate 2000000]
         [--sink count|jls] [--path /tmp/x.jls]
 
-``--sink jls`` needs energybench.traces.jls_writer (the JLS recorder) to be present.
+``--sink jls`` records through energybench.traces.jls_writer.JlsWriter.
 """
 
 from __future__ import annotations
