@@ -16,9 +16,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
+
 from energybench.analysis.trace import SampleRange
 
 DropCause = Literal["instrument", "host_overflow", "nan"]
+
+
+def peak_abs(values: np.ndarray) -> float:
+    """Largest ``|x|`` beside a dropped range, NaN ignored (0 when every value is NaN)."""
+    return float(np.fmax.reduce(np.abs(values), initial=0.0))
 
 
 @dataclass(frozen=True)

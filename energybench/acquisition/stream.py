@@ -23,7 +23,7 @@ from types import TracebackType
 
 import numpy as np
 
-from energybench.acquisition.result import AcquisitionResult, DropCause, DroppedRange
+from energybench.acquisition.result import AcquisitionResult, DropCause, DroppedRange, peak_abs
 from energybench.acquisition.sinks import ChunkSink
 from energybench.analysis.trace import TraceChunk, nan_ranges
 from energybench.errors import AcquisitionError, ConfigError
@@ -37,13 +37,9 @@ POLL_S = 0.1
 
 def _peaks(chunk: TraceChunk | None) -> tuple[float, float]:
     """Largest |v·i| and |v| of a chunk, NaN ignored (0 for none)."""
-    if chunk is None or chunk.n_samples == 0:
+    if chunk is None:
         return 0.0, 0.0
-    power = np.abs(chunk.power_w())
-    volts = np.abs(chunk.voltage_array())
-    p = float(np.nanmax(power)) if not np.isnan(power).all() else 0.0
-    v = float(np.nanmax(volts)) if not np.isnan(volts).all() else 0.0
-    return p, v
+    return peak_abs(chunk.power_w()), peak_abs(chunk.voltage_array())
 
 
 class StreamAcquisition:

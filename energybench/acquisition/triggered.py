@@ -7,9 +7,7 @@ import contextlib
 import logging
 from pathlib import Path
 
-import numpy as np
-
-from energybench.acquisition.result import AcquisitionResult, DroppedRange
+from energybench.acquisition.result import AcquisitionResult, DroppedRange, peak_abs
 from energybench.acquisition.sinks import ChunkSink
 from energybench.analysis.trace import Trace
 from energybench.errors import AcquisitionError
@@ -23,9 +21,7 @@ NEIGHBOUR_SAMPLES = 1 << 16
 def _bounded_drop(trace: Trace, start_id: int, stop_id: int) -> DroppedRange:
     lo = max(trace.first_sample_id, start_id - NEIGHBOUR_SAMPLES)
     hi = min(trace.stop_sample_id, stop_id + NEIGHBOUR_SAMPLES)
-    power = np.abs(trace.read(lo, hi).power_w())
-    peak = float(np.nanmax(power)) if not np.isnan(power).all() else 0.0
-    energy = (stop_id - start_id) / trace.sample_rate_hz * peak
+    energy = (stop_id - start_id) / trace.sample_rate_hz * peak_abs(trace.read(lo, hi).power_w())
     return DroppedRange(start_id, stop_id, "instrument", energy)
 
 
