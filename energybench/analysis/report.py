@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -14,7 +13,7 @@ from energybench.analysis.integrate import (
     integrate_windows,
     measure_baseline,
 )
-from energybench.analysis.stats import DEFAULT_RESAMPLES, Summary, summarize
+from energybench.analysis.stats import DEFAULT_RESAMPLES, Summary, nan_to_none, summarize
 from energybench.analysis.trace import DEFAULT_CHUNK_SAMPLES, Trace
 from energybench.analysis.windows import Window, pair_edges, pair_edges_in_intervals
 from energybench.errors import AnalysisError
@@ -43,7 +42,7 @@ class AnalysisReport:
     def to_dict(self) -> dict:
         """Plain JSON-ready data: per-window results, then the summary statistics."""
         out: dict = {
-            "windows": [_clean(w.to_dict()) for w in self.windows],
+            "windows": [nan_to_none(w.to_dict()) for w in self.windows],
             "median_energy_per_inference_j": self.median_energy_per_inference_j,
             "energy_per_inference_j": _summary(self.energy_per_inference_j),
             "energy_j": _summary(self.energy_j),
@@ -73,10 +72,6 @@ class AnalysisReport:
                 "intervals_s": [list(iv) for iv in self.baseline.intervals_s],
             }
         return out
-
-
-def _clean(d: dict) -> dict:
-    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in d.items()}
 
 
 def _summary(s: Summary | None) -> dict | None:

@@ -33,10 +33,12 @@ class Summary:
     seed: int
 
     def to_dict(self) -> dict:
-        return {
-            k: (None if isinstance(v, float) and math.isnan(v) else v)
-            for k, v in asdict(self).items()
-        }
+        return nan_to_none(asdict(self))
+
+
+def nan_to_none(d: dict) -> dict:
+    """``d`` with NaN values as None (JSON has no NaN)."""
+    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in d.items()}
 
 
 def bootstrap_median_ci(
