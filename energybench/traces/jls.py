@@ -60,6 +60,9 @@ class _JlsChunkReader:
         self._reader = reader
         self._rate = sample_rate_hz
         self._signals = signals  # name -> (signal_id, sample_id_offset, data_type, block size)
+        self.digital_names = tuple(
+            n for n in signals if n not in ("current", "voltage", "voltage_constant")
+        )
         self._lock = threading.Lock()
         self._finalizer = weakref.finalize(self, reader.close)
 
@@ -93,10 +96,9 @@ class _JlsChunkReader:
         n = stop_id - start_id
         if n == 0:
             empty = np.zeros(0, dtype=np.float32)
-            names = [
-                k for k in self._signals if k not in ("current", "voltage", "voltage_constant")
-            ]
-            return TraceChunk(start_id, self._rate, empty, empty, {k: empty for k in names})
+            return TraceChunk(
+                start_id, self._rate, empty, empty, {k: empty for k in self.digital_names}
+            )
         with self._lock:
             current = self._read("current", start_id, n)
             voltage: np.ndarray | float
@@ -104,11 +106,7 @@ class _JlsChunkReader:
                 voltage = self._read("voltage", start_id, n)
             else:
                 voltage = self._signals["voltage_constant"]
-            digital = {
-                name: self._read(name, start_id, n)
-                for name in self._signals
-                if name not in ("current", "voltage", "voltage_constant")
-            }
+            digital = {name: self._read(name, start_id, n) for name in self.digital_names}
         return TraceChunk(start_id, self._rate, current, voltage, digital)
 
 
@@ -268,9 +266,7 @@ def _open(
         first_sample_id=first,
         n_samples=stop - first,
         reader=chunk_reader,
-        digital_names=tuple(
-            n for n in table if n not in ("current", "voltage", "voltage_constant")
-        ),
+        digital_names=chunk_reader.digital_names,
         sample_kind=sample_kind if sample_kind in ("point", "bin") else "point",
         t0_utc_ns=t0_utc_ns,
         source=_source_info(path, source_def, meta),
