@@ -69,7 +69,7 @@ def parse_results_txt(path: Path) -> PublishedResults:
         line = _PREFIX.sub("", raw, count=1).strip()
         if m := _BLOCK.match(line):
             perf_window = None
-            windows.append({"number": int(m[1]), "line": line_no})
+            windows.append({"number": int(m[1])})
             if m[2] is not None:
                 windows[-1]["start_s"] = float(m[2])
                 windows[-1]["elapsed_s"] = float(m[3])
@@ -106,7 +106,6 @@ def parse_results_txt(path: Path) -> PublishedResults:
         raise TraceFileError(f"window/trial numbers repeat: {numbers}", context=str(path))
     out = []
     for w in windows:
-        w.pop("line")
         w.setdefault("inferences", perf.get(w["number"]))
         out.append(PublishedWindow(**w))
     return PublishedResults(tuple(out), median, path)
