@@ -90,7 +90,7 @@ class VisaTransport(BaseTransport):
             return
         try:
             self._res.clear()
-        except Exception as exc:  # some backends lack device clear; nothing pending then
+        except Exception as exc:  # a backend without device clear: the caller must know
             raise TransportError(f"clear failed: {exc}", context=self.resource) from exc
 
     def _drain_socket(self, budget_s: float = 1.0) -> None:
