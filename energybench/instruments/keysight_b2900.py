@@ -301,7 +301,6 @@ class KeysightB2900(ScpiDriver):
                 ("drain errors", self.log_errors),
             ]
         )
-        self._shutdown_done = True
 
 
 def _ext_pin(line: str) -> int:

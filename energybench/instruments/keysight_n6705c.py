@@ -394,7 +394,6 @@ class KeysightN6705C(ElogStreaming, ScpiDriver):
             ]
         )
         self._stream_running = False
-        self._shutdown_done = True
 
     def __enter__(self) -> KeysightN6705C:
         return self

@@ -69,7 +69,6 @@ class ScpiDriver:
         self.transport = transport
         self.limits = limits
         self.info: InstrumentInfo | None = None
-        self._shutdown_done = False
 
     @property
     def resource(self) -> str:
