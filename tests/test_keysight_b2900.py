@@ -140,6 +140,10 @@ def test_safety_refusals_send_nothing() -> None:
         smu.configure_capture(CaptureRequest(0.1, 5e-6))
     with pytest.raises(ConfigError, match="pre-trigger"):
         smu.configure_capture(CaptureRequest(0.1, 1e-3, pretrigger_s=0.01))
+    with pytest.raises(ConfigError, match="exceeds the largest range 3 A"):
+        smu.configure_capture(CaptureRequest(0.1, 1e-3, current_range_a=5.0))
+    with pytest.raises(ConfigError, match="must be > 0 A"):
+        smu.configure_capture(CaptureRequest(0.1, 1e-3, current_range_a=0.0))
     assert t.sent == []
 
 

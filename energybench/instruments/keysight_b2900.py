@@ -36,6 +36,7 @@ from energybench.instruments.capabilities import (
     InstrumentInfo,
     SyncMode,
 )
+from energybench.instruments.keithley_common import pick_range
 from energybench.instruments.scpi import SafetyLimits, ScpiDriver, require_current_limit
 from energybench.transport.base import BaseTransport
 
@@ -140,17 +141,6 @@ class KeysightB2900(ScpiDriver):
         return self.transport.query(f":OUTP{self._c}?").strip() in ("1", "ON")
 
     # ---- TriggeredMeter --------------------------------------------------------------
-    def _current_range(self, request: CaptureRequest) -> float:
-        if request.current_range_a is None:
-            return CURRENT_RANGES_A[-1]
-        for value in CURRENT_RANGES_A:
-            if value >= request.current_range_a * (1 - 1e-9):
-                return value
-        raise ConfigError(
-            f"{request.current_range_a:g} A exceeds the largest range (3 A)",
-            context="current_range_a",
-        )
-
     def configure_capture(self, request: CaptureRequest) -> CaptureSettings:
         """Set format, range, aperture = interval, TIMer trigger and the DIO arm; read back."""
         model = self.info.model if self.info else "B2901A"
@@ -170,7 +160,7 @@ class KeysightB2900(ScpiDriver):
                 context="duration_s",
             )
         c = self._c
-        current_range = self._current_range(request)
+        current_range = pick_range(CURRENT_RANGES_A, request.current_range_a, "current_range_a")
         aperture = request.sample_interval_s * self.aperture_fraction
         functions = '"CURR","VOLT"' if request.measure_voltage else '"CURR"'
         commands = [
