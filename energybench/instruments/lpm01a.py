@@ -117,11 +117,12 @@ class Lpm01a:
         transport = open_transport(
             resource, baud_rate=BAUD_RATE, timeout_s=timeout_s, write_termination="\r\n"
         )
-        driver = cls(transport, limits, **kw)
         try:
+            driver = cls(transport, limits, **kw)
             driver.connect()
-        except Exception:
-            driver.close()
+        except BaseException:  # a refused option or a failed connect must not hold the port
+            with contextlib.suppress(Exception):
+                transport.close()
             raise
         return driver
 
