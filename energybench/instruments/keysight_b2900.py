@@ -128,8 +128,11 @@ class KeysightB2900(ScpiDriver):
     def set_current_limit(self, current_a: float) -> None:
         if self.limits:
             self.limits.check_current(current_a, "current limit (compliance)")
-        elif not 0 < current_a <= 3.03:
-            raise SafetyLimitError(f"{current_a:g} A compliance is outside 0..3.03 A")
+        if not 0 < current_a <= 3.03:  # the instrument's own limit, bench limits or not
+            raise SafetyLimitError(
+                f"{current_a:g} A compliance is outside 0..3.03 A; nothing was sent",
+                context="current limit (compliance)",
+            )
         self.send_batch([f":SENS{self._c}:CURR:PROT {current_a:.6g}"])
         self._compliance_a = current_a
 
