@@ -148,3 +148,23 @@ def test_stop_with_a_full_queue_still_ends_the_stream_cleanly() -> None:
     js.stop()  # the end marker does not fit
     chunks = list(js.chunks(timeout_s=30.0))
     assert [c.first_sample_id for c in chunks] == [0]
+
+
+def test_safe_shutdown_logs_a_failing_stop_and_still_closes(caplog) -> None:
+    class _FailingDevice(_StandInDevice):
+        closed = False
+
+        def stop(self) -> None:
+            raise OSError("USB gone")
+
+        def close(self) -> None:
+            self.closed = True
+
+    device = _FailingDevice()
+    js = Joulescope(device)
+    js.configure_stream(StreamRequest(1_000_000))
+    js.start()
+    with caplog.at_level("WARNING"):
+        js.safe_shutdown()  # never raises
+    assert device.closed
+    assert "shutdown step 'stop' failed: USB gone" in caplog.text

@@ -134,12 +134,18 @@ def test_safety_refusals_send_nothing() -> None:
         smu.set_current_limit(0.5)
     with pytest.raises(SafetyLimitError, match="before switching the output on"):
         smu.set_output(True)
+    with pytest.raises(SafetyLimitError, match=r"outside 0\.\.3\.03 A"):
+        KeysightB2900(t, SafetyLimits(10.0, 5.0)).set_current_limit(4.0)
     with pytest.raises(ConfigError, match="buffer"):
         smu.configure_capture(CaptureRequest(10.0, 20e-6))
     with pytest.raises(ConfigError, match="minimum"):
         smu.configure_capture(CaptureRequest(0.1, 5e-6))
     with pytest.raises(ConfigError, match="pre-trigger"):
         smu.configure_capture(CaptureRequest(0.1, 1e-3, pretrigger_s=0.01))
+    with pytest.raises(ConfigError, match="exceeds the largest range 3 A"):
+        smu.configure_capture(CaptureRequest(0.1, 1e-3, current_range_a=5.0))
+    with pytest.raises(ConfigError, match="must be > 0 A"):
+        smu.configure_capture(CaptureRequest(0.1, 1e-3, current_range_a=0.0))
     assert t.sent == []
 
 

@@ -170,6 +170,14 @@ def test_safety_refusals_send_nothing() -> None:
     assert t.sent == []
 
 
+def test_open_closes_the_port_when_an_option_is_refused(monkeypatch) -> None:
+    transport = ScriptedTransport([])
+    monkeypatch.setattr("energybench.transport.open_transport", lambda *a, **kw: transport)
+    with pytest.raises(ConfigError, match="data_format"):
+        Lpm01a.open("/dev/null", LIMITS, data_format="csv")
+    assert transport.closed
+
+
 def test_registered_and_protocols() -> None:
     assert load_driver("lpm01a") is Lpm01a
     lpm = Lpm01a(scripted([]))

@@ -51,7 +51,7 @@ from energybench.instruments.capabilities import (
     StreamStats,
     SyncMode,
 )
-from energybench.instruments.scpi import SafetyLimits
+from energybench.instruments.scpi import SafetyLimits, run_shutdown_steps
 
 log = logging.getLogger(__name__)
 
@@ -307,10 +307,8 @@ class Joulescope:
                 self._on_stop()
 
     def safe_shutdown(self) -> None:
-        with contextlib.suppress(Exception):
-            self.stop()
-        with contextlib.suppress(Exception):
-            self.close()
+        """Stop streaming and close the device; failures are logged, never raised."""
+        run_shutdown_steps(self.resource, [("stop", self.stop), ("close", self.close)])
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

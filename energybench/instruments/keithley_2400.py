@@ -55,7 +55,6 @@ from energybench.transport.base import BaseTransport
 log = logging.getLogger(__name__)
 
 _RANGES_7A = (1e-6, 10e-6, 100e-6, 1e-3, 10e-3, 100e-3, 1.0, 4.0, 5.0, 7.0)
-POLL_INTERVAL_S = 0.02
 FETCH_CHUNK_READINGS = 100_000
 
 

@@ -1,5 +1,6 @@
-"""Checks both Keithley SMU drivers apply to a capture: the range to use, the digital line named
-in a sync spec, over-range readings, and that buffer timestamps sit on the sample grid."""
+"""Checks both Keithley SMU drivers apply to a capture: the range to use (the B2900 picks its
+range here too), the digital line named in a sync spec, over-range readings, and that buffer
+timestamps sit on the sample grid."""
 
 from __future__ import annotations
 

@@ -36,6 +36,7 @@ from energybench.instruments.capabilities import (
     InstrumentInfo,
     SyncMode,
 )
+from energybench.instruments.keithley_common import pick_range
 from energybench.instruments.scpi import SafetyLimits, ScpiDriver, require_current_limit
 from energybench.transport.base import BaseTransport
 
@@ -127,8 +128,11 @@ class KeysightB2900(ScpiDriver):
     def set_current_limit(self, current_a: float) -> None:
         if self.limits:
             self.limits.check_current(current_a, "current limit (compliance)")
-        elif not 0 < current_a <= 3.03:
-            raise SafetyLimitError(f"{current_a:g} A compliance is outside 0..3.03 A")
+        if not 0 < current_a <= 3.03:  # the instrument's own limit, bench limits or not
+            raise SafetyLimitError(
+                f"{current_a:g} A compliance is outside 0..3.03 A; nothing was sent",
+                context="current limit (compliance)",
+            )
         self.send_batch([f":SENS{self._c}:CURR:PROT {current_a:.6g}"])
         self._compliance_a = current_a
 
@@ -140,17 +144,6 @@ class KeysightB2900(ScpiDriver):
         return self.transport.query(f":OUTP{self._c}?").strip() in ("1", "ON")
 
     # ---- TriggeredMeter --------------------------------------------------------------
-    def _current_range(self, request: CaptureRequest) -> float:
-        if request.current_range_a is None:
-            return CURRENT_RANGES_A[-1]
-        for value in CURRENT_RANGES_A:
-            if value >= request.current_range_a * (1 - 1e-9):
-                return value
-        raise ConfigError(
-            f"{request.current_range_a:g} A exceeds the largest range (3 A)",
-            context="current_range_a",
-        )
-
     def configure_capture(self, request: CaptureRequest) -> CaptureSettings:
         """Set format, range, aperture = interval, TIMer trigger and the DIO arm; read back."""
         model = self.info.model if self.info else "B2901A"
@@ -170,7 +163,7 @@ class KeysightB2900(ScpiDriver):
                 context="duration_s",
             )
         c = self._c
-        current_range = self._current_range(request)
+        current_range = pick_range(CURRENT_RANGES_A, request.current_range_a, "current_range_a")
         aperture = request.sample_interval_s * self.aperture_fraction
         functions = '"CURR","VOLT"' if request.measure_voltage else '"CURR"'
         commands = [
@@ -301,7 +294,6 @@ class KeysightB2900(ScpiDriver):
                 ("drain errors", self.log_errors),
             ]
         )
-        self._shutdown_done = True
 
 
 def _ext_pin(line: str) -> int:

@@ -95,18 +95,11 @@ class KeysightN6705C(ElogStreaming, ScpiDriver):
         ElogStreaming.__init__(self)
 
     @classmethod
-    def open(
-        cls, resource: str, limits: SafetyLimits | None = None, *, timeout_s: float = 10.0, **kw
-    ) -> KeysightN6705C:
-        """Open ``resource`` (VISA socket/INSTR or tcp://host:port) and wrap it."""
-        from energybench.transport import open_transport
-
-        transport = open_transport(resource, timeout_s=timeout_s)
-        try:
-            return cls(transport, limits, **kw)
-        except BaseException:
-            transport.close()
-            raise
+    def open(cls, resource: str, limits: SafetyLimits | None = None, **kw) -> KeysightN6705C:
+        """Open ``resource`` (VISA socket/INSTR or tcp://host:port) and wrap it (10 s timeout
+        unless ``timeout_s`` is given)."""
+        kw.setdefault("timeout_s", 10.0)
+        return super().open(resource, limits, **kw)
 
     # ---- identity ------------------------------------------------------------------------
     def identify(self) -> InstrumentInfo:
@@ -394,11 +387,3 @@ class KeysightN6705C(ElogStreaming, ScpiDriver):
             ]
         )
         self._stream_running = False
-        self._shutdown_done = True
-
-    def __enter__(self) -> KeysightN6705C:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.safe_shutdown()
-        self.close()

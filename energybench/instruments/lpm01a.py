@@ -38,7 +38,7 @@ from energybench.instruments.lpm01a_stream import (
     StreamAssembler,
     strip_prompt,
 )
-from energybench.instruments.scpi import SafetyLimits, require_current_limit
+from energybench.instruments.scpi import SafetyLimits, require_current_limit, run_shutdown_steps
 from energybench.transport.base import BaseTransport
 
 log = logging.getLogger(__name__)
@@ -117,11 +117,12 @@ class Lpm01a:
         transport = open_transport(
             resource, baud_rate=BAUD_RATE, timeout_s=timeout_s, write_termination="\r\n"
         )
-        driver = cls(transport, limits, **kw)
         try:
+            driver = cls(transport, limits, **kw)
             driver.connect()
-        except Exception:
-            driver.close()
+        except BaseException:  # a refused option or a failed connect must not hold the port
+            with contextlib.suppress(Exception):
+                transport.close()
             raise
         return driver
 
@@ -395,15 +396,12 @@ class Lpm01a:
     # ---- shutdown --------------------------------------------------------------------
     def safe_shutdown(self) -> None:
         """Stop, power off, release host control; idempotent, never raises."""
-        steps = [("stop", self.stop), ("pwr off", lambda: self.command("pwr off"))]
+        run_shutdown_steps(self.resource, [("stop", self.stop)])
+        self._acquiring = False  # after a failed stop too: the next commands purge stale output
+        steps = [("pwr off", lambda: self.command("pwr off"))]
         if self._controlled:
             steps.append(("hrc", lambda: self.command("hrc")))
-        for name, step in steps:
-            try:
-                step()
-            except Exception as exc:  # safe_shutdown never raises
-                log.warning("%s: shutdown step %r failed: %s", self.resource, name, exc)
-                self._acquiring = False
+        run_shutdown_steps(self.resource, steps)
         self._controlled = False
 
     def close(self) -> None:

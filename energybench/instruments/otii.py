@@ -25,7 +25,6 @@ import threading
 
 from energybench.errors import (
     ConfigError,
-    EnergybenchError,
     InstrumentError,
     SafetyLimitError,
 )
@@ -41,7 +40,7 @@ from energybench.instruments.otii_stream import (
     MAX_CURRENT_RANGE_A,
     OtiiRecordingStream,
 )
-from energybench.instruments.scpi import SafetyLimits, require_current_limit
+from energybench.instruments.scpi import SafetyLimits, require_current_limit, run_shutdown_steps
 from energybench.transport.base import BaseTransport
 
 log = logging.getLogger(__name__)
@@ -273,13 +272,7 @@ class OtiiArc(OtiiRecordingStream):
                 lambda: self._request("arc_set_main", self._device({"enable": False}), timeout),
             )
         )
-        for name, step in steps:
-            try:
-                step()
-            except (EnergybenchError, OSError, ValueError, KeyError) as exc:
-                log.warning("%s: shutdown step %r failed: %s", self.resource, name, exc)
-            except Exception as exc:  # safe_shutdown never raises
-                log.error("%s: shutdown step %r failed: %r", self.resource, name, exc)
+        run_shutdown_steps(self.resource, steps)
         self._stop_sent = self._stop_sent or self._recording
         self._recording = False
         self._stopped.set()

@@ -51,6 +51,18 @@ def require_current_limit(current_limit_set: bool, enabled: bool, context: str) 
         )
 
 
+def run_shutdown_steps(resource: str, steps: Iterable[tuple[str, Callable[[], object]]]) -> None:
+    """Run every shutdown step even if earlier ones fail; log failures, never raise (every
+    driver's ``safe_shutdown`` runs its steps through this)."""
+    for name, step in steps:
+        try:
+            step()
+        except (EnergybenchError, OSError, ValueError, KeyError) as exc:
+            log.warning("%s: shutdown step %r failed: %s", resource, name, exc)
+        except Exception as exc:  # safe_shutdown never raises
+            log.error("%s: shutdown step %r failed unexpectedly: %r", resource, name, exc)
+
+
 def is_no_error(reply: str) -> bool:
     """``0,"No error"`` / ``+0,"No error"`` / ``0`` (2600B TSP prints just the code)."""
     code = reply.strip().split(",", 1)[0].strip().strip('"')
@@ -69,7 +81,6 @@ class ScpiDriver:
         self.transport = transport
         self.limits = limits
         self.info: InstrumentInfo | None = None
-        self._shutdown_done = False
 
     @property
     def resource(self) -> str:
@@ -111,14 +122,8 @@ class ScpiDriver:
             log.warning("%s: error queue at shutdown: %s", self.resource, entry)
 
     def run_shutdown_steps(self, steps: Iterable[tuple[str, Callable[[], object]]]) -> None:
-        """Run every shutdown step even if earlier ones fail; log failures, never raise."""
-        for name, step in steps:
-            try:
-                step()
-            except (EnergybenchError, OSError, ValueError) as exc:
-                log.warning("%s: shutdown step %r failed: %s", self.resource, name, exc)
-            except Exception as exc:  # safe_shutdown never raises
-                log.error("%s: shutdown step %r failed unexpectedly: %r", self.resource, name, exc)
+        """:func:`run_shutdown_steps` for this instrument."""
+        run_shutdown_steps(self.resource, steps)
 
     @classmethod
     def open(cls, resource: str, limits: SafetyLimits | None = None, **kwargs):

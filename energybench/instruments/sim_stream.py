@@ -34,7 +34,7 @@ from energybench.instruments.capabilities import (
     StreamStats,
     SyncMode,
 )
-from energybench.instruments.scpi import SafetyLimits
+from energybench.instruments.scpi import SafetyLimits, run_shutdown_steps
 from energybench.instruments.stream_framing import (
     DATA,
     END,
@@ -261,12 +261,10 @@ class SimStreamMeter:
             self._streaming = False
 
     def safe_shutdown(self) -> None:
-        """Stop streaming and release the connection; never raises."""
-        with contextlib.suppress(Exception):
-            self.stop(timeout_s=2.0)
+        """Stop streaming and release the connection; failures are logged, never raised."""
+        steps = [("stop", lambda: self.stop(timeout_s=2.0)), ("close", self.close)]
+        run_shutdown_steps(self.resource, steps)
         self._streaming = False
-        with contextlib.suppress(Exception):
-            self.close()
 
     def close(self) -> None:
         with contextlib.suppress(TransportError, OSError):
