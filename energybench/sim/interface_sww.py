@@ -102,16 +102,19 @@ class SwwBoardSide:
         stops = self._ticks(self._edges(PROCESSING_PIN, "falling"))[:MAX_FRAMES]
         return starts.tolist(), stops.tolist()
 
-    def detections_reply(self) -> str:
-        lines = ["Detection Timestamps (ms)\r\n"]
-        lines += [f"{ms},\r\n" for ms in self.detections_ms()]
-        return "".join(lines) + "m-ready\r\n"
 
-    def dutycycle_reply(self) -> str:
-        starts, stops = self.duty_cycle_ticks()
-        text = "Duty cycle start times (s)\r\n" + _rows(starts) + "\r\n"
-        text += "Duty cycle stop times (s)\r\n" + _rows(stops)
-        return text + "m-ready\r\n"
+def detections_reply(detections_ms: list[int]) -> str:
+    """``print_detections``' reply (a board without an SD card has recorded nothing)."""
+    lines = ["Detection Timestamps (ms)\r\n"]
+    lines += [f"{ms},\r\n" for ms in detections_ms]
+    return "".join(lines) + "m-ready\r\n"
+
+
+def dutycycle_reply(starts: list[int], stops: list[int]) -> str:
+    """``print_dutycycle``'s reply: start then stop ticks, 8 a line."""
+    text = "Duty cycle start times (s)\r\n" + _rows(starts) + "\r\n"
+    text += "Duty cycle stop times (s)\r\n" + _rows(stops)
+    return text + "m-ready\r\n"
 
 
 def _rows(values: list[int]) -> str:
