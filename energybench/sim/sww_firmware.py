@@ -82,23 +82,20 @@ class SwwHooks(Protocol):
 
 def format_int8_list(values: list[int]) -> list[str]:
     """``print_vals_int8``: ``[`` then 16 values a line as ``%d, `` (the last ``%d  ``), ``]``."""
-    lines: list[str] = []
-    for i in range(0, len(values), 16):
-        row = values[i : i + 16]
-        parts = [f"{v}{' ' if i + j == len(values) - 1 else ','} " for j, v in enumerate(row)]
-        lines.append(("[" if i == 0 else "") + "".join(parts) + "\r\n")
-    if not lines:
-        lines.append("[")
-    lines.append("]\r\n")
-    return lines
+    return [*_value_lines(values, last=" "), "]\r\n"]
 
 
 def format_int16_list(values: list[int]) -> list[str]:
     """``print_vals_int16``: ``[`` then 16 values a line, ``]`` after the last value."""
+    return _value_lines(values, last="]")
+
+
+def _value_lines(values: list[int], last: str) -> list[str]:
+    """``[`` then 16 values a line as ``%d, ``, the last one ``%d<last> ``; ``[`` alone if none."""
     lines: list[str] = []
     for i in range(0, len(values), 16):
         row = values[i : i + 16]
-        parts = [f"{v}{']' if i + j == len(values) - 1 else ','} " for j, v in enumerate(row)]
+        parts = [f"{v}{last if i + j == len(values) - 1 else ','} " for j, v in enumerate(row)]
         lines.append(("[" if i == 0 else "") + "".join(parts) + "\r\n")
     return lines or ["["]
 
