@@ -42,7 +42,7 @@ from energybench.sim.firmware_proc import (
     write_input,
 )
 from energybench.sim.lab_dut import Sink
-from energybench.sim.profiles import MODES, DutProfile
+from energybench.sim.profiles import MODES, WORKLOADS, DutProfile
 from energybench.sim.pty import PtyServer
 from energybench.sim.timeline import Timeline
 
@@ -51,7 +51,6 @@ log = logging.getLogger(__name__)
 _POLL_S = 0.02
 _STDERR_KEEP = 4000  # characters of the process's stderr kept for error messages
 _PTY_WRITE_TIMEOUT_S = 0.05  # nobody reading the port: drop output instead of stalling events
-WORKLOADS = ("kws01", "vww01", "ic01", "ad01")
 
 
 class FirmwareDut:
