@@ -109,8 +109,7 @@ class SimDut:
         self.energy_build = mode == "energy"
         self.idle_speed = idle_speed
         self.pin = pin
-        if pin not in timeline.pin_names:
-            timeline.add_pin(pin, True)
+        timeline.add_pin(pin, True)
         self._configure(model, vendor_name)
         self.faults = DutFaults()
         self.windows: list[InferWindow] = []

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from energybench.sim.sww_audio import WavError, read_wav
+from energybench.sim.sww_dut import PROCESSING_PIN, SWW_PINS, WW_PIN
 from energybench.sim.timeline import Timeline
 
 log = logging.getLogger(__name__)
@@ -38,8 +39,6 @@ MAX_TIMESTAMPS = 10000
 MAX_FRAMES = 100
 DEDUPE_MS = 10
 PLAY_ERROR = "Error playing file. Check that the file exists and is a 2-channel wav file.\n"
-WW_PIN = "ww_detected"
-PROCESSING_PIN = "processing"
 
 
 class SwwBoardSide:
@@ -48,9 +47,8 @@ class SwwBoardSide:
     def __init__(self, timeline: Timeline, sd_card: Path) -> None:
         self.timeline = timeline
         self.sd_card = Path(sd_card)
-        for name, level in ((WW_PIN, True), (PROCESSING_PIN, False)):
-            if name not in timeline.pin_names:
-                timeline.add_pin(name, level)
+        for name, level in SWW_PINS:
+            timeline.add_pin(name, level)
         self.tim2_zero_s = timeline.now_s
 
     # ---- SD card -----------------------------------------------------------------------------
