@@ -29,7 +29,7 @@ import threading
 from pathlib import Path
 
 from energybench.errors import ConfigError, DutError, DutTimeoutError
-from energybench.sim.dut import InferWindow
+from energybench.sim.dut import InferWindow, Sink
 from energybench.sim.firmware_build import ensure_binary
 from energybench.sim.firmware_events import FirmwareEvent, FirmwareTrack
 from energybench.sim.firmware_proc import (
@@ -41,7 +41,6 @@ from energybench.sim.firmware_proc import (
     start_process,
     write_input,
 )
-from energybench.sim.lab_dut import Sink
 from energybench.sim.profiles import MODES, WORKLOADS, DutProfile
 from energybench.sim.pty import PtyServer
 from energybench.sim.timeline import Timeline
