@@ -166,18 +166,17 @@ class FirmwareDut:
     def power_on(self) -> None:
         """The supply switched on again: the DUT reboots (a new process on the same port); a
         relay waiting for the old process ends, the boot banner goes to the DUT port."""
-        with self._cond:
-            self._sink = None
-        with self._feed_lock:
-            self._stopping.set()  # the old process ends on purpose
-            self._end_process()
-            self._stopping.clear()
-            self._spawn()
+        self._respawn(self.mode)
 
     def flash(self, mode: str) -> None:
         """Run the other build (energy or performance timestamps): a new process, same port."""
         if mode not in MODES:
             raise ConfigError(f"mode must be one of {MODES}, got {mode!r}", context="mode")
+        self._respawn(mode)
+        log.info("firmware DUT flashed with the %s build", mode)
+
+    def _respawn(self, mode: str) -> None:
+        """End the process (on purpose: no warning) and start ``mode``'s build on the same port."""
         with self._cond:
             self._sink = None
         with self._feed_lock:
@@ -188,7 +187,6 @@ class FirmwareDut:
             self.track.set_mode(mode)
             self._stopping.clear()
             self._spawn()
-        log.info("firmware DUT flashed with the %s build", mode)
 
     def __enter__(self) -> FirmwareDut:
         return self.start()
