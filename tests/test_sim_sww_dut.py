@@ -142,6 +142,12 @@ def test_db_commands(sww) -> None:
         b"Error: Transfer size ((null)) must be valid int; greater than 0.\r\n"
         b"Usage: 'db load N'; N>0\r\nm-ready\r\n"
     )
+    command(port, "db load 4")
+    assert command(port, "db 01zz") == (
+        b"Received command: db 01zz\r\n"
+        b"Error: Received non-hex digit in character pair 'zz' at location 4\r\n"
+        b"Canceling segment upload. Still waiting for data\r\nm-ready\r\n"
+    )
 
 
 def test_timestamp_pulse_holds_the_profile_hold_or_the_reference_microsecond(sww) -> None:
