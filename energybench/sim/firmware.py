@@ -20,6 +20,7 @@ from typing import Protocol
 FW_VERSION = "ULPMark for tinyML Firmware V0.0.1"
 CMD_SIZE = 80
 HEX_DIGITS = "0123456789abcdefABCDEF"
+DEFAULT_WARMUPS = 10  # `infer N` without W
 MAX_DB_INPUT_SIZE = {
     "kws01": 490,
     "vww01": 96 * 96 * 3,
@@ -172,7 +173,7 @@ class EeMonitor:
         elif tok == "db":
             self._buffer_parse(args)
         elif tok == "infer":
-            n, w = 1, 10
+            n, w = 1, DEFAULT_WARMUPS
             if args:
                 i = c_atoi(args[0])
                 if i <= 0:

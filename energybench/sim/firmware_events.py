@@ -31,12 +31,12 @@ from dataclasses import dataclass
 
 from energybench.errors import DutError
 from energybench.sim.dut import InferWindow
+from energybench.sim.firmware import DEFAULT_WARMUPS
 from energybench.sim.timeline import Timeline
 
 log = logging.getLogger(__name__)
 
 LAP_RE = re.compile(r"^m-lap-us-([0-9]+)$")
-DEFAULT_WARMUPS = 10  # `infer N` without W (the reference firmware's default)
 
 
 @dataclass(frozen=True)
