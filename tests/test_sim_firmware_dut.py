@@ -7,6 +7,7 @@ pin edges at the times it reported, and the FirmwareDut's windows must match the
 
 from __future__ import annotations
 
+import fcntl
 import signal
 import subprocess
 import sys
@@ -353,6 +354,20 @@ def test_missing_make_is_a_config_error_naming_it(tmp_path: Path, monkeypatch) -
     monkeypatch.setattr(firmware_build.shutil, "which", lambda name: None)
     with pytest.raises(ConfigError, match="make is not installed"):
         firmware_build.ensure_binary()
+
+
+def test_a_build_lock_held_too_long_is_a_config_error(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "Makefile").write_text("all:\n")
+    (tmp_path / "build").mkdir()
+    monkeypatch.setattr(firmware_build, "FIRMWARE_DIR", tmp_path)
+    monkeypatch.setattr(firmware_build, "default_binary", lambda: tmp_path / "build" / "x")
+    monkeypatch.delenv(firmware_build.ENV_BINARY, raising=False)
+    monkeypatch.setattr(firmware_build, "build_tools_missing", lambda: None)
+    with open(tmp_path / "build" / ".build-lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # another build that never ends
+        with pytest.raises(ConfigError, match="held the lock") as info:
+            firmware_build.ensure_binary(timeout_s=0.2)
+    assert info.value.context.endswith(".build-lock")
 
 
 def test_lab_up_dut_firmware_cli_stops_cleanly_on_sigint(firmware_binary: Path) -> None:

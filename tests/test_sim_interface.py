@@ -43,6 +43,11 @@ def test_board_commands(board) -> None:
     port.write(b"names%")  # a table prefix with no space: the reference answers nothing
     assert read_for(port, 0.2) == b""
     assert command(port, "ls") == b"m-ready\r\n"
+    # no SD card: nothing recorded, the lists are empty
+    assert command(port, "print_detections") == b"Detection Timestamps (ms)\r\nm-ready\r\n"
+    assert command(port, "print_dutycycle") == (
+        b"Duty cycle start times (s)\r\n\r\nDuty cycle stop times (s)\r\nm-ready\r\n"
+    )
 
 
 def test_newline_only_lines_merge_with_the_next(board) -> None:

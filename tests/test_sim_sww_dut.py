@@ -13,7 +13,7 @@ from sim_helpers import command
 from energybench.errors import ConfigError
 from energybench.sim.profiles import load_profile, profile_from_dict
 from energybench.sim.sww_dut import PROCESSING_PIN, WW_PIN, SimSwwDut
-from energybench.sim.sww_firmware import format_int8_list
+from energybench.sim.sww_firmware import format_int8_list, format_int16_list
 from energybench.sim.sww_model import (
     LfbeFrontEnd,
     StandInSwwDetector,
@@ -109,6 +109,14 @@ def test_int8_list_format() -> None:
     assert lines[1:] == ["16  \r\n", "]\r\n"]
 
 
+def test_int16_list_format() -> None:
+    assert format_int16_list([]) == ["["]  # no last value: no closing bracket
+    assert format_int16_list([1, -2]) == ["[1, -2] \r\n"]
+    lines = format_int16_list(list(range(17)))
+    assert lines[0].startswith("[0, 1, ") and lines[0].endswith("15, \r\n")
+    assert lines[1:] == ["16] \r\n"]
+
+
 def test_db_commands(sww) -> None:
     _, port = sww
     assert (
@@ -133,6 +141,12 @@ def test_db_commands(sww) -> None:
         b"Received command: db load\r\n"
         b"Error: Transfer size ((null)) must be valid int; greater than 0.\r\n"
         b"Usage: 'db load N'; N>0\r\nm-ready\r\n"
+    )
+    command(port, "db load 4")
+    assert command(port, "db 01zz") == (
+        b"Received command: db 01zz\r\n"
+        b"Error: Received non-hex digit in character pair 'zz' at location 4\r\n"
+        b"Canceling segment upload. Still waiting for data\r\nm-ready\r\n"
     )
 
 

@@ -33,6 +33,9 @@ def test_edges_are_exact() -> None:
     tl = _bench()
     np.testing.assert_array_equal(tl.edges("timestamp", "falling"), [1.0, 3.0])
     np.testing.assert_array_equal(tl.edges("timestamp", "rising"), [1.0 + 50e-6, 3.0 + 50e-6])
+    tl.add_pin("timestamp", False)  # an existing pin is left as it is (DUTs add theirs)
+    np.testing.assert_array_equal(tl.edges("timestamp", "falling"), [1.0, 3.0])
+    assert tl.pin_at("timestamp", 0.5)
 
 
 def test_bin_rendering_integrates_to_exact_charge() -> None:

@@ -109,8 +109,7 @@ class SimDut:
         self.energy_build = mode == "energy"
         self.idle_speed = idle_speed
         self.pin = pin
-        if pin not in timeline.pin_names:
-            timeline.add_pin(pin, True)
+        timeline.add_pin(pin, True)
         self._configure(model, vendor_name)
         self.faults = DutFaults()
         self.windows: list[InferWindow] = []
@@ -287,8 +286,9 @@ class SimDut:
             return
         if out.delay_s > 0:
             delay, out.delay_s = out.delay_s, 0.0
-            self._busy(delay, self.profile.idle_current_a)
-            self._stop.wait(delay)
+            self._busy(delay, self.profile.idle_current_a)  # realtime pace: sleeps the delay
+            if self.timeline.pace == "virtual":
+                self._stop.wait(delay)  # nothing slept: the host must still see the reply late
         out.sink(data)
 
     # ---- firmware hooks (Hooks protocol) ----------------------------------------------------

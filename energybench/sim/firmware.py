@@ -19,6 +19,8 @@ from typing import Protocol
 
 FW_VERSION = "ULPMark for tinyML Firmware V0.0.1"
 CMD_SIZE = 80
+HEX_DIGITS = "0123456789abcdefABCDEF"
+DEFAULT_WARMUPS = 10  # `infer N` without W
 MAX_DB_INPUT_SIZE = {
     "kws01": 490,
     "vww01": 96 * 96 * 3,
@@ -90,13 +92,9 @@ def _as_int(value: int) -> int:
     return value - 2**32 if value >= 2**31 else value
 
 
-def _hexdec(pair: str) -> int:
-    try:
-        if all(c in "0123456789abcdefABCDEF" for c in pair):
-            return int(pair, 16)
-    except ValueError:
-        pass
-    return -1
+def hexdec(pair: str) -> int:
+    """The byte a pair of hex digits spells, or -1 (``ee_hexdec``'s failure value)."""
+    return int(pair, 16) if pair and all(c in HEX_DIGITS for c in pair) else -1
 
 
 class CommandAssembler:
@@ -175,7 +173,7 @@ class EeMonitor:
         elif tok == "db":
             self._buffer_parse(args)
         elif tok == "infer":
-            n, w = 1, 10
+            n, w = 1, DEFAULT_WARMUPS
             if args:
                 i = c_atoi(args[0])
                 if i <= 0:
@@ -259,7 +257,7 @@ class EeMonitor:
             return
         for k in range(0, len(digits), 2):
             pair = digits[k : k + 2]
-            value = _hexdec(pair)
+            value = hexdec(pair)
             if value < 0:
                 emit(f"e-[Invalid hex digit '{pair}']\r\n")
                 return

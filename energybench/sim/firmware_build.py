@@ -13,7 +13,9 @@ import logging
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
+from typing import IO
 
 from energybench.errors import ConfigError
 
@@ -24,6 +26,7 @@ BINARY_NAME = "ebdut-posix"
 ENV_BINARY = "ENERGYBENCH_EBDUT"  # an explicit binary path overrides the build
 BUILD_TIMEOUT_S = 300.0
 _SOURCE_SUFFIXES = (".c", ".h")
+_LOCK_POLL_S = 0.1
 
 
 def default_binary() -> Path:
@@ -81,7 +84,7 @@ def ensure_binary(binary: str | Path | None = None, *, timeout_s: float = BUILD_
         raise ConfigError(missing, context=f"make -C {firmware_dir}")
     (firmware_dir / "build").mkdir(exist_ok=True)
     with open(firmware_dir / "build" / ".build-lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be building: wait for it
+        _lock_build(lock, firmware_dir, timeout_s)  # another process may be building
         if _needs_build(path, firmware_dir):
             log.info("building %s with make", path)
             try:
@@ -102,3 +105,20 @@ def ensure_binary(binary: str | Path | None = None, *, timeout_s: float = BUILD_
                     context=f"make -C {firmware_dir}",
                 )
     return path
+
+
+def _lock_build(lock: IO[str], firmware_dir: Path, timeout_s: float) -> None:
+    """Take the build lock, waiting for another process's build at most ``timeout_s`` (its
+    ``make`` is bounded by the same timeout)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise ConfigError(
+                    f"another build held the lock for more than {timeout_s:.0f} s",
+                    context=str(firmware_dir / "build" / ".build-lock"),
+                ) from None
+            time.sleep(_LOCK_POLL_S)

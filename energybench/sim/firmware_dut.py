@@ -29,7 +29,7 @@ import threading
 from pathlib import Path
 
 from energybench.errors import ConfigError, DutError, DutTimeoutError
-from energybench.sim.dut import InferWindow
+from energybench.sim.dut import InferWindow, Sink
 from energybench.sim.firmware_build import ensure_binary
 from energybench.sim.firmware_events import FirmwareEvent, FirmwareTrack
 from energybench.sim.firmware_proc import (
@@ -41,8 +41,7 @@ from energybench.sim.firmware_proc import (
     start_process,
     write_input,
 )
-from energybench.sim.lab_dut import Sink
-from energybench.sim.profiles import MODES, DutProfile
+from energybench.sim.profiles import MODES, WORKLOADS, DutProfile
 from energybench.sim.pty import PtyServer
 from energybench.sim.timeline import Timeline
 
@@ -51,7 +50,6 @@ log = logging.getLogger(__name__)
 _POLL_S = 0.02
 _STDERR_KEEP = 4000  # characters of the process's stderr kept for error messages
 _PTY_WRITE_TIMEOUT_S = 0.05  # nobody reading the port: drop output instead of stalling events
-WORKLOADS = ("kws01", "vww01", "ic01", "ad01")
 
 
 class FirmwareDut:
@@ -168,18 +166,17 @@ class FirmwareDut:
     def power_on(self) -> None:
         """The supply switched on again: the DUT reboots (a new process on the same port); a
         relay waiting for the old process ends, the boot banner goes to the DUT port."""
-        with self._cond:
-            self._sink = None
-        with self._feed_lock:
-            self._stopping.set()  # the old process ends on purpose
-            self._end_process()
-            self._stopping.clear()
-            self._spawn()
+        self._respawn(self.mode)
 
     def flash(self, mode: str) -> None:
         """Run the other build (energy or performance timestamps): a new process, same port."""
         if mode not in MODES:
             raise ConfigError(f"mode must be one of {MODES}, got {mode!r}", context="mode")
+        self._respawn(mode)
+        log.info("firmware DUT flashed with the %s build", mode)
+
+    def _respawn(self, mode: str) -> None:
+        """End the process (on purpose: no warning) and start ``mode``'s build on the same port."""
         with self._cond:
             self._sink = None
         with self._feed_lock:
@@ -190,7 +187,6 @@ class FirmwareDut:
             self.track.set_mode(mode)
             self._stopping.clear()
             self._spawn()
-        log.info("firmware DUT flashed with the %s build", mode)
 
     def __enter__(self) -> FirmwareDut:
         return self.start()

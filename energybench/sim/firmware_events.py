@@ -31,12 +31,12 @@ from dataclasses import dataclass
 
 from energybench.errors import DutError
 from energybench.sim.dut import InferWindow
+from energybench.sim.firmware import DEFAULT_WARMUPS
 from energybench.sim.timeline import Timeline
 
 log = logging.getLogger(__name__)
 
 LAP_RE = re.compile(r"^m-lap-us-([0-9]+)$")
-DEFAULT_WARMUPS = 10  # `infer N` without W (the reference firmware's default)
 
 
 @dataclass(frozen=True)
@@ -85,8 +85,7 @@ class FirmwareTrack:
         self.idle_current_a = idle_current_a
         self.pin = pin
         self.lag_s = lag_s
-        if pin not in timeline.pin_names:
-            timeline.add_pin(pin, True)
+        timeline.add_pin(pin, True)
         # CLOCK_MONOTONIC at the timeline's t = 0 (constant; a µs error here shifts everything)
         self._wall0_s = time.monotonic() - timeline.wall_time_s()
         self.events: list[FirmwareEvent] = []

@@ -27,7 +27,12 @@ import threading
 from pathlib import Path
 
 from energybench.sim.firmware import c_atoi
-from energybench.sim.interface_sww import PLAY_ERROR, SwwBoardSide
+from energybench.sim.interface_sww import (
+    PLAY_ERROR,
+    SwwBoardSide,
+    detections_reply,
+    dutycycle_reply,
+)
 from energybench.sim.lab_dut import LabDut
 from energybench.sim.pty import PtyServer
 from energybench.sim.timeline import Timeline
@@ -157,17 +162,10 @@ class SimInterfaceBoard:
                 self.sww.record()
             self._send("Now recording detections\r\nm-ready\r\n")
         elif name == "print_detections":
-            if self.sww is not None:
-                self._send(self.sww.detections_reply())
-            else:
-                self._send("Detection Timestamps (ms)\r\nm-ready\r\n")
+            self._send(detections_reply(self.sww.detections_ms() if self.sww else []))
         elif name == "print_dutycycle":
-            if self.sww is not None:
-                self._send(self.sww.dutycycle_reply())
-            else:
-                self._send(
-                    "Duty cycle start times (s)\r\n\r\nDuty cycle stop times (s)\r\nm-ready\r\n"
-                )
+            starts, stops = self.sww.duty_cycle_ticks() if self.sww else ([], [])
+            self._send(dutycycle_reply(starts, stops))
         else:  # ls
             files = self.sww.ls_lines(args) if self.sww is not None else []
             self._send("".join(files) + "m-ready\r\n")

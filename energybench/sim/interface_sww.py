@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from energybench.sim.sww_audio import WavError, read_wav
+from energybench.sim.sww_dut import PROCESSING_PIN, SWW_PINS, WW_PIN
 from energybench.sim.timeline import Timeline
 
 log = logging.getLogger(__name__)
@@ -38,8 +39,6 @@ MAX_TIMESTAMPS = 10000
 MAX_FRAMES = 100
 DEDUPE_MS = 10
 PLAY_ERROR = "Error playing file. Check that the file exists and is a 2-channel wav file.\n"
-WW_PIN = "ww_detected"
-PROCESSING_PIN = "processing"
 
 
 class SwwBoardSide:
@@ -48,9 +47,8 @@ class SwwBoardSide:
     def __init__(self, timeline: Timeline, sd_card: Path) -> None:
         self.timeline = timeline
         self.sd_card = Path(sd_card)
-        for name, level in ((WW_PIN, True), (PROCESSING_PIN, False)):
-            if name not in timeline.pin_names:
-                timeline.add_pin(name, level)
+        for name, level in SWW_PINS:
+            timeline.add_pin(name, level)
         self.tim2_zero_s = timeline.now_s
 
     # ---- SD card -----------------------------------------------------------------------------
@@ -102,16 +100,19 @@ class SwwBoardSide:
         stops = self._ticks(self._edges(PROCESSING_PIN, "falling"))[:MAX_FRAMES]
         return starts.tolist(), stops.tolist()
 
-    def detections_reply(self) -> str:
-        lines = ["Detection Timestamps (ms)\r\n"]
-        lines += [f"{ms},\r\n" for ms in self.detections_ms()]
-        return "".join(lines) + "m-ready\r\n"
 
-    def dutycycle_reply(self) -> str:
-        starts, stops = self.duty_cycle_ticks()
-        text = "Duty cycle start times (s)\r\n" + _rows(starts) + "\r\n"
-        text += "Duty cycle stop times (s)\r\n" + _rows(stops)
-        return text + "m-ready\r\n"
+def detections_reply(detections_ms: list[int]) -> str:
+    """``print_detections``' reply (a board without an SD card has recorded nothing)."""
+    lines = ["Detection Timestamps (ms)\r\n"]
+    lines += [f"{ms},\r\n" for ms in detections_ms]
+    return "".join(lines) + "m-ready\r\n"
+
+
+def dutycycle_reply(starts: list[int], stops: list[int]) -> str:
+    """``print_dutycycle``'s reply: start then stop ticks, 8 a line."""
+    text = "Duty cycle start times (s)\r\n" + _rows(starts) + "\r\n"
+    text += "Duty cycle stop times (s)\r\n" + _rows(stops)
+    return text + "m-ready\r\n"
 
 
 def _rows(values: list[int]) -> str:

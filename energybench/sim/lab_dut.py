@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Protocol
 
-from energybench.sim.dut import InferWindow
+from energybench.sim.dut import InferWindow, Sink
 
-Sink = Callable[[bytes], object]
 DUT_KINDS = ("sim", "firmware")
 
 

@@ -31,6 +31,7 @@ import hashlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -176,29 +177,38 @@ class _FirmwareModel:
         return format_ad(np.float32(total / np.float32(io.input_elements)))
 
 
+def open_int8_interpreter(path: Path, *, without: str) -> tuple[Any, dict, dict]:
+    """An ai-edge-litert interpreter (CPU, one thread, tensors allocated) of an int8 model, with
+    its first input's and output's details; ``without`` says how to run with no model."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError as exc:
+        raise ConfigError(
+            f"ai-edge-litert is not installed; install it with `pip install energybench[litert]`"
+            f" or {without}",
+            context="model",
+        ) from exc
+    if not path.is_file():
+        raise ConfigError("model file not found", context=str(path))
+    interpreter = Interpreter(model_path=str(path), num_threads=1)
+    interpreter.allocate_tensors()
+    inp = interpreter.get_input_details()[0]
+    out = interpreter.get_output_details()[0]
+    if inp["dtype"] != np.int8 or out["dtype"] != np.int8:
+        raise ConfigError("expected an int8-quantised model", context=str(path))
+    return interpreter, inp, out
+
+
 class LiteRtModel(_FirmwareModel):
     """A reference .tflite run by ai-edge-litert (CPU), with the firmware's conversions."""
 
     label = "litert"
 
     def __init__(self, workload: str, path: Path) -> None:
-        try:
-            from ai_edge_litert.interpreter import Interpreter
-        except ImportError as exc:
-            raise ConfigError(
-                "ai-edge-litert is not installed; install it with `pip install energybench[litert]`"
-                " or run the simulated DUT without a model (stand-in results)",
-                context="model",
-            ) from exc
-        if not path.is_file():
-            raise ConfigError("model file not found", context=str(path))
         self.path = path
-        self._interpreter = Interpreter(model_path=str(path), num_threads=1)
-        self._interpreter.allocate_tensors()
-        inp = self._interpreter.get_input_details()[0]
-        out = self._interpreter.get_output_details()[0]
-        if inp["dtype"] != np.int8 or out["dtype"] != np.int8:
-            raise ConfigError("expected an int8-quantised model", context=str(path))
+        self._interpreter, inp, out = open_int8_interpreter(
+            path, without="run the simulated DUT without a model (stand-in results)"
+        )
         ref = WORKLOAD_IO[workload]
         io = WorkloadIO(
             input_elements=int(np.prod(inp["shape"])),

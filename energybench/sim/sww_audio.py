@@ -22,6 +22,8 @@ from energybench.errors import ConfigError
 STANDIN_WAV = "sww_standin.wav"
 STANDIN_TRUTH = "sww_standin_test.json"
 STANDIN_BURSTS_S = ((1.05, 1.65), (4.05, 4.75), (7.05, 7.45))
+STANDIN_RATE_HZ = 16000
+STANDIN_LENGTH_S = 10.0
 STANDIN_LEAD_S = 0.1  # truth windows open this long before a burst (frames end after it)
 
 
@@ -91,7 +93,9 @@ def write_wav(path: Path, samples: np.ndarray, sample_rate_hz: int) -> Path:
     return Path(path)
 
 
-def standin_audio(seed: int = 0, sample_rate_hz: int = 16000, length_s: float = 10.0) -> np.ndarray:
+def standin_audio(
+    seed: int = 0, sample_rate_hz: int = STANDIN_RATE_HZ, length_s: float = STANDIN_LENGTH_S
+) -> np.ndarray:
     """Stereo int16: faint seeded noise plus a few 10 ms-faded tone bursts (1 kHz + 2.5 kHz)."""
     rng = np.random.default_rng(seed)
     n = round(length_s * sample_rate_hz)
@@ -117,12 +121,12 @@ def make_standin_sd_card(folder: Path, *, seed: int = 0) -> Path:
     """Write the stand-in WAV and its truth JSON into ``folder``; returns ``folder``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    write_wav(folder / STANDIN_WAV, standin_audio(seed), 16000)
+    write_wav(folder / STANDIN_WAV, standin_audio(seed), STANDIN_RATE_HZ)
     truth = [
         {
             "wav_file": STANDIN_WAV,
-            "sample_rate": 16000,
-            "length_sec": 10.0,
+            "sample_rate": STANDIN_RATE_HZ,
+            "length_sec": STANDIN_LENGTH_S,
             "detection_windows": [[s - STANDIN_LEAD_S, e] for s, e in STANDIN_BURSTS_S],
         }
     ]

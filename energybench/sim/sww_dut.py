@@ -46,6 +46,7 @@ SWW_BAUD = 115200
 PULSE_S = 1e-6  # th_delay_us(1): one TIM16 tick
 WW_PIN = "ww_detected"
 PROCESSING_PIN = "processing"
+SWW_PINS = ((WW_PIN, True), (PROCESSING_PIN, False))  # the pins the board listens to, idle levels
 
 
 @dataclass
@@ -80,9 +81,8 @@ class SimSwwDut(SimDut):
         pin: str = "timestamp",
         serve_pty: bool = True,
     ) -> None:
-        for name, level in ((WW_PIN, True), (PROCESSING_PIN, False)):
-            if name not in timeline.pin_names:
-                timeline.add_pin(name, level)
+        for name, level in SWW_PINS:
+            timeline.add_pin(name, level)
         self.streaming = False
         self.streams: list[SwwStream] = []
         self.last_activations: list[int] = []

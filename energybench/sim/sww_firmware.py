@@ -28,7 +28,7 @@ from typing import Protocol
 
 import numpy as np
 
-from energybench.sim.firmware import CommandAssembler, c_atoi
+from energybench.sim.firmware import HEX_DIGITS, CommandAssembler, c_atoi, hexdec
 
 log = logging.getLogger(__name__)
 
@@ -82,23 +82,20 @@ class SwwHooks(Protocol):
 
 def format_int8_list(values: list[int]) -> list[str]:
     """``print_vals_int8``: ``[`` then 16 values a line as ``%d, `` (the last ``%d  ``), ``]``."""
-    lines: list[str] = []
-    for i in range(0, len(values), 16):
-        row = values[i : i + 16]
-        parts = [f"{v}{' ' if i + j == len(values) - 1 else ','} " for j, v in enumerate(row)]
-        lines.append(("[" if i == 0 else "") + "".join(parts) + "\r\n")
-    if not lines:
-        lines.append("[")
-    lines.append("]\r\n")
-    return lines
+    return [*_value_lines(values, last=" "), "]\r\n"]
 
 
 def format_int16_list(values: list[int]) -> list[str]:
     """``print_vals_int16``: ``[`` then 16 values a line, ``]`` after the last value."""
+    return _value_lines(values, last="]")
+
+
+def _value_lines(values: list[int], last: str) -> list[str]:
+    """``[`` then 16 values a line as ``%d, ``, the last one ``%d<last> ``; ``[`` alone if none."""
     lines: list[str] = []
     for i in range(0, len(values), 16):
         row = values[i : i + 16]
-        parts = [f"{v}{']' if i + j == len(values) - 1 else ','} " for j, v in enumerate(row)]
+        parts = [f"{v}{last if i + j == len(values) - 1 else ','} " for j, v in enumerate(row)]
         lines.append(("[" if i == 0 else "") + "".join(parts) + "\r\n")
     return lines or ["["]
 
@@ -211,7 +208,7 @@ class SwwMonitor:
             self._transfer_size = size
             self._bytes_loaded = 0
             emit(f"Expecting {size} bytes\r\n")
-        elif sub[0] in "0123456789abcdefABCDEF":
+        elif sub[0] in HEX_DIGITS:
             self._load_hex(sub)
         elif sub == "getptr":
             emit(f"m-buff-ptr-{self._bytes_loaded}\r\n")
@@ -252,7 +249,8 @@ class SwwMonitor:
             return
         for i in range(0, len(digits), 2):
             pair = digits[i : i + 2]
-            if not all(c in "0123456789abcdefABCDEF" for c in pair):
+            value = hexdec(pair)
+            if value < 0:
                 emit(
                     f"Error: Received non-hex digit in character pair '{pair}' at location "
                     f"{i + 2}\r\n"
@@ -260,7 +258,7 @@ class SwwMonitor:
                 emit("Canceling segment upload. Still waiting for data\r\n")
                 return
             if 0 <= self._bytes_loaded < I2S_BUFFER_BYTES:
-                self.buffer[self._bytes_loaded] = int(pair, 16)
+                self.buffer[self._bytes_loaded] = value
             self._bytes_loaded += 1
             if self._bytes_loaded >= I2S_BUFFER_BYTES or self._bytes_loaded >= self._transfer_size:
                 self._db_loading = False

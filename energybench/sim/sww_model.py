@@ -29,6 +29,7 @@ from typing import Protocol
 import numpy as np
 
 from energybench.errors import ConfigError
+from energybench.sim.models import open_int8_interpreter
 
 SWW_MODEL_FILE = "str_ww_ref_model.tflite"
 SAMPLE_RATE_HZ = 16000
@@ -129,25 +130,12 @@ class LiteRtSwwModel:
     label = "litert"
 
     def __init__(self, path: Path) -> None:
-        try:
-            from ai_edge_litert.interpreter import Interpreter
-        except ImportError as exc:
-            raise ConfigError(
-                "ai-edge-litert is not installed; install it with `pip install energybench[litert]`"
-                " or run the simulated SWW DUT without a model (stand-in detector)",
-                context="model",
-            ) from exc
-        if not path.is_file():
-            raise ConfigError("model file not found", context=str(path))
         self.path = path
         self.label = f"litert {path.name}"
-        self._interpreter = Interpreter(model_path=str(path), num_threads=1)
-        self._interpreter.allocate_tensors()
-        inp = self._interpreter.get_input_details()[0]
-        out = self._interpreter.get_output_details()[0]
+        self._interpreter, inp, out = open_int8_interpreter(
+            path, without="run the simulated SWW DUT without a model (stand-in detector)"
+        )
         shape = tuple(int(d) for d in inp["shape"])
-        if inp["dtype"] != np.int8 or out["dtype"] != np.int8:
-            raise ConfigError("expected an int8-quantised model", context=str(path))
         if int(np.prod(shape)) != NUM_FRAMES * NUM_MEL_BINS or int(np.prod(out["shape"])) != 3:
             raise ConfigError(
                 f"model tensors {shape} -> {tuple(out['shape'])} are not the SWW model's "

@@ -213,6 +213,7 @@ class Timeline:
             self._pin(name).set(t_s, 1.0 if level else 0.0)
 
     def add_pin(self, name: str, level: bool) -> None:
+        """A new pin at ``level`` from t=0; a pin that exists already is left as it is."""
         with self._cond:
             self._pins.setdefault(name, _Steps(1.0 if level else 0.0))
 

@@ -52,19 +52,18 @@ static size_t format_special(char *buffer, double value)
     return 0;
 }
 
-/* milli = |value| * 1000 already rounded or truncated to an integer; writes [-]I.FFF. */
-static size_t format_milli(char *buffer, int negative, uint64_t milli)
+/* Writes [-]W.FFF: the whole part and the thousandths (0..999), already rounded or truncated. */
+static size_t format_whole_milli(char *buffer, int negative, uint64_t whole, uint64_t milli)
 {
     size_t at = 0;
-    uint64_t fraction = milli % 1000u;
     if (negative) {
         buffer[at++] = '-';
     }
-    at += eb_format_u64(buffer + at, milli / 1000u);
+    at += eb_format_u64(buffer + at, whole);
     buffer[at++] = '.';
-    buffer[at++] = (char)('0' + (int)(fraction / 100u));
-    buffer[at++] = (char)('0' + (int)(fraction / 10u % 10u));
-    buffer[at++] = (char)('0' + (int)(fraction % 10u));
+    buffer[at++] = (char)('0' + (int)(milli / 100u));
+    buffer[at++] = (char)('0' + (int)(milli / 10u % 10u));
+    buffer[at++] = (char)('0' + (int)(milli % 10u));
     buffer[at] = '\0';
     return at;
 }
@@ -115,7 +114,6 @@ size_t eb_format_fixed3(char *buffer, double value)
     double scaled;
     uint64_t milli;
     double remainder;
-    size_t at = 0;
     if (special != 0u) {
         return special;
     }
@@ -136,16 +134,7 @@ size_t eb_format_fixed3(char *buffer, double value)
         whole++;
         milli = 0;
     }
-    if (negative) {
-        buffer[at++] = '-';
-    }
-    at += eb_format_u64(buffer + at, whole);
-    buffer[at++] = '.';
-    buffer[at++] = (char)('0' + (int)(milli / 100u));
-    buffer[at++] = (char)('0' + (int)(milli / 10u % 10u));
-    buffer[at++] = (char)('0' + (int)(milli % 10u));
-    buffer[at] = '\0';
-    return at;
+    return format_whole_milli(buffer, negative, whole, milli);
 }
 
 size_t eb_format_trunc3(char *buffer, double value)
@@ -161,7 +150,7 @@ size_t eb_format_trunc3(char *buffer, double value)
         return format_exponent(buffer, value < 0.0, magnitude);
     }
     milli = (uint64_t)(magnitude * 1000.0);
-    return format_milli(buffer, value < 0.0 && milli != 0u, milli);
+    return format_whole_milli(buffer, value < 0.0 && milli != 0u, milli / 1000u, milli % 1000u);
 }
 
 void eb_print_n(const char *text, size_t length)

@@ -325,6 +325,12 @@ static void test_formatting(void)
     CHECK_STR(got, "1.000");
     eb_format_trunc3(got, 0.0);
     CHECK_STR(got, "0.000");
+    eb_format_trunc3(got, -1.2345);
+    CHECK_STR(got, "-1.234");
+    eb_format_trunc3(got, -0.0004); /* truncates to zero: no sign */
+    CHECK_STR(got, "0.000");
+    eb_format_trunc3(got, 123.4567);
+    CHECK_STR(got, "123.456");
     eb_format_fixed3(got, 1e300);
     CHECK(strtod(got, NULL) > 0.99e300 && strtod(got, NULL) < 1.01e300);
     eb_format_u64(got, UINT64_MAX);
