@@ -70,12 +70,10 @@ class _Channel:
     arm_count: int = 1
     # acquisition state
     t_init: float | None = None
-    t_arm: float | None = None
     current: np.ndarray | None = None
     voltage: np.ndarray | None = None
     times: np.ndarray | None = None
     tripped: bool = False
-    used_range_a: float | None = None
 
 
 @dataclass
@@ -334,7 +332,6 @@ class SimKeysightB2900(ScpiInstrument):
             if ch.trig_source == "TIM" and ch.aperture_s > ch.trig_timer_s + 1e-12:
                 raise ScpiError(SETTINGS_CONFLICT, "Settings conflict; aperture > trigger timer")
             ch.t_init = self.timeline.now_s
-            ch.t_arm = None
             ch.current = ch.voltage = ch.times = None
             ch.tripped = False
 
@@ -389,7 +386,6 @@ class SimKeysightB2900(ScpiInstrument):
         vlimit = OVER_RANGE * vrange
         ch.voltage = np.clip(self.voltage_measurement.apply(true_v), -vlimit, vlimit)
         ch.times = starts - t_arm
-        ch.t_arm, ch.used_range_a = t_arm, rng
         return True
 
     def _fetch(self, r: Request, what: str) -> bytes:
@@ -402,7 +398,7 @@ class SimKeysightB2900(ScpiInstrument):
             values = np.full(ch.trig_count * ch.arm_count, np.nan)
         if self.format == "ASC":
             text = ",".join(
-                "+9.910000E+37" if math.isnan(v) else f"{v:+.9E}" for v in values.tolist()
+                f"{ASCII_MISSING:+.6E}" if math.isnan(v) else f"{v:+.9E}" for v in values.tolist()
             )
             return text.encode()
         dtype = "f4" if self.format == "REAL32" else "f8"
