@@ -38,9 +38,8 @@ class BufferCommands:
         c("TRACe:DATA?", self._trace_data)
         c("FORMat[:DATA]", self._format)
         c("FORMat[:DATA]?", lambda r: self.data_format)
-        c("FORMat:BORDer", self._border)
-        c("FORMat:BORDer?", lambda r: "NORM" if self.big_endian else "SWAP")
         c("FORMat:ASCii:PRECision", self._precision)
+        self.register_byte_order()
 
     def _buf_arg(self, r: Request, index: int) -> str:
         return unquote(r.args[index]) if len(r.args) > index else "defbuffer1"
@@ -105,12 +104,6 @@ class BufferCommands:
         if value not in forms:
             raise ScpiError(ILLEGAL_PARAMETER, "Illegal format")
         self.data_format = forms[value]
-
-    def _border(self, r: Request) -> None:
-        value = r.arg().upper()
-        if value not in ("NORM", "NORMAL", "SWAP", "SWAPPED"):
-            raise ScpiError(ILLEGAL_PARAMETER, "Illegal byte order")
-        self.big_endian = value.startswith("NORM")
 
     def _precision(self, r: Request) -> None:
         self.ascii_precision = int(r.float_arg(0, 0, 16))

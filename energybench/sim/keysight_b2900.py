@@ -186,8 +186,7 @@ class SimKeysightB2900(ScpiInstrument):
         c("IDLE:ACQuire?", self._idle)
         c("FORMat[:DATA]", self._set_format)
         c("FORMat[:DATA]?", lambda r: self.format.replace("REAL", "REAL,").rstrip(","))
-        c("FORMat:BORDer", self._set_border)
-        c("FORMat:BORDer?", lambda r: "NORM" if self.big_endian else "SWAP")
+        self.register_byte_order()
         c("FETCh:ARRay:CURRent?", lambda r: self._fetch(r, "current"))
         c("FETCh:ARRay:VOLTage?", lambda r: self._fetch(r, "voltage"))
         c("FETCh:ARRay:TIME?", lambda r: self._fetch(r, "times"))
@@ -308,12 +307,6 @@ class SimKeysightB2900(ScpiInstrument):
             self.format = "REAL64"
         else:
             raise ScpiError(ILLEGAL_PARAMETER, "Illegal parameter value")
-
-    def _set_border(self, r: Request) -> None:
-        word = r.arg().upper()
-        if word not in ("NORM", "NORMAL", "SWAP", "SWAPPED"):
-            raise ScpiError(ILLEGAL_PARAMETER, "Illegal parameter value")
-        self.big_endian = word.startswith("NORM")
 
     # ---- acquisition -----------------------------------------------------------------
     def _targets(self, r: Request) -> list[_Channel]:

@@ -220,8 +220,7 @@ class N6705Instrument(MeasurementCommands, ScpiInstrument):
         self.command("DIGital:PIN:POLarity?", lambda r: self._pin(r)["polarity"])
         self.command("FORMat[:DATA]", self._set_format)
         self.command("FORMat[:DATA]?", lambda r: "REAL" if self.real_format else "ASC")
-        self.command("FORMat:BORDer", self._set_border)
-        self.command("FORMat:BORDer?", lambda r: "NORM" if self.big_endian else "SWAP")
+        self.register_byte_order()
         self.command("INITiate[:IMMediate]:ACQuire", self._init_acquisition)
         self.command("TRIGger:ACQuire[:IMMediate]", self._bus_trigger)
         self.command("ABORt:ACQuire", self._abort_acquisition)
@@ -266,12 +265,6 @@ class N6705Instrument(MeasurementCommands, ScpiInstrument):
             self.real_format = False
         else:
             raise ScpiError(ILLEGAL_PARAMETER, "Illegal parameter value")
-
-    def _set_border(self, request: Request) -> None:
-        text = request.arg(0).upper()
-        if text not in ("NORM", "NORMAL", "SWAP", "SWAPPED"):
-            raise ScpiError(ILLEGAL_PARAMETER, "Illegal parameter value")
-        self.big_endian = text.startswith("NORM")
 
     def _block(self, values: np.ndarray) -> bytes | str:
         if self.real_format:

@@ -202,6 +202,17 @@ class ScpiInstrument:
     def reset(self) -> None:
         """``*RST``: subclasses restore their defaults (call super)."""
 
+    def register_byte_order(self) -> None:
+        """``FORMat:BORDer NORMal|SWAPped`` and its query, kept in ``self.big_endian``."""
+        self.command("FORMat:BORDer", self._set_byte_order)
+        self.command("FORMat:BORDer?", lambda r: "NORM" if self.big_endian else "SWAP")
+
+    def _set_byte_order(self, request: Request) -> None:
+        word = request.arg().upper()
+        if word not in ("NORM", "NORMAL", "SWAP", "SWAPPED"):
+            raise ScpiError(ILLEGAL_PARAMETER, "Illegal parameter value")
+        self.big_endian = word.startswith("NORM")
+
     def push_error(self, code: int, message: str) -> None:
         if len(self.errors) >= MAX_ERROR_QUEUE:
             self.errors[-1] = '-350,"Queue overflow"'
