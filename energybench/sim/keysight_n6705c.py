@@ -12,7 +12,8 @@ unverified (marked [U] in the spec) is chosen and documented here:
   and answers an empty block (``#10``, or an empty line in ASCII).
 - Elog records not fetched within ``elog_fifo_s`` of virtual time are lost, oldest first; the
   next ``FETC:ELOG?`` queues ``+313,"Elog FIFO overflow; <n> records lost"``.
-- ``STAT:OPER:COND?`` bits: 3 = waiting for the acquisition trigger, 5 = acquisition active.
+- ``STAT:OPER:COND?`` bits: 2 = output off, 3 = waiting for the acquisition trigger. Bit 5
+  (acquisition active) is never set: a triggered acquisition completes at once in virtual time.
 """
 
 from __future__ import annotations
@@ -76,19 +77,16 @@ class N6705Instrument(MeasurementCommands, ScpiInstrument):
 
     # ---- state ---------------------------------------------------------------------------
     def reset(self) -> None:
-        current, voltage = self._measurement
         self.channels: dict[int, Channel] = {}
         for n, module in enumerate(self.modules, start=1):
-            i_model, _ = acq.make_models(current, self._seed + 10 * n)
-            _, v_model = acq.make_models(voltage, self._seed + 10 * n)
+            i_model, v_model = acq.make_models(*self._measurement, self._seed + 10 * n)
             self.channels[n] = Channel(n, module, current_model=i_model, voltage_model=v_model)
         self.pins = {n: {"function": "DIO", "polarity": "POS"} for n in range(1, 8)}
         self.real_format = False
         self.big_endian = True
         self.acquisitions: dict[int, Acquisition] = {}
         self.elog: ElogSession | None = None
-        if getattr(self, "timeline", None) is not None:
-            self.timeline.set_supply(self.timeline.now_s, output_on=False)
+        self.timeline.set_supply(self.timeline.now_s, output_on=False)
 
     def _channels(self, request: Request) -> list[Channel]:
         numbers = request.channels() or [1]
