@@ -396,8 +396,8 @@ class SimKeithley2600B(ScpiInstrument):
             buf, element = ref
             if not 1 <= first <= last <= buf.count:
                 raise TspError(RUNTIME_ERROR, "TSP Runtime error: index out of range")
-            current, source, times = buf.columns()
-            column = {"readings": current, "sourcevalues": source, "timestamps": times - times[0]}
+            current, source, _ = buf.columns()
+            column = {"readings": current, "sourcevalues": source, "timestamps": buf.relative_s()}
             columns.append(column[element][first - 1 : last])
         table = np.column_stack(columns).ravel()
         form = int(self.format["data"])
