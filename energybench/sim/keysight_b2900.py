@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from energybench.errors import ConfigError
-from energybench.sim.measurement import MeasurementModel
+from energybench.sim.measurement import MeasurementModel, pick_range
 from energybench.sim.scpi_server import (
     ILLEGAL_PARAMETER,
     SETTINGS_CONFLICT,
@@ -261,9 +261,8 @@ class SimKeysightB2900(ScpiInstrument):
 
     def _set_range(self, r: Request) -> None:
         value = r.float_arg(0, 0.0, max(self.current_ranges_a))
-        fitting = [x for x in self.current_ranges_a if x >= value * (1 - 1e-9)]
         ch = self._ch(r)
-        ch.current_range_a = fitting[0]
+        ch.current_range_a = pick_range(self.current_ranges_a, value)
         ch.current_range_auto = False
 
     def _set_aperture(self, r: Request) -> None:
@@ -372,7 +371,7 @@ class SimKeysightB2900(ScpiInstrument):
         rng = ch.current_range_a
         if ch.current_range_auto:
             peak = float(np.max(np.abs(true_i))) if n else 0.0
-            rng = next((x for x in self.current_ranges_a if peak <= x), self.current_ranges_a[-1])
+            rng = pick_range(self.current_ranges_a, peak)
         limit = OVER_RANGE * rng
         ch.current = np.clip(self.measurement.apply(true_i), -limit, limit)
         vrange = next((x for x in VOLTAGE_RANGES_V if abs(ch.voltage_v) <= x), 200.0)

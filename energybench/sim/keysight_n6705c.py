@@ -24,7 +24,7 @@ from energybench.errors import ConfigError
 from energybench.sim import keysight_n6705c_acq as acq
 from energybench.sim.keysight_n6705c_acq import Acquisition, Channel, ElogSession, Wiring
 from energybench.sim.keysight_n6705c_meas import MeasurementCommands, scpi_number
-from energybench.sim.measurement import MeasurementModel
+from energybench.sim.measurement import MeasurementModel, pick_range
 from energybench.sim.scpi_server import (
     DATA_OUT_OF_RANGE,
     ILLEGAL_PARAMETER,
@@ -157,16 +157,12 @@ class N6705Instrument(MeasurementCommands, ScpiInstrument):
             return int(r.float_arg(0, -(acq.MAX_POINTS - 1), 2e9))
 
         def crange(r: Request, ch: Channel) -> float:
-            return self._pick_range(
-                r.float_arg(0, 0.0, acq.CURRENT_RANGES_A[ch.module][0]),
-                acq.CURRENT_RANGES_A[ch.module],
-            )
+            ranges = acq.CURRENT_RANGES_A[ch.module]
+            return pick_range(ranges, r.float_arg(0, 0.0, max(ranges)))
 
         def vrange(r: Request, ch: Channel) -> float:
-            return self._pick_range(
-                r.float_arg(0, 0.0, acq.VOLTAGE_RANGES_V[ch.module][0]),
-                acq.VOLTAGE_RANGES_V[ch.module],
-            )
+            ranges = acq.VOLTAGE_RANGES_V[ch.module]
+            return pick_range(ranges, r.float_arg(0, 0.0, max(ranges)))
 
         def source(r: Request, ch: Channel) -> str:
             text = r.arg(0).upper()
@@ -229,11 +225,6 @@ class N6705Instrument(MeasurementCommands, ScpiInstrument):
         self.command("TRIGger:ELOG[:IMMediate]", self._bus_trigger_elog)
         self.command("ABORt:ELOG", self._abort_elog)
         self.command("FETCh:ELOG?", self._fetch_elog)
-
-    @staticmethod
-    def _pick_range(value: float, ranges: tuple[float, ...]) -> float:
-        """The smallest range that holds ``value`` (ranges are listed widest first)."""
-        return min(r for r in ranges if r >= value - 1e-15)
 
     def _model_query(self, request: Request) -> str:
         return ",".join(ch.module for ch in self._channels(request))
