@@ -161,7 +161,6 @@ class SimOtiiArc:
         inbox = b""
         self._send(conn, {"type": "information", "info": "connected",
                           "data": {"server": "energybench SimOtiiArc"}})  # fmt: skip
-        conn.settimeout(0.2)
         while not self.tcp.stopping.is_set():
             try:
                 data = conn.recv(65536)
