@@ -28,6 +28,7 @@ from energybench.sim.tcp_server import TcpServer
 log = logging.getLogger(__name__)
 
 MAX_ERROR_QUEUE = 10
+SEND_TIMEOUT_S = 10.0  # a reply (a block can be megabytes) must make progress within this
 NO_ERROR = '0,"No error"'
 
 
@@ -302,7 +303,9 @@ class ScpiServer:
 
     def __init__(self, instrument: ScpiInstrument, host: str = "127.0.0.1") -> None:
         self.instrument = instrument
-        self.tcp = TcpServer(self._serve, name="scpi", host=host, conn_timeout_s=0.2).listen()
+        self.tcp = TcpServer(
+            self._serve, name="scpi", host=host, conn_timeout_s=SEND_TIMEOUT_S
+        ).listen()
         self.host = host
         self.port = self.tcp.port
 
