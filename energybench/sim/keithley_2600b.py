@@ -173,9 +173,6 @@ class SimKeithley2600B(ScpiInstrument):
             return []
         return [] if reply is None else [reply if isinstance(reply, bytes) else reply.encode()]
 
-    def push_error(self, code: int, message: str) -> None:
-        self.errors.append((code, message))
-
     def _statement(self, text: str) -> str | bytes | None:
         call = re.fullmatch(r"([A-Za-z_][\w.\[\]]*)\s*\((.*)\)", text)
         if call and call.group(1) == "print":
@@ -337,7 +334,7 @@ class SimKeithley2600B(ScpiInstrument):
     def _take_pushed_errors(self) -> None:
         while self.faults.push_errors:
             code, _, message = self.faults.push_errors.pop(0).partition(",")
-            self.errors.append((int(code), message.strip('"')))
+            self.push_error(int(code), message.strip('"'))
 
     # ---- acquisition ---------------------------------------------------------------------
     def interval_s(self, ch: _Channel) -> float:

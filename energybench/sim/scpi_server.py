@@ -162,7 +162,7 @@ class ScpiInstrument:
 
     def __init__(self) -> None:
         self._commands: list[tuple[tuple[_Node, ...], bool, Handler]] = []
-        self.errors: deque[str] = deque()
+        self.errors: deque[tuple[int, str]] = deque()  # (code, message), oldest first
         self.faults = ScpiFaults()
         self.lock = threading.RLock()
         self.log: list[str] = []
@@ -215,10 +215,11 @@ class ScpiInstrument:
         self.big_endian = word.startswith("NORM")
 
     def push_error(self, code: int, message: str) -> None:
+        """Queue an error; a full queue's last entry becomes ``-350,"Queue overflow"``."""
         if len(self.errors) >= MAX_ERROR_QUEUE:
-            self.errors[-1] = '-350,"Queue overflow"'
+            self.errors[-1] = (-350, "Queue overflow")
         else:
-            self.errors.append(f'{code},"{message}"')
+            self.errors.append((code, message))
 
     def _idn(self, request: Request) -> str:
         return self.identity
@@ -226,7 +227,10 @@ class ScpiInstrument:
     def _next_error(self, request: Request) -> str:
         if self.faults.push_errors:
             return self.faults.push_errors.pop(0)
-        return self.errors.popleft() if self.errors else NO_ERROR
+        if not self.errors:
+            return NO_ERROR
+        code, message = self.errors.popleft()
+        return f'{code},"{message}"'
 
     def handle(self, message: str) -> list[bytes]:
         """Execute one message (possibly compound); the replies to send, in order."""
