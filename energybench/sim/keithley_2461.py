@@ -61,6 +61,8 @@ MODELS = {
 class SimKeithley2461(BufferCommands, ScpiInstrument):
     """A 2450/2460/2461 over the timeline; ``model`` picks the variant."""
 
+    driver = "keithley_2461"  # the default model's; an instance names its own model's
+
     def __init__(
         self,
         timeline: Timeline,

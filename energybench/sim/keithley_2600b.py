@@ -90,6 +90,8 @@ def _number(value: object, digits: int = 6) -> str:
 class SimKeithley2600B(ScpiInstrument):
     """A 2600B (channel smua, and smub on two-channel models) over the timeline."""
 
+    driver = "keithley_2600b"
+
     def __init__(
         self,
         timeline: Timeline,
@@ -106,7 +108,6 @@ class SimKeithley2600B(ScpiInstrument):
         self.timeline = timeline
         self.model = model
         self.identity = f"Keithley Instruments Inc., Model {model}, {serial_number}, {firmware}"
-        self.driver = "keithley_2600b"
         self.adc = AdcModel.build(measurement, voltage_measurement, seed)
         self.lines = dict(digital_lines or {1: "timestamp"})
         self.server = ScpiServer(self)
