@@ -71,6 +71,7 @@ class SimLpm01a(Lpm01aCommandSet):
         withhold_acks: Iterable[str] = (),
         buffer_bytes: int = 1 << 16,
         overflow: str = "wait",
+        record_sent: bool = False,
     ) -> None:
         if overflow not in ("wait", "drop"):
             raise ConfigError(
@@ -92,7 +93,10 @@ class SimLpm01a(Lpm01aCommandSet):
         self.samples_lost = 0
         self._rng = np.random.default_rng(seed)
         self.log: list[str] = []  # every command received
-        self.sent_values: list[float] = []  # decoded values of the data lines sent (for tests)
+        # decoded values of the data sent, kept only with record_sent (tests): a long run at
+        # 100 kHz would otherwise hold every sample as a Python float
+        self.record_sent = record_sent
+        self.sent_values: list[float] = []
         self.five_digit_tokens = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -317,8 +321,9 @@ class SimLpm01a(Lpm01aCommandSet):
             elif len(selected):
                 words = encode_hexa(selected)
                 self._out += words
-                w = np.frombuffer(words, dtype=">u2").astype(np.int64)
-                self.sent_values.extend(((w & 0xFFF) * 16.0 ** -(w >> 12)).tolist())
+                if self.record_sent:
+                    w = np.frombuffer(words, dtype=">u2").astype(np.int64)
+                    self.sent_values.extend(((w & 0xFFF) * 16.0 ** -(w >> 12)).tolist())
             if b in cuts:
                 self._out += timestamp_record((k0 + b) * 1000 // fs, self._buffer_pct(backlog))
 
@@ -344,6 +349,6 @@ class SimLpm01a(Lpm01aCommandSet):
         if self.garble_every and self._data_lines % self.garble_every == 0:
             at = int(self._rng.integers(0, 2))
             text = text[:at] + "#\xff?"[int(self._rng.integers(0, 3))] + text[at + 1 :]
-        else:
+        elif self.record_sent:
             self.sent_values.extend(float(t[:-3] + "e" + t[-3:]) for t in text.split())
         self._say(text, prompt=False)
