@@ -73,7 +73,9 @@ class BufferCommands:
         if not 1 <= start <= end <= buf.count:
             raise ScpiError(DATA_OUT_OF_RANGE, "Buffer index out of range")
         current, source, times = buf.columns()
-        rel = buf.relative_s()
+        rows = slice(start - 1, end)  # only the rows asked for: a driver reads in chunks
+        rel = times[rows] - times[0]
+        current, source, times = current[rows], source[rows], times[rows]
         columns = []
         for element in elements:
             key = element[:4]
@@ -91,7 +93,7 @@ class BufferCommands:
                 columns.append(times - np.floor(times))
             else:
                 raise ScpiError(ILLEGAL_PARAMETER, f"Unsupported buffer element {element}")
-        table = np.column_stack([col[start - 1 : end] for col in columns]).ravel()
+        table = np.column_stack(columns).ravel()
         if self.data_format == "ASC":
             digits = self.ascii_precision or 12
             return ",".join(f"{v:.{digits}e}" for v in table)
