@@ -19,6 +19,7 @@ from energybench.instruments.registry import load_driver
 from energybench.instruments.scpi import SafetyLimits
 from energybench.sim.keithley_2600b import SimKeithley2600B
 from energybench.sim.measurement import MeasurementModel
+from energybench.sim.scpi_server import MAX_ERROR_QUEUE
 from energybench.sim.timeline import Timeline
 from energybench.transport.scripted import ScriptedTransport
 
@@ -202,6 +203,21 @@ def test_sim_unknown_statement_is_a_tsp_error(tl) -> None:
             assert k.read_errors() == []
     finally:
         sim.stop()
+
+
+def test_sim_error_queue_is_bounded_and_ends_in_overflow(tl) -> None:
+    sim = SimKeithley2600B(tl)  # statements straight to the interpreter, not served
+    try:
+        for _ in range(MAX_ERROR_QUEUE + 3):
+            sim.handle("this is not lua")
+        assert sim.handle("print(errorqueue.count)") == [f"{MAX_ERROR_QUEUE:.5e}".encode()]
+        entries = [sim.handle("print(errorqueue.next())")[0] for _ in range(MAX_ERROR_QUEUE)]
+    finally:
+        sim.stop()  # closes the listening socket the constructor bound
+    codes = [entry.split(b"\t")[:2] for entry in entries]
+    assert codes[0] == [b"-2.85000e+02", b"TSP Syntax error at line 1: unexpected symbol near "
+                        b"'this is not lua'"]  # fmt: skip
+    assert codes[-1] == [b"-3.50000e+02", b"Queue overflow"]
 
 
 def test_sim_refusal_sends_nothing_and_output_off_after_exception(tl) -> None:

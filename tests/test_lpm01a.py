@@ -263,7 +263,7 @@ def test_noise_within_bound_and_several_values_per_line() -> None:
 def test_garbled_and_five_digit_lines_are_counted_not_summed() -> None:
     tl = Timeline()
     with (
-        SimLpm01a(tl, garble_every=250, five_digit_every=3) as sim,
+        SimLpm01a(tl, garble_every=250, five_digit_every=3, record_sent=True) as sim,
         Lpm01a.open(sim.resource, LIMITS) as lpm,
     ):
         chunks = run_stream(tl, lpm, 3.0, activity=lambda tl: add_window(tl, 0.4, 2.0, 8e-3, 1e-3))
@@ -391,7 +391,7 @@ def test_event_markers_need_firmware_1_0_6() -> None:
 def test_bin_hexa_current_stream_at_100_khz() -> None:
     tl = Timeline()
     with (
-        SimLpm01a(tl, drop_every=40_000) as sim,
+        SimLpm01a(tl, drop_every=40_000, record_sent=True) as sim,
         Lpm01a.open(sim.resource, LIMITS, output="current", data_format="bin_hexa") as lpm,
     ):
         lpm.set_voltage(3.3)

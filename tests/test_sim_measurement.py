@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from energybench.errors import ConfigError
-from energybench.sim.measurement import MeasurementModel
+from energybench.sim.measurement import MeasurementModel, pick_range
 
 
 def test_ideal_is_exact_copy() -> None:
@@ -33,3 +33,10 @@ def test_range_saturates_and_validation() -> None:
     assert m.over_range(np.array([0.5]))
     with pytest.raises(ConfigError, match="noise_rms"):
         MeasurementModel(noise_rms=-1)
+
+
+def test_pick_range_is_the_smallest_that_holds_the_value_in_any_order() -> None:
+    for ranges in ((1e-3, 0.1, 3.0), (3.0, 0.1, 1e-3)):
+        assert pick_range(ranges, 0.05) == 0.1
+        assert pick_range(ranges, -0.1) == 0.1  # |value|, and a full-scale value fits
+        assert pick_range(ranges, 5.0) == 3.0  # above every range: the widest (it saturates)

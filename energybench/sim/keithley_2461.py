@@ -23,9 +23,9 @@ from energybench.sim.keithley_buffers import (
     BufferCommands,
     unquote,
 )
-from energybench.sim.keithley_common import AdcModel, SimBuffer, pick_range
+from energybench.sim.keithley_common import AdcModel, SimBuffer
 from energybench.sim.keithley_trigger import INF, Block, TriggerModel
-from energybench.sim.measurement import MeasurementModel
+from energybench.sim.measurement import MeasurementModel, pick_range
 from energybench.sim.scpi_server import (
     ILLEGAL_PARAMETER,
     SETTINGS_CONFLICT,
@@ -60,6 +60,8 @@ MODELS = {
 
 class SimKeithley2461(BufferCommands, ScpiInstrument):
     """A 2450/2460/2461 over the timeline; ``model`` picks the variant."""
+
+    driver = "keithley_2461"  # the default model's; an instance names its own model's
 
     def __init__(
         self,
@@ -253,7 +255,7 @@ class SimKeithley2461(BufferCommands, ScpiInstrument):
 
     def _sense_range(self, r: Request) -> None:
         value = r.float_arg(0, 0.0, self.spec.current_ranges_a[-1])
-        self.sense_range_a = pick_range(self.spec.current_ranges_a, value) or value
+        self.sense_range_a = pick_range(self.spec.current_ranges_a, value)
         self.sense_autorange = False
 
     def _sense_auto(self, r: Request) -> None:
@@ -270,7 +272,7 @@ class SimKeithley2461(BufferCommands, ScpiInstrument):
     def _dig_range(self, r: Request) -> None:
         ranges = self.spec.current_ranges_a[1:]  # the digitizer starts at 10 uA [U]
         value = r.float_arg(0, 0.0, ranges[-1])
-        self.dig_range_a = pick_range(ranges, value) or ranges[-1]
+        self.dig_range_a = pick_range(ranges, value)
 
     def _dig_rate(self, r: Request) -> None:
         requested = r.float_arg(0, 1_000.0, 1_000_000.0)

@@ -90,6 +90,8 @@ def _number(value: object, digits: int = 6) -> str:
 class SimKeithley2600B(ScpiInstrument):
     """A 2600B (channel smua, and smub on two-channel models) over the timeline."""
 
+    driver = "keithley_2600b"
+
     def __init__(
         self,
         timeline: Timeline,
@@ -106,7 +108,6 @@ class SimKeithley2600B(ScpiInstrument):
         self.timeline = timeline
         self.model = model
         self.identity = f"Keithley Instruments Inc., Model {model}, {serial_number}, {firmware}"
-        self.driver = "keithley_2600b"
         self.adc = AdcModel.build(measurement, voltage_measurement, seed)
         self.lines = dict(digital_lines or {1: "timestamp"})
         self.server = ScpiServer(self)
@@ -172,9 +173,6 @@ class SimKeithley2600B(ScpiInstrument):
             self.push_error(exc.code, exc.message)
             return []
         return [] if reply is None else [reply if isinstance(reply, bytes) else reply.encode()]
-
-    def push_error(self, code: int, message: str) -> None:
-        self.errors.append((code, message))
 
     def _statement(self, text: str) -> str | bytes | None:
         call = re.fullmatch(r"([A-Za-z_][\w.\[\]]*)\s*\((.*)\)", text)
@@ -337,7 +335,7 @@ class SimKeithley2600B(ScpiInstrument):
     def _take_pushed_errors(self) -> None:
         while self.faults.push_errors:
             code, _, message = self.faults.push_errors.pop(0).partition(",")
-            self.errors.append((int(code), message.strip('"')))
+            self.push_error(int(code), message.strip('"'))
 
     # ---- acquisition ---------------------------------------------------------------------
     def interval_s(self, ch: _Channel) -> float:
@@ -396,8 +394,8 @@ class SimKeithley2600B(ScpiInstrument):
             buf, element = ref
             if not 1 <= first <= last <= buf.count:
                 raise TspError(RUNTIME_ERROR, "TSP Runtime error: index out of range")
-            current, source, times = buf.columns()
-            column = {"readings": current, "sourcevalues": source, "timestamps": times - times[0]}
+            current, source, _ = buf.columns()
+            column = {"readings": current, "sourcevalues": source, "timestamps": buf.relative_s()}
             columns.append(column[element][first - 1 : last])
         table = np.column_stack(columns).ravel()
         form = int(self.format["data"])

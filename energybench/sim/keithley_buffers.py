@@ -38,9 +38,8 @@ class BufferCommands:
         c("TRACe:DATA?", self._trace_data)
         c("FORMat[:DATA]", self._format)
         c("FORMat[:DATA]?", lambda r: self.data_format)
-        c("FORMat:BORDer", self._border)
-        c("FORMat:BORDer?", lambda r: "NORM" if self.big_endian else "SWAP")
         c("FORMat:ASCii:PRECision", self._precision)
+        self.register_byte_order()
 
     def _buf_arg(self, r: Request, index: int) -> str:
         return unquote(r.args[index]) if len(r.args) > index else "defbuffer1"
@@ -74,7 +73,9 @@ class BufferCommands:
         if not 1 <= start <= end <= buf.count:
             raise ScpiError(DATA_OUT_OF_RANGE, "Buffer index out of range")
         current, source, times = buf.columns()
-        rel = buf.relative_s()
+        rows = slice(start - 1, end)  # only the rows asked for: a driver reads in chunks
+        rel = times[rows] - times[0]
+        current, source, times = current[rows], source[rows], times[rows]
         columns = []
         for element in elements:
             key = element[:4]
@@ -92,7 +93,7 @@ class BufferCommands:
                 columns.append(times - np.floor(times))
             else:
                 raise ScpiError(ILLEGAL_PARAMETER, f"Unsupported buffer element {element}")
-        table = np.column_stack([col[start - 1 : end] for col in columns]).ravel()
+        table = np.column_stack(columns).ravel()
         if self.data_format == "ASC":
             digits = self.ascii_precision or 12
             return ",".join(f"{v:.{digits}e}" for v in table)
@@ -105,12 +106,6 @@ class BufferCommands:
         if value not in forms:
             raise ScpiError(ILLEGAL_PARAMETER, "Illegal format")
         self.data_format = forms[value]
-
-    def _border(self, r: Request) -> None:
-        value = r.arg().upper()
-        if value not in ("NORM", "NORMAL", "SWAP", "SWAPPED"):
-            raise ScpiError(ILLEGAL_PARAMETER, "Illegal byte order")
-        self.big_endian = value.startswith("NORM")
 
     def _precision(self, r: Request) -> None:
         self.ascii_precision = int(r.float_arg(0, 0, 16))

@@ -108,11 +108,3 @@ def readings_before(t0_s: float, t_stop_s: float, sample_rate_hz: float) -> int:
     """How many readings started in [t0, t_stop): the one in progress at t_stop completes."""
     span = (t_stop_s - t0_s) * sample_rate_hz
     return max(0, math.ceil(span - 1e-9))
-
-
-def pick_range(ranges: tuple[float, ...], value: float) -> float | None:
-    """The smallest range that holds |value|, None if above the largest."""
-    for r in ranges:
-        if abs(value) <= r * (1 + 1e-9):
-            return r
-    return None

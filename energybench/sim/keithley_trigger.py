@@ -21,12 +21,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from energybench.sim.keithley_common import readings_before
-from energybench.sim.scpi_server import ScpiError
+from energybench.sim.scpi_server import SETTINGS_CONFLICT, ScpiError
 
 if TYPE_CHECKING:
     from energybench.sim.keithley_2461 import SimKeithley2461
 
-SETTINGS_CONFLICT = -221
 INF = -1  # count meaning "until the next acquisition block"
 MAX_STEPS = 100_000
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from energybench.errors import ConfigError
-from energybench.sim.measurement import MeasurementModel
+from energybench.sim.measurement import MeasurementModel, pick_range
 from energybench.sim.scpi_server import (
     ILLEGAL_PARAMETER,
     SETTINGS_CONFLICT,
@@ -70,12 +70,10 @@ class _Channel:
     arm_count: int = 1
     # acquisition state
     t_init: float | None = None
-    t_arm: float | None = None
     current: np.ndarray | None = None
     voltage: np.ndarray | None = None
     times: np.ndarray | None = None
     tripped: bool = False
-    used_range_a: float | None = None
 
 
 @dataclass
@@ -188,8 +186,7 @@ class SimKeysightB2900(ScpiInstrument):
         c("IDLE:ACQuire?", self._idle)
         c("FORMat[:DATA]", self._set_format)
         c("FORMat[:DATA]?", lambda r: self.format.replace("REAL", "REAL,").rstrip(","))
-        c("FORMat:BORDer", self._set_border)
-        c("FORMat:BORDer?", lambda r: "NORM" if self.big_endian else "SWAP")
+        self.register_byte_order()
         c("FETCh:ARRay:CURRent?", lambda r: self._fetch(r, "current"))
         c("FETCh:ARRay:VOLTage?", lambda r: self._fetch(r, "voltage"))
         c("FETCh:ARRay:TIME?", lambda r: self._fetch(r, "times"))
@@ -264,9 +261,8 @@ class SimKeysightB2900(ScpiInstrument):
 
     def _set_range(self, r: Request) -> None:
         value = r.float_arg(0, 0.0, max(self.current_ranges_a))
-        fitting = [x for x in self.current_ranges_a if x >= value * (1 - 1e-9)]
         ch = self._ch(r)
-        ch.current_range_a = fitting[0]
+        ch.current_range_a = pick_range(self.current_ranges_a, value)
         ch.current_range_auto = False
 
     def _set_aperture(self, r: Request) -> None:
@@ -311,12 +307,6 @@ class SimKeysightB2900(ScpiInstrument):
         else:
             raise ScpiError(ILLEGAL_PARAMETER, "Illegal parameter value")
 
-    def _set_border(self, r: Request) -> None:
-        word = r.arg().upper()
-        if word not in ("NORM", "NORMAL", "SWAP", "SWAPPED"):
-            raise ScpiError(ILLEGAL_PARAMETER, "Illegal parameter value")
-        self.big_endian = word.startswith("NORM")
-
     # ---- acquisition -----------------------------------------------------------------
     def _targets(self, r: Request) -> list[_Channel]:
         listed = r.channels() or [r.suffix(0)]
@@ -334,7 +324,6 @@ class SimKeysightB2900(ScpiInstrument):
             if ch.trig_source == "TIM" and ch.aperture_s > ch.trig_timer_s + 1e-12:
                 raise ScpiError(SETTINGS_CONFLICT, "Settings conflict; aperture > trigger timer")
             ch.t_init = self.timeline.now_s
-            ch.t_arm = None
             ch.current = ch.voltage = ch.times = None
             ch.tripped = False
 
@@ -382,14 +371,13 @@ class SimKeysightB2900(ScpiInstrument):
         rng = ch.current_range_a
         if ch.current_range_auto:
             peak = float(np.max(np.abs(true_i))) if n else 0.0
-            rng = next((x for x in self.current_ranges_a if peak <= x), self.current_ranges_a[-1])
+            rng = pick_range(self.current_ranges_a, peak)
         limit = OVER_RANGE * rng
         ch.current = np.clip(self.measurement.apply(true_i), -limit, limit)
         vrange = next((x for x in VOLTAGE_RANGES_V if abs(ch.voltage_v) <= x), 200.0)
         vlimit = OVER_RANGE * vrange
         ch.voltage = np.clip(self.voltage_measurement.apply(true_v), -vlimit, vlimit)
         ch.times = starts - t_arm
-        ch.t_arm, ch.used_range_a = t_arm, rng
         return True
 
     def _fetch(self, r: Request, what: str) -> bytes:
@@ -402,7 +390,7 @@ class SimKeysightB2900(ScpiInstrument):
             values = np.full(ch.trig_count * ch.arm_count, np.nan)
         if self.format == "ASC":
             text = ",".join(
-                "+9.910000E+37" if math.isnan(v) else f"{v:+.9E}" for v in values.tolist()
+                f"{ASCII_MISSING:+.6E}" if math.isnan(v) else f"{v:+.9E}" for v in values.tolist()
             )
             return text.encode()
         dtype = "f4" if self.format == "REAL32" else "f8"

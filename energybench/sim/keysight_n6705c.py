@@ -12,7 +12,8 @@ unverified (marked [U] in the spec) is chosen and documented here:
   and answers an empty block (``#10``, or an empty line in ASCII).
 - Elog records not fetched within ``elog_fifo_s`` of virtual time are lost, oldest first; the
   next ``FETC:ELOG?`` queues ``+313,"Elog FIFO overflow; <n> records lost"``.
-- ``STAT:OPER:COND?`` bits: 3 = waiting for the acquisition trigger, 5 = acquisition active.
+- ``STAT:OPER:COND?`` bits: 2 = output off, 3 = waiting for the acquisition trigger. Bit 5
+  (acquisition active) is never set: a triggered acquisition completes at once in virtual time.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from energybench.errors import ConfigError
 from energybench.sim import keysight_n6705c_acq as acq
 from energybench.sim.keysight_n6705c_acq import Acquisition, Channel, ElogSession, Wiring
 from energybench.sim.keysight_n6705c_meas import MeasurementCommands, scpi_number
-from energybench.sim.measurement import MeasurementModel
+from energybench.sim.measurement import MeasurementModel, pick_range
 from energybench.sim.scpi_server import (
     DATA_OUT_OF_RANGE,
     ILLEGAL_PARAMETER,
@@ -76,19 +77,16 @@ class N6705Instrument(MeasurementCommands, ScpiInstrument):
 
     # ---- state ---------------------------------------------------------------------------
     def reset(self) -> None:
-        current, voltage = self._measurement
         self.channels: dict[int, Channel] = {}
         for n, module in enumerate(self.modules, start=1):
-            i_model, _ = acq.make_models(current, self._seed + 10 * n)
-            _, v_model = acq.make_models(voltage, self._seed + 10 * n)
+            i_model, v_model = acq.make_models(*self._measurement, self._seed + 10 * n)
             self.channels[n] = Channel(n, module, current_model=i_model, voltage_model=v_model)
         self.pins = {n: {"function": "DIO", "polarity": "POS"} for n in range(1, 8)}
         self.real_format = False
         self.big_endian = True
         self.acquisitions: dict[int, Acquisition] = {}
         self.elog: ElogSession | None = None
-        if getattr(self, "timeline", None) is not None:
-            self.timeline.set_supply(self.timeline.now_s, output_on=False)
+        self.timeline.set_supply(self.timeline.now_s, output_on=False)
 
     def _channels(self, request: Request) -> list[Channel]:
         numbers = request.channels() or [1]
@@ -159,16 +157,12 @@ class N6705Instrument(MeasurementCommands, ScpiInstrument):
             return int(r.float_arg(0, -(acq.MAX_POINTS - 1), 2e9))
 
         def crange(r: Request, ch: Channel) -> float:
-            return self._pick_range(
-                r.float_arg(0, 0.0, acq.CURRENT_RANGES_A[ch.module][0]),
-                acq.CURRENT_RANGES_A[ch.module],
-            )
+            ranges = acq.CURRENT_RANGES_A[ch.module]
+            return pick_range(ranges, r.float_arg(0, 0.0, max(ranges)))
 
         def vrange(r: Request, ch: Channel) -> float:
-            return self._pick_range(
-                r.float_arg(0, 0.0, acq.VOLTAGE_RANGES_V[ch.module][0]),
-                acq.VOLTAGE_RANGES_V[ch.module],
-            )
+            ranges = acq.VOLTAGE_RANGES_V[ch.module]
+            return pick_range(ranges, r.float_arg(0, 0.0, max(ranges)))
 
         def source(r: Request, ch: Channel) -> str:
             text = r.arg(0).upper()
@@ -220,8 +214,7 @@ class N6705Instrument(MeasurementCommands, ScpiInstrument):
         self.command("DIGital:PIN:POLarity?", lambda r: self._pin(r)["polarity"])
         self.command("FORMat[:DATA]", self._set_format)
         self.command("FORMat[:DATA]?", lambda r: "REAL" if self.real_format else "ASC")
-        self.command("FORMat:BORDer", self._set_border)
-        self.command("FORMat:BORDer?", lambda r: "NORM" if self.big_endian else "SWAP")
+        self.register_byte_order()
         self.command("INITiate[:IMMediate]:ACQuire", self._init_acquisition)
         self.command("TRIGger:ACQuire[:IMMediate]", self._bus_trigger)
         self.command("ABORt:ACQuire", self._abort_acquisition)
@@ -232,11 +225,6 @@ class N6705Instrument(MeasurementCommands, ScpiInstrument):
         self.command("TRIGger:ELOG[:IMMediate]", self._bus_trigger_elog)
         self.command("ABORt:ELOG", self._abort_elog)
         self.command("FETCh:ELOG?", self._fetch_elog)
-
-    @staticmethod
-    def _pick_range(value: float, ranges: tuple[float, ...]) -> float:
-        """The smallest range that holds ``value`` (ranges are listed widest first)."""
-        return min(r for r in ranges if r >= value - 1e-15)
 
     def _model_query(self, request: Request) -> str:
         return ",".join(ch.module for ch in self._channels(request))
@@ -266,12 +254,6 @@ class N6705Instrument(MeasurementCommands, ScpiInstrument):
             self.real_format = False
         else:
             raise ScpiError(ILLEGAL_PARAMETER, "Illegal parameter value")
-
-    def _set_border(self, request: Request) -> None:
-        text = request.arg(0).upper()
-        if text not in ("NORM", "NORMAL", "SWAP", "SWAPPED"):
-            raise ScpiError(ILLEGAL_PARAMETER, "Illegal parameter value")
-        self.big_endian = text.startswith("NORM")
 
     def _block(self, values: np.ndarray) -> bytes | str:
         if self.real_format:

@@ -96,11 +96,11 @@ class Channel:
 
 
 def make_models(
-    base: MeasurementModel | None, seed: int
+    current: MeasurementModel | None, voltage: MeasurementModel | None, seed: int
 ) -> tuple[MeasurementModel, MeasurementModel]:
     """Independent current and voltage models of one channel (distinct noise streams)."""
-    model = base or MeasurementModel.ideal()
-    return replace(model, seed=seed), replace(model, seed=seed + 1)
+    ideal = MeasurementModel.ideal()
+    return replace(current or ideal, seed=seed), replace(voltage or ideal, seed=seed + 1)
 
 
 @dataclass
@@ -165,7 +165,6 @@ class ElogSession:
     capacity: int
     start_s: float | None = None
     consumed: int = 0  # records fetched or lost
-    lost: int = 0
 
 
 def find_trigger(

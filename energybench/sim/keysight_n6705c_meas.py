@@ -16,7 +16,6 @@ from energybench.sim.scpi_server import Request
 DATA_STALE = -230
 ELOG_OVERFLOW = 313
 WAITING_FOR_TRIGGER = 8
-ACQUISITION_ACTIVE = 32
 MAX_ELOG_RECORDS = 1_000_000
 
 
@@ -168,7 +167,6 @@ class MeasurementCommands:
         if available > session.capacity:
             lost = available - session.capacity
             session.consumed += lost
-            session.lost += lost
             available = session.capacity
             self.push_error(ELOG_OVERFLOW, f"Elog FIFO overflow; {lost} records lost")
         n = min(available, max_records)

@@ -71,6 +71,7 @@ class SimLpm01a(Lpm01aCommandSet):
         withhold_acks: Iterable[str] = (),
         buffer_bytes: int = 1 << 16,
         overflow: str = "wait",
+        record_sent: bool = False,
     ) -> None:
         if overflow not in ("wait", "drop"):
             raise ConfigError(
@@ -92,7 +93,10 @@ class SimLpm01a(Lpm01aCommandSet):
         self.samples_lost = 0
         self._rng = np.random.default_rng(seed)
         self.log: list[str] = []  # every command received
-        self.sent_values: list[float] = []  # decoded values of the data lines sent (for tests)
+        # decoded values of the data sent, kept only with record_sent (tests): a long run at
+        # 100 kHz would otherwise hold every sample as a Python float
+        self.record_sent = record_sent
+        self.sent_values: list[float] = []
         self.five_digit_tokens = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -261,6 +265,7 @@ class SimLpm01a(Lpm01aCommandSet):
             edges = self.timeline.edges("timestamp", self.eventsrc, t_start, t_start + n / fs)
             bins = (math.floor((t - self._t0) * fs) for t in edges)
             events = sorted(min(max(b, k0), k0 + n - 1) for b in bins)
+        overflowed = self._overflowed(k0, n)
         line: list[str] = []
         for j in range(n):
             k = k0 + j
@@ -269,7 +274,7 @@ class SimLpm01a(Lpm01aCommandSet):
                 self._flush_values(line)
                 self._say(f"event {self._event_count} ris", prompt=False)
                 self._event_count += 1
-            if any(a <= k < b for a, b in self.overflow_bins):
+            if overflowed[j]:
                 self._lost_in_second = True
             else:
                 line.append(self._token(float(values[j])))
@@ -277,22 +282,31 @@ class SimLpm01a(Lpm01aCommandSet):
                     self._flush_values(line)
             if (k + 1) % fs == 0:
                 self._flush_values(line)
-                pending = backlog if self.overflow == "wait" else len(self._out)
-                fill = min(99, 100 * pending // self.buffer_bytes)
-                buff = 100 if self._lost_in_second else fill
-                self._lost_in_second = False
-                seconds = (k + 1) // fs
+                buff, seconds = self._buffer_pct(backlog), (k + 1) // fs
                 self._say(f"TimeStamp: {seconds:03d}s 000ms, buff {buff:02d}%", prompt=False)
         self._flush_values(line)
+
+    def _overflowed(self, k0: int, n: int) -> np.ndarray:
+        """Which of the bins ``k0 .. k0 + n - 1`` the ``overflow_bins`` knob loses."""
+        k = np.arange(k0, k0 + n)
+        lost = np.zeros(n, dtype=bool)
+        for a, b in self.overflow_bins:
+            lost |= (k >= a) & (k < b)
+        return lost
+
+    def _buffer_pct(self, backlog: int) -> int:
+        """The ``buff`` figure of a time stamp (100 if the second lost data); ends the second."""
+        pending = backlog if self.overflow == "wait" else len(self._out)
+        pct = 100 if self._lost_in_second else min(99, 100 * pending // self.buffer_bytes)
+        self._lost_in_second = False
+        return pct
 
     def _emit_binary(self, k0: int, values: np.ndarray, backlog: int) -> None:
         """bin_hexa words, a time-stamp record after each second (event markers are not
         documented for bin_hexa and are not produced)."""
         fs, n = self.freq_hz, len(values)
         k = np.arange(k0, k0 + n)
-        overflowed = np.zeros(n, dtype=bool)
-        for a, b in self.overflow_bins:
-            overflowed |= (k >= a) & (k < b)
+        overflowed = self._overflowed(k0, n)
         keep = ~overflowed
         if self.drop_every:
             keep &= (k + 1) % self.drop_every != 0
@@ -307,13 +321,11 @@ class SimLpm01a(Lpm01aCommandSet):
             elif len(selected):
                 words = encode_hexa(selected)
                 self._out += words
-                w = np.frombuffer(words, dtype=">u2").astype(np.int64)
-                self.sent_values.extend(((w & 0xFFF) * 16.0 ** -(w >> 12)).tolist())
+                if self.record_sent:
+                    w = np.frombuffer(words, dtype=">u2").astype(np.int64)
+                    self.sent_values.extend(((w & 0xFFF) * 16.0 ** -(w >> 12)).tolist())
             if b in cuts:
-                pending = backlog if self.overflow == "wait" else len(self._out)
-                buff = 100 if self._lost_in_second else min(99, 100 * pending // self.buffer_bytes)
-                self._lost_in_second = False
-                self._out += timestamp_record((k0 + b) * 1000 // fs, buff)
+                self._out += timestamp_record((k0 + b) * 1000 // fs, self._buffer_pct(backlog))
 
     def _token(self, value: float) -> str:
         self._line_no += 1
@@ -337,6 +349,6 @@ class SimLpm01a(Lpm01aCommandSet):
         if self.garble_every and self._data_lines % self.garble_every == 0:
             at = int(self._rng.integers(0, 2))
             text = text[:at] + "#\xff?"[int(self._rng.integers(0, 3))] + text[at + 1 :]
-        else:
+        elif self.record_sent:
             self.sent_values.extend(float(t[:-3] + "e" + t[-3:]) for t in text.split())
         self._say(text, prompt=False)

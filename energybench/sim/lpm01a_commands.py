@@ -162,7 +162,6 @@ class Lpm01aCommandSet:
         self._t0 = self.timeline.now_s + (self.trigdelay_s if self.trigsrc == "sw" else 0.0)
         self._next_bin = 0
         self._event_count = 0
-        self._pending_events: list[int] = []
         self._lost_in_second = False
 
     def _cmd_stop(self, args: list[str]) -> None:

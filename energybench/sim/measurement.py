@@ -9,6 +9,7 @@ errors on, :meth:`error_bound` gives the bound a window integral must fall withi
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -63,3 +64,9 @@ class MeasurementModel:
         systematic = abs(self.gain_error * true_mean) + abs(self.offset)
         random_rms = math.hypot(self.noise_rms, self.resolution / math.sqrt(12.0))
         return systematic + k * random_rms / math.sqrt(max(n_samples, 1))
+
+
+def pick_range(ranges: Iterable[float], value: float) -> float:
+    """The smallest of ``ranges`` (in any order) that holds |value|; the widest if none does."""
+    ranges = tuple(ranges)
+    return min((r for r in ranges if abs(value) <= r * (1 + 1e-9)), default=max(ranges))

@@ -136,8 +136,7 @@ def available_meters() -> dict[str, str]:
             cls = meter.load()
         except ConfigError:
             continue
-        driver = getattr(cls, "driver", None)
-        if driver is None or isinstance(driver, property) or driver in drivers:
+        if cls.driver in drivers:
             found[name] = meter.description
     return found
 

@@ -37,6 +37,7 @@ import time
 from dataclasses import dataclass, field
 
 from energybench.errors import ConfigError
+from energybench.sim.idle_time import IdleTime
 from energybench.sim.measurement import MeasurementModel
 from energybench.sim.otii_commands import (
     ACE_SAMPLE_RATES_HZ,
@@ -125,8 +126,7 @@ class SimOtiiArc:
         self.tcp = TcpServer(self._serve, name="sim-otii", host=host,
                              conn_timeout_s=SEND_TIMEOUT_S, nodelay=True)  # fmt: skip
         self._lock = threading.RLock()
-        self._idle_anchor: tuple[float, float] | None = None
-        self._idle_reached = -1.0
+        self._idle = IdleTime(timeline, self.idle_speed)
 
     # ---- lifecycle -----------------------------------------------------------------------
     @property
@@ -161,7 +161,6 @@ class SimOtiiArc:
         inbox = b""
         self._send(conn, {"type": "information", "info": "connected",
                           "data": {"server": "energybench SimOtiiArc"}})  # fmt: skip
-        conn.settimeout(0.2)
         while not self.tcp.stopping.is_set():
             try:
                 data = conn.recv(65536)
@@ -243,7 +242,7 @@ class SimOtiiArc:
         rec = SimRecording(len(self.recordings) + 1, self.timeline, self.sample_rate_hz,
                            self.current_model, self.voltage_model, pins, analog)  # fmt: skip
         self.recordings.append(rec)
-        self._idle_anchor = None
+        self._idle.restart()
         return rec
 
     def _recording_for(self, data: dict) -> SimRecording:
@@ -263,12 +262,6 @@ class SimOtiiArc:
     def pass_idle_time(self, rec: SimRecording) -> None:
         """A running recording keeps growing: idle time passes at idle_speed × wall time
         (restarted whenever a producer moved the timeline itself)."""
-        if not rec.running:
-            return
-        tl, wall = self.timeline, time.monotonic()
-        now = tl.now_s
-        if self._idle_anchor is None or now != self._idle_reached:
-            self._idle_anchor = (wall, now)
-        wall0, virtual0 = self._idle_anchor
-        target = min(virtual0 + self.idle_speed * (wall - wall0), now + MAX_IDLE_STEP_S)
-        self._idle_reached = tl.advance_to(target)
+        if rec.running:
+            target = self._idle.target_s()
+            self._idle.advance_to(min(target, self.timeline.now_s + MAX_IDLE_STEP_S))

@@ -134,14 +134,14 @@ def _channel_data(sim: Any, data: dict) -> dict:
     rec = sim._recording_for(data)
     channel = sim._channel(data, rec)
     index, count = need(data, "index", int), need(data, "count", int)
-    available = rec.count(channel, sim.faults.gpi_delay_s)
+    digital = rec.transitions(channel, sim.faults.gpi_delay_s) if channel in rec.pins else None
+    available = rec.count(channel) if digital is None else len(digital)
     if not 0 <= index <= available:
         raise invalid("index", index)
     if count < 0:
         raise invalid("count", count)
-    if channel in rec.pins:
-        values = rec.transitions(channel, sim.faults.gpi_delay_s)[index : index + count]
-        return {"data_type": "digital", "values": values}
+    if digital is not None:
+        return {"data_type": "digital", "values": digital[index : index + count]}
     return rec.analog_data(channel, index, count)
 
 

@@ -25,6 +25,27 @@ def ceil_id(position: float) -> int:
     return math.ceil(position - EPS)
 
 
+class _Column:
+    """A float64 column that grows in place (capacity doubles): appending the samples of each
+    poll stays cheap however long the recording is."""
+
+    def __init__(self) -> None:
+        self._data = np.empty(0)
+        self.size = 0
+
+    def append(self, values: np.ndarray) -> None:
+        end = self.size + len(values)
+        if end > len(self._data):
+            grown = np.empty(max(end, 2 * len(self._data), 1024))
+            grown[: self.size] = self._data[: self.size]
+            self._data = grown
+        self._data[self.size : end] = values
+        self.size = end
+
+    def view(self) -> np.ndarray:
+        return self._data[: self.size]
+
+
 class SimRecording:
     """The samples of one recording, extended lazily up to the timeline's final time."""
 
@@ -49,8 +70,7 @@ class SimRecording:
         self.pins = dict(pins)  # channel ("i1") -> timeline pin name, enabled GPI channels only
         self.analog = analog  # enabled analog channels ("mc", "mv", "mp")
         self.initial = {ch: timeline.pin_at(pin, self.t_start_s) for ch, pin in self.pins.items()}
-        self._blocks: dict[str, list[np.ndarray]] = {"mc": [], "mv": []}
-        self._arrays: dict[str, np.ndarray] | None = None
+        self._columns = {"mc": _Column(), "mv": _Column(), "mp": _Column()}
         self.rendered = 0
 
     @property
@@ -77,18 +97,17 @@ class SimRecording:
             n = min(target - self.rendered, RENDER_BLOCK)
             t0 = (self.grid_id + self.rendered) / self.fs
             r = self.timeline.render(t0, self.fs, n, kind="bin")
-            self._blocks["mc"].append(self.current_model.apply(r.current_a))
-            self._blocks["mv"].append(self.voltage_model.apply(r.voltage_v))
+            current = self.current_model.apply(r.current_a)
+            voltage = self.voltage_model.apply(r.voltage_v)
+            self._columns["mc"].append(current)
+            self._columns["mv"].append(voltage)
+            self._columns["mp"].append(current * voltage)
             self.rendered += n
-            self._arrays = None
         return self.rendered
 
     def array(self, channel: str) -> np.ndarray:
-        if self._arrays is None:
-            cat = {k: np.concatenate(v) if v else np.empty(0) for k, v in self._blocks.items()}
-            cat["mp"] = cat["mc"] * cat["mv"]
-            self._arrays = cat
-        return self._arrays[channel]
+        """The measured samples so far (a view: use it before the next :meth:`extend`)."""
+        return self._columns[channel].view()
 
     def analog_data(self, channel: str, index: int, count: int) -> dict:
         values = self.array(channel)[index : index + count]

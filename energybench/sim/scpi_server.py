@@ -28,6 +28,7 @@ from energybench.sim.tcp_server import TcpServer
 log = logging.getLogger(__name__)
 
 MAX_ERROR_QUEUE = 10
+SEND_TIMEOUT_S = 10.0  # a reply (a block can be megabytes) must make progress within this
 NO_ERROR = '0,"No error"'
 
 
@@ -161,7 +162,7 @@ class ScpiInstrument:
 
     def __init__(self) -> None:
         self._commands: list[tuple[tuple[_Node, ...], bool, Handler]] = []
-        self.errors: deque[str] = deque()
+        self.errors: deque[tuple[int, str]] = deque()  # (code, message), oldest first
         self.faults = ScpiFaults()
         self.lock = threading.RLock()
         self.log: list[str] = []
@@ -202,11 +203,23 @@ class ScpiInstrument:
     def reset(self) -> None:
         """``*RST``: subclasses restore their defaults (call super)."""
 
+    def register_byte_order(self) -> None:
+        """``FORMat:BORDer NORMal|SWAPped`` and its query, kept in ``self.big_endian``."""
+        self.command("FORMat:BORDer", self._set_byte_order)
+        self.command("FORMat:BORDer?", lambda r: "NORM" if self.big_endian else "SWAP")
+
+    def _set_byte_order(self, request: Request) -> None:
+        word = request.arg().upper()
+        if word not in ("NORM", "NORMAL", "SWAP", "SWAPPED"):
+            raise ScpiError(ILLEGAL_PARAMETER, "Illegal parameter value")
+        self.big_endian = word.startswith("NORM")
+
     def push_error(self, code: int, message: str) -> None:
+        """Queue an error; a full queue's last entry becomes ``-350,"Queue overflow"``."""
         if len(self.errors) >= MAX_ERROR_QUEUE:
-            self.errors[-1] = '-350,"Queue overflow"'
+            self.errors[-1] = (-350, "Queue overflow")
         else:
-            self.errors.append(f'{code},"{message}"')
+            self.errors.append((code, message))
 
     def _idn(self, request: Request) -> str:
         return self.identity
@@ -214,7 +227,10 @@ class ScpiInstrument:
     def _next_error(self, request: Request) -> str:
         if self.faults.push_errors:
             return self.faults.push_errors.pop(0)
-        return self.errors.popleft() if self.errors else NO_ERROR
+        if not self.errors:
+            return NO_ERROR
+        code, message = self.errors.popleft()
+        return f'{code},"{message}"'
 
     def handle(self, message: str) -> list[bytes]:
         """Execute one message (possibly compound); the replies to send, in order."""
@@ -291,7 +307,9 @@ class ScpiServer:
 
     def __init__(self, instrument: ScpiInstrument, host: str = "127.0.0.1") -> None:
         self.instrument = instrument
-        self.tcp = TcpServer(self._serve, name="scpi", host=host, conn_timeout_s=0.2).listen()
+        self.tcp = TcpServer(
+            self._serve, name="scpi", host=host, conn_timeout_s=SEND_TIMEOUT_S
+        ).listen()
         self.host = host
         self.port = self.tcp.port
 

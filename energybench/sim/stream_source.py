@@ -45,6 +45,7 @@ from energybench.instruments.stream_framing import (
     encode_data,
     encode_text,
 )
+from energybench.sim.idle_time import IdleTime
 from energybench.sim.measurement import MeasurementModel
 from energybench.sim.tcp_server import TcpServer
 from energybench.sim.timeline import Timeline
@@ -161,8 +162,8 @@ class _Session:
         self.packed = False
         self.next_id = 0
         self.frame_index = 0
-        self.idle_anchor: tuple[float, float] | None = None  # (wall, virtual) when caught up
-        self.idle_reached = -1.0  # the timeline time the idle clock last advanced to
+        speed = 1.0 if source.pace == "realtime" else source.idle_speed
+        self.idle = IdleTime(source.timeline, speed) if speed is not None else None
         self.wall_start = 0.0
         self.virtual_start = 0.0
 
@@ -228,7 +229,8 @@ class _Session:
         self.packed = len(args) > 1 and args[1].upper() == "PACKED"
         now = src.timeline.now_s
         self.next_id = _ceil_id(now * rate)
-        self.idle_anchor = None
+        if self.idle is not None:
+            self.idle.restart()
         self.wall_start = time.monotonic()
         self.virtual_start = self.next_id / rate
         src.streaming = True
@@ -254,26 +256,17 @@ class _Session:
 
     def _idle(self, frame: int) -> None:
         """Caught up: let idle time pass (at idle_speed × wall, or 1× in realtime)."""
-        src = self.src
-        speed = 1.0 if src.pace == "realtime" else src.idle_speed
-        frame_s = frame / self.rate_hz
-        if speed is None:
-            src.timeline.wait_until(src.timeline.now_s + frame_s, timeout_s=0.05)
+        timeline, idle = self.src.timeline, self.idle
+        if idle is None:
+            timeline.wait_until(timeline.now_s + frame / self.rate_hz, timeout_s=0.05)
             return
-        now = src.timeline.now_s
-        if self.idle_anchor is None or now != self.idle_reached:  # a producer moved the clock
-            self.idle_anchor = (time.monotonic(), now)
-        wall0, virtual0 = self.idle_anchor
         # never run ahead of the stream by more than one frame (rendering may be the bottleneck)
         cap = (self.next_id + frame) / self.rate_hz
-        target = virtual0 + speed * (time.monotonic() - wall0)
+        target = idle.target_s()
         if target < cap:
-            time.sleep(min(max((cap - target) / speed, 0.001), 0.05))
-            target = virtual0 + speed * (time.monotonic() - wall0)
-        target = min(target, cap)
-        self.idle_reached = src.timeline.advance_to(target)
-        if self.idle_reached > target:  # a producer moved the clock past the idle target:
-            self.idle_anchor = None  # re-anchor, or idle time stalls until wall time catches up
+            time.sleep(min(max((cap - target) / idle.speed, 0.001), 0.05))
+            target = idle.target_s()
+        idle.advance_to(min(target, cap))
 
     def _send_frame(self, n: int) -> bool:
         src, faults, index = self.src, self.src.faults, self.frame_index
