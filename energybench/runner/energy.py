@@ -92,12 +92,16 @@ class _Energy:
             self.ctx.runlog.write("runner", "DUT timed out: power-cycled it")
             self.dut.client.link.resync()
             try:
-                self.dut.client.mode = None
-                self.dut.client.require_mode("energy")
+                self._check_dut_after_power_cycle()
             except DutError as exc:
                 raise ModeAborted(f"the DUT did not come back after a power cycle: {exc}") from exc
         else:
             check_alive(self.dut)
+
+    def _check_dut_after_power_cycle(self) -> None:
+        """The rebooted DUT still runs the energy build (its timestamp mode asked again)."""
+        self.dut.client.mode = None
+        self.dut.client.require_mode("energy")
 
     def probe(self, sample) -> float:
         """Latency from a short window the meter measures (N from the workload's count)."""

@@ -22,7 +22,7 @@ from energybench.runner.measure import (
     StreamMeasurer,
     TriggeredMeasurer,
 )
-from energybench.runner.performance import ModeAborted, check_alive
+from energybench.runner.performance import ModeAborted
 from energybench.runner.recording import MAX_WINDOW_SAMPLES
 from energybench.runner.results import ModeResult, WindowRecord
 from energybench.runner.stream_mode import fill_record, prepare, stream_figures, streams_for
@@ -89,20 +89,10 @@ class _StreamEnergy(_Energy):
                 context="meter.sample_rate_hz",
             )
 
-    def _recover(self, measured: Measured) -> None:
-        """After a DUT timeout: power-cycle when the supply is ours (then identify the DUT:
-        the sww01 firmware has no timestamp-mode banner to check), else check it answers."""
-        if not measured.dut_timeout:
-            return
-        if self.instruments.power_cycle():
-            self.ctx.runlog.write("runner", "DUT timed out: power-cycled it")
-            self.dut.client.link.resync()
-            try:
-                identify_dut(self.dut.client)
-            except DutError as exc:
-                raise ModeAborted(f"the DUT did not come back after a power cycle: {exc}") from exc
-        else:
-            check_alive(self.dut)
+    def _check_dut_after_power_cycle(self) -> None:
+        """The rebooted DUT answers ``name``/``profile`` (the sww01 firmware has no
+        timestamp-mode banner to check)."""
+        identify_dut(self.dut.client)
 
     def _step(self, truth: SwwTruth):
         """Steps 2-8 of the stream inside the measured interval; failures become problems."""
