@@ -252,32 +252,40 @@ class _Energy:
 
     # ---- the mode ------------------------------------------------------------------------
     def run(self) -> ModeResult:
-        ctx, opts, result = self.ctx, self.ctx.options, self.result
-        files = window_files(ctx, result)
-        ctx.progress.start(f"{ctx.workload.name} energy", opts.windows + 1)
+        self._prepare()
         self.measurer.start()
         try:
-            latency = self.probe(files[0])
-            n = opts.scaled_inferences(latency, 1)
-            result.figures.update(probe_latency_s=latency, inferences_per_window=n)
-            ctx.progress.advance()
-            for slot, sample in enumerate(files):
-                record = self.window(slot, sample, n, latency)
-                if not record.valid:  # 5 valid windows are needed: stop here, say why
-                    raise ModeAborted(
-                        f"window {slot} failed {opts.max_attempts} attempts; last: "
-                        + "; ".join(record.problems)
-                    )
-                if record.latency_s:
-                    latency = record.latency_s
-                ctx.progress.advance()
+            self._measure_all()
         except (ModeAborted, MeterFailure) as exc:
-            result.aborted = exc.one_line()
-            ctx.runlog.write("runner", f"energy mode aborted: {result.aborted}")
+            self.result.aborted = exc.one_line()
+            self.ctx.runlog.write("runner", f"energy mode aborted: {self.result.aborted}")
         finally:
             self.measurer.stop()
         self._finish()
-        return result
+        return self.result
+
+    def _prepare(self) -> None:
+        """Before the meter starts recording."""
+        self.ctx.progress.start(f"{self.ctx.workload.name} energy", self.ctx.options.windows + 1)
+
+    def _measure_all(self) -> None:
+        """The probe, then one valid window per slot (ModeAborted when a slot never is)."""
+        ctx, opts, result = self.ctx, self.ctx.options, self.result
+        files = window_files(ctx, result)
+        latency = self.probe(files[0])
+        n = opts.scaled_inferences(latency, 1)
+        result.figures.update(probe_latency_s=latency, inferences_per_window=n)
+        ctx.progress.advance()
+        for slot, sample in enumerate(files):
+            record = self.window(slot, sample, n, latency)
+            if not record.valid:  # 5 valid windows are needed: stop here, say why
+                raise ModeAborted(
+                    f"window {slot} failed {opts.max_attempts} attempts; last: "
+                    + "; ".join(record.problems)
+                )
+            if record.latency_s:
+                latency = record.latency_s
+            ctx.progress.advance()
 
     def _finish(self) -> None:
         result = self.result

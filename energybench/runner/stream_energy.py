@@ -18,7 +18,6 @@ from energybench.runner.instruments import BenchInstruments
 from energybench.runner.measure import (
     QUIET_MAX_S,
     Measured,
-    MeterFailure,
     StreamMeasurer,
     TriggeredMeasurer,
 )
@@ -141,28 +140,23 @@ class _StreamEnergy(_Energy):
             raise ModeAborted("max_attempts must be >= 1", context="max_attempts")
         return record
 
-    def run(self) -> ModeResult:
-        ctx, result = self.ctx, self.result
-        prepare(ctx, self.dut, result)
-        (truth,) = streams_for(ctx, "energy")
-        ctx.progress.start(f"{ctx.workload.name} energy", 1)
-        self.measurer.start()
-        try:
-            record = self.stream(truth)
-            if not record.valid:
-                raise ModeAborted(
-                    f"the stream failed {ctx.options.max_attempts} attempt(s); last: "
-                    + "; ".join(record.problems)
-                )
-            ctx.progress.advance()
-        except (ModeAborted, MeterFailure) as exc:
-            result.aborted = exc.one_line()
-            ctx.runlog.write("runner", f"energy mode aborted: {result.aborted}")
-        finally:
-            self.measurer.stop()
-        self._finish()
+    def _prepare(self) -> None:
+        prepare(self.ctx, self.dut, self.result)
+        self.ctx.progress.start(f"{self.ctx.workload.name} energy", 1)
+
+    def _measure_all(self) -> None:
+        (truth,) = streams_for(self.ctx, "energy")
+        record = self.stream(truth)
+        if not record.valid:
+            raise ModeAborted(
+                f"the stream failed {self.ctx.options.max_attempts} attempt(s); last: "
+                + "; ".join(record.problems)
+            )
+        self.ctx.progress.advance()
+
+    def _finish(self) -> None:
+        super()._finish()
         self._stream_figures()
-        return result
 
     def _extra_results_txt(self) -> str:
         outcomes = [self.outcome] if self.outcome is not None and self.result.valid_windows else []
