@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 RULE = "-" * 57
-MIN_WINDOW_S = 10.0
+MIN_WINDOW_S = 10.0  # MLPerf Tiny: each performance/energy window lasts at least 10 s
 REQUIRED_WINDOWS = 5
 
 
