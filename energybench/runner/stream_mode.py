@@ -22,7 +22,7 @@ from energybench.runner.stream_step import (
     run_streaming,
     stop_if_streaming,
 )
-from energybench.workloads.sww import DOCUMENTED_TOLERANCE_S, SwwTruth
+from energybench.workloads.sww import DOCUMENTED_TOLERANCE_S, SwwTruth, f1_score
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ def stream_figures(ctx: RunContext, result: ModeResult, outcomes: list[StreamOut
             true_positives=tp,
             false_negatives=fn,
             false_positives=fp,
-            f1=2 * tp / (2 * tp + fp + fn) if (tp + fp + fn) else 0.0,
+            f1=f1_score(tp, fn, fp),
             meets_quality_target=met,
             quality_target=(
                 {
