@@ -209,9 +209,11 @@ class StreamMeasurer:
             raise RunError("the stream measurer was not started", context="meter")
         return self.acq
 
-    def _failed(self) -> str | None:
+    def _raise_if_meter_failed(self, exc: AcquisitionError) -> None:
+        """A wait that failed because the meter stream did (not the DUT): the mode ends."""
         failure = getattr(self.acq, "_failure", None)  # set by the reader/writer threads
-        return None if failure is None else str(failure)
+        if failure is not None:
+            raise MeterFailure(f"the meter stream failed: {failure}", context="meter") from exc
 
     def measure(
         self,
@@ -239,10 +241,7 @@ class StreamMeasurer:
                 "the window's two timestamp edges",
             )
         except AcquisitionError as exc:
-            if self._failed():
-                raise MeterFailure(
-                    f"the meter stream failed: {self._failed()}", context="meter"
-                ) from exc
+            self._raise_if_meter_failed(exc)
             if not out.problems:
                 out.problems.append(
                     f"{len(self.sink.edge_ids) - edges_before} timestamp edge(s) arrived, "
@@ -259,10 +258,7 @@ class StreamMeasurer:
                     QUIET_FLOOR if step is None else 0.0,
                 )
             except AcquisitionError as exc:
-                if self._failed():
-                    raise MeterFailure(
-                        f"the meter stream failed: {self._failed()}", context="meter"
-                    ) from exc
+                self._raise_if_meter_failed(exc)
                 out.problems.append(f"no samples after the window: {exc}")
         stop_id = self.sink.next_sample_id or 0
         try:
