@@ -122,6 +122,10 @@ def test_ad01_windows(tmp_path) -> None:
     assert sample.windows == 196
     windows = list(sample.inputs(ad))
     assert len(windows) == 196 and windows[1] == data[512:3072]
+    (folder / "y_labels.csv").write_text("n.bin,2,0,2560,5l2\n")
+    with pytest.raises(WorkloadError, match="must be integers") as info:
+        load_dataset(tmp_path, ad)
+    assert info.value.context.endswith("y_labels.csv:1")
 
 
 def test_auc_hand_computed_with_ties() -> None:
