@@ -80,6 +80,16 @@ def test_bad_workload_names_the_field(tmp_path) -> None:
     )
     with pytest.raises(WorkloadError, match="multiple of float32"):
         load_workload(bad)
+    ad01 = load_workload("ad01").source
+    assert ad01 is not None
+    ad01_toml = ad01.read_text()
+    for window, message in (
+        ('"2560"', "field 'window_bytes' must be int"),
+        ("0", "must be positive"),
+    ):
+        bad.write_text(ad01_toml.replace("window_bytes = 2560", f"window_bytes = {window}"))
+        with pytest.raises(WorkloadError, match=message):
+            load_workload(bad)
     with pytest.raises(WorkloadError, match="unknown workload"):
         load_workload("nope01")
 
