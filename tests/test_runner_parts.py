@@ -174,18 +174,7 @@ def test_wrong_size_download_is_refused_before_anything_is_sent() -> None:
     assert sent == [(490, True), (490, False)]  # the first download is read back
 
 
-def test_bench_flash_commands_become_the_flash_hook(tmp_path) -> None:
-    import sys
-    import tomllib
-
-    from energybench.errors import ConfigError, DutError
-    from energybench.runner.bench import parse_bench
-    from energybench.runner.run import flash_hook
-
-    marker = tmp_path / "flashed"
-    script = tmp_path / "flash.py"
-    script.write_text(f"open({str(marker)!r}, 'a').write('energy')\n")
-    base = """
+_NO_BOARD = """
 [meter]
 driver = "sim_stream"
 resource = "tcp://127.0.0.1:9"
@@ -193,9 +182,21 @@ resource = "tcp://127.0.0.1:9"
 mode = "digital_channel"
 line = "gpi[0]"
 [dut]
-port = "/dev/null"
+port = "/dev/null-dut"
 baud = 115200
 """
+
+
+def test_bench_flash_commands_become_the_flash_hook(tmp_path) -> None:
+    import sys
+
+    from energybench.errors import DutError
+    from energybench.runner.run import flash_hook
+
+    marker = tmp_path / "flashed"
+    script = tmp_path / "flash.py"
+    script.write_text(f"open({str(marker)!r}, 'a').write('energy')\n")
+    base = _NO_BOARD
     flash = f"flash = {{ energy = '{sys.executable} {script}', performance = 'false' }}\n"
     bench = parse_bench(tomllib.loads(base + flash))
     hook = flash_hook(bench, settle_s=0.0)
@@ -212,19 +213,6 @@ def test_run_options_refuse_fewer_than_one_attempt() -> None:
     with pytest.raises(ConfigError, match="max_attempts must be >= 1") as info:
         RunOptions(max_attempts=0)
     assert info.value.context == "max_attempts"
-
-
-_NO_BOARD = """
-[meter]
-driver = "sim_stream"
-resource = "tcp://127.0.0.1:9"
-[sync]
-mode = "digital_channel"
-line = "gpi[0]"
-[dut]
-port = "/dev/null-dut"
-baud = 115200
-"""
 
 
 def test_dut_through_an_interface_board_the_bench_lacks_is_refused() -> None:
