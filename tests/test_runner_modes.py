@@ -9,7 +9,14 @@ import re
 import numpy as np
 import pytest
 from conftest import shared_path
-from runner_helpers import CHECKER_AUC, CHECKER_PERF, CHECKER_TOP1, lab_bench, standin
+from runner_helpers import (
+    CHECKER_AUC,
+    CHECKER_PERF,
+    CHECKER_TOP1,
+    StepProgress,
+    lab_bench,
+    standin,
+)
 
 from energybench.errors import DutError
 from energybench.runner.context import RunOptions
@@ -117,6 +124,29 @@ def test_wrong_firmware_build_is_refused(tmp_path) -> None:
     (folder,) = (tmp_path / "r").iterdir()
     saved = json.loads((folder / "results.json").read_text())
     assert saved["valid"] is False and "energy-mode build" in saved["aborted"]
+
+
+def test_performance_mode_aborted_by_a_silent_dut_says_so_in_results_txt(tmp_path) -> None:
+    """A DUT that stops answering after the probe aborts the mode; results.txt carries the
+    reason as an ERROR line (the checker reads only that file)."""
+    root = standin(tmp_path, "kws01", files=5)
+    with VirtualLab("fast-m33", mode="performance", workload="kws01") as lab:
+
+        def hang() -> None:  # after the probe
+            lab.dut.faults.hang_on_infer = True
+
+        (result,) = run_workload(
+            lab_bench(lab, None),
+            "kws01",
+            "performance",
+            root,
+            tmp_path / "r",
+            options=RunOptions(infer_timeout_s=1.0),
+            progress=StepProgress({0: hang}),
+        )
+    assert result.aborted and "stopped answering" in result.aborted
+    text = (result.folder / "results.txt").read_text()
+    assert text == f"ERROR: Not valid for submission.  aborted: {result.aborted}\n"
 
 
 def test_wrong_workload_firmware_is_refused(tmp_path) -> None:
