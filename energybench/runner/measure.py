@@ -14,7 +14,6 @@ stop, ...) in place of ``infer``: the window is then the one stream between its 
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -302,8 +301,14 @@ class TriggeredMeasurer:
         pass
 
     def stop(self) -> None:
-        with contextlib.suppress(Exception):
+        self._abort()
+
+    def _abort(self) -> None:
+        """Disarm the meter; a failure is logged (the bench's close() still shuts it down)."""
+        try:
             self.instruments.meter.abort()
+        except Exception as exc:
+            log.warning("aborting the capture failed: %s", exc)
 
     def _request(self, expected_s: float) -> CaptureRequest:
         duration = expected_s * 1.25 + 0.5
@@ -348,8 +353,7 @@ class TriggeredMeasurer:
         try:
             capture = meter.fetch(EDGE_WAIT_S + request.duration_s)
         except (InstrumentTimeoutError, AcquisitionError) as exc:
-            with contextlib.suppress(Exception):
-                meter.abort()
+            self._abort()
             out.problems.append(f"capture failed: {exc}")
             return out
         except TransportError as exc:
