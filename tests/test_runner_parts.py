@@ -227,3 +227,29 @@ def test_a_result_without_a_folder_cannot_be_written() -> None:
     with pytest.raises(RunError, match="no folder") as info:
         write_folder(ModeResult("kws01", "energy"))
     assert info.value.context == "kws01 energy"
+
+
+def test_a_sync_line_that_never_goes_quiet_ends_the_wait_at_its_deadline(monkeypatch) -> None:
+    """Edges that keep arriving (a toggling line) cannot hold a window open past the
+    deadline: the wait ends with an AcquisitionError (the window is then invalid)."""
+    from types import SimpleNamespace
+
+    from energybench.errors import AcquisitionError
+    from energybench.runner import measure
+
+    sink = SimpleNamespace(last_edge_id=0, next_sample_id=0)
+    calls = []
+
+    def wait_for(predicate, timeout_s, what) -> None:
+        calls.append(timeout_s)
+        if len(calls) > 10_000:  # the unbounded loop this test guards against
+            raise RuntimeError("the wait never ended")
+        sink.last_edge_id += 10  # a new edge before every check
+        sink.next_sample_id += 10
+        assert predicate()
+
+    monkeypatch.setattr(measure, "EDGE_WAIT_S", 0.0)
+    measurer = object.__new__(measure.StreamMeasurer)
+    measurer.acq, measurer.sink = SimpleNamespace(wait_for=wait_for), sink
+    with pytest.raises(AcquisitionError, match="kept arriving"):
+        measurer._wait_quiet(0, expected_s=0.001, rate=1000.0, floor_factor=0.0)

@@ -181,7 +181,8 @@ class StreamMeasurer:
         """Until the samples reach ``floor_factor`` x the expected window past its first edge
         and an edge-free span (10 % of the window, 20 ms..2 s) follows the last edge: a glitch
         that looks like the end is then followed by the real end, and both are in the interval.
-        (A stream step returns after its end pulse: no floor is needed, ``floor_factor`` 0.)"""
+        (A stream step returns after its end pulse: no floor is needed, ``floor_factor`` 0.)
+        Bounded: edges still arriving at the deadline raise AcquisitionError."""
         acq = self._started()
         sink = self.sink
         span = min(QUIET_MAX_S, max(QUIET_MIN_S, expected_s / 10))
@@ -202,6 +203,12 @@ class StreamMeasurer:
             )
             if (sink.last_edge_id or 0) <= last:
                 return
+            if time.monotonic() >= deadline:  # a line that keeps toggling: no quiet span
+                raise AcquisitionError(
+                    f"timestamp edges kept arriving for {EDGE_WAIT_S + expected_s:g} s: no "
+                    "quiet span closes the window",
+                    context="sync.line",
+                )
 
     def _started(self) -> StreamAcquisition:
         if self.acq is None:
