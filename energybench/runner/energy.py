@@ -23,7 +23,7 @@ from energybench.runner.measure import (
     TriggeredMeasurer,
     record_capture,
 )
-from energybench.runner.mlc_format import EnergyWindow, energy_results_txt
+from energybench.runner.mlc_format import EnergyWindow, energy_results_txt, not_valid_lines
 from energybench.runner.performance import ModeAborted, check_alive, download, window_files
 from energybench.runner.plots import plot_window
 from energybench.runner.results import ModeResult, WindowRecord
@@ -336,8 +336,7 @@ class _Energy:
         else:
             result.results_txt = "Power Edition Output\n"
         result.results_txt += self._extra_results_txt()
-        extra = [f"ERROR: Not valid for submission.  {v}" for v in result.validity]
-        result.results_txt += "".join(line + "\n" for line in extra)
+        result.results_txt += not_valid_lines(result.validity)
         result.valid = not result.validity
         if math.isnan(result.figures.get("energy_per_inference_uncertainty_j", 0.0) or 0.0):
             result.notes.append("no uncertainty could be computed")

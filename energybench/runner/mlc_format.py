@@ -66,6 +66,11 @@ def validity_errors(
     return errors
 
 
+def not_valid_lines(reasons: Sequence[str]) -> str:
+    """A result's validity problems as ``ERROR: Not valid for submission.  <reason>`` lines."""
+    return "".join(f"ERROR: Not valid for submission.  {reason}\n" for reason in reasons)
+
+
 def energy_results_txt(
     windows: Sequence[EnergyWindow], required_windows: int = REQUIRED_WINDOWS
 ) -> str:

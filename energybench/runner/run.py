@@ -22,6 +22,7 @@ from energybench.runner.bench import Bench
 from energybench.runner.context import NullProgress, Progress, RunContext, RunOptions
 from energybench.runner.dut_setup import DutSession, connect_dut
 from energybench.runner.instruments import open_instruments, open_supply
+from energybench.runner.mlc_format import not_valid_lines
 from energybench.runner.performance import ModeAborted, run_performance
 from energybench.runner.results import ModeResult, write_csv, write_json
 from energybench.runner.runlog import RunLog
@@ -211,7 +212,7 @@ def _aborted(workload: str, mode: str, reason: str) -> ModeResult:
     """The result of a mode that stopped before producing its own: results.txt says why."""
     result = ModeResult(workload, mode, aborted=reason)
     result.validity.append(f"aborted: {reason}")
-    result.results_txt = f"ERROR: Not valid for submission.  aborted: {reason}\n"
+    result.results_txt = not_valid_lines(result.validity)
     return result
 
 

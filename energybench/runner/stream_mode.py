@@ -13,7 +13,7 @@ import statistics
 from energybench.errors import DutError, DutTimeoutError
 from energybench.runner.context import RunContext
 from energybench.runner.dut_setup import DutSession
-from energybench.runner.mlc_format import sww_results_lines
+from energybench.runner.mlc_format import not_valid_lines, sww_results_lines
 from energybench.runner.performance import ModeAborted, check_alive
 from energybench.runner.results import ModeResult, WindowRecord
 from energybench.runner.stream_step import (
@@ -149,9 +149,7 @@ def stream_figures(ctx: RunContext, result: ModeResult, outcomes: list[StreamOut
 
 
 def _finish(result: ModeResult) -> ModeResult:
-    result.results_txt += "".join(
-        f"ERROR: Not valid for submission.  {v}\n" for v in result.validity
-    )
+    result.results_txt += not_valid_lines(result.validity)
     result.valid = not result.validity
     return result
 
