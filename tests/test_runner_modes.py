@@ -87,6 +87,23 @@ def test_accuracy_ad01_scores_every_window(tmp_path) -> None:
     assert result.figures["metric"] == "auc" and "top1" not in result.figures
 
 
+def test_partial_accuracy_run_says_so_in_results_txt(tmp_path) -> None:
+    """accuracy_limit makes a run not submission-valid: results.txt carries the reason."""
+    root = standin(tmp_path, "kws01", files=3)
+    with VirtualLab("fast-m33", mode="performance", workload="kws01") as lab:
+        (result,) = run_workload(
+            lab_bench(lab, None),
+            "kws01",
+            "accuracy",
+            root,
+            tmp_path / "r",
+            options=RunOptions(accuracy_limit=2),
+        )
+    assert not result.valid and result.figures["files"] == 2
+    assert _last(CHECKER_TOP1, result.results_txt) is not None
+    assert "ERROR: Not valid for submission.  only 2 of 3 files" in result.results_txt
+
+
 def test_performance_throughput_equals_simulated_latency(tmp_path) -> None:
     root = standin(tmp_path, "kws01", files=5)
     with VirtualLab("fast-m33", mode="performance", workload="kws01") as lab:

@@ -11,7 +11,7 @@ import numpy as np
 from energybench.errors import DutError, DutTimeoutError, WorkloadError
 from energybench.runner.context import RunContext
 from energybench.runner.dut_setup import DutSession
-from energybench.runner.mlc_format import accuracy_results_txt
+from energybench.runner.mlc_format import accuracy_results_txt, not_valid_lines
 from energybench.runner.performance import ModeAborted, check_alive, download
 from energybench.runner.results import ModeResult
 from energybench.workloads.scoring import (
@@ -112,8 +112,9 @@ def run_accuracy(ctx: RunContext, dut: DutSession) -> ModeResult:
             f"{wl.metric} {primary} is below the closed-division target {wl.quality_target}"
         )
     result.figures.update(figures)
-    result.results_txt = accuracy_results_txt(figures.get("top1"), figures.get("auc"))
-    result.valid = not result.validity and primary is not None
     if primary is None:
         result.validity.append(f"no {wl.metric} could be computed")
+    result.results_txt = accuracy_results_txt(figures.get("top1"), figures.get("auc"))
+    result.results_txt += not_valid_lines(result.validity)
+    result.valid = not result.validity
     return result
