@@ -14,9 +14,10 @@ stop, ...) in place of ``infer``: the window is then the one stream between its 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -411,13 +412,21 @@ def record_capture(trace: Trace, path: Path) -> Path | None:
         return None
 
 
-def _run_infer(client, out: Measured, inferences: int, warmups: int, timeout_s: float) -> None:
-    """``infer N W`` on the DUT; a timeout or a DUT error becomes a problem of the window
-    (the window is then invalid and re-run), never an exception that loses the recording."""
+@contextlib.contextmanager
+def dut_problems(out: Measured) -> Iterator[None]:
+    """A DUT timeout or error inside a window becomes a problem of the window (the window is
+    then invalid and re-run; ``dut_timeout`` asks for recovery), never an exception that
+    loses the recording."""
     try:
-        out.dut_elapsed_s = client.infer(inferences, warmups, timeout_s).dut_elapsed_s
+        yield
     except DutTimeoutError as exc:
         out.problems.append(f"DUT timeout: {exc}")
         out.dut_timeout = True
     except DutError as exc:
         out.problems.append(f"DUT error: {exc}")
+
+
+def _run_infer(client, out: Measured, inferences: int, warmups: int, timeout_s: float) -> None:
+    """``infer N W`` on the DUT, its failures the window's problems."""
+    with dut_problems(out):
+        out.dut_elapsed_s = client.infer(inferences, warmups, timeout_s).dut_elapsed_s

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from energybench.dut.board import LIST_TIMEOUT_S
-from energybench.errors import ConfigError, DutError, DutTimeoutError
+from energybench.errors import ConfigError, DutError
 from energybench.runner.context import RunContext
 from energybench.runner.dut_setup import DutSession, identify_dut
 from energybench.runner.energy import _Energy
@@ -20,6 +20,7 @@ from energybench.runner.measure import (
     Measured,
     StreamMeasurer,
     TriggeredMeasurer,
+    dut_problems,
 )
 from energybench.runner.performance import ModeAborted
 from energybench.runner.recording import MAX_WINDOW_SAMPLES
@@ -97,13 +98,8 @@ class _StreamEnergy(_Energy):
         """Steps 2-8 of the stream inside the measured interval; failures become problems."""
 
         def step(out: Measured) -> None:
-            try:
+            with dut_problems(out):
                 self.outcome = run_streaming(self.dut, truth, runlog=self.ctx.runlog)
-            except DutTimeoutError as exc:
-                out.problems.append(f"DUT timeout: {exc}")
-                out.dut_timeout = True
-            except DutError as exc:
-                out.problems.append(f"DUT error: {exc}")
 
         return step
 
