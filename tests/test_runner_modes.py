@@ -9,7 +9,14 @@ import re
 import numpy as np
 import pytest
 from conftest import shared_path
-from runner_helpers import CHECKER_AUC, CHECKER_PERF, CHECKER_TOP1, lab_bench, standin
+from runner_helpers import (
+    CHECKER_AUC,
+    CHECKER_PERF,
+    CHECKER_TOP1,
+    StepProgress,
+    lab_bench,
+    standin,
+)
 
 from energybench.errors import DutError
 from energybench.runner.context import RunOptions
@@ -80,6 +87,23 @@ def test_accuracy_ad01_scores_every_window(tmp_path) -> None:
     assert result.figures["metric"] == "auc" and "top1" not in result.figures
 
 
+def test_partial_accuracy_run_says_so_in_results_txt(tmp_path) -> None:
+    """accuracy_limit makes a run not submission-valid: results.txt carries the reason."""
+    root = standin(tmp_path, "kws01", files=3)
+    with VirtualLab("fast-m33", mode="performance", workload="kws01") as lab:
+        (result,) = run_workload(
+            lab_bench(lab, None),
+            "kws01",
+            "accuracy",
+            root,
+            tmp_path / "r",
+            options=RunOptions(accuracy_limit=2),
+        )
+    assert not result.valid and result.figures["files"] == 2
+    assert _last(CHECKER_TOP1, result.results_txt) is not None
+    assert "ERROR: Not valid for submission.  only 2 of 3 files" in result.results_txt
+
+
 def test_performance_throughput_equals_simulated_latency(tmp_path) -> None:
     root = standin(tmp_path, "kws01", files=5)
     with VirtualLab("fast-m33", mode="performance", workload="kws01") as lab:
@@ -117,6 +141,34 @@ def test_wrong_firmware_build_is_refused(tmp_path) -> None:
     (folder,) = (tmp_path / "r").iterdir()
     saved = json.loads((folder / "results.json").read_text())
     assert saved["valid"] is False and "energy-mode build" in saved["aborted"]
+
+
+def test_performance_mode_aborted_by_a_silent_dut_keeps_its_attempts(tmp_path) -> None:
+    """A DUT that stops answering after the probe aborts the mode: the attempts so far stay
+    in the record, and results.txt carries the reason as an ERROR line."""
+    root = standin(tmp_path, "kws01", files=5)
+    with VirtualLab("fast-m33", mode="performance", workload="kws01") as lab:
+
+        def hang() -> None:  # after the probe
+            lab.dut.faults.hang_on_infer = True
+
+        (result,) = run_workload(
+            lab_bench(lab, None),
+            "kws01",
+            "performance",
+            root,
+            tmp_path / "r",
+            options=RunOptions(infer_timeout_s=1.0),
+            progress=StepProgress({0: hang}),
+        )
+    assert result.aborted and "stopped answering" in result.aborted
+    text = (result.folder / "results.txt").read_text()
+    assert f"ERROR: Not valid for submission.  aborted: {result.aborted}\n" in text
+    assert "ERROR 1 - loop_count was not exactly 5." in text  # the MLC runner's own line
+    # the attempt that timed out stays in the record
+    saved = json.loads((result.folder / "results.json").read_text())
+    assert [(w["index"], w["valid"]) for w in saved["windows"]] == [(0, False)]
+    assert "DUT timeout" in saved["windows"][0]["problems"][0]
 
 
 def test_wrong_workload_firmware_is_refused(tmp_path) -> None:

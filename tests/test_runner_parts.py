@@ -174,18 +174,7 @@ def test_wrong_size_download_is_refused_before_anything_is_sent() -> None:
     assert sent == [(490, True), (490, False)]  # the first download is read back
 
 
-def test_bench_flash_commands_become_the_flash_hook(tmp_path) -> None:
-    import sys
-    import tomllib
-
-    from energybench.errors import ConfigError, DutError
-    from energybench.runner.bench import parse_bench
-    from energybench.runner.run import flash_hook
-
-    marker = tmp_path / "flashed"
-    script = tmp_path / "flash.py"
-    script.write_text(f"open({str(marker)!r}, 'a').write('energy')\n")
-    base = """
+_NO_BOARD = """
 [meter]
 driver = "sim_stream"
 resource = "tcp://127.0.0.1:9"
@@ -193,9 +182,21 @@ resource = "tcp://127.0.0.1:9"
 mode = "digital_channel"
 line = "gpi[0]"
 [dut]
-port = "/dev/null"
+port = "/dev/null-dut"
 baud = 115200
 """
+
+
+def test_bench_flash_commands_become_the_flash_hook(tmp_path) -> None:
+    import sys
+
+    from energybench.errors import DutError
+    from energybench.runner.run import flash_hook
+
+    marker = tmp_path / "flashed"
+    script = tmp_path / "flash.py"
+    script.write_text(f"open({str(marker)!r}, 'a').write('energy')\n")
+    base = _NO_BOARD
     flash = f"flash = {{ energy = '{sys.executable} {script}', performance = 'false' }}\n"
     bench = parse_bench(tomllib.loads(base + flash))
     hook = flash_hook(bench, settle_s=0.0)
@@ -214,19 +215,6 @@ def test_run_options_refuse_fewer_than_one_attempt() -> None:
     assert info.value.context == "max_attempts"
 
 
-_NO_BOARD = """
-[meter]
-driver = "sim_stream"
-resource = "tcp://127.0.0.1:9"
-[sync]
-mode = "digital_channel"
-line = "gpi[0]"
-[dut]
-port = "/dev/null-dut"
-baud = 115200
-"""
-
-
 def test_dut_through_an_interface_board_the_bench_lacks_is_refused() -> None:
     bench = parse_bench(tomllib.loads(_NO_BOARD), "test bench")
     assert bench.interface is None
@@ -239,3 +227,29 @@ def test_a_result_without_a_folder_cannot_be_written() -> None:
     with pytest.raises(RunError, match="no folder") as info:
         write_folder(ModeResult("kws01", "energy"))
     assert info.value.context == "kws01 energy"
+
+
+def test_a_sync_line_that_never_goes_quiet_ends_the_wait_at_its_deadline(monkeypatch) -> None:
+    """Edges that keep arriving (a toggling line) cannot hold a window open past the
+    deadline: the wait ends with an AcquisitionError (the window is then invalid)."""
+    from types import SimpleNamespace
+
+    from energybench.errors import AcquisitionError
+    from energybench.runner import measure
+
+    sink = SimpleNamespace(last_edge_id=0, next_sample_id=0)
+    calls = []
+
+    def wait_for(predicate, timeout_s, what) -> None:
+        calls.append(timeout_s)
+        if len(calls) > 10_000:  # the unbounded loop this test guards against
+            raise RuntimeError("the wait never ended")
+        sink.last_edge_id += 10  # a new edge before every check
+        sink.next_sample_id += 10
+        assert predicate()
+
+    monkeypatch.setattr(measure, "EDGE_WAIT_S", 0.0)
+    measurer = object.__new__(measure.StreamMeasurer)
+    measurer.acq, measurer.sink = SimpleNamespace(wait_for=wait_for), sink
+    with pytest.raises(AcquisitionError, match="kept arriving"):
+        measurer._wait_quiet(0, expected_s=0.001, rate=1000.0, floor_factor=0.0)

@@ -80,6 +80,16 @@ def test_bad_workload_names_the_field(tmp_path) -> None:
     )
     with pytest.raises(WorkloadError, match="multiple of float32"):
         load_workload(bad)
+    ad01 = load_workload("ad01").source
+    assert ad01 is not None
+    ad01_toml = ad01.read_text()
+    for window, message in (
+        ('"2560"', "field 'window_bytes' must be int"),
+        ("0", "must be positive"),
+    ):
+        bad.write_text(ad01_toml.replace("window_bytes = 2560", f"window_bytes = {window}"))
+        with pytest.raises(WorkloadError, match=message):
+            load_workload(bad)
     with pytest.raises(WorkloadError, match="unknown workload"):
         load_workload("nope01")
 
@@ -122,6 +132,10 @@ def test_ad01_windows(tmp_path) -> None:
     assert sample.windows == 196
     windows = list(sample.inputs(ad))
     assert len(windows) == 196 and windows[1] == data[512:3072]
+    (folder / "y_labels.csv").write_text("n.bin,2,0,2560,5l2\n")
+    with pytest.raises(WorkloadError, match="must be integers") as info:
+        load_dataset(tmp_path, ad)
+    assert info.value.context.endswith("y_labels.csv:1")
 
 
 def test_auc_hand_computed_with_ties() -> None:

@@ -136,15 +136,19 @@ class BoardClient:
             body.append(line)
         return body
 
+    def _lines(self, command: str, timeout_s: float | None = None) -> list[str]:
+        """The reply's non-empty lines, stripped."""
+        return [x for x in (y.strip() for y in self.command(command, timeout_s)) if x]
+
     def name(self) -> str:
-        body = [x.strip() for x in self.command("name") if x.strip()]
+        body = self._lines("name")
         if len(body) != 1:
             raise DutError(f"expected one name line, got {body}", context="name")
         return body[0]
 
     def ls(self) -> list[str]:
         """The files on the SD card (one line each)."""
-        return [x.strip() for x in self.command("ls") if x.strip()]
+        return self._lines("ls")
 
     def require_files(self, names: list[str]) -> None:
         """Every named file is on the SD card, else one error naming the missing ones (a line
@@ -162,7 +166,7 @@ class BoardClient:
 
     def record_detections(self) -> None:
         """Reset the board's timer and clear its detection and duty-cycle records."""
-        body = [x.strip() for x in self.command("record_detections")]
+        body = self._lines("record_detections")
         if RECORDING not in body:
             raise DutError(f"expected {RECORDING!r}, got {body}", context="record_detections")
 
@@ -171,7 +175,7 @@ class BoardClient:
         where = f"play {wav_file}"
         if not wav_file or any(c in wav_file for c in "%\r\n"):
             raise DutError(f"cannot send the file name {wav_file!r}", context=where)
-        body = [x.strip() for x in self.command(where, length_s + PLAY_MARGIN_S)]
+        body = self._lines(where, length_s + PLAY_MARGIN_S)
         failed = [x for x in body if x.startswith(PLAY_ERROR)]
         if failed:
             raise DutError(f"the board could not play {wav_file}: {failed[0]}", context=where)
@@ -183,8 +187,7 @@ class BoardClient:
     def print_detections(self) -> list[int]:
         """Detection times in ms since ``record_detections`` (non-decreasing)."""
         where = "print_detections"
-        body = [x.strip() for x in self.command(where, LIST_TIMEOUT_S)]
-        body = [x for x in body if x]
+        body = self._lines(where, LIST_TIMEOUT_S)
         if not body or body[0] != DETECTIONS_HEADER:
             first = body[0] if body else "(nothing)"
             raise DutError(f"expected {DETECTIONS_HEADER!r}, got {first!r}", context=where)
@@ -201,8 +204,7 @@ class BoardClient:
     def print_dutycycle(self) -> DutyCycle:
         """The PROCESSING pin's recorded edges, as a :class:`DutyCycle`."""
         where = "print_dutycycle"
-        body = [x.strip() for x in self.command(where, LIST_TIMEOUT_S)]
-        body = [x for x in body if x]
+        body = self._lines(where, LIST_TIMEOUT_S)
         if not body or body[0] != DUTY_START_HEADER or DUTY_STOP_HEADER not in body:
             raise DutError(
                 f"expected {DUTY_START_HEADER!r} ... {DUTY_STOP_HEADER!r}, got {body[:2]}",

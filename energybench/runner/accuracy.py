@@ -11,10 +11,15 @@ import numpy as np
 from energybench.errors import DutError, DutTimeoutError, WorkloadError
 from energybench.runner.context import RunContext
 from energybench.runner.dut_setup import DutSession
-from energybench.runner.mlc_format import accuracy_results_txt
+from energybench.runner.mlc_format import accuracy_results_txt, not_valid_lines
 from energybench.runner.performance import ModeAborted, check_alive, download
 from energybench.runner.results import ModeResult
-from energybench.workloads.scoring import normalize_probabilities, roc_auc, roc_auc_ovr
+from energybench.workloads.scoring import (
+    normalize_probabilities,
+    roc_auc,
+    roc_auc_ovr,
+    top1_accuracy,
+)
 
 log = logging.getLogger(__name__)
 INFER_TIMEOUT_S = 10.0
@@ -44,7 +49,7 @@ def _infer_one(ctx: RunContext, dut: DutSession, data: bytes, where: str) -> tup
     )
 
 
-def score(metric: str, classes: int, labels: np.ndarray, per_file: np.ndarray) -> dict:
+def score(metric: str, labels: np.ndarray, per_file: np.ndarray) -> dict:
     """Top-1 (fraction) and AUC from per-file predictions (or ad01 scores)."""
     out: dict = {}
     if metric == "auc":
@@ -56,7 +61,7 @@ def score(metric: str, classes: int, labels: np.ndarray, per_file: np.ndarray) -
             out["auc_problem"] = str(exc)
         return out
     probs = per_file.reshape(len(labels), -1)
-    out["top1"] = float(np.mean(np.argmax(probs, axis=1) == labels))
+    out["top1"] = top1_accuracy(probs, labels)
     try:
         out["auc"] = roc_auc_ovr(labels, probs)
     except WorkloadError as exc:  # a subset without every class
@@ -96,7 +101,7 @@ def run_accuracy(ctx: RunContext, dut: DutSession) -> ModeResult:
             array = normalize_probabilities(array[:, : wl.classes])
         per_file.append(array.mean(axis=0))
         labels.append(sample.label)
-    figures = score(wl.metric, wl.classes, np.asarray(labels), np.asarray(per_file))
+    figures = score(wl.metric, np.asarray(labels), np.asarray(per_file))
     figures.update(files=len(samples), inferences=total)
     primary = figures.get("top1") if wl.metric == "top1" else figures.get("auc")
     figures["metric"] = wl.metric
@@ -107,8 +112,9 @@ def run_accuracy(ctx: RunContext, dut: DutSession) -> ModeResult:
             f"{wl.metric} {primary} is below the closed-division target {wl.quality_target}"
         )
     result.figures.update(figures)
-    result.results_txt = accuracy_results_txt(figures.get("top1"), figures.get("auc"))
-    result.valid = not result.validity and primary is not None
     if primary is None:
         result.validity.append(f"no {wl.metric} could be computed")
+    result.results_txt = accuracy_results_txt(figures.get("top1"), figures.get("auc"))
+    result.results_txt += not_valid_lines(result.validity)
+    result.valid = not result.validity
     return result

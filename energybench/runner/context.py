@@ -10,13 +10,11 @@ from typing import Protocol
 
 from energybench.errors import ConfigError
 from energybench.runner.bench import Bench
+from energybench.runner.mlc_format import MIN_WINDOW_S, REQUIRED_WINDOWS
 from energybench.runner.runlog import RunLog
 from energybench.workloads.dataset import Dataset
 from energybench.workloads.definitions import Workload
 from energybench.workloads.stream_dataset import StreamDataset
-
-MIN_WINDOW_S = 10.0  # MLPerf Tiny: each performance/energy window lasts at least 10 s
-REQUIRED_WINDOWS = 5
 
 
 class Progress(Protocol):

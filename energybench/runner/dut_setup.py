@@ -55,17 +55,21 @@ class DutSession:
         }
 
 
-def _sync_board_baud(link: InterfaceBoardLink, baud: int) -> None:
+def _board_baud(link: InterfaceBoardLink) -> int | None:
+    """The DUT baud the board relays at (``checkbaud``); None when its reply names none."""
     lines = link.board_command("checkbaud", BOARD_TIMEOUT_S)
-    current = next((int(m.group(1)) for x in lines if (m := _BAUD.search(x))), None)
+    return next((int(m.group(1)) for x in lines if (m := _BAUD.search(x))), None)
+
+
+def _sync_board_baud(link: InterfaceBoardLink, baud: int) -> None:
+    current = _board_baud(link)
     if current == baud:
         return
     log.info("interface board DUT baud %s -> %d (setbaud)", current, baud)
     link.board_command(f"setbaud {baud}", BOARD_TIMEOUT_S)
     time.sleep(SETBAUD_SETTLE_S)  # the board resets after storing the rate
     link.resync()
-    lines = link.board_command("checkbaud", BOARD_TIMEOUT_S)
-    current = next((int(m.group(1)) for x in lines if (m := _BAUD.search(x))), None)
+    current = _board_baud(link)
     if current != baud:
         raise DutError(
             f"interface board reports DUT baud {current} after setbaud {baud}", context="setbaud"

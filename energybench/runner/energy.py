@@ -23,7 +23,7 @@ from energybench.runner.measure import (
     TriggeredMeasurer,
     record_capture,
 )
-from energybench.runner.mlc_format import EnergyWindow, energy_results_txt
+from energybench.runner.mlc_format import EnergyWindow, energy_results_txt, not_valid_lines
 from energybench.runner.performance import ModeAborted, check_alive, download, window_files
 from energybench.runner.plots import plot_window
 from energybench.runner.results import ModeResult, WindowRecord
@@ -92,12 +92,16 @@ class _Energy:
             self.ctx.runlog.write("runner", "DUT timed out: power-cycled it")
             self.dut.client.link.resync()
             try:
-                self.dut.client.mode = None
-                self.dut.client.require_mode("energy")
+                self._check_dut_after_power_cycle()
             except DutError as exc:
                 raise ModeAborted(f"the DUT did not come back after a power cycle: {exc}") from exc
         else:
             check_alive(self.dut)
+
+    def _check_dut_after_power_cycle(self) -> None:
+        """The rebooted DUT still runs the energy build (its timestamp mode asked again)."""
+        self.dut.client.mode = None
+        self.dut.client.require_mode("energy")
 
     def probe(self, sample) -> float:
         """Latency from a short window the meter measures (N from the workload's count)."""
@@ -248,32 +252,40 @@ class _Energy:
 
     # ---- the mode ------------------------------------------------------------------------
     def run(self) -> ModeResult:
-        ctx, opts, result = self.ctx, self.ctx.options, self.result
-        files = window_files(ctx, result)
-        ctx.progress.start(f"{ctx.workload.name} energy", opts.windows + 1)
+        self._prepare()
         self.measurer.start()
         try:
-            latency = self.probe(files[0])
-            n = opts.scaled_inferences(latency, 1)
-            result.figures.update(probe_latency_s=latency, inferences_per_window=n)
-            ctx.progress.advance()
-            for slot, sample in enumerate(files):
-                record = self.window(slot, sample, n, latency)
-                if not record.valid:  # 5 valid windows are needed: stop here, say why
-                    raise ModeAborted(
-                        f"window {slot} failed {opts.max_attempts} attempts; last: "
-                        + "; ".join(record.problems)
-                    )
-                if record.latency_s:
-                    latency = record.latency_s
-                ctx.progress.advance()
+            self._measure_all()
         except (ModeAborted, MeterFailure) as exc:
-            result.aborted = exc.one_line()
-            ctx.runlog.write("runner", f"energy mode aborted: {result.aborted}")
+            self.result.aborted = exc.one_line()
+            self.ctx.runlog.write("runner", f"energy mode aborted: {self.result.aborted}")
         finally:
             self.measurer.stop()
         self._finish()
-        return result
+        return self.result
+
+    def _prepare(self) -> None:
+        """Before the meter starts recording."""
+        self.ctx.progress.start(f"{self.ctx.workload.name} energy", self.ctx.options.windows + 1)
+
+    def _measure_all(self) -> None:
+        """The probe, then one valid window per slot (ModeAborted when a slot never is)."""
+        ctx, opts, result = self.ctx, self.ctx.options, self.result
+        files = window_files(ctx, result)
+        latency = self.probe(files[0])
+        n = opts.scaled_inferences(latency, 1)
+        result.figures.update(probe_latency_s=latency, inferences_per_window=n)
+        ctx.progress.advance()
+        for slot, sample in enumerate(files):
+            record = self.window(slot, sample, n, latency)
+            if not record.valid:  # 5 valid windows are needed: stop here, say why
+                raise ModeAborted(
+                    f"window {slot} failed {opts.max_attempts} attempts; last: "
+                    + "; ".join(record.problems)
+                )
+            if record.latency_s:
+                latency = record.latency_s
+            ctx.progress.advance()
 
     def _finish(self) -> None:
         result = self.result
@@ -324,8 +336,7 @@ class _Energy:
         else:
             result.results_txt = "Power Edition Output\n"
         result.results_txt += self._extra_results_txt()
-        extra = [f"ERROR: Not valid for submission.  {v}" for v in result.validity]
-        result.results_txt += "".join(line + "\n" for line in extra)
+        result.results_txt += not_valid_lines(result.validity)
         result.valid = not result.validity
         if math.isnan(result.figures.get("energy_per_inference_uncertainty_j", 0.0) or 0.0):
             result.notes.append("no uncertainty could be computed")

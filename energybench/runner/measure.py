@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -182,7 +182,8 @@ class StreamMeasurer:
         """Until the samples reach ``floor_factor`` x the expected window past its first edge
         and an edge-free span (10 % of the window, 20 ms..2 s) follows the last edge: a glitch
         that looks like the end is then followed by the real end, and both are in the interval.
-        (A stream step returns after its end pulse: no floor is needed, ``floor_factor`` 0.)"""
+        (A stream step returns after its end pulse: no floor is needed, ``floor_factor`` 0.)
+        Bounded: edges still arriving at the deadline raise AcquisitionError."""
         acq = self._started()
         sink = self.sink
         span = min(QUIET_MAX_S, max(QUIET_MIN_S, expected_s / 10))
@@ -203,15 +204,23 @@ class StreamMeasurer:
             )
             if (sink.last_edge_id or 0) <= last:
                 return
+            if time.monotonic() >= deadline:  # a line that keeps toggling: no quiet span
+                raise AcquisitionError(
+                    f"timestamp edges kept arriving for {EDGE_WAIT_S + expected_s:g} s: no "
+                    "quiet span closes the window",
+                    context="sync.line",
+                )
 
     def _started(self) -> StreamAcquisition:
         if self.acq is None:
             raise RunError("the stream measurer was not started", context="meter")
         return self.acq
 
-    def _failed(self) -> str | None:
+    def _raise_if_meter_failed(self, exc: AcquisitionError) -> None:
+        """A wait that failed because the meter stream did (not the DUT): the mode ends."""
         failure = getattr(self.acq, "_failure", None)  # set by the reader/writer threads
-        return None if failure is None else str(failure)
+        if failure is not None:
+            raise MeterFailure(f"the meter stream failed: {failure}", context="meter") from exc
 
     def measure(
         self,
@@ -239,10 +248,7 @@ class StreamMeasurer:
                 "the window's two timestamp edges",
             )
         except AcquisitionError as exc:
-            if self._failed():
-                raise MeterFailure(
-                    f"the meter stream failed: {self._failed()}", context="meter"
-                ) from exc
+            self._raise_if_meter_failed(exc)
             if not out.problems:
                 out.problems.append(
                     f"{len(self.sink.edge_ids) - edges_before} timestamp edge(s) arrived, "
@@ -259,10 +265,7 @@ class StreamMeasurer:
                     QUIET_FLOOR if step is None else 0.0,
                 )
             except AcquisitionError as exc:
-                if self._failed():
-                    raise MeterFailure(
-                        f"the meter stream failed: {self._failed()}", context="meter"
-                    ) from exc
+                self._raise_if_meter_failed(exc)
                 out.problems.append(f"no samples after the window: {exc}")
         stop_id = self.sink.next_sample_id or 0
         try:
@@ -306,8 +309,14 @@ class TriggeredMeasurer:
         pass
 
     def stop(self) -> None:
-        with contextlib.suppress(Exception):
+        self._abort()
+
+    def _abort(self) -> None:
+        """Disarm the meter; a failure is logged (the bench's close() still shuts it down)."""
+        try:
             self.instruments.meter.abort()
+        except Exception as exc:
+            log.warning("aborting the capture failed: %s", exc)
 
     def _request(self, expected_s: float) -> CaptureRequest:
         duration = expected_s * 1.25 + 0.5
@@ -352,8 +361,7 @@ class TriggeredMeasurer:
         try:
             capture = meter.fetch(EDGE_WAIT_S + request.duration_s)
         except (InstrumentTimeoutError, AcquisitionError) as exc:
-            with contextlib.suppress(Exception):
-                meter.abort()
+            self._abort()
             out.problems.append(f"capture failed: {exc}")
             return out
         except TransportError as exc:
@@ -404,13 +412,21 @@ def record_capture(trace: Trace, path: Path) -> Path | None:
         return None
 
 
-def _run_infer(client, out: Measured, inferences: int, warmups: int, timeout_s: float) -> None:
-    """``infer N W`` on the DUT; a timeout or a DUT error becomes a problem of the window
-    (the window is then invalid and re-run), never an exception that loses the recording."""
+@contextlib.contextmanager
+def dut_problems(out: Measured) -> Iterator[None]:
+    """A DUT timeout or error inside a window becomes a problem of the window (the window is
+    then invalid and re-run; ``dut_timeout`` asks for recovery), never an exception that
+    loses the recording."""
     try:
-        out.dut_elapsed_s = client.infer(inferences, warmups, timeout_s).dut_elapsed_s
+        yield
     except DutTimeoutError as exc:
         out.problems.append(f"DUT timeout: {exc}")
         out.dut_timeout = True
     except DutError as exc:
         out.problems.append(f"DUT error: {exc}")
+
+
+def _run_infer(client, out: Measured, inferences: int, warmups: int, timeout_s: float) -> None:
+    """``infer N W`` on the DUT, its failures the window's problems."""
+    with dut_problems(out):
+        out.dut_elapsed_s = client.infer(inferences, warmups, timeout_s).dut_elapsed_s

@@ -11,8 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from energybench.workloads.sww import accuracy_line
+
 RULE = "-" * 57
-MIN_WINDOW_S = 10.0
+MIN_WINDOW_S = 10.0  # MLPerf Tiny: each performance/energy window lasts at least 10 s
 REQUIRED_WINDOWS = 5
 
 
@@ -62,6 +64,11 @@ def validity_errors(
             f"{required_windows} measurements."
         )
     return errors
+
+
+def not_valid_lines(reasons: Sequence[str]) -> str:
+    """A result's validity problems as ``ERROR: Not valid for submission.  <reason>`` lines."""
+    return "".join(f"ERROR: Not valid for submission.  {reason}\n" for reason in reasons)
 
 
 def energy_results_txt(
@@ -157,10 +164,7 @@ def sww_results_lines(
 ) -> str:
     """The streaming-wakeword summary the checker reads (``Accuracy:``, ``Average duty
     cycle:``, ``Estimated throughput:``), as the MLCommons runner prints it after a stream."""
-    lines = [
-        f"Accuracy: {true_positives} True positives, {false_negatives} False negatives, "
-        f"{false_positives} False positives"
-    ]
+    lines = [accuracy_line(true_positives, false_negatives, false_positives)]
     if duty_cycle is not None and period_s is not None and throughput_per_s is not None:
         lines += [
             f"Average duty cycle: {significant(duty_cycle)}",

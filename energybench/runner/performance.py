@@ -10,7 +10,11 @@ import statistics
 from energybench.errors import DutError, DutTimeoutError
 from energybench.runner.context import RunContext
 from energybench.runner.dut_setup import DutSession
-from energybench.runner.mlc_format import PerformanceWindow, performance_results_txt
+from energybench.runner.mlc_format import (
+    PerformanceWindow,
+    not_valid_lines,
+    performance_results_txt,
+)
 from energybench.runner.results import ModeResult, WindowRecord
 from energybench.workloads.dataset import Sample
 
@@ -72,17 +76,18 @@ def probe_latency(ctx: RunContext, dut: DutSession, sample: Sample) -> float:
     return latency
 
 
-def run_performance(ctx: RunContext, dut: DutSession) -> ModeResult:
+def _windows(
+    ctx: RunContext,
+    dut: DutSession,
+    result: ModeResult,
+    files: list[Sample],
+    n: int,
+    latency: float,
+) -> None:
+    """One valid DUT-timed window per input file, each slot re-run at most max_attempts times
+    (N scaled up after a window shorter than min_window_s)."""
     wl, opts = ctx.workload, ctx.options
     counts = wl.counts("performance")
-    result = ModeResult(wl.name, "performance")
-    files = window_files(ctx, result)
-    ctx.progress.start(f"{wl.name} performance", opts.windows + 1)
-    latency = probe_latency(ctx, dut, files[0])
-    n = opts.scaled_inferences(latency, counts.inferences)
-    result.figures["probe_latency_s"] = latency
-    result.figures["inferences_per_window"] = n
-    ctx.progress.advance()
     for slot, sample in enumerate(files):
         for attempt in range(opts.max_attempts):
             record = WindowRecord(slot, attempt, sample.file, n, counts.warmups)
@@ -111,14 +116,31 @@ def run_performance(ctx: RunContext, dut: DutSession) -> ModeResult:
                 continue
             break
         ctx.progress.advance()
+
+
+def run_performance(ctx: RunContext, dut: DutSession) -> ModeResult:
+    wl, opts = ctx.workload, ctx.options
+    counts = wl.counts("performance")
+    result = ModeResult(wl.name, "performance")
+    files = window_files(ctx, result)
+    ctx.progress.start(f"{wl.name} performance", opts.windows + 1)
+    latency = probe_latency(ctx, dut, files[0])
+    n = opts.scaled_inferences(latency, counts.inferences)
+    result.figures["probe_latency_s"] = latency
+    result.figures["inferences_per_window"] = n
+    ctx.progress.advance()
+    try:
+        _windows(ctx, dut, result, files, n, latency)
+    except ModeAborted as exc:  # the attempts so far stay in the record
+        result.aborted = exc.one_line()
+        result.validity.append(f"aborted: {result.aborted}")
+        ctx.runlog.write("runner", f"performance mode aborted: {result.aborted}")
     valid = result.valid_windows
     txt_windows = [PerformanceWindow(w.duration_s, w.inferences) for w in valid]  # type: ignore[arg-type]
     result.results_txt = performance_results_txt(txt_windows)
     if len(valid) != opts.windows:
-        result.validity.append(
-            f"{len(valid)} valid window(s), {opts.windows} required "
-            f"(a slot failed {opts.max_attempts} attempts)"
-        )
+        why = "" if result.aborted else f" (a slot failed {opts.max_attempts} attempts)"
+        result.validity.append(f"{len(valid)} valid window(s), {opts.windows} required{why}")
     if valid:
         throughput = statistics.median(w.throughput_per_s for w in valid)  # type: ignore[misc]
         result.figures.update(
@@ -126,5 +148,6 @@ def run_performance(ctx: RunContext, dut: DutSession) -> ModeResult:
             latency_s=1.0 / throughput,
             window_throughputs_per_s=[w.throughput_per_s for w in valid],
         )
+    result.results_txt += not_valid_lines(result.validity)
     result.valid = not result.validity
     return result

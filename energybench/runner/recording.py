@@ -43,7 +43,6 @@ class RecordingSink:
         self._next_id: int | None = None
         self._buffering = False
         self._buffer: list[TraceChunk] = []
-        self._buffer_start: int | None = None
         self._lock = threading.Lock()
         self.sample_kind: SampleKind = "point" if callable(sample_kind) else sample_kind
         self.rate_hz: float | None = None
@@ -115,7 +114,6 @@ class RecordingSink:
         with self._lock:
             self._buffer = []
             self._buffering = True
-            self._buffer_start = self._next_id
             return self._next_id
 
     def end_window(self, start_id: int | None, stop_id: int) -> Trace:

@@ -22,6 +22,7 @@ from energybench.runner.bench import Bench
 from energybench.runner.context import NullProgress, Progress, RunContext, RunOptions
 from energybench.runner.dut_setup import DutSession, connect_dut
 from energybench.runner.instruments import open_instruments, open_supply
+from energybench.runner.mlc_format import not_valid_lines
 from energybench.runner.performance import ModeAborted, run_performance
 from energybench.runner.results import ModeResult, write_csv, write_json
 from energybench.runner.runlog import RunLog
@@ -207,6 +208,14 @@ def _dataset_provenance(dataset: Dataset | StreamDataset) -> dict:
     return info
 
 
+def _aborted(workload: str, mode: str, reason: str) -> ModeResult:
+    """The result of a mode that stopped before producing its own: results.txt says why."""
+    result = ModeResult(workload, mode, aborted=reason)
+    result.validity.append(f"aborted: {reason}")
+    result.results_txt = not_valid_lines(result.validity)
+    return result
+
+
 def write_folder(result: ModeResult) -> None:
     folder = result.folder
     if folder is None:
@@ -256,19 +265,15 @@ def run_workload(
             try:
                 result = _run_mode(ctx, m, last_build)
             except ModeAborted as exc:
-                result = ModeResult(wl.name, m, aborted=exc.one_line())
-                result.validity.append(f"aborted: {exc.one_line()}")
+                result = _aborted(wl.name, m, exc.one_line())
             except (EnergybenchError, KeyboardInterrupt) as exc:
                 reason = (
-                    "interrupted (Ctrl-C)"
-                    if isinstance(exc, KeyboardInterrupt)
-                    else (exc.one_line())
+                    "interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else exc.one_line()
                 )
                 runlog.write("runner", f"{m} mode failed: {reason}")
-                failed = ModeResult(wl.name, m, aborted=reason, folder=folder)
-                failed.validity.append(f"aborted: {reason}")
+                failed = _aborted(wl.name, m, reason)
+                failed.folder = folder
                 failed.provenance = ctx.provenance
-                failed.results_txt = f"ERROR: Not valid for submission.  aborted: {reason}\n"
                 write_folder(failed)
                 raise
             result.folder = folder

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from energybench.dut.board import LIST_TIMEOUT_S
-from energybench.errors import ConfigError, DutError, DutTimeoutError
+from energybench.errors import ConfigError, DutError
 from energybench.runner.context import RunContext
 from energybench.runner.dut_setup import DutSession, identify_dut
 from energybench.runner.energy import _Energy
@@ -18,11 +18,11 @@ from energybench.runner.instruments import BenchInstruments
 from energybench.runner.measure import (
     QUIET_MAX_S,
     Measured,
-    MeterFailure,
     StreamMeasurer,
     TriggeredMeasurer,
+    dut_problems,
 )
-from energybench.runner.performance import ModeAborted, check_alive
+from energybench.runner.performance import ModeAborted
 from energybench.runner.recording import MAX_WINDOW_SAMPLES
 from energybench.runner.results import ModeResult, WindowRecord
 from energybench.runner.stream_mode import fill_record, prepare, stream_figures, streams_for
@@ -89,32 +89,17 @@ class _StreamEnergy(_Energy):
                 context="meter.sample_rate_hz",
             )
 
-    def _recover(self, measured: Measured) -> None:
-        """After a DUT timeout: power-cycle when the supply is ours (then identify the DUT:
-        the sww01 firmware has no timestamp-mode banner to check), else check it answers."""
-        if not measured.dut_timeout:
-            return
-        if self.instruments.power_cycle():
-            self.ctx.runlog.write("runner", "DUT timed out: power-cycled it")
-            self.dut.client.link.resync()
-            try:
-                identify_dut(self.dut.client)
-            except DutError as exc:
-                raise ModeAborted(f"the DUT did not come back after a power cycle: {exc}") from exc
-        else:
-            check_alive(self.dut)
+    def _check_dut_after_power_cycle(self) -> None:
+        """The rebooted DUT answers ``name``/``profile`` (the sww01 firmware has no
+        timestamp-mode banner to check)."""
+        identify_dut(self.dut.client)
 
     def _step(self, truth: SwwTruth):
         """Steps 2-8 of the stream inside the measured interval; failures become problems."""
 
         def step(out: Measured) -> None:
-            try:
+            with dut_problems(out):
                 self.outcome = run_streaming(self.dut, truth, runlog=self.ctx.runlog)
-            except DutTimeoutError as exc:
-                out.problems.append(f"DUT timeout: {exc}")
-                out.dut_timeout = True
-            except DutError as exc:
-                out.problems.append(f"DUT error: {exc}")
 
         return step
 
@@ -151,28 +136,23 @@ class _StreamEnergy(_Energy):
             raise ModeAborted("max_attempts must be >= 1", context="max_attempts")
         return record
 
-    def run(self) -> ModeResult:
-        ctx, result = self.ctx, self.result
-        prepare(ctx, self.dut, result)
-        (truth,) = streams_for(ctx, "energy")
-        ctx.progress.start(f"{ctx.workload.name} energy", 1)
-        self.measurer.start()
-        try:
-            record = self.stream(truth)
-            if not record.valid:
-                raise ModeAborted(
-                    f"the stream failed {ctx.options.max_attempts} attempt(s); last: "
-                    + "; ".join(record.problems)
-                )
-            ctx.progress.advance()
-        except (ModeAborted, MeterFailure) as exc:
-            result.aborted = exc.one_line()
-            ctx.runlog.write("runner", f"energy mode aborted: {result.aborted}")
-        finally:
-            self.measurer.stop()
-        self._finish()
+    def _prepare(self) -> None:
+        prepare(self.ctx, self.dut, self.result)
+        self.ctx.progress.start(f"{self.ctx.workload.name} energy", 1)
+
+    def _measure_all(self) -> None:
+        (truth,) = streams_for(self.ctx, "energy")
+        record = self.stream(truth)
+        if not record.valid:
+            raise ModeAborted(
+                f"the stream failed {self.ctx.options.max_attempts} attempt(s); last: "
+                + "; ".join(record.problems)
+            )
+        self.ctx.progress.advance()
+
+    def _finish(self) -> None:
+        super()._finish()
         self._stream_figures()
-        return result
 
     def _extra_results_txt(self) -> str:
         outcomes = [self.outcome] if self.outcome is not None and self.result.valid_windows else []

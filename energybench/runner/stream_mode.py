@@ -13,7 +13,7 @@ import statistics
 from energybench.errors import DutError, DutTimeoutError
 from energybench.runner.context import RunContext
 from energybench.runner.dut_setup import DutSession
-from energybench.runner.mlc_format import sww_results_lines
+from energybench.runner.mlc_format import not_valid_lines, sww_results_lines
 from energybench.runner.performance import ModeAborted, check_alive
 from energybench.runner.results import ModeResult, WindowRecord
 from energybench.runner.stream_step import (
@@ -22,7 +22,7 @@ from energybench.runner.stream_step import (
     run_streaming,
     stop_if_streaming,
 )
-from energybench.workloads.sww import DOCUMENTED_TOLERANCE_S, SwwTruth
+from energybench.workloads.sww import DOCUMENTED_TOLERANCE_S, SwwTruth, f1_score
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ def stream_figures(ctx: RunContext, result: ModeResult, outcomes: list[StreamOut
             true_positives=tp,
             false_negatives=fn,
             false_positives=fp,
-            f1=2 * tp / (2 * tp + fp + fn) if (tp + fp + fn) else 0.0,
+            f1=f1_score(tp, fn, fp),
             meets_quality_target=met,
             quality_target=(
                 {
@@ -149,9 +149,7 @@ def stream_figures(ctx: RunContext, result: ModeResult, outcomes: list[StreamOut
 
 
 def _finish(result: ModeResult) -> ModeResult:
-    result.results_txt += "".join(
-        f"ERROR: Not valid for submission.  {v}\n" for v in result.validity
-    )
+    result.results_txt += not_valid_lines(result.validity)
     result.valid = not result.validity
     return result
 

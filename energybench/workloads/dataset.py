@@ -96,8 +96,13 @@ def load_dataset(root: Path, workload: Workload, *, limit: int | None = None):
         size = path.stat().st_size
         windows = 1
         if workload.windowed:
-            window = int(cells[3]) if len(cells) > 3 else workload.window_bytes
-            stride = int(cells[4]) if len(cells) > 4 else workload.stride_bytes
+            try:
+                window = int(cells[3]) if len(cells) > 3 else workload.window_bytes
+                stride = int(cells[4]) if len(cells) > 4 else workload.stride_bytes
+            except ValueError:
+                raise WorkloadError(
+                    f"window and stride bytes must be integers: {cells}", context=where
+                ) from None
             if (window, stride) != (workload.window_bytes, workload.stride_bytes):
                 raise WorkloadError(
                     f"window {window}/stride {stride} differ from the workload's "

@@ -182,10 +182,12 @@ def load_workload_file(path: Path) -> Workload:
     input_bytes = _field(table, "input_bytes", int, where)
     if input_bytes <= 0 or input_bytes % _DTYPES[dtype]:
         raise WorkloadError(f"input_bytes must be a positive multiple of {dtype}", context=where)
-    window = table.get("window_bytes")
-    stride = table.get("stride_bytes")
+    window = _field(table, "window_bytes", int, where) if "window_bytes" in table else None
+    stride = _field(table, "stride_bytes", int, where) if "stride_bytes" in table else None
     if (window is None) != (stride is None):
         raise WorkloadError("window_bytes and stride_bytes go together", context=where)
+    if window is not None and min(window, stride) <= 0:  # type: ignore[type-var]
+        raise WorkloadError("window_bytes and stride_bytes must be positive", context=where)
     return Workload(
         input_bytes=input_bytes,
         input_dtype=dtype,

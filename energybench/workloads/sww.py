@@ -65,16 +65,24 @@ class SwwScore:
 
     @property
     def f1(self) -> float:
-        """``2TP / (2TP + FP + FN)``, the submission checker's figure (0 when all are 0)."""
-        denominator = 2 * self.true_positives + self.false_positives + self.false_negatives
-        return 2 * self.true_positives / denominator if denominator else 0.0
+        return f1_score(self.true_positives, self.false_negatives, self.false_positives)
 
     def accuracy_line(self) -> str:
-        """The line the official checker parses (``Accuracy: <TP> True positives, ...``)."""
-        return (
-            f"Accuracy: {self.true_positives} True positives, {self.false_negatives} False "
-            f"negatives, {self.false_positives} False positives"
-        )
+        return accuracy_line(self.true_positives, self.false_negatives, self.false_positives)
+
+
+def f1_score(true_positives: int, false_negatives: int, false_positives: int) -> float:
+    """``2TP / (2TP + FP + FN)``, the submission checker's figure (0 when all are 0)."""
+    denominator = 2 * true_positives + false_positives + false_negatives
+    return 2 * true_positives / denominator if denominator else 0.0
+
+
+def accuracy_line(true_positives: int, false_negatives: int, false_positives: int) -> str:
+    """The line the official checker parses (``Accuracy: <TP> True positives, ...``)."""
+    return (
+        f"Accuracy: {true_positives} True positives, {false_negatives} False "
+        f"negatives, {false_positives} False positives"
+    )
 
 
 def _number(value: object, field: str, where: str) -> float:
