@@ -253,3 +253,23 @@ def test_a_sync_line_that_never_goes_quiet_ends_the_wait_at_its_deadline(monkeyp
     measurer.acq, measurer.sink = SimpleNamespace(wait_for=wait_for), sink
     with pytest.raises(AcquisitionError, match="kept arriving"):
         measurer._wait_quiet(0, expected_s=0.001, rate=1000.0, floor_factor=0.0)
+
+
+def test_window_counts_come_from_the_workload_unless_the_options_set_them(tmp_path) -> None:
+    import dataclasses
+
+    from energybench.runner.context import RunContext
+    from energybench.workloads.definitions import ModeCounts, load_workload
+
+    kws = load_workload("kws01")
+    three = dataclasses.replace(kws, modes={**kws.modes, "energy": ModeCounts(70, 10, 3)})
+    bench = parse_bench(tomllib.loads(_NO_BOARD), "test bench")
+
+    def ctx(workload, options):
+        return RunContext(bench, workload, None, options, RunLog(tmp_path / "log.txt"), tmp_path)
+
+    assert ctx(kws, RunOptions()).windows("energy") == 5
+    assert ctx(three, RunOptions()).windows("energy") == 3
+    assert ctx(three, RunOptions()).windows("performance") == 5
+    assert ctx(three, RunOptions(windows=2)).windows("energy") == 2
+    assert ctx(load_workload("sww01"), RunOptions()).windows("energy") == 1

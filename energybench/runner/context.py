@@ -10,10 +10,10 @@ from typing import Protocol
 
 from energybench.errors import ConfigError
 from energybench.runner.bench import Bench
-from energybench.runner.mlc_format import MIN_WINDOW_S, REQUIRED_WINDOWS
+from energybench.runner.mlc_format import MIN_WINDOW_S
 from energybench.runner.runlog import RunLog
 from energybench.workloads.dataset import Dataset
-from energybench.workloads.definitions import Workload
+from energybench.workloads.definitions import Mode, Workload
 from energybench.workloads.stream_dataset import StreamDataset
 
 
@@ -41,7 +41,7 @@ class RunOptions:
     """Knobs of a run; the defaults follow the MLPerf Tiny rules."""
 
     min_window_s: float = MIN_WINDOW_S
-    windows: int = REQUIRED_WINDOWS
+    windows: int | None = None  # None: the workload's count for the mode (workloads/*.toml)
     window_margin: float = 1.10  # N is scaled so the window lasts margin x min_window_s
     max_attempts: int = 3  # per window slot (first try + re-runs)
     max_dropped_samples: int = 0  # per window; any more and the window is invalid
@@ -84,3 +84,10 @@ class RunContext:
     progress: Progress = field(default_factory=NullProgress)
     provenance: dict = field(default_factory=dict)
     dut_latency_s: float | None = None  # from this run's performance mode (DUT clock)
+
+    def windows(self, mode: Mode) -> int:
+        """Windows a mode needs: the option when set, else the workload's ``[modes.<mode>]``
+        count (MLPerf Tiny: 5 for performance and energy, 1 stream for sww01)."""
+        if self.options.windows is not None:
+            return self.options.windows
+        return self.workload.counts(mode).windows

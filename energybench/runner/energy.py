@@ -76,7 +76,7 @@ class _Energy:
         self.measurer = choose_measurer(ctx, instruments, dut)
         self.profile = find_profile(ctx.bench.meter.driver, instruments.meter_info)
         self.budgets: list[float] = []  # systematic standard uncertainty per inference, J
-        self.required_windows = ctx.options.windows  # a stream workload: 1 (the stream)
+        self.required_windows = ctx.windows("energy")
 
     # ---- one window ------------------------------------------------------------------------
     def _measure(self, data: bytes, n: int, warmups: int, expected_s: float) -> Measured:
@@ -266,12 +266,12 @@ class _Energy:
 
     def _prepare(self) -> None:
         """Before the meter starts recording."""
-        self.ctx.progress.start(f"{self.ctx.workload.name} energy", self.ctx.options.windows + 1)
+        self.ctx.progress.start(f"{self.ctx.workload.name} energy", self.required_windows + 1)
 
     def _measure_all(self) -> None:
         """The probe, then one valid window per slot (ModeAborted when a slot never is)."""
         ctx, opts, result = self.ctx, self.ctx.options, self.result
-        files = window_files(ctx, result)
+        files = window_files(ctx, self.required_windows, result)
         latency = self.probe(files[0])
         n = opts.scaled_inferences(latency, 1)
         result.figures.update(probe_latency_s=latency, inferences_per_window=n)

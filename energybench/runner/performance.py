@@ -25,15 +25,15 @@ class ModeAborted(DutError):
     """A mode stopped early (the DUT stopped answering, the meter failed, ...)."""
 
 
-def window_files(ctx: RunContext, result: ModeResult | None = None) -> list[Sample]:
+def window_files(ctx: RunContext, windows: int, result: ModeResult | None = None) -> list[Sample]:
     """The input files of the windows: the first N of the truth file, as the reference does
     (a set with fewer files repeats them, noted in the result)."""
     samples = ctx.dataset.samples
-    if result is not None and len(samples) < ctx.options.windows:
+    if result is not None and len(samples) < windows:
         result.notes.append(
-            f"only {len(samples)} input file(s) for {ctx.options.windows} windows: inputs repeat"
+            f"only {len(samples)} input file(s) for {windows} windows: inputs repeat"
         )
-    return [samples[k % len(samples)] for k in range(ctx.options.windows)]
+    return [samples[k % len(samples)] for k in range(windows)]
 
 
 def download(ctx: RunContext, dut: DutSession, data: bytes) -> None:
@@ -122,8 +122,9 @@ def run_performance(ctx: RunContext, dut: DutSession) -> ModeResult:
     wl, opts = ctx.workload, ctx.options
     counts = wl.counts("performance")
     result = ModeResult(wl.name, "performance")
-    files = window_files(ctx, result)
-    ctx.progress.start(f"{wl.name} performance", opts.windows + 1)
+    windows = ctx.windows("performance")
+    files = window_files(ctx, windows, result)
+    ctx.progress.start(f"{wl.name} performance", windows + 1)
     latency = probe_latency(ctx, dut, files[0])
     n = opts.scaled_inferences(latency, counts.inferences)
     result.figures["probe_latency_s"] = latency
@@ -138,9 +139,9 @@ def run_performance(ctx: RunContext, dut: DutSession) -> ModeResult:
     valid = result.valid_windows
     txt_windows = [PerformanceWindow(w.duration_s, w.inferences) for w in valid]  # type: ignore[arg-type]
     result.results_txt = performance_results_txt(txt_windows)
-    if len(valid) != opts.windows:
+    if len(valid) != windows:
         why = "" if result.aborted else f" (a slot failed {opts.max_attempts} attempts)"
-        result.validity.append(f"{len(valid)} valid window(s), {opts.windows} required{why}")
+        result.validity.append(f"{len(valid)} valid window(s), {windows} required{why}")
     if valid:
         throughput = statistics.median(w.throughput_per_s for w in valid)  # type: ignore[misc]
         result.figures.update(

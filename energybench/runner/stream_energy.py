@@ -65,7 +65,6 @@ class _StreamEnergy(_Energy):
             self.measurer.require_both_edges = True
         if isinstance(self.measurer, StreamMeasurer):
             self._check_window_fits(self.measurer.request.sample_rate_hz)
-        self.required_windows = 1
         self.outcome: StreamOutcome | None = None
 
     def _check_window_fits(self, rate_hz: float) -> None:
