@@ -12,7 +12,7 @@ import pytest
 from runner_helpers import lab_bench, standin
 
 from energybench.sim.lab import VirtualLab
-from energybench.sim.meters import available_meters, bench_toml
+from energybench.sim.meters import bench_toml
 
 ENERGYBENCH = [sys.executable, "-m", "energybench"]
 
@@ -55,8 +55,6 @@ def test_run_command_performance_json(tmp_path: Path) -> None:
 
 
 def test_run_command_energy_table(tmp_path: Path) -> None:
-    if "stream" not in available_meters():
-        pytest.skip("the streaming source simulator is not merged yet")
     from energybench.sim.meters import attach_meter
 
     root = standin(tmp_path, "kws01", files=5)
@@ -95,8 +93,6 @@ def test_run_command_bad_bench_is_one_line(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_demo_prints_the_table(tmp_path: Path) -> None:
-    if not available_meters():
-        pytest.skip("no simulated meter is merged yet")
     proc = _run(["demo", "--runs-dir", str(tmp_path / "runs")], timeout_s=180)
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout

@@ -10,14 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from energybench.sim import firmware_build
-from energybench.sim.lab import VirtualLab
-
-if importlib.util.find_spec("energybench.runner.run") is None:
-    pytest.skip("the runner (energybench.runner.run) is not merged yet", allow_module_level=True)
-
 from energybench.runner.context import RunOptions
 from energybench.runner.run import run_workload
+from energybench.sim import firmware_build
+from energybench.sim.lab import VirtualLab
 from energybench.sim.meters import attach_meter
 
 helpers = importlib.import_module("runner_helpers")  # the runner's test helpers (tests/)

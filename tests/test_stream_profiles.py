@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,6 @@ from energybench.instruments.joulescope import Joulescope
 from energybench.instruments.sim_stream import SimStreamMeter
 from energybench.instruments.stream_framing import SUPPORTED_RATES_HZ
 
-tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
 INSTRUMENTS = Path(__file__).resolve().parent.parent / "instruments"
 
 
