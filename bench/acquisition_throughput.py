@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def serve(rate_hz: int) -> None:
     """Child: a streaming source whose idle time passes as fast as it can be rendered."""
-    from energybench.sim.stream_source import SimStreamSource
-    from energybench.sim.timeline import Timeline
+    from energybench.sim.instruments.stream_source import SimStreamSource
+    from energybench.sim.physics.timeline import Timeline
 
     tl = Timeline(supply_voltage_v=3.3, output_on=True, output_resistance_ohm=0.05)
     tl.set_load_current(0.0, 2e-3)

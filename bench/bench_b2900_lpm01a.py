@@ -13,9 +13,9 @@ from energybench.instruments.capabilities import CaptureRequest, StreamRequest, 
 from energybench.instruments.keysight_b2900 import KeysightB2900
 from energybench.instruments.lpm01a import Lpm01a
 from energybench.instruments.scpi import SafetyLimits
-from energybench.sim.keysight_b2900 import SimKeysightB2900
-from energybench.sim.lpm01a import SimLpm01a
-from energybench.sim.timeline import Timeline
+from energybench.sim.instruments.keysight.keysight_b2900 import SimKeysightB2900
+from energybench.sim.instruments.lpm01a.lpm01a import SimLpm01a
+from energybench.sim.physics.timeline import Timeline
 
 LIMITS = SafetyLimits(max_voltage_v=3.6, max_current_a=0.1)
 

@@ -12,8 +12,8 @@ import time
 
 from energybench.instruments.capabilities import CaptureRequest, StreamRequest, SyncSpec
 from energybench.instruments.keysight_n6705c import MAX_POINTS, KeysightN6705C
-from energybench.sim.keysight_n6705c import SimKeysightN6705C
-from energybench.sim.timeline import Timeline
+from energybench.sim.instruments.keysight.keysight_n6705c import SimKeysightN6705C
+from energybench.sim.physics.timeline import Timeline
 
 
 def capture(big_endian: bool) -> None:

@@ -19,9 +19,9 @@ from pathlib import Path
 from energybench.runner.bench import parse_bench
 from energybench.runner.context import RunOptions
 from energybench.runner.run import run_workload
+from energybench.sim.dut.standin_data import make_standin_dataset
 from energybench.sim.lab import VirtualLab
 from energybench.sim.meters import attach_meter, available_meters, bench_toml
-from energybench.sim.standin_data import make_standin_dataset
 from energybench.workloads.definitions import load_workload
 
 

@@ -12,8 +12,8 @@ import time
 
 from energybench.instruments.capabilities import CaptureRequest, SyncSpec
 from energybench.instruments.keithley_2400 import Keithley2461
-from energybench.sim.keithley_2461 import SimKeithley2461
-from energybench.sim.timeline import Timeline
+from energybench.sim.instruments.keithley.keithley_2461 import SimKeithley2461
+from energybench.sim.physics.timeline import Timeline
 
 
 def run(window_s: float, data_format: str) -> None:

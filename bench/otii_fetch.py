@@ -14,8 +14,8 @@ import time
 
 from energybench.instruments.capabilities import StreamRequest, SyncSpec
 from energybench.instruments.otii import OtiiArc
-from energybench.sim.otii import SimOtiiArc
-from energybench.sim.timeline import Timeline
+from energybench.sim.instruments.otii.otii import SimOtiiArc
+from energybench.sim.physics.timeline import Timeline
 
 
 def main() -> None:

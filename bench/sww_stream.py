@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from energybench.sim.lab import VirtualLab
-from energybench.sim.sww_audio import STANDIN_WAV, read_wav
+from energybench.sim.sww.audio import STANDIN_WAV, read_wav
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "mlperf-tiny"
 

@@ -3,7 +3,7 @@
 A simulated MLPerf Tiny energy run on a 1.8 V rail: a boot pulse on the timestamp line
 ``gpi[0]``, then 5 windows, each bounded by two falling edges and holding 10 inferences with a
 layer-by-layer current profile, separated by input-download phases. Rendered from a
-:class:`energybench.sim.timeline.Timeline` at 100 kHz (point samples) and written with
+:class:`energybench.sim.physics.timeline.Timeline` at 100 kHz (point samples) and written with
 :func:`energybench.traces.jls_writer.write_jls`. Prints the ground truth (exact energies from the
 timeline) that examples/README.md quotes. Deterministic: same samples on every run.
 
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from energybench.analysis.trace import SourceInfo, Trace
-from energybench.sim.timeline import Timeline
+from energybench.sim.physics.timeline import Timeline
 from energybench.traces.jls_writer import write_jls
 
 SAMPLE_RATE_HZ = 100_000.0

@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from energybench.instruments.capabilities import Capture
-from energybench.sim.timeline import Timeline
+from energybench.sim.physics.timeline import Timeline
 
 
 def append_window(

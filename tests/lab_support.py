@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import IO
 
-from energybench.sim.timeline import Timeline
+from energybench.sim.physics.timeline import Timeline
 
 POLL_S = 0.005
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from energybench.runner.bench import Bench, parse_bench
+from energybench.sim.dut.standin_data import make_standin_dataset
 from energybench.sim.lab import VirtualLab
 from energybench.sim.meters import SIM_METERS, attach_meter, available_meters, bench_toml
-from energybench.sim.standin_data import make_standin_dataset
 from energybench.workloads.definitions import load_workload
 
 CHECKER_PERF = r".* Median throughput is\s+([\d\.]+) inf\./sec\..*"

@@ -11,7 +11,7 @@ import numpy as np
 from lab_support import add_mlperf_window
 
 from energybench.analysis.trace import TraceChunk
-from energybench.sim.timeline import Timeline
+from energybench.sim.physics.timeline import Timeline
 
 PULSE_HOLD_S = 10e-6
 V_SUPPLY = 3.3

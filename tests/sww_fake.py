@@ -10,7 +10,7 @@ import json
 import threading
 from pathlib import Path
 
-from energybench.sim.pty import PtyServer
+from energybench.sim.wire.pty import PtyServer
 
 BOARD_NAME = "tinyML Enhanced Interface Board"
 

@@ -34,7 +34,7 @@ from energybench.instruments.capabilities import (
     SyncSpec,
 )
 from energybench.instruments.sim_stream import SimStreamMeter
-from energybench.sim.stream_source import SimStreamSource, StreamFaults
+from energybench.sim.instruments.stream_source import SimStreamSource, StreamFaults
 from energybench.traces.jls import read_jls
 from energybench.traces.jls_writer import JlsWriter
 
@@ -263,7 +263,7 @@ def test_ctrl_c_during_acquisition_stops_the_meter(tmp_path: Path) -> None:
         from energybench.acquisition import StreamAcquisition
         from energybench.instruments.capabilities import StreamRequest
         from energybench.instruments.sim_stream import SimStreamMeter
-        from energybench.sim.stream_source import SimStreamSource
+        from energybench.sim.instruments.stream_source import SimStreamSource
 
         tl = bench_timeline()
         src = SimStreamSource(tl, frame_samples=20_000, idle_speed=2.0).start()

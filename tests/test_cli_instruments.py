@@ -14,8 +14,8 @@ from energybench.cli.app import app
 from energybench.errors import ConfigError
 from energybench.instruments.capabilities import InstrumentInfo
 from energybench.instruments.profiles import load_profile, load_profiles, match_profiles
-from energybench.sim.keysight_n6705c import SimKeysightN6705C
-from energybench.sim.timeline import Timeline
+from energybench.sim.instruments.keysight.keysight_n6705c import SimKeysightN6705C
+from energybench.sim.physics.timeline import Timeline
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()

@@ -22,7 +22,7 @@ from energybench.instruments.capabilities import (
 from energybench.instruments.profiles import load_profiles, match_profiles
 from energybench.instruments.registry import load_driver
 from energybench.instruments.scpi import SafetyLimits
-from energybench.sim.timeline import Timeline
+from energybench.sim.physics.timeline import Timeline
 
 LIMITS = SafetyLimits(max_voltage_v=3.3, max_current_a=0.1)
 
@@ -34,14 +34,15 @@ class Case:
     supply: bool
 
 
+SIM = "energybench.sim.instruments"
 CASES = [
-    Case("keysight_n6705c", "energybench.sim.keysight_n6705c:SimKeysightN6705C", True),
-    Case("keysight_b2900", "energybench.sim.keysight_b2900:SimKeysightB2900", True),
-    Case("lpm01a", "energybench.sim.lpm01a:SimLpm01a", True),
-    Case("sim_stream", "energybench.sim.stream_source:SimStreamSource", False),
-    Case("keithley_2461", "energybench.sim.keithley_2461:SimKeithley2461", True),
-    Case("keithley_2600b", "energybench.sim.keithley_2600b:SimKeithley2600B", True),
-    Case("otii", "energybench.sim.otii:SimOtiiArc", True),
+    Case("keysight_n6705c", f"{SIM}.keysight.keysight_n6705c:SimKeysightN6705C", True),
+    Case("keysight_b2900", f"{SIM}.keysight.keysight_b2900:SimKeysightB2900", True),
+    Case("lpm01a", f"{SIM}.lpm01a.lpm01a:SimLpm01a", True),
+    Case("sim_stream", f"{SIM}.stream_source:SimStreamSource", False),
+    Case("keithley_2461", f"{SIM}.keithley.keithley_2461:SimKeithley2461", True),
+    Case("keithley_2600b", f"{SIM}.keithley.keithley_2600b:SimKeithley2600B", True),
+    Case("otii", f"{SIM}.otii.otii:SimOtiiArc", True),
 ]
 
 

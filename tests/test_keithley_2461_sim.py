@@ -25,10 +25,10 @@ from energybench.instruments.keithley_2400 import Keithley2450, Keithley2460, Ke
 from energybench.instruments.keithley_2600b import Keithley2600B
 from energybench.instruments.registry import load_driver
 from energybench.instruments.scpi import SafetyLimits
-from energybench.sim.keithley_2461 import SimKeithley2461
-from energybench.sim.keithley_2600b import SimKeithley2600B
-from energybench.sim.measurement import MeasurementModel
-from energybench.sim.timeline import Timeline
+from energybench.sim.instruments.keithley.keithley_2461 import SimKeithley2461
+from energybench.sim.instruments.keithley.keithley_2600b import SimKeithley2600B
+from energybench.sim.physics.measurement import MeasurementModel
+from energybench.sim.physics.timeline import Timeline
 
 LIMITS = SafetyLimits(max_voltage_v=3.6, max_current_a=0.5)
 START_STOP = SyncSpec("hw_trigger_start_stop", "DIG1", "falling")

@@ -17,10 +17,10 @@ from energybench.instruments.capabilities import CaptureRequest, PowerSupply, Sy
 from energybench.instruments.keithley_2600b import Keithley2600B
 from energybench.instruments.registry import load_driver
 from energybench.instruments.scpi import SafetyLimits
-from energybench.sim.keithley_2600b import SimKeithley2600B
-from energybench.sim.measurement import MeasurementModel
-from energybench.sim.scpi_server import MAX_ERROR_QUEUE
-from energybench.sim.timeline import Timeline
+from energybench.sim.instruments.keithley.keithley_2600b import SimKeithley2600B
+from energybench.sim.physics.measurement import MeasurementModel
+from energybench.sim.physics.timeline import Timeline
+from energybench.sim.wire.scpi_server import MAX_ERROR_QUEUE
 from energybench.transport.scripted import ScriptedTransport
 
 LIMITS = SafetyLimits(max_voltage_v=3.6, max_current_a=0.5)

@@ -10,9 +10,9 @@ import pytest
 from energybench._data import data_dir
 from energybench.instruments.capabilities import InstrumentInfo
 from energybench.instruments.registry import load_driver
-from energybench.sim.keithley_2461 import SimKeithley2461
-from energybench.sim.keithley_2600b import SimKeithley2600B
-from energybench.sim.timeline import Timeline
+from energybench.sim.instruments.keithley.keithley_2461 import SimKeithley2461
+from energybench.sim.instruments.keithley.keithley_2600b import SimKeithley2600B
+from energybench.sim.physics.timeline import Timeline
 
 PROFILES = {
     "keithley_2461.toml": lambda tl: SimKeithley2461(tl, model="2461"),

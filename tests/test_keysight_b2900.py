@@ -25,10 +25,10 @@ from energybench.instruments.capabilities import (
 from energybench.instruments.keysight_b2900 import KeysightB2900
 from energybench.instruments.registry import load_driver
 from energybench.instruments.scpi import SafetyLimits
-from energybench.sim.keysight_b2900 import SimKeysightB2900
-from energybench.sim.measurement import MeasurementModel
-from energybench.sim.scpi_server import binary_block
-from energybench.sim.timeline import Timeline
+from energybench.sim.instruments.keysight.keysight_b2900 import SimKeysightB2900
+from energybench.sim.physics.measurement import MeasurementModel
+from energybench.sim.physics.timeline import Timeline
+from energybench.sim.wire.scpi_server import binary_block
 from energybench.transport.scripted import ScriptedTransport
 
 IDN = "Keysight Technologies,B2901A,MY51140001,3.4.2011.5100"

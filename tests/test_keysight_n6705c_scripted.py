@@ -22,7 +22,7 @@ from energybench.instruments.capabilities import (
 )
 from energybench.instruments.keysight_n6705c import KeysightN6705C
 from energybench.instruments.scpi import SafetyLimits
-from energybench.sim.scpi_server import binary_block
+from energybench.sim.wire.scpi_server import binary_block
 from energybench.transport.scripted import ScriptedTransport
 
 OK = ("SYST:ERR?", '+0,"No error"')

@@ -20,9 +20,9 @@ from energybench.errors import (
 from energybench.instruments.capabilities import CaptureRequest, StreamRequest, SyncSpec
 from energybench.instruments.keysight_n6705c import KeysightN6705C
 from energybench.instruments.scpi import SafetyLimits
-from energybench.sim.keysight_n6705c import SimKeysightN6705C
-from energybench.sim.measurement import MeasurementModel
-from energybench.sim.timeline import Timeline
+from energybench.sim.instruments.keysight.keysight_n6705c import SimKeysightN6705C
+from energybench.sim.physics.measurement import MeasurementModel
+from energybench.sim.physics.timeline import Timeline
 from energybench.transport import open_transport
 
 LIMITS = SafetyLimits(max_voltage_v=3.6, max_current_a=0.2)

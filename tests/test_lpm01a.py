@@ -24,16 +24,16 @@ from energybench.instruments.lpm01a import Lpm01a
 from energybench.instruments.lpm01a_stream import HexaParser, StreamAssembler, parse_value
 from energybench.instruments.registry import load_driver
 from energybench.instruments.scpi import SafetyLimits
-from energybench.sim.lpm01a import SimLpm01a
-from energybench.sim.lpm01a_format import (
+from energybench.sim.instruments.lpm01a.lpm01a import SimLpm01a
+from energybench.sim.instruments.lpm01a.lpm01a_format import (
     END_RECORD,
     encode_hexa,
     format_value,
     parse_argument,
     timestamp_record,
 )
-from energybench.sim.measurement import MeasurementModel
-from energybench.sim.timeline import Timeline
+from energybench.sim.physics.measurement import MeasurementModel
+from energybench.sim.physics.timeline import Timeline
 from energybench.transport.scripted import ScriptedTransport
 
 P = "PowerShield > "

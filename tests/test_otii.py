@@ -25,9 +25,9 @@ from energybench.instruments.otii import OtiiArc
 from energybench.instruments.otii_json import DigitalLine, encode
 from energybench.instruments.profiles import match_profiles
 from energybench.instruments.scpi import SafetyLimits
-from energybench.sim.measurement import MeasurementModel
-from energybench.sim.otii import OtiiFaults, SimOtiiArc
-from energybench.sim.timeline import Timeline
+from energybench.sim.instruments.otii.otii import OtiiFaults, SimOtiiArc
+from energybench.sim.physics.measurement import MeasurementModel
+from energybench.sim.physics.timeline import Timeline
 from energybench.transport.scripted import ScriptedTransport
 
 FS = 4000.0

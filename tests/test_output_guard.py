@@ -15,8 +15,8 @@ from lab_support import read_line
 from energybench.instruments.guard import OutputGuard
 from energybench.instruments.keysight_n6705c import KeysightN6705C
 from energybench.instruments.scpi import SafetyLimits
-from energybench.sim.keysight_n6705c import SimKeysightN6705C
-from energybench.sim.timeline import Timeline
+from energybench.sim.instruments.keysight.keysight_n6705c import SimKeysightN6705C
+from energybench.sim.physics.timeline import Timeline
 
 LIMITS = SafetyLimits(max_voltage_v=3.3, max_current_a=0.1)
 

@@ -11,8 +11,8 @@ import pytest
 from energybench.instruments import keysight_b2900, lpm01a
 from energybench.instruments.capabilities import SYNC_MODES, InstrumentInfo
 from energybench.instruments.registry import load_driver
-from energybench.sim.keysight_b2900 import MODELS, SimKeysightB2900
-from energybench.sim.timeline import Timeline
+from energybench.sim.instruments.keysight.keysight_b2900 import MODELS, SimKeysightB2900
+from energybench.sim.physics.timeline import Timeline
 
 PROFILES = Path(__file__).resolve().parent.parent / "instruments"
 

@@ -14,8 +14,8 @@ from runner_helpers import CHECKER_ENERGY, StepProgress, lab_bench, require_mete
 from energybench.runner.context import RunOptions
 from energybench.runner.run import run_workload
 from energybench.sim.lab import VirtualLab
-from energybench.sim.measurement import MeasurementModel
 from energybench.sim.meters import SIM_METERS, attach_meter
+from energybench.sim.physics.measurement import MeasurementModel
 from energybench.traces.jls import read_jls
 
 METERS = list(SIM_METERS)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from energybench.errors import ConfigError
-from energybench.sim.keithley_2461 import SimKeithley2461
-from energybench.sim.keysight_b2900 import SimKeysightB2900
-from energybench.sim.keysight_n6705c import SimKeysightN6705C
-from energybench.sim.lpm01a import SimLpm01a
-from energybench.sim.timeline import Timeline
+from energybench.sim.instruments.keithley.keithley_2461 import SimKeithley2461
+from energybench.sim.instruments.keysight.keysight_b2900 import SimKeysightB2900
+from energybench.sim.instruments.keysight.keysight_n6705c import SimKeysightN6705C
+from energybench.sim.instruments.lpm01a.lpm01a import SimLpm01a
+from energybench.sim.physics.timeline import Timeline
 
 
 @pytest.mark.parametrize(

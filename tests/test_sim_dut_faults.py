@@ -6,9 +6,9 @@ import pytest
 import serial
 from sim_helpers import command, read_for, read_until
 
-from energybench.sim.dut import SimDut
-from energybench.sim.profiles import load_profile
-from energybench.sim.timeline import Timeline
+from energybench.sim.dut.profiles import load_profile
+from energybench.sim.dut.sim_dut import SimDut
+from energybench.sim.physics.timeline import Timeline
 
 NAME_REPLY = b"m-name-dut-[unspecified]\r\nm-ready\r\n"
 

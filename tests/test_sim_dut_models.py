@@ -10,10 +10,10 @@ import pytest
 from conftest import shared_path
 
 from energybench.errors import ConfigError
-from energybench.sim.dut import SimDut
-from energybench.sim.models import MODEL_FILES, format_fixed3, format_kws, load_model
-from energybench.sim.profiles import load_profile
-from energybench.sim.timeline import Timeline
+from energybench.sim.dut.models import MODEL_FILES, format_fixed3, format_kws, load_model
+from energybench.sim.dut.profiles import load_profile
+from energybench.sim.dut.sim_dut import SimDut
+from energybench.sim.physics.timeline import Timeline
 
 litert = pytest.importorskip("ai_edge_litert.interpreter")
 

@@ -8,9 +8,9 @@ import pytest
 import serial
 from sim_helpers import READY, command, read_for, read_until
 
-from energybench.sim.dut import SimDut
-from energybench.sim.profiles import load_profile
-from energybench.sim.timeline import Timeline
+from energybench.sim.dut.profiles import load_profile
+from energybench.sim.dut.sim_dut import SimDut
+from energybench.sim.physics.timeline import Timeline
 
 HELP = (
     b"ULPMark for tinyML Firmware V0.0.1\r\n"

@@ -8,9 +8,9 @@ import re
 import numpy as np
 import pytest
 
-from energybench.sim.dut import SimDut
-from energybench.sim.profiles import load_profile
-from energybench.sim.timeline import Timeline
+from energybench.sim.dut.profiles import load_profile
+from energybench.sim.dut.sim_dut import SimDut
+from energybench.sim.physics.timeline import Timeline
 
 
 def make_dut(

@@ -28,11 +28,11 @@ from energybench.dut.link import DirectLink, InterfaceBoardLink
 from energybench.errors import ConfigError, DutError, DutTimeoutError, EdgeCountError
 from energybench.instruments.capabilities import StreamRequest, SyncSpec
 from energybench.instruments.sim_stream import SimStreamMeter
-from energybench.sim import firmware_build
-from energybench.sim.firmware_proc import write_input
-from energybench.sim.interface_board import BOARD_NAME
+from energybench.sim.board.interface_board import BOARD_NAME
+from energybench.sim.instruments.stream_source import SimStreamSource
 from energybench.sim.lab import VirtualLab
-from energybench.sim.stream_source import SimStreamSource
+from energybench.sim.posix_dut import build as firmware_build
+from energybench.sim.posix_dut.proc import write_input
 from energybench.traces.jls import read_jls
 from energybench.traces.jls_writer import JlsWriter
 from energybench.transport.serial_port import SerialTransport

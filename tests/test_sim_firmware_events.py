@@ -8,8 +8,8 @@ import time
 import pytest
 
 from energybench.errors import DutError
-from energybench.sim.firmware_events import FirmwareTrack
-from energybench.sim.timeline import Timeline
+from energybench.sim.physics.timeline import Timeline
+from energybench.sim.posix_dut.events import FirmwareTrack
 
 ACTIVE_A, IDLE_A = 0.02, 0.005
 

@@ -12,9 +12,9 @@ import pytest
 
 from energybench.runner.context import RunOptions
 from energybench.runner.run import run_workload
-from energybench.sim import firmware_build
 from energybench.sim.lab import VirtualLab
 from energybench.sim.meters import attach_meter
+from energybench.sim.posix_dut import build as firmware_build
 
 helpers = importlib.import_module("runner_helpers")  # the runner's test helpers (tests/)
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from energybench.errors import ConfigError
-from energybench.sim.measurement import MeasurementModel, pick_range
+from energybench.sim.physics.measurement import MeasurementModel, pick_range
 
 
 def test_ideal_is_exact_copy() -> None:

@@ -8,7 +8,7 @@ import tomllib
 import pytest
 
 from energybench.errors import ConfigError
-from energybench.sim.profiles import (
+from energybench.sim.dut.profiles import (
     PROFILE_DIR,
     available_profiles,
     load_profile,

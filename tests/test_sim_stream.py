@@ -12,8 +12,8 @@ from energybench.errors import ConfigError, InstrumentError, InstrumentTimeoutEr
 from energybench.instruments.capabilities import StreamingMeter, StreamRequest, SyncSpec
 from energybench.instruments.registry import list_drivers, load_driver
 from energybench.instruments.sim_stream import SimStreamMeter
-from energybench.sim.measurement import MeasurementModel
-from energybench.sim.stream_source import SimStreamSource, StreamFaults
+from energybench.sim.instruments.stream_source import SimStreamSource, StreamFaults
+from energybench.sim.physics.measurement import MeasurementModel
 
 SYNC = SyncSpec("digital_channel", "gpi[0]", "falling")
 

@@ -11,16 +11,16 @@ import serial
 from sim_helpers import command
 
 from energybench.errors import ConfigError
-from energybench.sim.profiles import load_profile, profile_from_dict
-from energybench.sim.sww_dut import PROCESSING_PIN, WW_PIN, SimSwwDut
-from energybench.sim.sww_firmware import format_int8_list, format_int16_list
-from energybench.sim.sww_model import (
+from energybench.sim.dut.profiles import load_profile, profile_from_dict
+from energybench.sim.physics.timeline import Timeline
+from energybench.sim.sww.engine import format_int8_list, format_int16_list
+from energybench.sim.sww.model import (
     LfbeFrontEnd,
     StandInSwwDetector,
     mel_weight_matrix,
     quantize_features,
 )
-from energybench.sim.timeline import Timeline
+from energybench.sim.sww.sww_dut import PROCESSING_PIN, WW_PIN, SimSwwDut
 
 
 @pytest.fixture
@@ -177,7 +177,7 @@ def test_stand_in_detector_fires_once_per_onset() -> None:
 def test_profile_sww_table_is_validated() -> None:
     import tomllib
 
-    from energybench.sim.profiles import PROFILE_DIR
+    from energybench.sim.dut.profiles import PROFILE_DIR
 
     data = tomllib.loads((PROFILE_DIR / "fast-m33.toml").read_text())
     data["sww01"]["frame_latency_s"] = 0.05

@@ -16,8 +16,8 @@ from sim_helpers import command
 
 from energybench.errors import ConfigError
 from energybench.sim.lab import VirtualLab
-from energybench.sim.sww_audio import STANDIN_TRUTH, STANDIN_WAV, standin_audio, write_wav
-from energybench.sim.sww_dut import PROCESSING_PIN, WW_PIN
+from energybench.sim.sww.audio import STANDIN_TRUTH, STANDIN_WAV, standin_audio, write_wav
+from energybench.sim.sww.sww_dut import PROCESSING_PIN, WW_PIN
 from energybench.workloads.sww import load_sww_truth, parse_detections_ms, score_detections
 
 PASS_READY = b"[dut]: m-ready\r\n"
@@ -215,7 +215,7 @@ def test_a_lab_that_fails_to_build_leaves_no_sd_folder_or_pty(tmp_path, monkeypa
     """The stand-in SD card is a temporary folder and the DUT holds a pty from its constructor:
     a failure later in VirtualLab's constructor (no stop() to call) must release both."""
     from energybench.sim import lab as lab_module
-    from energybench.sim.dut import SimDut
+    from energybench.sim.dut.sim_dut import SimDut
 
     made: list[Path] = []
     closed: list[object] = []

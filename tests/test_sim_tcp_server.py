@@ -7,7 +7,7 @@ import socket
 
 from lab_support import wait_until
 
-from energybench.sim.tcp_server import TcpServer
+from energybench.sim.wire.tcp_server import TcpServer
 
 
 def _echo_line(conn: socket.socket) -> None:

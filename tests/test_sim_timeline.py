@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from energybench.errors import ConfigError
-from energybench.sim.timeline import Timeline
+from energybench.sim.physics.timeline import Timeline
 
 
 def _bench() -> Timeline:

@@ -12,7 +12,7 @@ import pytest
 import serial
 
 from energybench.errors import InstrumentError, InstrumentTimeoutError, TransportError
-from energybench.sim.scpi_server import ScpiError, ScpiInstrument, ScpiServer, binary_block
+from energybench.sim.wire.scpi_server import ScpiError, ScpiInstrument, ScpiServer, binary_block
 from energybench.transport import open_transport
 from energybench.transport.base import BufferedTransport
 from energybench.transport.scripted import ScriptedTransport

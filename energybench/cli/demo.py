@@ -28,8 +28,8 @@ def _shared_mlperf() -> Path | None:
 
 
 def _model_for(workload: str, model_dir: Path | None) -> tuple[Path | None, str]:
-    from energybench.sim.models import MODEL_FILES
-    from energybench.sim.sww_model import SWW_MODEL_FILE
+    from energybench.sim.dut.models import MODEL_FILES
+    from energybench.sim.sww.model import SWW_MODEL_FILE
 
     if model_dir is None:
         return None, "stand-in model"
@@ -48,7 +48,7 @@ def _dataset_for(workload: str, dataset: Path | None, scratch: Path) -> tuple[Pa
     """The dataset root for ``workload`` (for a stream workload: the folder of its WAVs and
     truth file, None for the lab's stand-in SD card)."""
     from energybench.errors import WorkloadError
-    from energybench.sim.standin_data import make_standin_dataset
+    from energybench.sim.dut.standin_data import make_standin_dataset
     from energybench.workloads.dataset import load_dataset
     from energybench.workloads.definitions import load_workload
 

@@ -31,14 +31,14 @@ from typing import Protocol
 
 from energybench.errors import ConfigError
 from energybench.instruments.capabilities import SYNC_MODES as CAPABILITY_SYNC_MODES
-from energybench.sim.dut import SimDut
-from energybench.sim.firmware_dut import FirmwareDut
-from energybench.sim.interface_board import HOST_BAUD, SimInterfaceBoard
-from energybench.sim.lab_dut import DUT_KINDS, LabDut
-from energybench.sim.profiles import MODES, DutProfile, load_profile
-from energybench.sim.sww_audio import make_standin_sd_card
-from energybench.sim.sww_dut import SWW_BAUD, SimSwwDut
-from energybench.sim.timeline import Timeline
+from energybench.sim.board.interface_board import HOST_BAUD, SimInterfaceBoard
+from energybench.sim.dut.lab_dut import DUT_KINDS, LabDut
+from energybench.sim.dut.profiles import MODES, DutProfile, load_profile
+from energybench.sim.dut.sim_dut import SimDut
+from energybench.sim.physics.timeline import Timeline
+from energybench.sim.posix_dut.firmware_dut import FirmwareDut
+from energybench.sim.sww.audio import make_standin_sd_card
+from energybench.sim.sww.sww_dut import SWW_BAUD, SimSwwDut
 
 log = logging.getLogger(__name__)
 

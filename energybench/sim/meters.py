@@ -43,7 +43,7 @@ SIM_METERS: dict[str, SimMeter] = {
     for m in (
         SimMeter(
             "stream",
-            "energybench.sim.stream_source",
+            "energybench.sim.instruments.stream_source",
             "SimStreamSource",
             "digital_channel",
             "gpi[0]",
@@ -53,7 +53,7 @@ SIM_METERS: dict[str, SimMeter] = {
         ),
         SimMeter(
             "n6705c",
-            "energybench.sim.keysight_n6705c",
+            "energybench.sim.instruments.keysight.keysight_n6705c",
             "SimKeysightN6705C",
             "analog_channel",
             "PIN1",
@@ -65,7 +65,7 @@ SIM_METERS: dict[str, SimMeter] = {
         ),
         SimMeter(
             "lpm01a",
-            "energybench.sim.lpm01a",
+            "energybench.sim.instruments.lpm01a.lpm01a",
             "SimLpm01a",
             "event_marker",
             "d7",
@@ -76,7 +76,7 @@ SIM_METERS: dict[str, SimMeter] = {
         ),
         SimMeter(
             "otii",
-            "energybench.sim.otii",
+            "energybench.sim.instruments.otii.otii",
             "SimOtiiArc",
             "digital_channel",
             "i1",
@@ -86,7 +86,7 @@ SIM_METERS: dict[str, SimMeter] = {
         ),
         SimMeter(
             "b2900",
-            "energybench.sim.keysight_b2900",
+            "energybench.sim.instruments.keysight.keysight_b2900",
             "SimKeysightB2900",
             "hw_trigger_start",
             "EXT1",
@@ -95,7 +95,7 @@ SIM_METERS: dict[str, SimMeter] = {
         ),
         SimMeter(
             "keithley2461",
-            "energybench.sim.keithley_2461",
+            "energybench.sim.instruments.keithley.keithley_2461",
             "SimKeithley2461",
             "hw_trigger_start_stop",
             "DIG1",
@@ -104,7 +104,7 @@ SIM_METERS: dict[str, SimMeter] = {
         ),
         SimMeter(
             "keithley2600b",
-            "energybench.sim.keithley_2600b",
+            "energybench.sim.instruments.keithley.keithley_2600b",
             "SimKeithley2600B",
             "hw_trigger_start",
             "DIO1",

@@ -1,0 +1,1 @@
+"""Instrument simulators, by family, each speaking its instrument's real wire protocol."""

@@ -1,0 +1,1 @@
+"""Simulated STMicroelectronics X-NUCLEO-LPM01A (PowerShield) on a pseudo-terminal."""

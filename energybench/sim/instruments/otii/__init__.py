@@ -1,0 +1,1 @@
+"""Simulated Qoitech Otii Arc/Ace behind the Otii TCP server."""

@@ -1,0 +1,1 @@
+"""The C harness's POSIX build (firmware/) run as the virtual lab's DUT."""
