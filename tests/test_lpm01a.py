@@ -446,3 +446,33 @@ def test_hexa_parser_handles_records_split_across_reads() -> None:
     )
     with pytest.raises(InstrumentError, match="record type"):
         HexaParser(a).feed(b"\xf0\x99\x00\x00")
+
+
+def test_idle_time_passes_only_as_fast_as_the_host_reads() -> None:
+    """While acquiring and caught up, the simulator lets idle time pass itself, but never more
+    than one batch of bins beyond what it sent: a slow host slows idle time down instead of
+    falling ever further behind (a lab-wide clock at a fixed speed let the backlog grow
+    without bound and windows started later and later)."""
+    import os
+    import select
+    import time
+
+    from energybench.sim.instruments.lpm01a.lpm01a import BATCH_BINS
+
+    timeline = Timeline(supply_voltage_v=3.3)
+    with SimLpm01a(timeline, idle_speed=1000.0) as sim:
+        fd = os.open(sim.resource, os.O_RDWR | os.O_NOCTTY)
+        try:
+            for command in ("htc", "freq 1k", "acqtime 0", "start"):
+                os.write(fd, (command + "\n").encode())
+            received = 0
+            deadline = time.monotonic() + 1.0
+            while time.monotonic() < deadline:  # a host reading 2 KB every 20 ms
+                if select.select([fd], [], [], 0.02)[0]:
+                    received += len(os.read(fd, 2048))
+                time.sleep(0.02)
+                sent_s = sim._t0 + sim._next_bin / sim.freq_hz
+                assert timeline.now_s <= sent_s + BATCH_BINS / sim.freq_hz + 1e-9
+            assert received > 0 and timeline.now_s > 1.0  # idle time did pass
+        finally:
+            os.close(fd)

@@ -24,7 +24,6 @@ class SimMeter:
     line: str
     description: str
     role: str = "meter"  # "meter": external supply; "supply": it also powers the DUT
-    idle_clock: bool = False  # the simulator never lets idle time pass by itself
     sim_options: dict[str, Any] = field(default_factory=dict)
     bench_options: dict[str, Any] = field(default_factory=dict)
 
@@ -71,7 +70,6 @@ SIM_METERS: dict[str, SimMeter] = {
             "d7",
             "STM32 LPM01A PowerShield (D7 event markers)",
             role="supply",
-            idle_clock=True,
             bench_options={"sample_rate_hz": 1000},
         ),
         SimMeter(
@@ -151,8 +149,6 @@ def attach_meter(
     cls = meter.load()
     sim = cls(lab.timeline, measurement=measurement, seed=seed, **{**meter.sim_options, **options})
     lab.add_instrument(name, sim, role="meter", sync_mode=meter.sync_mode)
-    if meter.idle_clock:
-        lab.start_idle_clock()
     return sim
 
 

@@ -9,8 +9,15 @@ after each second of samples, an ``event <n> ris`` line before the sample of the
 timestamp-pin edge (``eventsrc d7 fal``), and ``Acquisition completed`` on ``stop``.
 
 Virtual time: samples are produced for the timeline's past as fast as the host reads them (the
-output is bounded; ``buff`` reports its fill). Fault knobs: garbled bytes, dropped lines, bins
-lost to a device-buffer overflow, withheld acknowledgements, 5-digit mantissas.
+output is bounded; ``buff`` reports its fill). While acquiring and caught up (every bin of the
+timeline's past sent and the output drained), idle time passes at ``idle_speed`` × wall time
+(1× at realtime pace), never more than one batch ahead of the host: the DUT is idle meanwhile,
+and a host slower than ``idle_speed`` slows idle time down instead of falling ever further
+behind (a lab-wide clock running at a fixed speed let the backlog grow without bound).
+``idle_speed=None``: only producers (the DUT) move the timeline.
+
+Fault knobs: garbled bytes, dropped lines, bins lost to a device-buffer overflow, withheld
+acknowledgements, 5-digit mantissas.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ from energybench.sim.instruments.lpm01a.lpm01a_format import (
     format_value,
     timestamp_record,
 )
+from energybench.sim.physics.idle_time import IdleTime
 from energybench.sim.physics.measurement import MeasurementModel
 from energybench.sim.physics.timeline import Timeline
 
@@ -72,12 +80,17 @@ class SimLpm01a(Lpm01aCommandSet):
         buffer_bytes: int = 1 << 16,
         overflow: str = "wait",
         record_sent: bool = False,
+        idle_speed: float | None = 20.0,
     ) -> None:
         if overflow not in ("wait", "drop"):
             raise ConfigError(
                 f"overflow must be 'wait' or 'drop', got {overflow!r}", context="overflow"
             )
+        if idle_speed is not None and not idle_speed > 0:
+            raise ConfigError("idle_speed must be > 0 or None", context="idle_speed")
         self.timeline = timeline
+        speed = 1.0 if timeline.pace == "realtime" else idle_speed
+        self.idle = IdleTime(timeline, speed) if speed is not None else None
         self.measurement = measurement or MeasurementModel.ideal()
         self.firmware = firmware
         self.board_id = board_id
@@ -176,6 +189,7 @@ class SimLpm01a(Lpm01aCommandSet):
                         self._command(line)
             if self.acquiring:
                 self._produce(flush=False)
+                self._pass_idle_time()
             if writable and self._out:
                 try:
                     sent = os.write(self._master, bytes(self._out[:4096]))
@@ -241,6 +255,17 @@ class SimLpm01a(Lpm01aCommandSet):
             self._next_bin = k0 + n
         if self.acqtime_s and self._next_bin >= round(self.acqtime_s * fs) and not flush:
             self._complete()
+
+    def _pass_idle_time(self) -> None:
+        """Caught up (the timeline's past sent, the output drained): let idle time pass, at
+        most one batch of bins beyond what was sent, so the host paces it."""
+        if self.idle is None or self._out or not self.acquiring:
+            return
+        fs = self.freq_hz
+        if self._next_bin < math.floor((self.timeline.now_s - self._t0) * fs + 1e-9):
+            return
+        cap = self._t0 + (self._next_bin + BATCH_BINS) / fs
+        self.idle.advance_to(min(self.idle.target_s(), cap))
 
     def _complete(self) -> None:
         if self._binary and not self._end_sent:

@@ -161,6 +161,8 @@ class Lpm01aCommandSet:
         self._end_sent = False
         self._t0 = self.timeline.now_s + (self.trigdelay_s if self.trigsrc == "sw" else 0.0)
         self._next_bin = 0
+        if self.idle is not None:
+            self.idle.restart()
         self._event_count = 0
         self._lost_in_second = False
 
