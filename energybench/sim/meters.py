@@ -70,6 +70,7 @@ SIM_METERS: dict[str, SimMeter] = {
             "d7",
             "STM32 LPM01A PowerShield (D7 event markers)",
             role="supply",
+            sim_options={"idle_speed": 20.0},  # idle time paced by the host: see SimLpm01a
             bench_options={"sample_rate_hz": 1000},
         ),
         SimMeter(

@@ -14,7 +14,8 @@ timeline's past sent and the output drained), idle time passes at ``idle_speed``
 (1× at realtime pace), never more than one batch ahead of the host: the DUT is idle meanwhile,
 and a host slower than ``idle_speed`` slows idle time down instead of falling ever further
 behind (a lab-wide clock running at a fixed speed let the backlog grow without bound).
-``idle_speed=None``: only producers (the DUT) move the timeline.
+``idle_speed=None`` (the default; the lab passes 20): only producers (the DUT) move the
+timeline.
 
 Fault knobs: garbled bytes, dropped lines, bins lost to a device-buffer overflow, withheld
 acknowledgements, 5-digit mantissas.
@@ -80,7 +81,7 @@ class SimLpm01a(Lpm01aCommandSet):
         buffer_bytes: int = 1 << 16,
         overflow: str = "wait",
         record_sent: bool = False,
-        idle_speed: float | None = 20.0,
+        idle_speed: float | None = None,
     ) -> None:
         if overflow not in ("wait", "drop"):
             raise ConfigError(
