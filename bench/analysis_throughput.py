@@ -6,7 +6,7 @@ Prints, in one run:
    ``voltage``, ``gpi[0]``) with pyjls and analysed from disk through
    ``energybench.traces.jls.read_jls``;
 3. the same samples through a per-sample Python loop like the MLCommons JS220 reader
-   (dut-protocol.md §3.3) on a few million samples, extrapolated, and the ratio;
+   (docs/reference-runner.md#js220-path) on a few million samples, extrapolated, and the ratio;
 4. the one-hour 2 MS/s check, in child processes so peak RSS is the analysis alone:
    a virtual hour (7.2e9 generated samples streamed chunk by chunk, no disk) and a scaled
    on-disk run of ``--hour-minutes`` minutes of 2 MS/s JLS, with the time extrapolated to 60 min.
@@ -156,7 +156,8 @@ def bench_disk(n: int, fs: float, changes: list[int], tmp: Path) -> float:
 
 
 def reference_loop(current: np.ndarray, voltage: np.ndarray, gpi: np.ndarray, fs: float) -> list:
-    """The MLCommons JS220 reader's per-raw-sample Python loop (dut-protocol.md §3.3)."""
+    """The MLCommons JS220 reader's per-raw-sample Python loop
+    (docs/reference-runner.md#js220-path)."""
     out: list = []
     energy, count, last, pending = 0.0, 0, False, False
     for i, v, lsb in zip(current, voltage, gpi, strict=True):  # numpy arrays, as samples_get

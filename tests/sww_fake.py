@@ -1,6 +1,7 @@
-"""A small stand-in for the sww01 bench, written from the spec's bytes only (specs
-dut-protocol.md §1.11, §2.1-2.2): an interface board on a real pty relaying ``dut <cmd>`` to an
-in-process sww01 DUT (``Received command:`` echo, start/stop, ``target activations:``), with
+"""A small stand-in for the sww01 bench, written from the documented bytes only
+(docs/dut-protocol.md#sww-dut-commands, docs/interface-board.md): an interface board on a real pty
+relaying ``dut <cmd>`` to an in-process sww01 DUT (``Received command:`` echo, start/stop, ``target
+activations:``), with
 ``ls``/``play``/``record_detections``/``print_detections``/``print_dutycycle``. Detections and
 duty-cycle ticks are given by the test; every command received is kept in ``commands``."""
 

@@ -1,5 +1,6 @@
 """The sww01 DUT client and the interface board's stream commands, over scripted exchanges of
-the spec's literal transcripts (specs dut-protocol.md §1.11, §2.1-2.2, §2.4)."""
+the literal transcripts of docs/dut-protocol.md#sww-dut-commands,
+docs/interface-board.md#passthrough and #streaming-wakeword."""
 
 from __future__ import annotations
 

@@ -77,7 +77,7 @@ def test_assembler_timestamps_events_and_malformed_tokens() -> None:
     assert np.isnan(chunk.current_a[3]) and np.nansum(chunk.current_a[:3]) == pytest.approx(6e-3)
     assert a.feed("event 2 ris") and a.stats.events_lost == 1 and a.stats.lost_event_counters == [1]
     assert a.feed("event 3 ris") and a.stats.events_unresolved == 1  # same bin: one d7 edge
-    assert a.feed(f"{P}TimeStamp: 1000s 000ms, buff 00%")  # 4-digit seconds parse (§7.2 item 14)
+    assert a.feed(f"{P}TimeStamp: 1000s 000ms, buff 00%")  # runner-timestamp-width: 4-digit seconds
     assert a.next_id == 10_000
     assert not a.feed(f"{P}ack stop") and not a.feed(f"{P}Acquisition completed")
 

@@ -1,5 +1,5 @@
-"""Our results.txt lines parse with the official checker's regexes (specs/submission.md §2.2),
-and reproduce the published MLCommons-runner energy file."""
+"""Our results.txt lines parse with the official checker's regexes
+(docs/submission.md#checker-regexes), and reproduce the published MLCommons-runner energy file."""
 
 from __future__ import annotations
 

@@ -144,7 +144,7 @@ def test_formatting_quirks() -> None:
     assert format_kws(np.array([0.99609375, 0.00390625, 0.5], np.float32)) == (
         "m-results-[0.996,0.003,0.500]"
     )
-    assert format_kws(np.array([1.0], np.float32)) == "m-results-[0.1000]"  # latent bug, §7.1
+    assert format_kws(np.array([1.0], np.float32)) == "m-results-[0.1000]"  # latent bug
     assert format_fixed3(np.array([0.1214, 0.8786], np.float32), 3) == "m-results-[0.121,0.879,]"
 
 

@@ -1,4 +1,4 @@
-"""The simulated DUT over its pty, byte for byte (dut-protocol.md §1.2-1.7)."""
+"""The simulated DUT over its pty, byte for byte (docs/dut-protocol.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The simulated interface board relaying to the simulated DUT (§2.1-2.2)."""
+"""The simulated interface board relaying to the simulated DUT (docs/interface-board.md)."""
 
 from __future__ import annotations
 

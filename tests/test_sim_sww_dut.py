@@ -1,4 +1,5 @@
-"""The simulated streaming-wakeword DUT on its own pty: literal transcripts (§1.11)."""
+"""The simulated streaming-wakeword DUT on its own pty: literal transcripts
+(docs/dut-protocol.md#sww-dut-commands)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""The host ``stream`` step through the simulated interface board (§2.4, §5.5): the stand-in
-and the reference model, WAV errors, the lab's SD card and CLI."""
+"""The host ``stream`` step through the simulated interface board
+(docs/reference-runner.md#stream-step, docs/mlperf-rules.md#sww-scoring): the stand-in and the
+reference model, WAV errors, the lab's SD card and CLI."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """`energybench run sww01`: the stream step's exact order, the three modes, the results.txt
-lines the submission checker reads (specs submission.md §2.2), dataset and SD-card errors."""
+lines the submission checker reads (docs/submission.md#checker-regexes), dataset and SD-card
+errors."""
 
 from __future__ import annotations
 
@@ -377,7 +378,7 @@ def test_energy_mode_one_window_between_start_and_stop_pulses(tmp_path, monkeypa
 
 
 def test_sww_lines_reproduce_the_published_mlc_energy_file() -> None:
-    """specs submission.md §4.1 (b), R1.3 NUCLEO_U385RG_Q sww/energy/results.txt."""
+    """docs/submission.md#result-file-formats (sww), v1.3 NUCLEO_U385RG_Q sww/energy/results.txt."""
     published = [
         "Power Edition Output",
         "Energy data for trial 0",

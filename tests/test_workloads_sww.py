@@ -1,4 +1,4 @@
-"""Streaming wakeword scoring (specs dut-protocol.md §5.5) and `energybench score-sww`."""
+"""Streaming wakeword scoring (docs/mlperf-rules.md#sww-scoring) and `energybench score-sww`."""
 
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ SHORT_WINDOWS = ((1.0, 1.6476250000000001), (4.0, 4.76175), (7.0, 7.358625))
 
 
 def _reference_scoring(marks_ms, windows, delay_s=1.0, debounce_s=1.0):
-    """The reference runner's algorithm as specs §5.5 and §7.2 item 10 describe it (the delay is
+    """The reference runner's algorithm as docs/mlperf-rules.md#sww-scoring and
+    docs/reference-runner.md#runner-sww-tolerance describe it (the delay is
     added twice), written independently as an oracle."""
     offsets = np.asarray(marks_ms[1:], dtype=np.int64) - marks_ms[0]
     tp, fn = [], []

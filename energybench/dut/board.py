@@ -1,9 +1,10 @@
-"""The interface board's own streaming-wakeword commands (specs dut-protocol.md §2.1, §2.4):
+"""The interface board's own streaming-wakeword commands (docs/interface-board.md#commands):
 ``ls``, ``record_detections``, ``play <file>``, ``print_detections``, ``print_dutycycle``.
 
 Strictly parsed, every wait bounded (``play`` by the file's length + 10 s), errors naming the
-command. ``print_dutycycle`` prints TIM2 ticks of 10 µs under headers that say "(s)" (§7.2
-item 18): converted to seconds here; the board keeps only the first 100 frames.
+command. ``print_dutycycle`` prints TIM2 ticks of 10 µs under headers that say "(s)"
+(docs/reference-runner.md#runner-sww-board-isr): converted to seconds here; the board keeps
+only the first 100 frames. Wiring and recording: docs/interface-board.md#streaming-wakeword.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The streaming-wakeword DUT (sww01) command engine (specs dut-protocol.md §1.11).
+"""The streaming-wakeword DUT (sww01) command engine (docs/dut-protocol.md#sww-dut-commands).
 
 Every command is echoed first (``Received command: <cmd>``) and ends with ``m-ready``; unknown
 or empty commands answer ``Unrecognized command ...`` / ``Empty command ...``. ``start`` begins

@@ -1,4 +1,5 @@
-"""Keithley 2450 / 2460 / 2461 SMUs in SCPI mode (spec §5): supply and GPIO-triggered meter.
+"""Keithley 2450 / 2460 / 2461 SMUs in SCPI mode: supply and GPIO-triggered meter
+(docs/instruments/keithley-2400.md).
 
 The DUT's timestamp pin is wired to a digital I/O line in trigger-input mode. The capture is a
 trigger model (``:TRIG:LOAD "Empty"`` plus blocks), chosen by the sync mode:
@@ -71,7 +72,7 @@ class Keithley2461(ScpiDriver):
     min_rate_hz, max_rate_hz = 1_000.0, 1_000_000.0
     max_buffer_points = 6_875_000  # STANdard buffers, all buffers together
     buffer_name = "defbuffer1"
-    digitize_block = ":TRIG:BLOC:MDIG"  # 2015 manual: :TRIG:BLOC:DIG (spec §5.5, open item)
+    digitize_block = ":TRIG:BLOC:MDIG"  # 2015 manual: :TRIG:BLOC:DIG (keithley-2400.md#open-items)
     error_query = ":SYST:ERR?"
 
     def __init__(

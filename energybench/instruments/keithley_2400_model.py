@@ -1,10 +1,10 @@
 """The 2450/2460/2461 trigger models energybench runs, and reading them back.
 
-``hw_trigger_start_stop``: clear buffer → WAIT edge → acquire INF → WAIT edge → acquire 1. The
-INF acquisition runs "in the background until the trigger model reaches another acquisition
-block" (spec §5.5), i.e. from the first edge to the second; the final single reading starts at
-the second edge, so its RELative timestamp is the window length. ``hw_trigger_start``: WAIT
-edge → acquire N. Without sync: acquire N at ``:INIT``.
+``hw_trigger_start_stop``: clear buffer → WAIT edge → acquire INF → WAIT edge → acquire 1. The INF
+acquisition runs "in the background until the trigger model reaches another acquisition block"
+(docs/instruments/keithley-2400.md#trigger-model), i.e. from the first edge to the second; the final
+single reading starts at the second edge, so its RELative timestamp is the window length.
+``hw_trigger_start``: WAIT edge → acquire N. Without sync: acquire N at ``:INIT``.
 """
 
 from __future__ import annotations

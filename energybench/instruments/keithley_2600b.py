@@ -1,4 +1,5 @@
-"""Keithley 2600B SMUs over TSP (spec §6): supply and a capture armed by a digital I/O edge.
+"""Keithley 2600B SMUs over TSP: supply and a capture armed by a digital I/O edge
+(docs/instruments/keithley-2600b.md).
 
 TSP statements are written as plain lines; queries are wrapped in ``print(...)``. The capture
 uses the SMU trigger model: ``smua.trigger.arm.stimulus = digio.trigger[N].EVENT_ID`` arms on
@@ -60,7 +61,7 @@ class Keithley2600B(ScpiDriver):
     max_voltage_v = 40.4  # 2601B/2602B/2604B [U]
     max_current_a = 3.03
     current_ranges_a = (100e-9, 1e-6, 10e-6, 100e-6, 1e-3, 10e-3, 100e-3, 1.0, 3.0)  # [U]
-    min_interval_s = 1 / 20_000  # 0.001 NPLC, measure to memory (spec §6.5)
+    min_interval_s = 1 / 20_000  # 0.001 NPLC, measure to memory (keithley-2600b.md#speed)
     max_nplc = 25.0
     max_buffer_points = 100_000  # [U] for the 2600B; >100,000 without timestamps on the 2600
     digio_lines = range(1, 15)

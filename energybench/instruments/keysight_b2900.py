@@ -1,14 +1,14 @@
 """Keysight B2900 SMU driver (B2901A/02A/11A/12A; B29xxB/BL assumed alike): supply and
 DIO-triggered meter.
 
-The SMU powers the DUT rail and digitizes its current with a timed acquisition whose ARM layer
-waits for the DUT's timestamp edge on a rear DIO pin (instruments.md §7.3): sample id 0 is the
-edge. By default the aperture equals the trigger interval, so samples are bin averages that tile
-time (exact energy integration); whether the hardware accepts aperture = interval is [U], so
-``aperture_fraction`` < 1 leaves it headroom (samples are then reported as point samples). Both
-are read back, never assumed. Data come as REAL,32 or REAL,64 blocks
-in either byte order. Safety: bench limits are checked before anything is sent, compliance must
-be set before the output goes on, and :meth:`safe_shutdown` aborts, switches off and never raises.
+The SMU powers the DUT rail and digitizes its current with a timed acquisition whose ARM layer waits
+for the DUT's timestamp edge on a rear DIO pin (docs/instruments/keysight-b2900.md#dio-trigger):
+sample id 0 is the edge. By default the aperture equals the trigger interval, so samples are bin
+averages that tile time (exact energy integration); whether the hardware accepts aperture = interval
+is [U], so ``aperture_fraction`` < 1 leaves it headroom (samples are then reported as point
+samples). Both are read back, never assumed. Data come as REAL,32 or REAL,64 blocks in either byte
+order. Safety: bench limits are checked before anything is sent, compliance must be set before the
+output goes on, and :meth:`safe_shutdown` aborts, switches off and never raises.
 Unverified on hardware [U]/[D]: the DIO arm syntax, ``:IDLE<c>:ACQ?`` completion polling and the
 exact ``:FETC:ARR:TIME?`` form.
 """
@@ -53,7 +53,8 @@ POLL_S = 0.02
 
 
 def _min_interval_s(model: str) -> float:
-    """Minimum trigger interval: B2911/B2912 10 µs, the others 20 µs (§7.3)."""
+    """Minimum trigger interval: B2911/B2912 10 µs, the others 20 µs (B2900A data sheet
+    p.17, docs/instruments/keysight-b2900.md#dio-trigger)."""
     return 10e-6 if model.upper().startswith(("B2911", "B2912")) else 20e-6
 
 

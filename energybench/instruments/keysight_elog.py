@@ -1,5 +1,5 @@
 """N6705 external data log (Elog): a continuous stream of averaged records for windows longer
-than the scope-mode buffer (instruments.md §4.6).
+than the scope-mode buffer (docs/instruments/keysight-n6705c.md#elog).
 
 Each record is the average over one period (``bin`` samples) of current and voltage of the
 measured channel and, with ``analog_channel`` sync, the voltage of the VMETer channel that

@@ -1,4 +1,5 @@
-"""Keysight N6705B/C DC Power Analyzer with N6781A/N6785A SMU modules (instruments.md §4).
+"""Keysight N6705B/C DC Power Analyzer with N6781A/N6785A SMU modules
+(docs/instruments/keysight-n6705c.md).
 
 One driver is the DUT's supply, a triggered meter (scope-mode arrays, up to ~512 K points, sample
 id 0 = the trigger edge on a digital-port pin or the trigger BNC) and a streaming meter (Elog,

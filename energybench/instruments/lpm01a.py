@@ -1,13 +1,14 @@
 """STMicroelectronics X-NUCLEO-LPM01A (PowerShield) driver: supply and streaming meter.
 
-Serial at 3 686 400 baud, ASCII commands acknowledged ``ack <command> [value]`` or refused
-``error <command>`` + ``Error detail: …`` (instruments.md §10). Unlike the MLCommons runner
-(dut-protocol.md §7.2 items 11-14, 22, 28) every wait is bounded, stale output is purged before
-each exchange and at connect, acknowledgements must name the exact command, and the data stream
-is parsed strictly (lpm01a_stream). Energy output (1 kHz, ≤ 10 kHz) becomes ``bin`` samples of
-current at the set voltage; current output ``point`` samples (≤ 5 kHz continuous in ascii_dec,
-≤ 100 kHz in bin_hexa, whose record framing is [D] and carries no event markers).
-``eventsrc d7 fal`` events become the digital line ``d7`` (sync mode ``event_marker``).
+Serial at 3 686 400 baud, ASCII commands acknowledged ``ack <command> [value]`` or refused ``error
+<command>`` + ``Error detail: …`` (docs/instruments/lpm01a.md). Unlike the MLCommons runner
+(docs/reference-runner.md#runner-defects: last-two-events, 1ms-events, lpm-regex, timestamp-width,
+unbounded-waits, stale-lpm-output) every wait is bounded, stale output is purged before each
+exchange and at connect, acknowledgements must name the exact command, and the data stream is parsed
+strictly (lpm01a_stream). Energy output (1 kHz, ≤ 10 kHz) becomes ``bin`` samples of current at the
+set voltage; current output ``point`` samples (≤ 5 kHz continuous in ascii_dec, ≤ 100 kHz in
+bin_hexa, whose record framing is [D] and carries no event markers). ``eventsrc d7 fal`` events
+become the digital line ``d7`` (sync mode ``event_marker``).
 """
 
 from __future__ import annotations
@@ -157,7 +158,7 @@ class Lpm01a:
         deadline = time.monotonic() + (timeout_s or self.reply_timeout_s)
         with self._lock:
             if not self._acquiring:
-                self.transport.clear()  # stale output from an earlier session (§7.2 item 28)
+                self.transport.clear()  # stale output of a past session (runner-stale-lpm-output)
             self._replies.clear()
             self.transport.write(command)
             ack, error = f"ack {command}", f"error {command}"

@@ -1,6 +1,7 @@
 """Strict parsing of the LPM01A (PowerShield) ASCII stream and assembly into trace chunks.
 
-Fixes the MLCommons runner's defects (dut-protocol.md §7.2 items 11-14): a value is any-width
+Fixes the MLCommons runner's defects (docs/reference-runner.md#runner-defects:
+last-two-events, 1ms-events, lpm-regex, timestamp-width): a value is any-width
 mantissa + signed two-digit exponent (``6409-07``, ``33930-08``); a malformed token is a counted
 drop that keeps its sample id (NaN, listed as missing), never summed; ``TimeStamp`` lines of any
 second width check the cumulative sample count (a shortfall becomes a counted, NaN-filled

@@ -1,4 +1,4 @@
-"""Qoitech Otii Arc / Ace over the Otii TCP JSON API (instruments.md §12), no vendor package.
+"""Qoitech Otii Arc / Ace over the Otii TCP JSON API (docs/instruments/otii.md), no vendor package.
 
 One device: :class:`PowerSupply` (main output; bench limits checked before anything is sent,
 the max current set before the output may go on) and :class:`StreamingMeter` built on a

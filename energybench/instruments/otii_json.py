@@ -1,4 +1,5 @@
-"""The Otii TCP JSON protocol (instruments.md §12), spoken directly over a line transport.
+"""The Otii TCP JSON protocol, spoken directly over a line transport
+(docs/instruments/otii.md#protocol).
 
 One JSON object per message, ``\\r\\n`` terminated. Requests are serialised deterministically
 (sorted keys, compact separators) with sequential string ``trans_id``s, so scripted tests can

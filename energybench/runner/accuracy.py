@@ -1,6 +1,7 @@
 """Accuracy mode: every file of the set (ad01: every window of every file), one ``infer 1 0``
 each; per-file prediction = mean of its sum-normalised result vectors (ad01: mean MSE over its
-windows); top-1 (percent in results.txt) and ROC AUC like the reference runner (§5.4)."""
+windows); top-1 (percent in results.txt) and ROC AUC like the reference runner
+(docs/mlperf-rules.md#accuracy-metrics)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """``results.txt`` in the MLCommons runner's format, so the official MLPerf Tiny submission
-checker parses our runs (its regexes are in tests/test_runner_mlc_format.py, quoted from
-specs/submission.md §2.2). Validity problems are written into the file as ``ERROR:`` lines
+checker parses our runs (its regexes are in tests/test_runner_mlc_format.py and
+docs/submission.md#checker-regexes). Validity problems are written into the file as ``ERROR:`` lines
 beside the figures, never only printed."""
 
 from __future__ import annotations
@@ -146,7 +146,8 @@ def accuracy_results_txt(
 def significant(value: float, digits: int = 5) -> str:
     """``value`` to ``digits`` significant digits in fixed point: the reference's ``:1.5``
     precision without its exponent form, which the checker's ``[\\d\\.]+`` would truncate
-    to the mantissa; trailing zeros dropped as ``g`` does (specs dut-protocol.md §7.2 item 39)."""
+    to the mantissa; trailing zeros dropped as ``g`` does
+    (docs/reference-runner.md#runner-sww-exponent)."""
     if value == 0 or not math.isfinite(value):
         return "0" if value == 0 else str(value)
     decimals = max(0, digits - 1 - math.floor(math.log10(abs(value))))

@@ -1,9 +1,9 @@
 """The modes of a stream workload (sww01), every one built on the host ``stream`` step
-(specs dut-protocol.md §5.1): accuracy streams every entry of the truth file, performance (and
-energy, runner/stream_energy.py) the first. Each mode's results.txt carries the lines the
-checker reads from any sww folder: ``Accuracy: <TP> True positives, ...``, ``Average duty
-cycle:``, ``Average period:`` and ``Estimated throughput: <1/processing time> inf./sec.``.
-A stream that fails is kept as an invalid attempt and re-run, at most ``max_attempts`` times."""
+(docs/reference-runner.md#test-scripts): accuracy streams every entry of the truth file, performance
+(and energy, runner/stream_energy.py) the first. Each mode's results.txt carries the lines the
+checker reads from any sww folder: ``Accuracy: <TP> True positives, ...``, ``Average duty cycle:``,
+``Average period:`` and ``Estimated throughput: <1/processing time> inf./sec.``. A stream that fails
+is kept as an invalid attempt and re-run, at most ``max_attempts`` times."""
 
 from __future__ import annotations
 
@@ -134,7 +134,8 @@ def stream_figures(ctx: RunContext, result: ModeResult, outcomes: list[StreamOut
         )
         if refs and ref != (tp, fn, fp):
             result.notes.append(
-                f"the reference runner's code (window end + 2 s, specs §7.2 item 10) would "
+                f"the reference runner's code (window end + 2 s, "
+                f"docs/reference-runner.md#runner-sww-tolerance) would "
                 f"score {ref[0]} TP / {ref[1]} FN / {ref[2]} FP; the documented + 1 s gives "
                 f"{tp} / {fn} / {fp}"
             )

@@ -1,5 +1,5 @@
-"""The host ``stream`` step of the streaming-wakeword benchmark (specs dut-protocol.md §2.4),
-in the reference runner's exact order:
+"""The host ``stream`` step of the streaming-wakeword benchmark, in the reference runner's
+exact order (docs/reference-runner.md#stream-step):
 
 1. ``dut stop`` (in case it was streaming) — :func:`stop_if_streaming`, kept outside an energy
    window (a DUT that was streaming pulses the timestamp pin here);
@@ -7,7 +7,8 @@ in the reference runner's exact order:
 4. ``play <wav>`` (bounded: length + 10 s) → 5. settle 0.25 s → 6. ``dut stop`` (pulse: window
 end; activations dump) → 7. ``print_detections`` → 8. ``print_dutycycle`` — :func:`run_streaming`;
 9. the energy of the window is analysed by the caller's measurer afterwards.
-Scoring uses the documented +1 s tolerance (the reference code's +2 s is defect §7.2 item 10).
+Scoring uses the documented +1 s tolerance (the reference code's +2 s is a defect:
+docs/reference-runner.md#runner-sww-tolerance).
 """
 
 from __future__ import annotations
@@ -34,9 +35,10 @@ log = logging.getLogger(__name__)
 
 SWW_SAMPLE_RATE_HZ = 16000  # the I2S rate of the reference streams
 SETTLE_S = 0.25  # the reference: "w/o this sleep the next DUT command times out"
-REFERENCE_TOLERANCE_S = 2.0  # what the reference runner's code allows (§7.2 item 10)
+REFERENCE_TOLERANCE_S = 2.0  # what the reference runner's code allows (runner-sww-tolerance)
 # the DUT pulses WW_DETECTED on its first processed frame (32 ms of audio after playback starts);
-# later than this after record_detections, that time-zero marker is missing (dut-protocol §7.2 18)
+# later than this after record_detections, that time-zero marker is missing
+# (docs/reference-runner.md#runner-sww-board-isr)
 START_MARKER_WITHIN_MS = 1000
 DUT_REPLY_TIMEOUT_S = 10.0  # start / stop, on top of the time the activations dump takes
 STRIDE_SAMPLES = 512  # one frame (and one dumped activation) per 512 new samples

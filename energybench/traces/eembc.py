@@ -1,11 +1,11 @@
 """Import an EEMBC EnergyRunner energy folder (``trace1-energy.bin`` + ``trace1-timestamps.json``).
 
-``trace1-energy.bin`` is one byte 0xF1, a little-endian float32 sample rate, then one float32
-per bin holding that bin's energy in µJ (reverse-engineered from LPM01A files, see
-specs/submission.md §4.1c; a Joulescope-era tool documents joules, hence ``energy_unit``).
-``trace1-timestamps.json`` lists the timestamp-pin events in seconds. The first ``boot_events``
-(default 1, the pulse ``th_timestamp_initialize()`` gives at boot) are not window edges; the
-rest pair into windows (t[1], t[2]), (t[3], t[4]), …; an odd remainder is an error.
+``trace1-energy.bin`` is one byte 0xF1, a little-endian float32 sample rate, then one float32 per
+bin holding that bin's energy in µJ (reverse-engineered from LPM01A files, see
+docs/published-results.md#eembc-energy-folder; a Joulescope-era tool documents joules, hence
+``energy_unit``). ``trace1-timestamps.json`` lists the timestamp-pin events in seconds. The first
+``boot_events`` (default 1, the pulse ``th_timestamp_initialize()`` gives at boot) are not window
+edges; the rest pair into windows (t[1], t[2]), (t[3], t[4]), …; an odd remainder is an error.
 
 Inferences per window come from the folder's own files: the ``io dut infer N W`` commands in
 log.txt (what ran), else script.async, else ``m-bm-cfg-name[ulp-ml]-key[iterInfer]-val[N]``.

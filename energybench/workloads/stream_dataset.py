@@ -3,7 +3,7 @@ names living on the interface board's SD card (checked with ``ls`` when the boar
 
 Without the official truth file (``sww_long_test.json``), a folder holding exactly one other
 ``sww_*_test.json`` is used with a warning, and the result is marked not submission-valid: the
-checker needs TP + FN == 50, the long file's wakewords (specs dut-protocol.md §5.5)."""
+checker needs TP + FN == 50, the long file's wakewords (docs/mlperf-rules.md#sww-scoring)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Streaming wakeword (sww01) scoring: truth windows, the interface board's detection list,
-and true/false positives as MLPerf Tiny documents them (specs dut-protocol.md §5.5).
+and true/false positives as MLPerf Tiny documents them (docs/mlperf-rules.md#sww-scoring).
 
 Time zero is the first recorded detection (the DUT forces a pulse on its first processed frame);
 every later detection is placed relative to it. A truth window ``[start, end]`` is a true positive
@@ -9,8 +9,9 @@ positives, debounced: a kept false positive swallows the later ones within ``deb
 (compared in whole ms, as the board records them; an exact repeat of a time is swallowed too,
 where the reference code would count it twice).
 
-The reference runner's code adds the tolerance twice (defect §7.2 item 10, effectively 2 s);
-``tolerance_s=2.0`` reproduces its numbers, the default follows the documentation.
+The reference runner's code adds the tolerance twice (effectively 2 s,
+docs/reference-runner.md#runner-sww-tolerance); ``tolerance_s=2.0`` reproduces its numbers, the
+default follows the documentation.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The MLCommons "tinyML Enhanced Interface Board" (IO manager) on its own pty (§2.1-2.2).
+"""The MLCommons "tinyML Enhanced Interface Board" (IO manager) on its own pty
+(docs/interface-board.md#commands, #passthrough).
 
 Host ↔ board: ``%``-terminated commands, ``\\r\\n`` replies ending ``m-ready``. Dispatch is the
 reference ``Menu::HandleCommand``: the first table entry that is a prefix of the buffer; exact

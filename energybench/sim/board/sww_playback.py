@@ -1,5 +1,6 @@
 """The interface board's streaming-wakeword side: SD card, I2S playback, detection and
-duty-cycle recording (dut-protocol.md §2.1, §2.4).
+duty-cycle recording (docs/interface-board.md#commands,
+#streaming-wakeword).
 
 - SD card = a folder. ``ls [dir]`` lists its regular files (sorted, hidden ones skipped), one
   ``<name>\\r\\n`` line each. ``play <file>`` plays ``<folder>/<file>`` (see
@@ -11,11 +12,11 @@ duty-cycle recording (dut-protocol.md §2.1, §2.4).
   arrays. The board's EXTI interrupts are reproduced from the timeline's exact edges when a
   ``print_*`` command asks (the ISRs record in time order; nothing the host can see differs):
   WW_DETECTED falling edges as ``ms = TIM2/100``, kept only if > 10 ms after the previous kept
-  one (or when TIM2 wrapped), at most 10000; PROCESSING rising (start) and falling (stop) edges,
-  the first 100 of each, as raw ticks. The reference ISR's defects on the first detection
-  (reads ``wwdet_timestamps[-1]``, unsigned ``ms - 10``; §7.2 item 18) are not reproduced: the
-  first falling edge is always kept.
-- Output formats (line ends are our choice where the spec gives none: ``\\r\\n``):
+  one (or when TIM2 wrapped), at most 10000; PROCESSING rising (start) and falling (stop) edges, the
+  first 100 of each, as raw ticks. The reference ISR's defects on the first detection (reads
+  ``wwdet_timestamps[-1]``, unsigned ``ms - 10``; docs/reference-runner.md#runner-sww-board-isr) are
+  not reproduced: the first falling edge is always kept.
+- Output formats (line ends are our choice where docs/interface-board.md gives none: ``\\r\\n``):
   ``Detection Timestamps (ms)`` then ``<ms>,`` per detection; ``Duty cycle start times (s)``,
   value lines of up to 8 ``<ticks>, `` items, a blank line, ``Duty cycle stop times (s)``,
   value lines. Before any ``record_detections`` TIM2 counts from the board's start.

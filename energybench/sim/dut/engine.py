@@ -1,4 +1,4 @@
-"""The MLPerf Tiny DUT firmware's command engine, byte for byte (dut-protocol.md §1.2-1.8).
+"""The MLPerf Tiny DUT firmware's command engine, byte for byte (docs/dut-protocol.md).
 
 Mirrors the reference ``ee_serial_callback`` / ``ee_serial_command_parser_callback`` /
 ``ee_profile_parse`` / ``ee_buffer_parse`` / ``ee_infer`` with their quirks: ``%`` framing where

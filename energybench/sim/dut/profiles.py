@@ -41,7 +41,8 @@ class DutProfile:
     sww_frame_latency_s: float | None = None
     sww_active_current_a: float | None = None
     # the SWW build's timestamp pulse; None = ``timestamp_hold_s``. The reference firmware's
-    # th_delay_us(1) is ~1 µs, too short for sampled meters (dut-protocol.md §7.1 item 8)
+    # th_delay_us(1) is ~1 µs, too short for sampled meters
+    # (docs/reference-runner.md#fw-sww-delay-hang)
     sww_timestamp_hold_s: float | None = None
 
     def baud_for(self, mode: str, workload: str | None = None) -> int:

@@ -8,8 +8,9 @@ Timing, in simulation time on the bench's :class:`Timeline`:
   inference lasting ``latency_s × (1 + jitter·z)`` (z seeded normal); the model itself runs once;
 - energy build: each timestamp drives the pin low (falling edge = the timestamp), holds it
   ``timestamp_hold_s`` at idle current, releases it: the first pulse's hold is inside the window,
-  the second's outside (§4); performance build: the µs clock (true time × (1 + ppm·1e-6) since
-  boot, 32-bit wrap) is read, then ``m-lap-us-N`` is printed (inside the window for the first).
+  the second's outside (docs/dut-protocol.md#timestamps); performance build: the µs clock (true time
+  × (1 + ppm·1e-6) since boot, 32-bit wrap) is read, then ``m-lap-us-N`` is printed (inside the
+  window for the first).
 - idle policy: when bytes arrive, simulation time is advanced to at least the wall time elapsed
   since the timeline's creation × ``idle_speed`` (nothing sleeps); gaps between commands are
   therefore idle periods at ``idle_current_a``. With the timeline's realtime pace the DUT also

@@ -1,4 +1,5 @@
-"""The streaming-wakeword (sww01) DUT firmware's command engine (dut-protocol.md §1.11).
+"""The streaming-wakeword (sww01) DUT firmware's command engine
+(docs/dut-protocol.md#sww-dut-commands).
 
 Mirrors the reference ``process_command`` / ``load_or_print_buff`` (``sww_ref_util.c``): ``%``
 framing into a 1028-character buffer (saturating like the EEMBC one), the echo ``Received

@@ -7,7 +7,7 @@ faults and realtime pacing are SimDut's. Physics, in simulation time:
 - timestamps (boot, ``start``, ``stop``, ``timestamp``): the ``timestamp`` pin low for the
   profile's ``[sww01] timestamp_hold_s`` (default: its ``timestamp_hold_s``, a timer-measured
   hold as our firmware harness does), falling edge = the timestamp. The reference's
-  ``th_delay_us(1)`` holds ~1 µs, which sampled meters miss (§7.1 item 8): set
+  ``th_delay_us(1)`` holds ~1 µs, which sampled meters miss (fw-sww-delay-hang): set
   ``timestamp_hold_s = 1e-6`` in ``[sww01]`` to simulate it; ``start`` pulses it before its
   DMA starts (energy window start), ``stop`` after stopping the DMA (window end);
 - ``start`` also pulses ``processing`` high for 1 µs (duty-cycle alignment, as the reference);

@@ -1,4 +1,5 @@
-"""Simulated Keithley 2450/2460/2461 SMU in SCPI mode, served over TCP (spec §5).
+"""Simulated Keithley 2450/2460/2461 SMU in SCPI mode, served over TCP
+(docs/instruments/keithley-2400.md).
 
 It sources the DUT rail (``:OUTP ON`` applies the set-point to the timeline), measures current
 with the integrating ADC (``:SENS``, interval = NPLC / line frequency, the reading averaging its

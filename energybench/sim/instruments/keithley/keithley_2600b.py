@@ -1,4 +1,4 @@
-"""Simulated Keithley 2600B SMU speaking TSP over TCP (spec §6).
+"""Simulated Keithley 2600B SMU speaking TSP over TCP (docs/instruments/keithley-2600b.md).
 
 A small interpreter for exactly the statement forms a TSP driver sends, one per line:
 ``path = value`` assignments, ``print(expr, ...)`` queries (tab-separated, numbers with six
@@ -27,7 +27,7 @@ from energybench.sim.physics.timeline import Timeline
 from energybench.sim.wire.scpi_server import ScpiInstrument, ScpiServer, binary_block
 
 LINE_FREQUENCY_HZ = 60.0
-MIN_INTERVAL_S = 1 / 20_000  # "measure to memory" at 0.001 NPLC (spec §6.5)
+MIN_INTERVAL_S = 1 / 20_000  # "measure to memory" at 0.001 NPLC (keithley-2600b.md#speed)
 BUFFER_CAPACITY = 100_000
 CURRENT_RANGES_A = (100e-9, 1e-6, 10e-6, 100e-6, 1e-3, 10e-3, 100e-3, 1.0, 3.0)
 MAX_VOLTAGE_V, MAX_CURRENT_A = 40.4, 3.03

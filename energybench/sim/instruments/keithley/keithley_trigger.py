@@ -1,6 +1,7 @@
 """The 2450/2460/2461 trigger model of the simulator, run lazily in virtual time.
 
-Blocks (manual §6 "Trigger model", spec §5.5): BUFFer:CLEar, WAIT on DIGio<n> (ENTer/NEVer),
+Blocks (2461 Reference Manual section 6 "Trigger model",
+docs/instruments/keithley-2400.md#trigger-model): BUFFer:CLEar, WAIT on DIGio<n> (ENTer/NEVer),
 DIGitize/MDIGitize and MEASure with a count, INF (continue in the background until the model
 reaches the next acquisition block or ends) or 0 (just stop the background acquisition),
 DELay:CONStant, NOTify, BRANch:COUNter.

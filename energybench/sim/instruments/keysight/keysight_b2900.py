@@ -1,12 +1,12 @@
 """Simulated Keysight B2900 SMU (B2901A/02A/11A/12A) over SCPI-on-TCP.
 
-It sources the DUT rail (``:OUTP ON`` applies the set-point to the timeline), and measures with
-the timed acquisition of instruments.md §7: a fixed or auto current range that saturates at
-1.05 × range, an aperture quantised to 1 µs, a TIMer trigger quantised to 1 µs with the model's
-minimum interval, a count up to the 100 000-point buffer, and an ARM layer that waits for the
-timestamp pin on a rear DIO pin (``:SOUR:DIG:EXT<n>:FUNC TINP``, ``:POL NEG|POS``,
-``:ARM:ACQ:SOUR EXT<n>``). ``:FETC:ARR:CURR?|VOLT?|TIME?`` block (bounded) until the
-acquisition is complete; data not acquired come back as NaN (binary) / +9.91E37 (ASCII).
+It sources the DUT rail (``:OUTP ON`` applies the set-point to the timeline), and measures with the
+timed acquisition of docs/instruments/keysight-b2900.md: a fixed or auto current range that
+saturates at 1.05 × range, an aperture quantised to 1 µs, a TIMer trigger quantised to 1 µs with the
+model's minimum interval, a count up to the 100 000-point buffer, and an ARM layer that waits for
+the timestamp pin on a rear DIO pin (``:SOUR:DIG:EXT<n>:FUNC TINP``, ``:POL NEG|POS``,
+``:ARM:ACQ:SOUR EXT<n>``). ``:FETC:ARR:CURR?|VOLT?|TIME?`` block (bounded) until the acquisition is
+complete; data not acquired come back as NaN (binary) / +9.91E37 (ASCII).
 
 Virtual time: once the arm edge is in the timeline's past, a fetch advances the timeline to the
 end of the acquisition (acquisition takes time; the DUT is idle meanwhile).

@@ -1,11 +1,11 @@
 """Simulated Keysight N6705C DC Power Analyzer with N6781A/N6785A SMU modules, over SCPI/TCP.
 
 Channel 1 sources the DUT rail (its output is applied to the timeline with ``set_supply``) and
-digitizes its current and voltage; a second module in VMETer emulation digitizes the voltage of
-the DUT's timestamp pin (pin level × the I/O voltage), the documented way to see both window
-edges on an N6705 (instruments.md §4.4). Scope-mode arrays are point samples at the accepted
-(quantised) interval; Elog records are bin averages. Behaviour where the real instrument is
-unverified (marked [U] in the spec) is chosen and documented here:
+digitizes its current and voltage; a second module in VMETer emulation digitizes the voltage of the
+DUT's timestamp pin (pin level × the I/O voltage), the documented way to see both window edges on an
+N6705 (docs/instruments/keysight-n6705c.md#trigger). Scope-mode arrays are point samples at the
+accepted (quantised) interval; Elog records are bin averages. Behaviour where the real instrument is
+unverified (marked [U] in docs/instruments/keysight-n6705c.md) is chosen and documented here:
 
 - ``FETC:ARR:CURR?``/``VOLT?`` block until the acquisition completes, at most ``fetch_timeout_s``
   of wall time; an acquisition still untriggered then queues ``-230,"Data corrupt or stale"``

@@ -2,7 +2,8 @@
 and the Elog stream, rendered from the timeline through one MeasurementModel per quantity.
 
 Time is the timeline's virtual time. An acquisition armed at ``armed_s`` fills its pre-trigger
-buffer first; a trigger edge before that is ignored, as on the real instrument (S1 p.213). A
+buffer first; a trigger edge before that is ignored, as on the real instrument (N6705C User's
+Guide p.213). A
 completed array acquisition may advance the timeline itself (acquisition takes time; the DUT is
 idle meanwhile). The Elog only reports records whose period is already final.
 """
@@ -18,7 +19,7 @@ from energybench.errors import AcquisitionError
 from energybench.sim.physics.measurement import MeasurementModel
 from energybench.sim.physics.timeline import Timeline
 
-# Measurement ranges per module (instruments.md §4.2 [U]); the widest first.
+# Measurement ranges per module (docs/instruments/keysight-n6705c.md#ranges [U]); the widest first.
 CURRENT_RANGES_A = {
     "N6781A": (3.0, 0.1, 1e-3, 10e-6),
     "N6785A": (8.0, 1.0, 0.1, 1e-3),
@@ -36,7 +37,8 @@ SOURCE_EMULATIONS = ("PS4Q", "PS2Q", "PS1Q", "BATT", "CHAR")
 
 
 def tint_quantum_s(parameters: int, module: str) -> float:
-    """Digitizer interval step for the number of digitized parameters (S1 p.213)."""
+    """Digitizer interval step for the number of digitized parameters (N6705C User's Guide
+    p.213)."""
     if parameters <= 1 and module in SMU_MODULES:
         return 5.12e-6
     if parameters <= 2:

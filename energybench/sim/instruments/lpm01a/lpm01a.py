@@ -1,6 +1,6 @@
 """Simulated STMicroelectronics X-NUCLEO-LPM01A (PowerShield) on a pseudo-terminal.
 
-It speaks the ASCII protocol of instruments.md §10 / dut-protocol.md §3.1: commands end in a
+It speaks the ASCII protocol of docs/instruments/lpm01a.md: commands end in a
 newline; replies are ``PowerShield > ack <command> [value]`` or ``PowerShield > error <command>``
 followed by ``PowerShield > Error detail: <text>``. It supplies the DUT (``volt``, ``pwr``
 apply to the timeline) and, after ``start``, streams one ``ascii_dec`` value per sample period

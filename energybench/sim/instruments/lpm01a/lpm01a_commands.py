@@ -1,5 +1,5 @@
 """The LPM01A (PowerShield) command set of the simulator: arguments, limits and replies as the
-firmware help documents them (instruments.md §10, dut-protocol.md §3.1). A handler returns the
+firmware help documents them (docs/instruments/lpm01a.md#commands). A handler returns the
 value printed after ``ack <command>`` (or None) and raises ValueError for an ``error`` reply whose
 text becomes the ``Error detail:`` line."""
 

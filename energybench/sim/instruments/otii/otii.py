@@ -1,7 +1,7 @@
 """A simulated Qoitech Otii Arc (or Ace) behind the Otii TCP JSON server (served to ``otii``).
 
-Wire format as the real server (instruments.md §12): one JSON object per message, ``\\r\\n``
-terminated; requests ``{"type":"request","cmd":…,"data":{…},"trans_id":"<n>"}``; replies
+Wire format as the real server (docs/instruments/otii.md#protocol): one JSON object per message,
+``\\r\\n`` terminated; requests ``{"type":"request","cmd":…,"data":{…},"trans_id":"<n>"}``; replies
 ``{"type":"response"|"error","cmd":…,"data":{…},"trans_id":…}``, errors with an ``errorcode``
 ("Invalid command", "Missing key in request", "Invalid key value", "No license", …).
 
