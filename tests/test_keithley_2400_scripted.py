@@ -57,7 +57,7 @@ def test_refusals_send_nothing() -> None:
         k.set_current_limit(0.6)
     with pytest.raises(SafetyLimitError, match="current limit before"):
         k.set_output(True)
-    with pytest.raises(SafetyLimitError, match="exceeds the 2450's 210 V"):
+    with pytest.raises(SafetyLimitError, match="above the keithley_2450's rating of 210 V"):
         Keithley2450(t).set_voltage(250.0)
     bad_requests = [
         (CaptureRequest(1e-3, 1e-6, pretrigger_s=1e-4), "pre-trigger"),

@@ -155,8 +155,10 @@ def test_scripted_error_reply_carries_the_detail() -> None:
 def test_safety_refusals_send_nothing() -> None:
     t = scripted([])
     lpm = Lpm01a(t, SafetyLimits(max_voltage_v=2.5, max_current_a=0.1))
-    with pytest.raises(SafetyLimitError, match=r"1\.8\.\.3\.3"):
+    with pytest.raises(SafetyLimitError, match=r"above the lpm01a's rating of 3\.3 V"):
         lpm.set_voltage(5.0)
+    with pytest.raises(SafetyLimitError, match=r"below the lpm01a's minimum voltage of 1\.8 V"):
+        lpm.set_voltage(1.2)
     with pytest.raises(SafetyLimitError):
         lpm.set_voltage(3.0)  # inside the LPM range, above the bench limit
     with pytest.raises(SafetyLimitError, match="before switching the output on"):

@@ -58,7 +58,9 @@ def test_lpm01a_profile_matches_driver() -> None:
     inst = profile["instrument"]
     assert inst["baud_rate"] == lpm01a.BAUD_RATE
     assert sorted(inst["sample_rates_hz"]) == sorted(lpm01a.FREQUENCIES_HZ)
-    assert inst["voltage_range_v"] == [lpm01a.MIN_VOLTAGE_V, lpm01a.MAX_VOLTAGE_V]
+    (supply,) = profile["supply"]
+    assert (supply["min_voltage_v"], supply["max_voltage_v"]) == (1.8, 3.3)  # volt 1800m..3300m
+    assert supply["max_current_a"] == "unknown"  # no programmable limit, no documented figure
     assert re.search(inst["identity"], "STMicroelectronics,X-NUCLEO-LPM01A")
     assert any(not r["verified"] for r in profile["ranges"])  # the [U] 50 mA figure
     assert profile["accuracy"]["current"][0]["verified"] is False

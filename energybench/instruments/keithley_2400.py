@@ -27,7 +27,6 @@ from energybench.errors import (
     AcquisitionError,
     ConfigError,
     InstrumentError,
-    SafetyLimitError,
 )
 from energybench.instruments.capabilities import (
     Capture,
@@ -36,6 +35,7 @@ from energybench.instruments.capabilities import (
     InstrumentInfo,
     SyncMode,
 )
+from energybench.instruments.catalogue import supply_check
 from energybench.instruments.keithley_2400_model import (
     CapturePlan,
     check_start_stop,
@@ -50,7 +50,8 @@ from energybench.instruments.keithley_common import (
     parse_line,
     pick_range,
 )
-from energybench.instruments.scpi import SafetyLimits, ScpiDriver, require_current_limit
+from energybench.instruments.scpi import ScpiDriver
+from energybench.instruments.supply_limits import SafetyLimits, require_current_limit
 from energybench.transport.base import BaseTransport
 
 log = logging.getLogger(__name__)
@@ -66,8 +67,6 @@ class Keithley2461(ScpiDriver):
     sync_modes: tuple[SyncMode, ...] = ("hw_trigger_start_stop", "hw_trigger_start")
     model = "2461"
     has_digitizer = True
-    max_voltage_v = 105.0
-    max_current_a = 7.35
     current_ranges_a: tuple[float, ...] = (*_RANGES_7A[1:], 10.0)  # digitizer ranges [U]
     min_rate_hz, max_rate_hz = 1_000.0, 1_000_000.0
     max_buffer_points = 6_875_000  # STANdard buffers, all buffers together
@@ -89,6 +88,7 @@ class Keithley2461(ScpiDriver):
         if data_format not in ("REAL", "SREAL"):
             raise ConfigError("data_format must be 'REAL' or 'SREAL'", context="data_format")
         super().__init__(transport, limits)
+        self.supply_check = supply_check(f"keithley_{self.model}", limits)
         self.channel = channel
         self.data_format = data_format
         self.big_endian = big_endian
@@ -104,32 +104,16 @@ class Keithley2461(ScpiDriver):
                 f"Keithley {self.model}",
                 context=self.resource,
             )
+        self.supply_check.use_model(info.model)
         return info
 
     # ---- PowerSupply ---------------------------------------------------------------------
-    def _check_voltage(self, voltage_v: float) -> None:
-        if self.limits is not None:
-            self.limits.check_voltage(voltage_v)
-        if not abs(voltage_v) <= self.max_voltage_v:
-            raise SafetyLimitError(
-                f"{voltage_v:g} V exceeds the {self.model}'s {self.max_voltage_v:g} V; "
-                "nothing was sent",
-                context="voltage",
-            )
-
     def set_voltage(self, voltage_v: float) -> None:
-        self._check_voltage(voltage_v)
+        voltage_v = self.supply_check.voltage(voltage_v)
         self.send_batch([":SOUR:FUNC VOLT", f":SOUR:VOLT {voltage_v:.9g}"])
 
     def set_current_limit(self, current_a: float) -> None:
-        if self.limits is not None:
-            self.limits.check_current(current_a)
-        if not 0 < current_a <= self.max_current_a:
-            raise SafetyLimitError(
-                f"{current_a:g} A is outside the {self.model}'s 0..{self.max_current_a:g} A; "
-                "nothing was sent",
-                context="current limit",
-            )
+        current_a = self.supply_check.current_limit(current_a)
         self.send_batch([":SOUR:FUNC VOLT", f":SOUR:VOLT:ILIM {current_a:.9g}"])
         self._current_limit_set = True
 
@@ -344,6 +328,4 @@ class Keithley2450(Keithley2461):
 
     model = "2450"
     has_digitizer = False
-    max_voltage_v = 210.0
-    max_current_a = 1.05
     current_ranges_a = (10e-9, 100e-9, *_RANGES_7A[:7])

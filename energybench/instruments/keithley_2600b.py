@@ -23,7 +23,6 @@ from energybench.errors import (
     ConfigError,
     InstrumentError,
     InstrumentTimeoutError,
-    SafetyLimitError,
 )
 from energybench.instruments.capabilities import (
     Capture,
@@ -32,6 +31,7 @@ from energybench.instruments.capabilities import (
     InstrumentInfo,
     SyncMode,
 )
+from energybench.instruments.catalogue import supply_check
 from energybench.instruments.keithley_common import (
     build_trace,
     check_grid,
@@ -39,12 +39,8 @@ from energybench.instruments.keithley_common import (
     parse_line,
     pick_range,
 )
-from energybench.instruments.scpi import (
-    MAX_ERROR_READS,
-    SafetyLimits,
-    ScpiDriver,
-    require_current_limit,
-)
+from energybench.instruments.scpi import MAX_ERROR_READS, ScpiDriver
+from energybench.instruments.supply_limits import SafetyLimits, require_current_limit
 from energybench.transport.base import BaseTransport
 
 log = logging.getLogger(__name__)
@@ -58,8 +54,6 @@ class Keithley2600B(ScpiDriver):
 
     kind = "supply+meter"
     sync_modes: tuple[SyncMode, ...] = ("hw_trigger_start",)
-    max_voltage_v = 40.4  # 2601B/2602B/2604B [U]
-    max_current_a = 3.03
     current_ranges_a = (100e-9, 1e-6, 10e-6, 100e-6, 1e-3, 10e-3, 100e-3, 1.0, 3.0)  # [U]
     min_interval_s = 1 / 20_000  # 0.001 NPLC, measure to memory (keithley-2600b.md#speed)
     max_nplc = 25.0
@@ -84,6 +78,7 @@ class Keithley2600B(ScpiDriver):
                 f"data_format must be one of {sorted(FORMATS)}", context="data_format"
             )
         super().__init__(transport, limits)
+        self.supply_check = supply_check("keithley_2600b", limits)
         self.channel = channel
         self.smu = "smua" if channel == 1 else "smub"
         self.data_format = data_format
@@ -99,6 +94,7 @@ class Keithley2600B(ScpiDriver):
                 f"connected instrument is {info.vendor} {info.model}, not a Keithley 2600B",
                 context=self.resource,
             )
+        self.supply_check.use_model(info.model)
         return info
 
     def _print(self, expression: str) -> str:
@@ -139,27 +135,14 @@ class Keithley2600B(ScpiDriver):
 
     # ---- PowerSupply ---------------------------------------------------------------------
     def set_voltage(self, voltage_v: float) -> None:
-        if self.limits is not None:
-            self.limits.check_voltage(voltage_v)
-        if not abs(voltage_v) <= self.max_voltage_v:
-            raise SafetyLimitError(
-                f"{voltage_v:g} V exceeds the 2600B's {self.max_voltage_v:g} V; nothing was sent",
-                context="voltage",
-            )
+        voltage_v = self.supply_check.voltage(voltage_v)
         smu = self.smu
         self.send_batch(
             [f"{smu}.source.func = {smu}.OUTPUT_DCVOLTS", f"{smu}.source.levelv = {voltage_v:.9g}"]
         )
 
     def set_current_limit(self, current_a: float) -> None:
-        if self.limits is not None:
-            self.limits.check_current(current_a)
-        if not 0 < current_a <= self.max_current_a:
-            raise SafetyLimitError(
-                f"{current_a:g} A is outside the 2600B's 0..{self.max_current_a:g} A; "
-                "nothing was sent",
-                context="current limit",
-            )
+        current_a = self.supply_check.current_limit(current_a)
         self.send_batch([f"{self.smu}.source.limiti = {current_a:.9g}"])
         self._current_limit_set = True
 

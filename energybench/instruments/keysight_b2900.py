@@ -7,8 +7,9 @@ sample id 0 is the edge. By default the aperture equals the trigger interval, so
 averages that tile time (exact energy integration); whether the hardware accepts aperture = interval
 is [U], so ``aperture_fraction`` < 1 leaves it headroom (samples are then reported as point
 samples). Both are read back, never assumed. Data come as REAL,32 or REAL,64 blocks in either byte
-order. Safety: bench limits are checked before anything is sent, compliance must be set before the
-output goes on, and :meth:`safe_shutdown` aborts, switches off and never raises.
+order. Safety: set-points pass the supply-limit check (the identified model's rating and the bench
+limits) before anything is sent, compliance must be set before the output goes on, and
+:meth:`safe_shutdown` aborts, switches off and never raises.
 Unverified on hardware [U]/[D]: the DIO arm syntax, ``:IDLE<c>:ACQ?`` completion polling and the
 exact ``:FETC:ARR:TIME?`` form.
 """
@@ -27,7 +28,6 @@ from energybench.errors import (
     ConfigError,
     InstrumentError,
     InstrumentTimeoutError,
-    SafetyLimitError,
 )
 from energybench.instruments.capabilities import (
     Capture,
@@ -36,8 +36,10 @@ from energybench.instruments.capabilities import (
     InstrumentInfo,
     SyncMode,
 )
+from energybench.instruments.catalogue import supply_check
 from energybench.instruments.keithley_common import pick_range
-from energybench.instruments.scpi import SafetyLimits, ScpiDriver, require_current_limit
+from energybench.instruments.scpi import ScpiDriver
+from energybench.instruments.supply_limits import SafetyLimits, require_current_limit
 from energybench.transport.base import BaseTransport
 
 log = logging.getLogger(__name__)
@@ -77,6 +79,7 @@ class KeysightB2900(ScpiDriver):
         aperture_fraction: float = 1.0,
     ) -> None:
         super().__init__(transport, limits)
+        self.supply_check = supply_check("keysight_b2900", limits)
         if channel not in (1, 2):
             raise ConfigError(f"B2900 channel must be 1 or 2, got {channel}", context="channel")
         if data_format not in FORMATS:
@@ -113,6 +116,7 @@ class KeysightB2900(ScpiDriver):
             raise InstrumentError(
                 f"{info.vendor},{info.model} is not a Keysight B2900 SMU", context=self.resource
             )
+        self.supply_check.use_model(info.model)
         return info
 
     @property
@@ -121,19 +125,13 @@ class KeysightB2900(ScpiDriver):
 
     # ---- PowerSupply -----------------------------------------------------------------
     def set_voltage(self, voltage_v: float) -> None:
-        if self.limits:
-            self.limits.check_voltage(voltage_v)
+        voltage_v = self.supply_check.voltage(voltage_v)
         self.send_batch([f":SOUR{self._c}:FUNC:MODE VOLT", f":SOUR{self._c}:VOLT {voltage_v:.6g}"])
         self._voltage_v = voltage_v
 
     def set_current_limit(self, current_a: float) -> None:
-        if self.limits:
-            self.limits.check_current(current_a, "current limit (compliance)")
-        if not 0 < current_a <= 3.03:  # the instrument's own limit, bench limits or not
-            raise SafetyLimitError(
-                f"{current_a:g} A compliance is outside 0..3.03 A; nothing was sent",
-                context="current limit (compliance)",
-            )
+        """The compliance current (``:SENS:CURR:PROT``), checked against the model's rating."""
+        current_a = self.supply_check.current_limit(current_a)
         self.send_batch([f":SENS{self._c}:CURR:PROT {current_a:.6g}"])
         self._compliance_a = current_a
 

@@ -23,7 +23,6 @@ from energybench.errors import (
     ConfigError,
     InstrumentError,
     InstrumentTimeoutError,
-    SafetyLimitError,
     UsageError,
 )
 from energybench.instruments.analog_sync import AnalogEdgeFinder
@@ -34,9 +33,11 @@ from energybench.instruments.capabilities import (
     InstrumentInfo,
     SyncSpec,
 )
+from energybench.instruments.catalogue import supply_check
 from energybench.instruments.keysight_elog import ElogStreaming
 from energybench.instruments.keysight_sync import SyncPlan, plan_sync
-from energybench.instruments.scpi import SafetyLimits, ScpiDriver, require_current_limit
+from energybench.instruments.scpi import ScpiDriver
+from energybench.instruments.supply_limits import SafetyLimits, require_current_limit
 from energybench.transport.base import BaseTransport
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ class KeysightN6705C(ElogStreaming, ScpiDriver):
         self.io_voltage_v = io_voltage_v
         self.channel_count: int | None = None
         self.module_model = ""
+        self.supply_check = supply_check("keysight_n6705c", limits)
         self._voltage_v: float | None = None
         self._current_limit_a: float | None = None
         self._capture: _CaptureState | None = None
@@ -112,6 +114,7 @@ class KeysightN6705C(ElogStreaming, ScpiDriver):
                 context=self.resource,
             )
         self.module_model = self.module(self.channel)
+        self.supply_check.use_model(self.module_model)  # the module is what sources
         if self.module_model not in SUPPORTED_MODULES:
             log.warning(
                 "%s: channel %d holds %s; EMUL, CURR:LIM and VMETer sync need an N6781A/N6785A",
@@ -126,24 +129,12 @@ class KeysightN6705C(ElogStreaming, ScpiDriver):
         return self.transport.query(f"SYST:CHAN:MOD? (@{channel or self.channel})").strip()
 
     # ---- supply --------------------------------------------------------------------------
-    def _check_voltage(self, voltage_v: float) -> None:
-        if not (math.isfinite(voltage_v) and voltage_v >= 0):
-            raise SafetyLimitError(f"{voltage_v} V is not a valid set-point", context="voltage")
-        if self.limits:
-            self.limits.check_voltage(voltage_v)
-
-    def _check_current(self, current_a: float) -> None:
-        if not (math.isfinite(current_a) and current_a > 0):
-            raise SafetyLimitError(f"{current_a} A is not a valid limit", context="current limit")
-        if self.limits:
-            self.limits.check_current(current_a)
-
     def configure_supply(
         self, voltage_v: float, current_limit_a: float, *, emulation: str = "PS2Q"
     ) -> None:
         """Emulation mode, current limit, then voltage; both checked before anything is sent."""
-        self._check_voltage(voltage_v)
-        self._check_current(current_limit_a)
+        voltage_v = self.supply_check.voltage(voltage_v)
+        current_limit_a = self.supply_check.current_limit(current_limit_a)
         ch = f"(@{self.channel})"
         self.send_batch(
             [
@@ -155,12 +146,12 @@ class KeysightN6705C(ElogStreaming, ScpiDriver):
         self._current_limit_a, self._voltage_v = current_limit_a, voltage_v
 
     def set_voltage(self, voltage_v: float) -> None:
-        self._check_voltage(voltage_v)
+        voltage_v = self.supply_check.voltage(voltage_v)
         self.send_batch([f"VOLT {_fmt(voltage_v)},(@{self.channel})"])
         self._voltage_v = voltage_v
 
     def set_current_limit(self, current_a: float) -> None:
-        self._check_current(current_a)
+        current_a = self.supply_check.current_limit(current_a)
         self.send_batch([f"CURR:LIM {_fmt(current_a)},(@{self.channel})"])
         self._current_limit_a = current_a
 

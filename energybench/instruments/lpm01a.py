@@ -25,7 +25,6 @@ from energybench.errors import (
     ConfigError,
     InstrumentError,
     InstrumentTimeoutError,
-    SafetyLimitError,
 )
 from energybench.instruments.capabilities import (
     InstrumentInfo,
@@ -33,19 +32,20 @@ from energybench.instruments.capabilities import (
     StreamSettings,
     SyncMode,
 )
+from energybench.instruments.catalogue import supply_check
 from energybench.instruments.lpm01a_stream import (
     HexaParser,
     Lpm01aStreamStats,
     StreamAssembler,
     strip_prompt,
 )
-from energybench.instruments.scpi import SafetyLimits, require_current_limit, run_shutdown_steps
+from energybench.instruments.scpi import run_shutdown_steps
+from energybench.instruments.supply_limits import SafetyLimits, require_current_limit
 from energybench.transport.base import BaseTransport
 
 log = logging.getLogger(__name__)
 
 BAUD_RATE = 3_686_400
-MIN_VOLTAGE_V, MAX_VOLTAGE_V = 1.8, 3.3
 FREQUENCIES_HZ = {
     100_000: "100k", 50_000: "50k", 20_000: "20k", 10_000: "10k", 5_000: "5k", 2_000: "2k",
     1_000: "1k", 500: "500", 200: "200", 100: "100", 50: "50", 20: "20", 10: "10", 5: "5",
@@ -93,6 +93,7 @@ class Lpm01a:
             )
         self.transport = transport
         self.limits = limits
+        self.supply_check = supply_check("lpm01a", limits)  # 1.8..3.3 V from the profile
         self.output = output
         self.data_format = data_format
         self._hexa: HexaParser | None = None
@@ -233,13 +234,7 @@ class Lpm01a:
 
     # ---- PowerSupply -----------------------------------------------------------------
     def set_voltage(self, voltage_v: float) -> None:
-        if not MIN_VOLTAGE_V - 1e-9 <= voltage_v <= MAX_VOLTAGE_V + 1e-9:
-            raise SafetyLimitError(
-                f"{voltage_v:g} V is outside the LPM01A range 1.8..3.3 V; nothing was sent",
-                context="voltage",
-            )
-        if self.limits:
-            self.limits.check_voltage(voltage_v)
+        voltage_v = self.supply_check.voltage(voltage_v)
         millivolts = round(voltage_v * 1000)
         if abs(millivolts - voltage_v * 1000) > 1e-6:
             raise ConfigError(f"the LPM01A sets whole millivolts, got {voltage_v!r} V")
@@ -248,11 +243,7 @@ class Lpm01a:
 
     def set_current_limit(self, current_a: float) -> None:
         """The LPM01A has no programmable limit: checked against the bench limits, recorded."""
-        if self.limits:
-            self.limits.check_current(current_a)
-        elif not current_a > 0:
-            raise SafetyLimitError(f"current limit must be > 0, got {current_a:g} A")
-        self._current_limit_a = current_a
+        self._current_limit_a = self.supply_check.current_limit(current_a)
 
     def set_output(self, enabled: bool) -> None:
         require_current_limit(self._current_limit_a is not None, enabled, f"{self.resource} pwr on")

@@ -26,7 +26,6 @@ import threading
 from energybench.errors import (
     ConfigError,
     InstrumentError,
-    SafetyLimitError,
 )
 from energybench.instruments.capabilities import (
     InstrumentInfo,
@@ -34,20 +33,17 @@ from energybench.instruments.capabilities import (
     StreamStats,
     SyncMode,
 )
+from energybench.instruments.catalogue import supply_check
 from energybench.instruments.otii_json import DigitalLine, OtiiJsonClient
-from energybench.instruments.otii_stream import (
-    CHUNK_SAMPLES,
-    MAX_CURRENT_RANGE_A,
-    OtiiRecordingStream,
-)
-from energybench.instruments.scpi import SafetyLimits, require_current_limit, run_shutdown_steps
+from energybench.instruments.otii_stream import CHUNK_SAMPLES, OtiiRecordingStream
+from energybench.instruments.scpi import run_shutdown_steps
+from energybench.instruments.supply_limits import SafetyLimits, require_current_limit
 from energybench.transport.base import BaseTransport
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 1905
 DEVICE_TYPES = ("Arc", "Ace")
-MAX_MAIN_VOLTAGE_V = 5.0  # [U]
 AUTOMATION_LICENSES = ("Automation", "Admin", "All", "Enterprise")  # types carrying Automation
 _RESOURCE = re.compile(r"^(?:otii|tcp)://(?P<host>[^:/]+)(?::(?P<port>\d+))?/?$")
 
@@ -85,6 +81,7 @@ class OtiiArc(OtiiRecordingStream):
         self.transport = transport
         self.client = OtiiJsonClient(transport, timeout_s=timeout_s)
         self.limits = limits
+        self.supply_check = supply_check("otii", limits)
         self.device_id = device_id
         self.shutdown_timeout_s = shutdown_timeout_s
         self.chunk_samples = int(chunk_samples)
@@ -218,30 +215,18 @@ class OtiiArc(OtiiRecordingStream):
             str(version.get("fw_version", "")),
             self.resource,
         )
+        self.supply_check.use_model(self.info.model)  # Arc or Ace
         return self.info
 
     # ---- PowerSupply ---------------------------------------------------------------------
     def set_voltage(self, voltage_v: float) -> None:
-        if self.limits:
-            self.limits.check_voltage(voltage_v, "main voltage")
-        elif not 0.0 <= voltage_v <= MAX_MAIN_VOLTAGE_V:
-            raise SafetyLimitError(
-                f"{voltage_v:g} V is outside 0..{MAX_MAIN_VOLTAGE_V:g} V; nothing was sent",
-                context="main voltage",
-            )
+        voltage_v = self.supply_check.voltage(voltage_v)
         self._request("arc_set_main_voltage", self._device({"value": float(voltage_v)}))
         self._voltage_v = float(voltage_v)
 
     def set_current_limit(self, current_a: float) -> None:
         """The Otii's max current: the main output cuts off above it."""
-        if self.limits:
-            self.limits.check_current(current_a, "max current")
-        lo, hi = MAX_CURRENT_RANGE_A
-        if not lo <= current_a <= hi:
-            raise SafetyLimitError(
-                f"{current_a:g} A is outside the Otii's {lo:g}..{hi:g} A; nothing was sent",
-                context="max current",
-            )
+        current_a = self.supply_check.current_limit(current_a)
         self._request("arc_set_max_current", self._device({"value": float(current_a)}))
         self._max_current_a = float(current_a)
 

@@ -24,6 +24,17 @@ Accuracy, ±(gain × reading + offset) per range, feeds the uncertainty budget::
     [accuracy.timebase]
     ppm = 50
     verified = false
+
+What a sourcing instrument can deliver feeds the supply-limit check (``supply_limits``); each
+entry names its document, a figure nobody documents is ``"unknown"``::
+
+    [[supply]]
+    models = ["N6785A"]        # optional: the identified models it is documented for
+    max_voltage_v = 20.0
+    max_current_a = 8.0
+    envelope = [{ voltage_v = 6.0, current_a = 3.03 }]   # optional
+    doc = "vendor document, table or page"
+    verified = false
 """
 
 from __future__ import annotations
@@ -38,6 +49,7 @@ from typing import Any
 from energybench._data import data_dir
 from energybench.errors import ConfigError
 from energybench.instruments.capabilities import SYNC_MODES, InstrumentInfo
+from energybench.instruments.supply_limits import SupplyRating, parse_supply_ratings
 
 
 @dataclass(frozen=True)
@@ -66,6 +78,7 @@ class InstrumentProfile:
     sync_modes: tuple[str, ...]
     max_sample_rate_hz: float
     data: Mapping[str, Any] = field(repr=False, default_factory=dict)
+    supply: tuple[SupplyRating, ...] = ()  # empty: the instrument sources nothing
 
     def matches(self, info: InstrumentInfo) -> bool:
         return info.matches(self.identity)
@@ -176,7 +189,14 @@ def load_profile(path: Path) -> InstrumentProfile:
         raise ConfigError(f"must be > 0, got {rate}", context=f"{where}.max_sample_rate_hz")
     _check_verified(data, path)
     _check_accuracy(data, path)
-    return InstrumentProfile(name, path, driver, identity, kind, tuple(modes), rate, data)
+    supply = parse_supply_ratings(data.get("supply", []), f"{path}: supply")
+    if "supply" in kind.split("+") and not supply:
+        raise ConfigError(
+            f"kind {kind!r} sources power: give its ratings in [[supply]] (a figure no document "
+            'gives is "unknown")',
+            context=f"{path}: supply",
+        )
+    return InstrumentProfile(name, path, driver, identity, kind, tuple(modes), rate, data, supply)
 
 
 def load_profiles(folder: Path | None = None) -> list[InstrumentProfile]:

@@ -1,54 +1,20 @@
 """Shared behaviour of SCPI drivers: configuration batches with error-queue draining, identity,
-and the bench's safety limits checked before anything is sent."""
+and shutdown steps that never raise. Set-points are checked by :mod:`supply_limits`."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
-from energybench.errors import EnergybenchError, InstrumentError, SafetyLimitError
+from energybench.errors import EnergybenchError, InstrumentError
 from energybench.instruments.capabilities import InstrumentInfo
+from energybench.instruments.supply_limits import SafetyLimits
 from energybench.transport.base import BaseTransport
 
 log = logging.getLogger(__name__)
 
 MAX_ERROR_READS = 20
-
-
-@dataclass(frozen=True)
-class SafetyLimits:
-    """The bench's configured maximum voltage and current: requests above them are refused."""
-
-    max_voltage_v: float
-    max_current_a: float
-
-    def check_voltage(self, voltage_v: float, what: str = "voltage") -> None:
-        if not 0.0 <= voltage_v <= self.max_voltage_v:
-            raise SafetyLimitError(
-                f"{voltage_v:g} V is outside the bench limit 0..{self.max_voltage_v:g} V; "
-                "nothing was sent",
-                context=what,
-            )
-
-    def check_current(self, current_a: float, what: str = "current limit") -> None:
-        if not 0.0 < current_a <= self.max_current_a:
-            raise SafetyLimitError(
-                f"{current_a:g} A is outside the bench limit 0..{self.max_current_a:g} A; "
-                "nothing was sent",
-                context=what,
-            )
-
-
-def require_current_limit(current_limit_set: bool, enabled: bool, context: str) -> None:
-    """The current limit goes on before the output: switching on without one is refused, with
-    nothing sent (every supply driver applies this one rule)."""
-    if enabled and not current_limit_set:
-        raise SafetyLimitError(
-            "set the current limit before switching the output on; nothing was sent",
-            context=context,
-        )
 
 
 def run_shutdown_steps(resource: str, steps: Iterable[tuple[str, Callable[[], object]]]) -> None:
