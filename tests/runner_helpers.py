@@ -12,7 +12,7 @@ import pytest
 from energybench.runner.bench import Bench, parse_bench
 from energybench.sim.dut.standin_data import make_standin_dataset
 from energybench.sim.lab import VirtualLab
-from energybench.sim.meters import SIM_METERS, attach_meter, available_meters, bench_toml
+from energybench.sim.meters import attach_meter, available_meters, bench_toml, sim_meter
 from energybench.workloads.definitions import load_workload
 
 CHECKER_PERF = r".* Median throughput is\s+([\d\.]+) inf\./sec\..*"
@@ -24,10 +24,9 @@ CHECKER_AUC = r".* AUC\s?[:=] ([\d\.]+).*"
 def require_meter(name: str) -> None:
     """Every simulated meter ships with its driver: a missing one is a broken install, a
     failure rather than a skip."""
-    if name not in available_meters():
-        pytest.fail(
-            f"simulated meter {name!r} ({SIM_METERS[name].module}) or its driver is missing"
-        )
+    meter = sim_meter(name)  # a registry name or a catalogue alias
+    if meter.name not in available_meters():
+        pytest.fail(f"simulated meter {name!r} ({meter.module}) or its driver is missing")
 
 
 def lab_bench(lab: VirtualLab, meter: str | None, **options) -> Bench:

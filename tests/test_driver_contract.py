@@ -1,67 +1,63 @@
-"""One contract over every driver and its simulator, over the real wire (pyvisa-py sockets,
-pseudo-terminals, TCP): registration and profile, identity, capability protocols, safety limits
-refused before anything reaches the instrument, output off after shutdown, and a shutdown that is
-idempotent and never raises — even after the connection is gone."""
+"""One contract over every catalogued driver, its cases derived from the driver catalogue: the
+declared capabilities and profile agree with the class; and, over the real wire (pyvisa-py
+sockets, pseudo-terminals, TCP) against the lab's simulator of every simulated driver:
+registration and profile, identity, capability protocols, safety limits refused before anything
+reaches the instrument, output off after shutdown, and a shutdown that is idempotent and never
+raises — even after the connection is gone."""
 
 from __future__ import annotations
-
-import importlib
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import pytest
 
 from energybench.errors import SafetyLimitError
-from energybench.instruments.capabilities import (
-    SYNC_MODES,
-    Instrument,
-    PowerSupply,
-    StreamingMeter,
-    TriggeredMeter,
-)
-from energybench.instruments.profiles import load_profiles, match_profiles
+from energybench.instruments import capabilities, catalogue
+from energybench.instruments.capabilities import SYNC_MODES, Instrument
+from energybench.instruments.profiles import match_profiles
 from energybench.instruments.registry import load_driver
-from energybench.instruments.scpi import SafetyLimits
+from energybench.instruments.supply_limits import SafetyLimits
+from energybench.sim.meters import SIMULATORS
 from energybench.sim.physics.timeline import Timeline
 
-LIMITS = SafetyLimits(max_voltage_v=3.3, max_current_a=0.1)
+LIMITS = SafetyLimits(max_voltage_v=2.5, max_current_a=0.1)
+CLASS_CASES = list(catalogue.CATALOGUE)
+WIRE_CASES = [entry for entry in catalogue.CATALOGUE if entry.simulated]
 
 
-@dataclass(frozen=True)
-class Case:
-    driver: str
-    sim: str  # "module:Class" of the simulator
-    supply: bool
+def _members(protocol: type) -> set[str]:
+    """The attributes a capability protocol asks for (methods and annotated data)."""
+    names = {n for n in vars(protocol) if not n.startswith("_")}
+    return names | set(getattr(protocol, "__annotations__", {}))
 
 
-SIM = "energybench.sim.instruments"
-CASES = [
-    Case("keysight_n6705c", f"{SIM}.keysight.keysight_n6705c:SimKeysightN6705C", True),
-    Case("keysight_b2900", f"{SIM}.keysight.keysight_b2900:SimKeysightB2900", True),
-    Case("lpm01a", f"{SIM}.lpm01a.lpm01a:SimLpm01a", True),
-    Case("sim_stream", f"{SIM}.stream_source:SimStreamSource", False),
-    Case("keithley_2461", f"{SIM}.keithley.keithley_2461:SimKeithley2461", True),
-    Case("keithley_2600b", f"{SIM}.keithley.keithley_2600b:SimKeithley2600B", True),
-    Case("otii", f"{SIM}.otii.otii:SimOtiiArc", True),
-]
+def _protocol(name: str) -> type:
+    return getattr(capabilities, name)
 
 
-def _load(target: str) -> Callable:
-    module, _, name = target.partition(":")
-    return getattr(importlib.import_module(module), name)
+@pytest.mark.parametrize("entry", CLASS_CASES, ids=lambda e: e.name)
+def test_the_class_offers_exactly_the_declared_capabilities(entry) -> None:
+    cls = load_driver(entry.name)
+    for name in catalogue.CAPABILITIES:
+        offered = _members(_protocol(name)) <= set(dir(cls))
+        assert offered == (name in entry.capabilities), f"{entry.name}: {name}"
+    assert _members(Instrument) <= set(dir(cls))
+    profile = catalogue.profile(entry.name)
+    assert profile.driver == entry.name
+    assert cls.kind == profile.kind
+    assert ("supply" in cls.kind.split("+")) == entry.sources_power == bool(profile.supply)
+    assert set(cls.sync_modes) <= set(SYNC_MODES)
+    assert set(cls.sync_modes) <= set(profile.sync_modes)
 
 
-@pytest.fixture(params=CASES, ids=lambda c: c.driver)
+@pytest.fixture(params=WIRE_CASES, ids=lambda e: e.name)
 def bench(request):
-    case: Case = request.param
-    sim_cls = _load(case.sim)
-    driver_cls = load_driver(case.driver)
+    entry = request.param
+    driver_cls = load_driver(entry.name)
     timeline = Timeline(supply_voltage_v=0.0, output_on=False)
-    sim = sim_cls(timeline)
+    sim = SIMULATORS[entry.name].build(timeline)
     sim.start()
     driver = driver_cls.open(sim.resource, LIMITS)
     try:
-        yield case, timeline, sim, driver, driver_cls
+        yield entry, timeline, sim, driver
     finally:
         driver.safe_shutdown()
         driver.close()
@@ -69,38 +65,37 @@ def bench(request):
 
 
 def test_registered_with_a_matching_profile(bench) -> None:
-    case, _, sim, driver, driver_cls = bench
-    assert sim.driver == case.driver
-    profiles = [p for p in load_profiles() if p.driver == case.driver]
-    assert profiles, f"no instruments/*.toml profile names driver {case.driver!r}"
-    assert set(driver_cls.sync_modes) <= set(SYNC_MODES)
-    assert set(driver_cls.sync_modes) <= set(profiles[0].sync_modes)
+    entry, _, sim, driver = bench
+    assert sim.driver == entry.name
     info = driver.identify()
-    assert any(p.driver == case.driver for p in match_profiles(info)), info
+    assert any(p.driver == entry.name for p in match_profiles(info)), info
+    if entry.sources_power:
+        assert driver.supply_check.label == entry.name
 
 
 def test_capability_protocols(bench) -> None:
-    case, _, _, driver, _ = bench
+    entry, _, _, driver = bench
     assert isinstance(driver, Instrument)
-    assert isinstance(driver, (TriggeredMeter, StreamingMeter))
-    assert isinstance(driver, PowerSupply) == case.supply
+    for name in catalogue.CAPABILITIES:
+        assert isinstance(driver, _protocol(name)) == (name in entry.capabilities), name
 
 
 def test_limits_refused_before_anything_is_applied(bench) -> None:
-    case, timeline, _, driver, _ = bench
-    if not case.supply:
-        pytest.skip(f"{case.driver} does not source power")
+    entry, timeline, _, driver = bench
+    if not entry.sources_power:
+        assert not hasattr(driver, "set_voltage")
+        return
     before = timeline.supply_state(timeline.now_s)
-    with pytest.raises(SafetyLimitError):
-        driver.set_voltage(5.0)
-    with pytest.raises(SafetyLimitError):
-        driver.set_current_limit(1.0)
+    with pytest.raises(SafetyLimitError, match=r"supply\.max_voltage_v"):
+        driver.set_voltage(2.6)  # within every instrument's own rating
+    with pytest.raises(SafetyLimitError, match=r"supply\.max_current_a"):
+        driver.set_current_limit(0.2)
     assert timeline.supply_state(timeline.now_s) == before
 
 
 def test_output_off_after_shutdown_and_shutdown_never_raises(bench) -> None:
-    case, timeline, sim, driver, _ = bench
-    if case.supply:
+    entry, timeline, sim, driver = bench
+    if entry.sources_power:
         driver.set_voltage(1.8)
         driver.set_current_limit(0.05)
         driver.set_output(True)
@@ -109,7 +104,7 @@ def test_output_off_after_shutdown_and_shutdown_never_raises(bench) -> None:
         assert on and voltage_v == pytest.approx(1.8)
     driver.safe_shutdown()
     driver.safe_shutdown()  # idempotent
-    if case.supply:
+    if entry.sources_power:
         assert timeline.supply_state(timeline.now_s)[1] is False
     sim.stop()  # the instrument goes away
     driver.safe_shutdown()  # still never raises

@@ -16,7 +16,8 @@ from energybench.runner.run import run_workload
 from energybench.sim.lab import VirtualLab
 from energybench.sim.meters import SIM_METERS, attach_meter
 
-START_ONLY = {"b2900", "keithley2600b"}  # triggered on the start edge only: refused for sww01
+# triggered on the start edge only: a stream cannot be delimited, refused for sww01 energy
+START_ONLY = {m for m, meter in SIM_METERS.items() if meter.sync_mode == "hw_trigger_start"}
 METERS = [m for m in SIM_METERS if m not in START_ONLY]
 POWER = re.compile(r"Power\s+: ([\d\.]+) mW.*")
 ACCURACY = re.compile(

@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 
 from energybench.cli.app import app
+from energybench.cli.lab import METER_HELP
 
 WORKLOADS = ("kws01", "vww01", "ic01", "ad01", "sww01")
 
@@ -79,7 +80,8 @@ def demo(
     ] = None,
     dataset: Annotated[Path | None, typer.Option(help="Dataset root (EEMBC layout).")] = None,
     meter: Annotated[
-        str | None, typer.Option(help="Simulated meter (default: the streaming source).")
+        str | None,
+        typer.Option(help=f"Simulated meter (default: the streaming source). {METER_HELP}"),
     ] = None,
     profile: Annotated[str, typer.Option(help="Simulated DUT profile.")] = "stm32l4r5-reference",
     runs_dir: Annotated[
@@ -90,19 +92,22 @@ def demo(
     """Run kws01, vww01, ic01, ad01 and sww01 in all three modes on the virtual lab."""
     from energybench.cli.render import data_console, message_console
     from energybench.cli.runview import RichProgress, render_table, summarize
-    from energybench.errors import UsageError
+    from energybench.errors import ConfigError, UsageError
     from energybench.runner.bench import parse_bench
     from energybench.runner.context import RunOptions
     from energybench.runner.run import run_workload
     from energybench.sim.lab import VirtualLab
-    from energybench.sim.meters import attach_meter, available_meters, bench_toml
+    from energybench.sim.meters import attach_meter, available_meters, bench_toml, sim_meter
 
     started = time.monotonic()
     messages = message_console()
     meters = available_meters()
     if not meters:
         raise UsageError("no simulated meter is installed", context="--meter")
-    meter_name = meter or next(iter(meters))
+    try:
+        meter_name = sim_meter(meter).name if meter else next(iter(meters))
+    except ConfigError as exc:
+        raise UsageError(exc.message, context="--meter") from exc
     if meter_name not in meters:
         raise UsageError(f"not available; choose one of {', '.join(meters)}", context="--meter")
     shared = _shared_mlperf()

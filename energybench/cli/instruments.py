@@ -17,44 +17,81 @@ instruments_app = typer.Typer(
 app.add_typer(instruments_app, name="instruments")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+CAPABILITY_WORDS = {
+    "PowerSupply": "supply",
+    "TriggeredMeter": "triggered",
+    "StreamingMeter": "stream",
+}
 
 
 @instruments_app.command("list")
 def list_instruments(as_json: JsonOption = False) -> None:
-    """List the registered drivers: kind, availability (with install hint) and sync modes."""
+    """List the drivers: the catalogue (capabilities, profile, example bench file, lab meter)
+    and every other registered driver; kind, availability (with install hint), sync modes."""
+    from energybench.instruments import catalogue
     from energybench.instruments.registry import list_drivers
 
-    entries = list_drivers()
-    if as_json:
-        rows = [
+    registered = {d.name: d for d in list_drivers()}
+    names = catalogue.names() + sorted(set(registered) - set(catalogue.names()))
+    rows = []
+    for name in names:
+        entry = catalogue.entry(name) if name in catalogue.names() else None
+        driver = registered.get(name)
+        rows.append(
             {
-                "name": e.name,
-                "target": e.target,
-                "kind": e.kind,
-                "available": e.available,
-                "install_hint": e.install_hint,
-                "problem": e.problem,
-                "sync_modes": list(e.sync_modes),
+                "name": name,
+                "title": entry.title if entry else "",
+                "catalogued": entry is not None,
+                "registered": driver is not None,
+                "target": driver.target if driver else "",
+                "kind": driver.kind if driver else "",
+                "capabilities": list(entry.capabilities) if entry else [],
+                "available": bool(driver and driver.available),
+                "install_hint": driver.install_hint if driver else "",
+                "problem": driver.problem if driver else "not registered (no entry point)",
+                "sync_modes": list(driver.sync_modes) if driver else [],
+                "profile": entry.profile if entry else "",
+                "example": entry.example if entry else "",
+                "aliases": list(entry.aliases) if entry else [],
+                "lab": bool(entry and entry.simulated),
+                "no_simulator": entry.no_simulator if entry else "",
             }
-            for e in entries
-        ]
+        )
+    if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
+    _render_list(rows)
+
+
+def _render_list(rows: list[dict]) -> None:
     from rich.markup import escape
     from rich.table import Table
 
     from energybench.cli.render import data_console
 
     table = Table(title="energybench instrument drivers")
-    for column in ("Driver", "Kind", "Available", "Sync modes"):
-        table.add_column(column)
-    for e in entries:
-        if e.available:
+    for column in ("Driver", "Kind", "Capabilities", "Available", "Sync modes", "Lab meter"):
+        table.add_column(column, no_wrap=column in ("Driver", "Available"))
+    for row in rows:
+        if row["available"]:
             status = "[green]yes[/green]"
         else:
-            hint = e.install_hint or e.problem
+            hint = row["install_hint"] or row["problem"]
             status = f"[red]no[/red] ({escape(hint)})" if hint else "[red]no[/red]"
-        table.add_row(e.name, e.kind or "?", status, ", ".join(e.sync_modes) or "-")
+        if not row["catalogued"]:
+            lab = "- (not in the catalogue)"
+        elif row["lab"]:
+            lab = "yes" + (f" (alias {', '.join(row['aliases'])})" if row["aliases"] else "")
+        else:
+            lab = "no"
+        table.add_row(
+            row["name"],
+            row["kind"] or "?",
+            ", ".join(CAPABILITY_WORDS[c] for c in row["capabilities"]) or "-",
+            status,
+            ", ".join(row["sync_modes"]) or "-",
+            escape(lab),
+        )
     data_console().print(table)
 
 

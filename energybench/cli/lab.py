@@ -15,6 +15,15 @@ from typing import Annotated
 import typer
 
 from energybench.cli.app import app
+from energybench.instruments.catalogue import CATALOGUE
+
+METER_HELP = (
+    "Attach a simulated meter, named by its driver: "
+    + ", ".join(e.name for e in CATALOGUE if e.simulated)
+    + ". The former short names ("
+    + ", ".join(a for e in CATALOGUE if e.simulated for a in e.aliases)
+    + ") still work."
+)
 
 lab_app = typer.Typer(
     no_args_is_help=True,
@@ -48,10 +57,7 @@ def up(
         Path | None,
         typer.Option(help="ebdut-posix to run with --dut firmware (default: build firmware/)."),
     ] = None,
-    meter: Annotated[
-        str | None,
-        typer.Option(help="Attach a simulated meter (e.g. stream, n6705c, lpm01a, otii, b2900)."),
-    ] = None,
+    meter: Annotated[str | None, typer.Option(help=METER_HELP)] = None,
     sd_card: Annotated[
         Path | None,
         typer.Option(
@@ -61,9 +67,15 @@ def up(
     ] = None,
 ) -> None:
     """Start the lab, print its resources and bench file, serve until Ctrl-C."""
+    from energybench.errors import ConfigError, UsageError
     from energybench.sim.lab import VirtualLab
-    from energybench.sim.meters import attach_meter, bench_toml
+    from energybench.sim.meters import attach_meter, bench_toml, sim_meter
 
+    if meter is not None:
+        try:
+            meter = sim_meter(meter).name  # an alias becomes the driver's registry name
+        except ConfigError as exc:
+            raise UsageError(exc.message, context="--meter") from exc
     stop = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:

@@ -15,11 +15,14 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from energybench._data import data_dir
 from energybench.errors import ConfigError
-from energybench.instruments.profiles import InstrumentProfile, load_profile
-from energybench.instruments.supply_limits import SafetyLimits, SupplyLimitCheck
+
+if TYPE_CHECKING:  # imported where used: the names and aliases stay cheap for the CLI's help
+    from energybench.instruments.profiles import InstrumentProfile
+    from energybench.instruments.supply_limits import SafetyLimits, SupplyLimitCheck
 
 CAPABILITIES = ("PowerSupply", "TriggeredMeter", "StreamingMeter")  # capabilities.py protocols
 
@@ -151,10 +154,14 @@ def resolve(name: str) -> str:
         return name
     if name in _ALIASES:
         return _ALIASES[name]
-    known = ", ".join(
-        e.name + (f" (alias {', '.join(e.aliases)})" if e.aliases else "") for e in CATALOGUE
-    )
+    known = ", ".join(with_aliases(e.name) for e in CATALOGUE)
     raise ConfigError(f"no driver {name!r} in the catalogue (known: {known})", context="driver")
+
+
+def with_aliases(name: str) -> str:
+    """``keysight_n6705c (alias n6705c)``: a registry name as messages list it."""
+    aliases = _BY_NAME[name].aliases
+    return name + (f" (alias {', '.join(aliases)})" if aliases else "")
 
 
 def entry(name: str) -> CatalogueEntry:
@@ -164,6 +171,8 @@ def entry(name: str) -> CatalogueEntry:
 
 @functools.cache
 def _profile(path: Path) -> InstrumentProfile:
+    from energybench.instruments.profiles import load_profile
+
     return load_profile(path)
 
 
@@ -174,6 +183,8 @@ def profile(name: str) -> InstrumentProfile:
 
 def supply_check(name: str, bench: SafetyLimits | None) -> SupplyLimitCheck:
     """The supply-limit check of driver ``name``: its profile's ratings and the bench limits."""
+    from energybench.instruments.supply_limits import SupplyLimitCheck
+
     prof = profile(name)
     if not prof.supply:
         raise ConfigError(

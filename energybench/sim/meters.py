@@ -1,8 +1,14 @@
-"""The virtual lab's catalogue of simulated meters: how to build each simulator on a lab's
-timeline and the bench-file lines (sync mode, line, options) that point the runner at it.
+"""The virtual lab's simulated meters, derived from the driver catalogue by name: for each
+catalogued driver the lab simulates (``energybench.instruments.catalogue``), how to build its
+simulator on a lab's timeline and the bench-file lines (sync mode, line, options) that point the
+runner at it. The mapping lives here so that the simulators stay outside the runner and
+instruments import graph; tests/test_catalogue.py checks that it covers exactly the catalogue's
+simulated drivers.
 
-Simulators come from other modules that may not be installed in every checkout; a meter whose
-module is missing is reported unavailable (with the reason), never faked.
+Meters are named by their registry name (``keysight_n6705c``); the lab's former short names
+(``n6705c``, ``stream``, ...) are catalogue aliases, resolved by :func:`sim_meter`. Simulators
+come from modules that may not be installed in every checkout; a meter whose module is missing
+is reported unavailable (with the reason), never faked.
 """
 
 from __future__ import annotations
@@ -12,12 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from energybench.errors import ConfigError
+from energybench.instruments import catalogue
 from energybench.sim.lab import VirtualLab
 
 
 @dataclass(frozen=True)
 class SimMeter:
-    name: str
+    name: str  # the driver's registry name
     module: str
     cls: str
     sync_mode: str
@@ -34,93 +41,123 @@ class SimMeter:
             raise ConfigError(f"simulator not available here ({exc})", context=self.name) from exc
         return getattr(module, self.cls)
 
+    def build(self, timeline: Any, **options: Any) -> Any:
+        """The simulator on ``timeline`` (not started), the meter's own options applied."""
+        return self.load()(timeline, **{**self.sim_options, **options})
+
 
 STREAM_RATE_HZ = 10_000  # point samples; plenty for exact window energy on the virtual lab
+_INSTRUMENTS = "energybench.sim.instruments"
+_KEITHLEY = f"{_INSTRUMENTS}.keithley.keithley_2461"
 
-SIM_METERS: dict[str, SimMeter] = {
-    m.name: m
-    for m in (
-        SimMeter(
-            "stream",
-            "energybench.sim.instruments.stream_source",
-            "SimStreamSource",
-            "digital_channel",
-            "gpi[0]",
-            "Joulescope-like streaming source (GPI sync)",
-            sim_options={"sample_rate_hz": STREAM_RATE_HZ},
-            bench_options={"sample_rate_hz": STREAM_RATE_HZ},
-        ),
-        SimMeter(
-            "n6705c",
-            "energybench.sim.instruments.keysight.keysight_n6705c",
-            "SimKeysightN6705C",
-            "analog_channel",
-            "PIN1",
-            "Keysight N6705C + N6781A (VMETer sync channel)",
-            role="supply",
-            # scope captures per window: the Elog's >= 307 µs bins would average away the fast
-            # DUT's 100 µs timestamp pulse
-            bench_options={"acquisition": "capture", "sample_interval_s": 40.96e-6},
-        ),
-        SimMeter(
-            "lpm01a",
-            "energybench.sim.instruments.lpm01a.lpm01a",
-            "SimLpm01a",
-            "event_marker",
-            "d7",
-            "STM32 LPM01A PowerShield (D7 event markers)",
-            role="supply",
-            sim_options={"idle_speed": 20.0},  # idle time paced by the host: see SimLpm01a
-            bench_options={"sample_rate_hz": 1000},
-        ),
-        SimMeter(
-            "otii",
-            "energybench.sim.instruments.otii.otii",
-            "SimOtiiArc",
-            "digital_channel",
-            "i1",
-            "Qoitech Otii Arc (digital input sampled with the current)",
-            role="supply",
-            bench_options={"sample_rate_hz": 4000},  # the Arc's fixed rate
-        ),
-        SimMeter(
-            "b2900",
-            "energybench.sim.instruments.keysight.keysight_b2900",
-            "SimKeysightB2900",
-            "hw_trigger_start",
-            "EXT1",
-            "Keysight B2901A SMU (DIO trigger)",
-            role="supply",
-        ),
-        SimMeter(
-            "keithley2461",
-            "energybench.sim.instruments.keithley.keithley_2461",
-            "SimKeithley2461",
-            "hw_trigger_start_stop",
-            "DIG1",
-            "Keithley 2461 SMU (digital I/O trigger on both edges)",
-            role="supply",
-        ),
-        SimMeter(
-            "keithley2600b",
-            "energybench.sim.instruments.keithley.keithley_2600b",
-            "SimKeithley2600B",
-            "hw_trigger_start",
-            "DIO1",
-            "Keithley 2600B SMU (TSP, digital I/O trigger)",
-            role="supply",
-        ),
+
+def _keithley_24xx(model: str) -> SimMeter:
+    digitizer = model == "2461"
+    return SimMeter(
+        f"keithley_{model}",
+        _KEITHLEY,
+        "SimKeithley2461",
+        "hw_trigger_start_stop",
+        "DIG1",
+        f"Keithley {model} SMU ({'digitizer' if digitizer else 'integrating ADC'}, digital I/O "
+        "trigger on both edges)",
+        role="supply",
+        sim_options={"model": model},
+        # the integrating ADC's shortest reading is 0.01 NPLC (167 µs at 60 Hz)
+        bench_options={} if digitizer else {"sample_interval_s": 200e-6},
     )
-}
-DEFAULT_ORDER = (
-    "stream",
-    "n6705c",
-    "lpm01a",
-    "otii",
-    "b2900",
-    "keithley2461",
-    "keithley2600b",
+
+
+_SIMULATORS = (
+    SimMeter(
+        "sim_stream",
+        f"{_INSTRUMENTS}.stream_source",
+        "SimStreamSource",
+        "digital_channel",
+        "gpi[0]",
+        "Joulescope-like streaming source (GPI sync)",
+        sim_options={"sample_rate_hz": STREAM_RATE_HZ},
+        bench_options={"sample_rate_hz": STREAM_RATE_HZ},
+    ),
+    SimMeter(
+        "keysight_n6705c",
+        f"{_INSTRUMENTS}.keysight.keysight_n6705c",
+        "SimKeysightN6705C",
+        "analog_channel",
+        "PIN1",
+        "Keysight N6705C + N6781A (VMETer sync channel)",
+        role="supply",
+        # scope captures per window: the Elog's >= 307 µs bins would average away the fast
+        # DUT's 100 µs timestamp pulse
+        bench_options={"acquisition": "capture", "sample_interval_s": 40.96e-6},
+    ),
+    SimMeter(
+        "lpm01a",
+        f"{_INSTRUMENTS}.lpm01a.lpm01a",
+        "SimLpm01a",
+        "event_marker",
+        "d7",
+        "STM32 LPM01A PowerShield (D7 event markers)",
+        role="supply",
+        sim_options={"idle_speed": 20.0},  # idle time paced by the host: see SimLpm01a
+        bench_options={"sample_rate_hz": 1000},
+    ),
+    SimMeter(
+        "otii",
+        f"{_INSTRUMENTS}.otii.otii",
+        "SimOtiiArc",
+        "digital_channel",
+        "i1",
+        "Qoitech Otii Arc (digital input sampled with the current)",
+        role="supply",
+        bench_options={"sample_rate_hz": 4000},  # the Arc's fixed rate
+    ),
+    SimMeter(
+        "keysight_b2900",
+        f"{_INSTRUMENTS}.keysight.keysight_b2900",
+        "SimKeysightB2900",
+        "hw_trigger_start",
+        "EXT1",
+        "Keysight B2901A SMU (DIO trigger)",
+        role="supply",
+    ),
+    _keithley_24xx("2461"),
+    SimMeter(
+        "keithley_2600b",
+        f"{_INSTRUMENTS}.keithley.keithley_2600b",
+        "SimKeithley2600B",
+        "hw_trigger_start",
+        "DIO1",
+        "Keithley 2600B SMU (TSP, digital I/O trigger)",
+        role="supply",
+    ),
+    _keithley_24xx("2450"),
+    _keithley_24xx("2460"),
 )
+SIMULATORS: dict[str, SimMeter] = {m.name: m for m in _SIMULATORS}
+# the lab's meters, in catalogue order (the first is the demo's default)
+SIM_METERS: dict[str, SimMeter] = {
+    name: SIMULATORS[name] for name in catalogue.names() if name in SIMULATORS
+}
+
+
+def sim_meter(name: str) -> SimMeter:
+    """The simulated meter named by its registry name or a catalogue alias (``n6705c``)."""
+    try:
+        resolved = catalogue.resolve(name)
+    except ConfigError:
+        known = ", ".join(catalogue.with_aliases(n) for n in SIM_METERS)
+        raise ConfigError(
+            f"no simulated meter {name!r} (the lab has: {known})", context=name
+        ) from None
+    if resolved not in SIM_METERS:
+        reason = catalogue.entry(resolved).no_simulator or "no simulator mapped in sim/meters.py"
+        raise ConfigError(
+            f"the virtual lab has no simulator for {resolved}: {reason} "
+            f"(simulated: {', '.join(SIM_METERS)})",
+            context=name,
+        )
+    return SIM_METERS[resolved]
 
 
 def available_meters() -> dict[str, str]:
@@ -129,13 +166,12 @@ def available_meters() -> dict[str, str]:
 
     drivers = {d.name for d in list_drivers() if d.available}
     found = {}
-    for name in DEFAULT_ORDER:
-        meter = SIM_METERS[name]
+    for name, meter in SIM_METERS.items():
         try:
-            cls = meter.load()
+            meter.load()
         except ConfigError:
             continue
-        if cls.driver in drivers:
+        if name in drivers:
             found[name] = meter.description
     return found
 
@@ -144,12 +180,9 @@ def attach_meter(
     lab: VirtualLab, name: str, *, measurement: Any = None, seed: int = 0, **options: Any
 ) -> Any:
     """Build the simulator on the lab's timeline and attach it (started with the lab)."""
-    if name not in SIM_METERS:
-        raise ConfigError(f"unknown simulated meter (known: {', '.join(SIM_METERS)})", context=name)
-    meter = SIM_METERS[name]
-    cls = meter.load()
-    sim = cls(lab.timeline, measurement=measurement, seed=seed, **{**meter.sim_options, **options})
-    lab.add_instrument(name, sim, role="meter", sync_mode=meter.sync_mode)
+    meter = sim_meter(name)
+    sim = meter.build(lab.timeline, measurement=measurement, seed=seed, **options)
+    lab.add_instrument(meter.name, sim, role="meter", sync_mode=meter.sync_mode)
     return sim
 
 
@@ -163,7 +196,7 @@ def _toml_value(value: Any) -> str:
 
 def bench_toml(lab: VirtualLab, name: str, **bench_options: Any) -> str:
     """The lab's bench file with the sync mode, line and meter options of meter ``name``."""
-    meter = SIM_METERS[name]
+    meter = sim_meter(name)
     text = lab.bench_toml()
     lines = []
     section = ""
