@@ -1,6 +1,6 @@
 """Energy-mode runs of kws01 against the POSIX firmware DUT, one per simulated meter (prints).
 
-Usage: python bench/firmware_lab_runs.py [--meters stream lpm01a ...] [--min-window-s 0.3]
+Usage: python bench/firmware_lab_runs.py [--meters sim_stream lpm01a ...] [--min-window-s 0.3]
        [--dut sim]   (the same runs on the Python simulated DUT, for comparison)
 For each meter: VirtualLab(dut="firmware"), the runner's energy mode with five short windows
 (realtime), then prints validity, windows with exactly two edges, late firmware events, the

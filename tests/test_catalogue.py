@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import tomllib
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -122,3 +124,23 @@ def test_the_readme_table_has_a_row_per_driver() -> None:
     rows = [line for line in table.splitlines()[2:] if line.startswith("|")]
     named = {m for row in rows for m in re.findall(r"`([a-z0-9_]+)`", row.split("|")[2])}
     assert named == set(NAMES)
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        (["lab", "up", "--meter", "n6705"], "no simulated meter 'n6705' (the lab has: sim_stream"),
+        (["demo", "--meter", "joulescope"], "the virtual lab has no simulator for joulescope"),
+    ],
+)
+def test_an_unknown_lab_meter_is_one_usage_error_line(command, message) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "energybench", *command],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=PROJECT_ROOT,
+    )
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: --meter: ") and message in line

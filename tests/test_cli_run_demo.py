@@ -59,9 +59,9 @@ def test_run_command_energy_table(tmp_path: Path) -> None:
 
     root = standin(tmp_path, "kws01", files=5)
     with VirtualLab("fast-m33", mode="energy", workload="kws01") as lab:
-        attach_meter(lab, "stream")
+        attach_meter(lab, "sim_stream")
         bench = tmp_path / "bench.toml"
-        bench.write_text(bench_toml(lab, "stream"))
+        bench.write_text(bench_toml(lab, "sim_stream"))
         proc = _run(
             [
                 "run",
@@ -116,13 +116,13 @@ def test_ctrl_c_during_energy_run_switches_the_output_off(tmp_path: Path) -> Non
 
     from energybench.sim.meters import attach_meter
 
-    require_meter("b2900")
+    require_meter("keysight_b2900")
     root = standin(tmp_path, "kws01", files=5)
     runs = tmp_path / "runs"
     with VirtualLab("fast-m33", mode="energy", workload="kws01") as lab:
-        attach_meter(lab, "b2900")
+        attach_meter(lab, "keysight_b2900")
         bench = tmp_path / "bench.toml"
-        bench.write_text(bench_toml(lab, "b2900"))
+        bench.write_text(bench_toml(lab, "keysight_b2900"))
         env = dict(os.environ, COLUMNS="200")
         args = ["run", "kws01", "--mode", "energy", "--bench", str(bench)]
         args += ["--dataset", str(root), "--runs-dir", str(runs), "--no-plots"]

@@ -106,7 +106,7 @@ def test_dropped_chunk_invalidates_and_reruns_the_window(tmp_path) -> None:
 
         return StepProgress({0: drop})
 
-    result, _, _ = _energy_run(tmp_path, "stream", progress=arm)
+    result, _, _ = _energy_run(tmp_path, "sim_stream", progress=arm)
     assert result.valid, result.validity
     invalid = [w for w in result.windows if not w.valid]
     assert len(invalid) == 1 and invalid[0].index == 0
@@ -127,7 +127,7 @@ def test_hung_dut_ends_in_bounded_time_with_a_reason(tmp_path) -> None:
 
     started = time.monotonic()
     result, _, _ = _energy_run(
-        tmp_path, "stream", progress=arm, options=RunOptions(infer_timeout_s=1.0)
+        tmp_path, "sim_stream", progress=arm, options=RunOptions(infer_timeout_s=1.0)
     )
     assert time.monotonic() - started < 30
     assert not result.valid
@@ -148,7 +148,7 @@ def test_dropped_meter_connection_aborts_cleanly(tmp_path) -> None:
         return StepProgress({1: close})
 
     started = time.monotonic()
-    result, _, _ = _energy_run(tmp_path, "stream", progress=arm)
+    result, _, _ = _energy_run(tmp_path, "sim_stream", progress=arm)
     assert time.monotonic() - started < 30
     assert not result.valid and result.aborted
     assert "meter" in result.aborted
@@ -177,7 +177,7 @@ def test_hung_dut_is_power_cycled_and_the_window_rerun(tmp_path) -> None:
         return StepProgress({2: hang})
 
     result, _, supply_on = _energy_run(
-        tmp_path, "b2900", progress=arm, options=RunOptions(infer_timeout_s=1.0)
+        tmp_path, "keysight_b2900", progress=arm, options=RunOptions(infer_timeout_s=1.0)
     )
     assert result.valid, result.validity
     invalid = [w for w in result.windows if not w.valid]
@@ -210,7 +210,7 @@ def test_extra_edge_in_a_window_invalidates_and_reruns_it(tmp_path) -> None:
         dut.compute = glitchy
         return StepProgress({1: lambda: state.update(armed=True)})
 
-    result, _, _ = _energy_run(tmp_path, "stream", progress=arm)
+    result, _, _ = _energy_run(tmp_path, "sim_stream", progress=arm)
     assert result.valid, result.validity
     (bad,) = [w for w in result.windows if not w.valid]
     assert bad.index == 1 and bad.attempt == 0
@@ -228,12 +228,12 @@ def test_n6705c_elog_stream_with_the_vmeter_sync_channel(tmp_path) -> None:
     from energybench.sim.meters import bench_toml
     from energybench.traces.csv_io import read_csv
 
-    require_meter("n6705c")
+    require_meter("keysight_n6705c")
     root = standin(tmp_path, "kws01", files=5)
     with VirtualLab("stm32l4r5-reference", mode="energy", workload="kws01") as lab:
-        attach_meter(lab, "n6705c")
+        attach_meter(lab, "keysight_n6705c")
         lab.start_idle_clock()  # the Elog reports only what the timeline made final
-        text = bench_toml(lab, "n6705c", acquisition="stream", sample_rate_hz=2000.0)
+        text = bench_toml(lab, "keysight_n6705c", acquisition="stream", sample_rate_hz=2000.0)
         bench = parse_bench(tomllib.loads(text.replace('line = "PIN1"', 'line = "BUS"')))
         (result,) = run_workload(bench, "kws01", "energy", root, tmp_path / "runs")
         truth = list(lab.dut.windows)

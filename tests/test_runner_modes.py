@@ -210,12 +210,14 @@ def test_performance_powers_the_rail_from_the_bench_supply(tmp_path) -> None:
 
     from energybench.sim.meters import attach_meter
 
-    require_meter("b2900")
+    require_meter("keysight_b2900")
     root = standin(tmp_path, "kws01", files=5)
     with VirtualLab("fast-m33", mode="performance", workload="kws01") as lab:
-        attach_meter(lab, "b2900")
+        attach_meter(lab, "keysight_b2900")
         assert not lab.timeline.supply_state(lab.timeline.now_s)[1]  # the SMU took the rail
-        (result,) = run_workload(lab_bench(lab, "b2900"), "kws01", "performance", root, tmp_path)
+        (result,) = run_workload(
+            lab_bench(lab, "keysight_b2900"), "kws01", "performance", root, tmp_path
+        )
         assert not lab.timeline.supply_state(lab.timeline.now_s)[1]
     assert result.valid, result.validity
     log = (result.folder / "log.txt").read_text()

@@ -31,12 +31,12 @@ def firmware_binary() -> Path:
 
 @pytest.mark.slow  # realtime: the C process runs on the wall clock (about 10 s)
 def test_energy_run_of_kws01_on_the_firmware_dut(firmware_binary: Path, tmp_path: Path) -> None:
-    helpers.require_meter("stream")
+    helpers.require_meter("sim_stream")
     root = helpers.standin(tmp_path, "kws01", files=5)
     options = RunOptions(min_window_s=0.3, windows=5)  # short windows: this lab is realtime
     with VirtualLab("fast-m33", dut="firmware", mode="energy", workload="kws01") as lab:
-        attach_meter(lab, "stream", sample_rate_hz=RATE_HZ)
-        bench = helpers.lab_bench(lab, "stream", sample_rate_hz=RATE_HZ)
+        attach_meter(lab, "sim_stream", sample_rate_hz=RATE_HZ)
+        bench = helpers.lab_bench(lab, "sim_stream", sample_rate_hz=RATE_HZ)
         (result,) = run_workload(bench, "kws01", "energy", root, tmp_path / "runs", options=options)
         truth = lab.dut.wait_windows(1 + options.windows, timeout_s=5.0)  # probe + windows
         late = lab.dut.track.late_events
