@@ -7,7 +7,8 @@ import pytest
 from energybench.errors import ConfigError, InstrumentError, SafetyLimitError
 from energybench.instruments.capabilities import InstrumentInfo
 from energybench.instruments.registry import load_driver
-from energybench.instruments.scpi import SafetyLimits, ScpiDriver, is_no_error
+from energybench.instruments.scpi import ScpiDriver, is_no_error
+from energybench.instruments.supply_limits import SafetyLimits, SupplyLimitCheck
 from energybench.transport.scripted import ScriptedTransport
 
 
@@ -51,14 +52,15 @@ def test_no_error_forms() -> None:
 
 
 def test_safety_limits_refuse_never_clip() -> None:
-    limits = SafetyLimits(max_voltage_v=3.6, max_current_a=0.1)
-    limits.check_voltage(1.8)
+    check = SupplyLimitCheck("x", (), SafetyLimits(max_voltage_v=3.6, max_current_a=0.1))
+    assert check.voltage(1.8) == 1.8  # no rating given: only the bench limits stand
     with pytest.raises(SafetyLimitError, match="nothing was sent"):
-        limits.check_voltage(5.0)
+        check.voltage(5.0)
     with pytest.raises(SafetyLimitError):
-        limits.check_current(0.5)
+        check.current_limit(0.5)
     with pytest.raises(SafetyLimitError):
-        limits.check_current(0.0)
+        check.current_limit(0.0)
+    assert (check.voltage_v, check.current_limit_a) == (1.8, None)  # refusals are not kept
 
 
 def test_unknown_driver_lists_what_is_registered() -> None:
