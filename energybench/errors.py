@@ -114,3 +114,46 @@ class RunError(EnergybenchError, RuntimeError):
 
 class SubmissionError(EnergybenchError, ValueError):
     """A submission tree breaks the MLPerf Tiny rules."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP asked the process to stop (raised in the main thread by
+    :func:`energybench.transport.stop_signals`).
+
+    A KeyboardInterrupt subclass on purpose: every path that already cleans up after Ctrl-C
+    (outputs off, acquisition stopped, files closed, the run folder written as aborted) cleans
+    up after these signals too. ``exit_code`` is 128 + the signal number, as shells report it.
+    """
+
+    def __init__(self, signum: int = 15) -> None:
+        super().__init__(signum)
+        self.signum = int(signum)
+
+    @property
+    def signal_name(self) -> str:
+        return _signal_name(self.signum)
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
+def _signal_name(signum: int) -> str:
+    import signal
+
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+def stop_reason(exc: BaseException) -> str:
+    """How a run that stopped on ``exc`` says why: ``interrupted (Ctrl-C)``, ``terminated
+    (SIGTERM)``, ``terminated (SIGHUP)``, or the error's one-line message."""
+    if isinstance(exc, Terminated):
+        return f"terminated ({exc.signal_name})"
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted (Ctrl-C)"
+    if isinstance(exc, EnergybenchError):
+        return exc.one_line()
+    return f"{type(exc).__name__}: {exc}"

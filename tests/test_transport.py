@@ -199,7 +199,7 @@ def test_ctrl_c_during_a_query_is_held_then_delivered(previous) -> None:
     handler in place before was the OS default (it must never be swallowed)."""
     import signal
 
-    from energybench.transport.base import deferred_interrupt
+    from energybench.transport.interrupts import deferred_interrupt
 
     old = signal.getsignal(signal.SIGINT)
     if previous == "default":

@@ -26,9 +26,9 @@ import numpy as np
 from energybench.acquisition.result import AcquisitionResult, DropCause, DroppedRange, peak_abs
 from energybench.acquisition.sinks import ChunkSink
 from energybench.analysis.trace import TraceChunk, nan_ranges
-from energybench.errors import AcquisitionError, ConfigError
+from energybench.errors import AcquisitionError, ConfigError, stop_reason
 from energybench.instruments.capabilities import StreamingMeter, StreamRequest, StreamSettings
-from energybench.transport.base import deferred_interrupt
+from energybench.transport.interrupts import deferred_interrupt
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ class StreamAcquisition:
         self._prev_chunk: TraceChunk | None = None
         self._dropped: list[DroppedRange] = []
         self._overflow: list[tuple[int, int]] = []  # reader side, sample-id ranges
-        self._interrupted = False
+        self._interrupted: str | None = None  # why a KeyboardInterrupt/Terminated stopped it
         self._started = False
 
     # ---- lifecycle ---------------------------------------------------------------------
@@ -148,8 +148,8 @@ class StreamAcquisition:
         if exc_type is None:
             self.stop()
             return
-        if issubclass(exc_type, KeyboardInterrupt):
-            self._interrupted = True
+        if issubclass(exc_type, KeyboardInterrupt):  # Ctrl-C, or Terminated (SIGTERM/SIGHUP)
+            self._interrupted = stop_reason(exc) if exc is not None else "interrupted"
         try:
             self.stop()
         except AcquisitionError as stop_exc:  # the original exception is the one to see
@@ -399,7 +399,7 @@ class StreamAcquisition:
         if self._overflow:
             reasons.append(f"{len(self._overflow)} chunk(s) lost to host queue overflow")
         if self._interrupted:
-            reasons.append("interrupted (Ctrl-C)")
+            reasons.append(self._interrupted)
         rate = self.settings.sample_rate_hz if self.settings else self.request.sample_rate_hz
         path = getattr(self.sink, "path", None)
         return AcquisitionResult(

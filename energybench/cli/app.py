@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 
 import typer
@@ -47,31 +48,49 @@ _register()
 
 
 def main() -> None:
-    """Console-script entry: run the app, render EnergybenchError as one line."""
+    """Console-script entry: run the app with SIGTERM/SIGHUP handled like Ctrl-C (outputs
+    off, files closed, the run folder written), render EnergybenchError as one line.
+
+    Exit codes: 1 (2 for usage) on an error; 128 + the signal number after a stop signal
+    (130 SIGINT, 143 SIGTERM, 129 SIGHUP), once everything is written."""
+    from energybench.transport.interrupts import StopSignals
+
+    with StopSignals() as stops:
+        code = _run_app(stops)
+    if isinstance(code, int) and not isinstance(code, bool) and code != 0:
+        sys.exit(code)
+
+
+def _run_app(stops) -> int:
     try:
         # typer >= 0.29 returns the code of a typer.Exit (and 130 for Ctrl-C) in
         # non-standalone mode instead of raising it
         code = app(standalone_mode=False)
     except EnergybenchError as exc:
         typer.echo(f"error: {exc.one_line()}", err=True)
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        typer.echo("aborted", err=True)
-        sys.exit(130)
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        sys.exit(130)
+        return _stopped(stops) if stops.received else exc.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        return _stopped(stops)
     except typer.Exit as exc:
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except Exception as exc:  # click usage errors
         if isinstance(exc, _click_exception_types()):
             exc.show()
-            sys.exit(exc.exit_code)
+            return exc.exit_code
         raise
-    if isinstance(code, int) and not isinstance(code, bool) and code != 0:
-        if code == 130:
-            typer.echo("interrupted", err=True)
-        sys.exit(code)
+    if stops.received or code == 130:  # typer turned the stop exception into Exit(130)
+        return _stopped(stops)
+    return code if isinstance(code, int) and not isinstance(code, bool) else 0
+
+
+def _stopped(stops) -> int:
+    """Say which signal stopped the command; its exit code is 128 + the signal number."""
+    from energybench.errors import stop_reason
+    from energybench.transport.interrupts import stop_exception
+
+    signum = stops.received[0] if stops.received else signal.SIGINT
+    typer.echo(stop_reason(stop_exception(signum)), err=True)
+    return 128 + int(signum)
 
 
 def _click_exception_types() -> tuple[type[Exception], ...]:

@@ -1,4 +1,5 @@
-"""`energybench lab up`: run the virtual lab (a DUT + interface board) until Ctrl-C.
+"""`energybench lab up`: run the virtual lab (a DUT + interface board) until Ctrl-C (or
+SIGTERM/SIGHUP).
 
 ``--dut sim`` (default) is the pure-Python simulated DUT; ``--dut firmware`` runs the C
 harness's POSIX build (firmware/build/ebdut-posix, built with make if missing) as the DUT, at
@@ -70,6 +71,7 @@ def up(
     from energybench.errors import ConfigError, UsageError
     from energybench.sim.lab import VirtualLab
     from energybench.sim.meters import attach_meter, bench_toml, sim_meter
+    from energybench.transport.interrupts import STOP_SIGNALS
 
     if meter is not None:
         try:
@@ -77,7 +79,12 @@ def up(
         except ConfigError as exc:
             raise UsageError(exc.message, context="--meter") from exc
     stop = threading.Event()
-    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
+    # Ctrl-C, SIGTERM and SIGHUP all stop serving (the lab's instruments and DUT shut down)
+    previous = {
+        s: signal.signal(s, lambda *_: stop.set())
+        for s in STOP_SIGNALS
+        if signal.getsignal(s) != signal.SIG_IGN  # nohup's SIGHUP stays ignored
+    }
     try:
         with VirtualLab(
             profile,
@@ -109,4 +116,5 @@ def up(
                 pass
             typer.echo("# stopping", err=True)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from energybench import __version__
-from energybench.errors import DutError, EnergybenchError, RunError, UsageError
+from energybench.errors import DutError, EnergybenchError, RunError, UsageError, stop_reason
 from energybench.runner.accuracy import run_accuracy
 from energybench.runner.bench import Bench
 from energybench.runner.context import NullProgress, Progress, RunContext, RunOptions
@@ -266,10 +266,8 @@ def run_workload(
                 result = _run_mode(ctx, m, last_build)
             except ModeAborted as exc:
                 result = _aborted(wl.name, m, exc.one_line())
-            except (EnergybenchError, KeyboardInterrupt) as exc:
-                reason = (
-                    "interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else exc.one_line()
-                )
+            except (EnergybenchError, KeyboardInterrupt) as exc:  # Terminated: SIGTERM/SIGHUP
+                reason = stop_reason(exc)
                 runlog.write("runner", f"{m} mode failed: {reason}")
                 failed = _aborted(wl.name, m, reason)
                 failed.folder = folder

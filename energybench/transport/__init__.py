@@ -11,9 +11,17 @@ from __future__ import annotations
 import re
 
 from energybench.errors import ConfigError
-from energybench.transport.base import BaseTransport, Transport, deferred_interrupt
+from energybench.transport.base import BaseTransport, Transport
+from energybench.transport.interrupts import StopSignals, deferred_interrupt, stop_signals
 
-__all__ = ["BaseTransport", "Transport", "deferred_interrupt", "open_transport"]
+__all__ = [
+    "BaseTransport",
+    "StopSignals",
+    "Transport",
+    "deferred_interrupt",
+    "open_transport",
+    "stop_signals",
+]
 
 _VISA_PREFIX = re.compile(r"^(TCPIP\d*|GPIB\d*|USB\d*|ASRL\S*::INSTR|VXI\d*|PXI\d*)", re.I)
 _TCP_URL = re.compile(r"^tcp://(?P<host>[^:/]+):(?P<port>\d+)/?$")

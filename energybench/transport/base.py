@@ -12,17 +12,15 @@ binary blocks on top of them.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import signal
 import threading
 import time
-from collections.abc import Iterator
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from energybench.errors import InstrumentError, InstrumentTimeoutError, TransportError
+from energybench.transport.interrupts import deferred_interrupt
 
 log = logging.getLogger(__name__)
 
@@ -61,36 +59,6 @@ class Transport(Protocol):
     ) -> np.ndarray: ...
     def clear(self) -> None: ...
     def close(self) -> None: ...
-
-
-@contextlib.contextmanager
-def deferred_interrupt() -> Iterator[None]:
-    """Hold Ctrl-C until a write/read pair completes, so the instrument is not left mid-reply.
-
-    Only the main thread can install signal handlers; elsewhere this is a no-op.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received: list[tuple[int, object]] = []
-
-    def _hold(signum: int, frame: object) -> None:
-        received.append((signum, frame))
-
-    try:
-        previous = signal.signal(signal.SIGINT, _hold)
-    except ValueError:  # not the main interpreter
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        if received:
-            if callable(previous):
-                previous(*received[0])
-            elif previous != signal.SIG_IGN:  # SIG_DFL or unknown: never swallow the Ctrl-C
-                raise KeyboardInterrupt
 
 
 class BaseTransport:
@@ -136,12 +104,14 @@ class BaseTransport:
         return time.monotonic() + (self.timeout_s if timeout_s is None else timeout_s)
 
     def write(self, message: str) -> None:
-        log.debug("%s << %r", self.resource, message)
-        self._send((message + self.write_termination).encode(self.encoding))
+        with deferred_interrupt():  # a stop signal never cuts a command in half
+            log.debug("%s << %r", self.resource, message)
+            self._send((message + self.write_termination).encode(self.encoding))
 
     def write_raw(self, data: bytes) -> None:
-        log.debug("%s << %d raw bytes", self.resource, len(data))
-        self._send(data)
+        with deferred_interrupt():
+            log.debug("%s << %d raw bytes", self.resource, len(data))
+            self._send(data)
 
     def read_line(self, timeout_s: float | None = None) -> str:
         with self._lock:
