@@ -102,9 +102,28 @@ def test_output_off_after_shutdown_and_shutdown_never_raises(bench) -> None:
         assert driver.output_enabled()
         voltage_v, on = timeline.supply_state(timeline.now_s)
         assert on and voltage_v == pytest.approx(1.8)
-    driver.safe_shutdown()
-    driver.safe_shutdown()  # idempotent
+    first = driver.safe_shutdown()
+    again = driver.safe_shutdown()  # idempotent
     if entry.sources_power:
         assert timeline.supply_state(timeline.now_s)[1] is False
+    for report in (first, again):  # the report says what really happened
+        assert report.failures == [], report.summary()
+        assert report.output_off is (True if entry.sources_power else None)
+        assert report.summary() == (
+            "outputs off (confirmed)" if entry.sources_power else "stopped (sources no output)"
+        )
     sim.stop()  # the instrument goes away
     driver.safe_shutdown()  # still never raises
+
+
+def test_shutdown_without_the_instrument_does_not_claim_the_output_off(bench) -> None:
+    entry, _, sim, driver = bench
+    if not entry.sources_power:
+        pytest.skip(f"{entry.name} does not source power")
+    driver.set_voltage(1.8)
+    driver.set_current_limit(0.05)
+    driver.set_output(True)
+    sim.stop()  # the lab (or the cable) is gone: no step can be confirmed
+    report = driver.safe_shutdown()
+    assert report.output_off is False
+    assert report.summary().startswith("output state UNKNOWN: ")

@@ -267,3 +267,34 @@ def test_safe_shutdown_never_raises_and_is_repeatable() -> None:
     assert t.sent[0] == "ABOR:ACQ (@1,2)"
     with pytest.raises(TransportError):
         t.write("anything")
+
+
+@pytest.mark.parametrize(
+    ("readback", "summary"),
+    [
+        ("0", "outputs off (confirmed)"),
+        ("1", "output state UNKNOWN: read back output off failed: the output still reads on"),
+    ],
+)
+def test_shutdown_confirms_the_output_off_by_reading_it_back(readback, summary) -> None:
+    """Every output off (the DUT's first), the error queue drained, then ``OUTP? (@1)`` must
+    read 0 before the report says "confirmed"."""
+    t = ScriptedTransport(
+        [
+            ("ABOR:ACQ (@1,2)", None),
+            ("ABOR:ELOG (@1,2)", None),
+            ("OUTP OFF,(@1)", None),
+            ("OUTP OFF,(@2)", None),
+            OK,
+            ("OUTP? (@1)", readback),
+        ]
+    )
+    report = KeysightN6705C(t).safe_shutdown()
+    t.assert_done()
+    assert report.summary() == summary
+    assert report.output_off is (readback == "0")
+    assert [s.name for s in report.steps if s.output] == [
+        "output 1 off",
+        "output 2 off",
+        "read back output off",
+    ]

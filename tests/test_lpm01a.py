@@ -241,7 +241,7 @@ def test_energy_window_between_events_is_exact() -> None:
         assert stats.timestamps_checked == 12 and [n for n, _ in stats.events] == [0, 1]
         assert sim.five_digit_tokens == 12_000 // 7  # the runner's regex would skip these
     assert not tl.supply_state(tl.now_s)[1]  # pwr off at exit
-    assert sim.log[-2:] == ["pwr off", "hrc"]
+    assert sim.log[-3:] == ["pwr off", "pwr get", "hrc"]  # acknowledged, read back
 
 
 def test_noise_within_bound_and_several_values_per_line() -> None:
@@ -317,7 +317,7 @@ def test_withheld_ack_times_out_within_bound_and_shutdown_still_works() -> None:
             lpm.set_voltage(1.8)
         lpm.safe_shutdown()
         lpm.close()
-        assert sim.log[-2:] == ["pwr off", "hrc"]
+        assert sim.log[-3:] == ["pwr off", "pwr get", "hrc"]  # acknowledged, read back
 
 
 def test_device_refusal_surfaces_error_detail() -> None:

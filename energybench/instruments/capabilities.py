@@ -11,10 +11,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 from energybench.analysis.trace import Trace, TraceChunk
 from energybench.errors import InstrumentError
+
+if TYPE_CHECKING:
+    from energybench.instruments.shutdown import ShutdownReport
 
 SyncMode = Literal[
     "digital_channel",  # the pin is sampled with the current (Joulescope GPI, PPK2 D0-D7)
@@ -58,8 +61,9 @@ class Instrument(Protocol):
 
     def identify(self) -> InstrumentInfo: ...
 
-    def safe_shutdown(self) -> None:
-        """Abort acquisition, output off, release: idempotent, never raises."""
+    def safe_shutdown(self) -> ShutdownReport | None:
+        """Abort acquisition, output off, release: idempotent, never raises. Returns what
+        each step did (a driver returning None gets its output read back by the runner)."""
 
     def close(self) -> None: ...
 

@@ -51,7 +51,8 @@ from energybench.instruments.capabilities import (
     StreamStats,
     SyncMode,
 )
-from energybench.instruments.scpi import SafetyLimits, run_shutdown_steps
+from energybench.instruments.scpi import SafetyLimits
+from energybench.instruments.shutdown import ShutdownReport, run_shutdown_steps
 
 log = logging.getLogger(__name__)
 
@@ -306,9 +307,9 @@ class Joulescope:
             if self._stop_event is None:  # the device did not call stop_fn itself
                 self._on_stop()
 
-    def safe_shutdown(self) -> None:
+    def safe_shutdown(self) -> ShutdownReport:
         """Stop streaming and close the device; failures are logged, never raised."""
-        run_shutdown_steps(self.resource, [("stop", self.stop), ("close", self.close)])
+        return run_shutdown_steps(self.resource, [("stop", self.stop), ("close", self.close)])
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

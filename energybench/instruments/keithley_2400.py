@@ -51,6 +51,7 @@ from energybench.instruments.keithley_common import (
     pick_range,
 )
 from energybench.instruments.scpi import ScpiDriver
+from energybench.instruments.shutdown import CONFIRM_STEP, ShutdownReport, confirm_output_off
 from energybench.instruments.supply_limits import SafetyLimits, require_current_limit
 from energybench.transport.base import BaseTransport
 
@@ -303,15 +304,18 @@ class Keithley2461(ScpiDriver):
         return Capture(trace, settings, edges)
 
     # ---- shutdown ------------------------------------------------------------------------
-    def safe_shutdown(self) -> None:
-        """Abort the trigger model, output off, drain errors: idempotent, never raises."""
-        self.run_shutdown_steps(
+    def safe_shutdown(self) -> ShutdownReport:
+        """Abort the trigger model, output off, drain errors, read the output back:
+        idempotent, never raises."""
+        return self.run_shutdown_steps(
             [
                 ("discard stale replies", self.transport.clear),
                 ("abort", lambda: self.transport.write(":ABOR")),
                 ("output off", lambda: self.transport.write(":OUTP OFF")),
                 ("drain errors", self.log_errors),
-            ]
+                (CONFIRM_STEP, confirm_output_off(self, self.resource)),  # :OUTP? -> 0
+            ],
+            output=("output off", CONFIRM_STEP),
         )
 
 

@@ -40,6 +40,7 @@ from energybench.instruments.keithley_common import (
     pick_range,
 )
 from energybench.instruments.scpi import MAX_ERROR_READS, ScpiDriver
+from energybench.instruments.shutdown import CONFIRM_STEP, ShutdownReport, confirm_output_off
 from energybench.instruments.supply_limits import SafetyLimits, require_current_limit
 from energybench.transport.base import BaseTransport
 
@@ -317,15 +318,18 @@ class Keithley2600B(ScpiDriver):
         return Capture(trace, settings, (0.0,) if line else ())
 
     # ---- shutdown ------------------------------------------------------------------------
-    def safe_shutdown(self) -> None:
-        """Abort, source 0 V, output off, drain errors: idempotent, never raises."""
+    def safe_shutdown(self) -> ShutdownReport:
+        """Abort, source 0 V, output off, drain errors, read the output back: idempotent,
+        never raises."""
         s = self.smu
-        self.run_shutdown_steps(
+        return self.run_shutdown_steps(
             [
                 ("discard stale replies", self.transport.clear),
                 ("abort", lambda: self.transport.write(f"{s}.abort()")),
                 ("level 0 V", lambda: self.transport.write(f"{s}.source.levelv = 0")),
                 ("output off", lambda: self.transport.write(f"{s}.source.output = {s}.OUTPUT_OFF")),
                 ("drain errors", self.log_errors),
-            ]
+                (CONFIRM_STEP, confirm_output_off(self, self.resource)),  # source.output -> 0
+            ],
+            output=("output off", CONFIRM_STEP),
         )

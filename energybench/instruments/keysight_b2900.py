@@ -39,6 +39,7 @@ from energybench.instruments.capabilities import (
 from energybench.instruments.catalogue import supply_check
 from energybench.instruments.keithley_common import pick_range
 from energybench.instruments.scpi import ScpiDriver
+from energybench.instruments.shutdown import CONFIRM_STEP, ShutdownReport, confirm_output_off
 from energybench.instruments.supply_limits import SafetyLimits, require_current_limit
 from energybench.transport.base import BaseTransport
 
@@ -284,14 +285,17 @@ class KeysightB2900(ScpiDriver):
         self._armed = False
 
     # ---- shutdown --------------------------------------------------------------------
-    def safe_shutdown(self) -> None:
-        """Abort, output off, drain errors; idempotent and never raises."""
-        self.run_shutdown_steps(
+    def safe_shutdown(self) -> ShutdownReport:
+        """Abort, output off, drain errors, read the output back; idempotent, never raises."""
+        return self.run_shutdown_steps(
             [
                 ("abort", self.abort),
                 ("output off", lambda: self.transport.write(f":OUTP{self._c} OFF")),
                 ("drain errors", self.log_errors),
-            ]
+                ("discard stale replies", self.transport.clear),
+                (CONFIRM_STEP, confirm_output_off(self, self.resource)),  # :OUTP? -> 0
+            ],
+            output=("output off", CONFIRM_STEP),
         )
 
 

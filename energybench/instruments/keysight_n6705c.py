@@ -37,6 +37,7 @@ from energybench.instruments.catalogue import supply_check
 from energybench.instruments.keysight_elog import ElogStreaming
 from energybench.instruments.keysight_sync import SyncPlan, plan_sync
 from energybench.instruments.scpi import ScpiDriver
+from energybench.instruments.shutdown import CONFIRM_STEP, ShutdownReport, confirm_output_off
 from energybench.instruments.supply_limits import SafetyLimits, require_current_limit
 from energybench.transport.base import BaseTransport
 
@@ -362,20 +363,26 @@ class KeysightN6705C(ElogStreaming, ScpiDriver):
         )
 
     # ---- shutdown ------------------------------------------------------------------------
-    def safe_shutdown(self) -> None:
-        """Abort acquisitions, every output off, drain errors: idempotent, never raises."""
+    def safe_shutdown(self) -> ShutdownReport:
+        """Abort acquisitions, every output off, drain errors, read the DUT's output back:
+        idempotent, never raises; the report says which steps succeeded."""
         count = self.channel_count or max(self.channel, self.sync_channel)
         every = ",".join(str(n) for n in range(1, count + 1))
         # The DUT's output first, each output on its own: a channel the mainframe lacks (count
         # unknown before identify()) must not make the instrument reject the others' OUTP OFF.
         outputs = [self.channel, *(n for n in range(1, count + 1) if n != self.channel)]
         write = self.transport.write
-        self.run_shutdown_steps(
+        off_steps = [(f"output {n} off", lambda n=n: write(f"OUTP OFF,(@{n})")) for n in outputs]
+        report = self.run_shutdown_steps(
             [
                 ("abort acquisition", lambda: write(f"ABOR:ACQ (@{every})")),
                 ("abort Elog", lambda: write(f"ABOR:ELOG (@{every})")),
-                *((f"output {n} off", lambda n=n: write(f"OUTP OFF,(@{n})")) for n in outputs),
+                *off_steps,
                 ("drain errors", self.log_errors),
-            ]
+                ("discard stale replies", self.transport.clear),
+                (CONFIRM_STEP, confirm_output_off(self, self.resource)),  # OUTP? (@n) -> 0
+            ],
+            output=[name for name, _ in off_steps] + [CONFIRM_STEP],
         )
         self._stream_running = False
+        return report

@@ -39,7 +39,13 @@ from energybench.instruments.lpm01a_stream import (
     StreamAssembler,
     strip_prompt,
 )
-from energybench.instruments.scpi import run_shutdown_steps
+from energybench.instruments.shutdown import (
+    CONFIRM_STEP,
+    ShutdownReport,
+    ShutdownStep,
+    confirm_output_off,
+    run_shutdown_steps,
+)
 from energybench.instruments.supply_limits import SafetyLimits, require_current_limit
 from energybench.transport.base import BaseTransport
 
@@ -63,6 +69,9 @@ def _version_tuple(text: str) -> tuple[int, ...]:
         return tuple(int(p) for p in text.strip().split("."))
     except ValueError:
         return (0,)
+
+
+RELEASED_OFF_STEP = "pwr off (confirmed before host control was released)"
 
 
 class Lpm01a:
@@ -108,6 +117,7 @@ class Lpm01a:
         self._acquiring = False
         self._completed = False
         self._controlled = False
+        self._released_off = False  # pwr off was confirmed before host control was released
         self.stale_lines = 0
 
     @classmethod
@@ -386,15 +396,25 @@ class Lpm01a:
         self.command(f'lcd {line} "{text}"')
 
     # ---- shutdown --------------------------------------------------------------------
-    def safe_shutdown(self) -> None:
-        """Stop, power off, release host control; idempotent, never raises."""
-        run_shutdown_steps(self.resource, [("stop", self.stop)])
+    def safe_shutdown(self) -> ShutdownReport:
+        """Stop, power off (acknowledged, then read back with ``pwr get``), release host
+        control; idempotent, never raises."""
+        report = run_shutdown_steps(self.resource, [("stop", self.stop)])
         self._acquiring = False  # after a failed stop too: the next commands purge stale output
-        steps = [("pwr off", lambda: self.command("pwr off"))]
+        if not self._controlled:  # host control released (or never taken): pwr is refused
+            if self._released_off:  # a repeated shutdown: what the first one confirmed
+                report.steps.append(ShutdownStep(RELEASED_OFF_STEP, True, output=True))
+            return report
+        steps = [
+            ("pwr off", lambda: self.command("pwr off")),
+            (CONFIRM_STEP, confirm_output_off(self, self.resource)),
+        ]
         if self._controlled:
             steps.append(("hrc", lambda: self.command("hrc")))
-        run_shutdown_steps(self.resource, steps)
+        powered = run_shutdown_steps(self.resource, steps, output=("pwr off", CONFIRM_STEP))
+        self._released_off = powered.output_off is True
         self._controlled = False
+        return report.merge(powered)
 
     def close(self) -> None:
         with contextlib.suppress(Exception):  # closing must not raise

@@ -36,7 +36,12 @@ from energybench.instruments.capabilities import (
 from energybench.instruments.catalogue import supply_check
 from energybench.instruments.otii_json import DigitalLine, OtiiJsonClient
 from energybench.instruments.otii_stream import CHUNK_SAMPLES, OtiiRecordingStream
-from energybench.instruments.scpi import run_shutdown_steps
+from energybench.instruments.shutdown import (
+    CONFIRM_STEP,
+    ShutdownReport,
+    confirm_output_off,
+    run_shutdown_steps,
+)
 from energybench.instruments.supply_limits import SafetyLimits, require_current_limit
 from energybench.transport.base import BaseTransport
 
@@ -238,8 +243,9 @@ class OtiiArc(OtiiRecordingStream):
         return bool(self._request("arc_get_main", self._device()).get("value"))
 
     # ---- shutdown ------------------------------------------------------------------------
-    def safe_shutdown(self) -> None:
-        """Stop the recording, main output off; idempotent, never raises."""
+    def safe_shutdown(self) -> ShutdownReport:
+        """Stop the recording, main output off (acknowledged, then read back with
+        ``arc_get_main``); idempotent, never raises."""
         timeout = self.shutdown_timeout_s
         steps = []
         if self._recording and not self._stop_sent:
@@ -257,10 +263,12 @@ class OtiiArc(OtiiRecordingStream):
                 lambda: self._request("arc_set_main", self._device({"enable": False}), timeout),
             )
         )
-        run_shutdown_steps(self.resource, steps)
+        steps.append((CONFIRM_STEP, confirm_output_off(self, self.resource)))
+        report = run_shutdown_steps(self.resource, steps, output=("main output off", CONFIRM_STEP))
         self._stop_sent = self._stop_sent or self._recording
         self._recording = False
         self._stopped.set()
+        return report
 
     def close(self) -> None:
         """Return licences reserved here, log out if logged in here, close; never raises."""

@@ -7,26 +7,15 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterable
 
-from energybench.errors import EnergybenchError, InstrumentError
+from energybench.errors import InstrumentError
 from energybench.instruments.capabilities import InstrumentInfo
+from energybench.instruments.shutdown import ShutdownReport, run_shutdown_steps
 from energybench.instruments.supply_limits import SafetyLimits
 from energybench.transport.base import BaseTransport
 
 log = logging.getLogger(__name__)
 
 MAX_ERROR_READS = 20
-
-
-def run_shutdown_steps(resource: str, steps: Iterable[tuple[str, Callable[[], object]]]) -> None:
-    """Run every shutdown step even if earlier ones fail; log failures, never raise (every
-    driver's ``safe_shutdown`` runs its steps through this)."""
-    for name, step in steps:
-        try:
-            step()
-        except (EnergybenchError, OSError, ValueError, KeyError) as exc:
-            log.warning("%s: shutdown step %r failed: %s", resource, name, exc)
-        except Exception as exc:  # safe_shutdown never raises
-            log.error("%s: shutdown step %r failed unexpectedly: %r", resource, name, exc)
 
 
 def is_no_error(reply: str) -> bool:
@@ -87,9 +76,11 @@ class ScpiDriver:
         for entry in self.read_errors():
             log.warning("%s: error queue at shutdown: %s", self.resource, entry)
 
-    def run_shutdown_steps(self, steps: Iterable[tuple[str, Callable[[], object]]]) -> None:
+    def run_shutdown_steps(
+        self, steps: Iterable[tuple[str, Callable[[], object]]], *, output: Iterable[str] = ()
+    ) -> ShutdownReport:
         """:func:`run_shutdown_steps` for this instrument."""
-        run_shutdown_steps(self.resource, steps)
+        return run_shutdown_steps(self.resource, steps, output=output)
 
     @classmethod
     def open(cls, resource: str, limits: SafetyLimits | None = None, **kwargs):
@@ -105,9 +96,9 @@ class ScpiDriver:
             transport.close()
             raise
 
-    def safe_shutdown(self) -> None:
+    def safe_shutdown(self) -> ShutdownReport:
         """Output off and release; drivers that source override this. Never raises."""
-        self.close()
+        return self.run_shutdown_steps([("close", self.close)])
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

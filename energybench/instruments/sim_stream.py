@@ -34,7 +34,8 @@ from energybench.instruments.capabilities import (
     StreamStats,
     SyncMode,
 )
-from energybench.instruments.scpi import SafetyLimits, run_shutdown_steps
+from energybench.instruments.scpi import SafetyLimits
+from energybench.instruments.shutdown import ShutdownReport, run_shutdown_steps
 from energybench.instruments.stream_framing import (
     DATA,
     END,
@@ -260,11 +261,12 @@ class SimStreamMeter:
         finally:
             self._streaming = False
 
-    def safe_shutdown(self) -> None:
+    def safe_shutdown(self) -> ShutdownReport:
         """Stop streaming and release the connection; failures are logged, never raised."""
         steps = [("stop", lambda: self.stop(timeout_s=2.0)), ("close", self.close)]
-        run_shutdown_steps(self.resource, steps)
+        report = run_shutdown_steps(self.resource, steps)
         self._streaming = False
+        return report
 
     def close(self) -> None:
         with contextlib.suppress(TransportError, OSError):

@@ -1,6 +1,7 @@
 """Open the bench's meter and supply through the driver registry, power the DUT safely, and
 always leave the bench safe: current limit before output on; acquisition stopped and outputs off
-in ``close()`` (called from ``finally``, Ctrl-C included), which never raises."""
+in ``close()`` (called from ``finally``, Ctrl-C, SIGTERM and SIGHUP included), which never raises
+and reports what each instrument's shutdown really did."""
 
 from __future__ import annotations
 
@@ -18,6 +19,13 @@ from energybench.instruments.capabilities import (
 )
 from energybench.instruments.registry import load_driver
 from energybench.instruments.scpi import SafetyLimits
+from energybench.instruments.shutdown import (
+    CONFIRM_STEP,
+    ShutdownReport,
+    ShutdownStep,
+    confirm_output_off,
+    run_shutdown_steps,
+)
 from energybench.runner.bench import Bench
 from energybench.transport import deferred_interrupt
 
@@ -44,6 +52,7 @@ class BenchInstruments:
     supply_info: dict[str, str] = field(default_factory=dict)
     _opened: list[Any] = field(default_factory=list)
     powered: bool = False
+    shutdown: list[ShutdownReport] | None = None  # what close() did, instrument by instrument
 
     @property
     def streaming(self) -> bool:
@@ -86,25 +95,42 @@ class BenchInstruments:
         self.power_on()
         return True
 
-    def close(self) -> None:
-        """Stop everything and switch outputs off; idempotent, never raises."""
+    def close(self) -> list[ShutdownReport]:
+        """Stop everything and switch outputs off; idempotent, never raises. Returns (and
+        keeps in ``shutdown``) what each instrument's shutdown really did."""
+        if self.shutdown is not None and not self._opened:
+            return self.shutdown
+        reports: list[ShutdownReport] = []
         with deferred_interrupt():
             for inst in reversed(self._opened):
-                if isinstance(inst, PowerSupply):
-                    try:
-                        inst.set_output(False)
-                    except Exception as exc:  # safe_shutdown below retries it
-                        log.warning("switching the output off failed: %s", exc)
-                shutdown = getattr(inst, "safe_shutdown", None)
-                if shutdown is not None:
-                    try:
-                        shutdown()
-                    except Exception:  # a driver bug must not mask the run's own error
-                        log.exception("safe_shutdown of %s raised", type(inst).__name__)
+                reports.append(_shut_down(inst))
                 with contextlib.suppress(Exception):
                     inst.close()
             self._opened.clear()
             self.powered = False
+        self.shutdown = reports
+        return reports
+
+
+def _shut_down(inst: Any) -> ShutdownReport:
+    """The instrument's own safe_shutdown; for a supply whose driver reports nothing about its
+    output (a third-party driver), output off and read back here."""
+    resource = str(getattr(inst, "resource", type(inst).__name__))
+    report = None
+    shutdown = getattr(inst, "safe_shutdown", None)
+    if shutdown is not None:
+        try:
+            report = shutdown()
+        except Exception as exc:  # a driver bug must not mask the run's own error
+            log.exception("safe_shutdown of %s raised", type(inst).__name__)
+            report = ShutdownReport(resource, [ShutdownStep("safe_shutdown", False, str(exc))])
+    if not isinstance(report, ShutdownReport):
+        report = ShutdownReport(resource)
+    if isinstance(inst, PowerSupply) and not report.sources_output:
+        steps = [("output off", lambda: inst.set_output(False))]
+        steps.append((CONFIRM_STEP, confirm_output_off(inst, resource)))
+        report.merge(run_shutdown_steps(resource, steps, output=("output off", CONFIRM_STEP)))
+    return report
 
 
 def _identity(instrument: Any) -> dict[str, str]:

@@ -45,6 +45,7 @@ from energybench.runner.window_analysis import (
     end_from_current_step,
     integrate_edges,
 )
+from energybench.transport.interrupts import deferred_interrupt
 
 log = logging.getLogger(__name__)
 
@@ -397,7 +398,13 @@ class TriggeredMeasurer:
 
 
 def record_capture(trace: Trace, path: Path) -> Path | None:
-    """Write a capture as JLS (CSV when its sample rate is not an integer, which JLS needs)."""
+    """Write a capture as JLS (CSV when its sample rate is not an integer, which JLS needs);
+    a stop signal waits until the file is complete (it holds measured data)."""
+    with deferred_interrupt():
+        return _record_capture(trace, path)
+
+
+def _record_capture(trace: Trace, path: Path) -> Path | None:
     try:
         rate = trace.sample_rate_hz
         if float(rate).is_integer():

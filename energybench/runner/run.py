@@ -17,6 +17,7 @@ from pathlib import Path
 
 from energybench import __version__
 from energybench.errors import DutError, EnergybenchError, RunError, UsageError, stop_reason
+from energybench.instruments.shutdown import ShutdownReport, shutdown_summary
 from energybench.runner.accuracy import run_accuracy
 from energybench.runner.bench import Bench
 from energybench.runner.context import NullProgress, Progress, RunContext, RunOptions
@@ -27,6 +28,7 @@ from energybench.runner.performance import ModeAborted, run_performance
 from energybench.runner.results import ModeResult, write_csv, write_json
 from energybench.runner.runlog import RunLog
 from energybench.runner.stream_mode import run_stream_mode
+from energybench.transport.interrupts import deferred_interrupt
 from energybench.workloads.dataset import Dataset, load_dataset
 from energybench.workloads.definitions import Workload, load_workload
 from energybench.workloads.stream_dataset import StreamDataset
@@ -146,8 +148,8 @@ def _run_mode(ctx: RunContext, mode: str, last_build: str | None) -> ModeResult:
         finally:
             if dut is not None:
                 dut.close()
-            instruments.close()
-            ctx.runlog.write("runner", "instruments shut down (outputs off)")
+            with ctx.runlog.instrument_exchanges():  # the shutdown's exchanges are logged too
+                _record_shutdown(ctx, "instruments shut down", instruments.close())
     supply = open_supply(ctx.bench)  # a rail the bench's SMU powers: on in every mode
     try:
         if supply is not None:
@@ -167,8 +169,18 @@ def _run_mode(ctx: RunContext, mode: str, last_build: str | None) -> ModeResult:
             dut.close()
     finally:
         if supply is not None:
-            supply.close()
-            ctx.runlog.write("runner", "supply output off")
+            with ctx.runlog.instrument_exchanges():
+                _record_shutdown(ctx, "supply shut down", supply.close())
+
+
+def _record_shutdown(ctx: RunContext, what: str, reports: list[ShutdownReport]) -> None:
+    """The log and results.json say what the shutdown really did ("outputs off (confirmed)"
+    only when every output was confirmed off); an unknown output state is also warned about."""
+    summary = shutdown_summary(reports)
+    ctx.runlog.write("runner", f"{what}: {summary}")
+    ctx.provenance["shutdown"] = {"summary": summary, "instruments": [r.to_dict() for r in reports]}
+    if any(r.output_off is False for r in reports):
+        log.warning("%s: %s", what, summary)
 
 
 def _provenance(
@@ -222,9 +234,10 @@ def write_folder(result: ModeResult) -> None:
         raise RunError(
             "the result has no folder to be written to", context=f"{result.workload} {result.mode}"
         )
-    (folder / "results.txt").write_text(result.results_txt, encoding="utf-8")
-    write_json(folder / "results.json", result)
-    write_csv(folder / "results.csv", result)
+    with deferred_interrupt():  # a stop signal never leaves a half-written results file
+        (folder / "results.txt").write_text(result.results_txt, encoding="utf-8")
+        write_json(folder / "results.json", result)
+        write_csv(folder / "results.csv", result)
 
 
 def run_workload(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -181,22 +182,31 @@ def _check_time(
 
 
 def write_csv(path: Path | str, trace: Trace, *, chunk_samples: int = 1 << 18) -> Path:
-    """Write a trace as CSV chunk by chunk (time relative to the first sample, 1 ns resolution)."""
+    """Write a trace as CSV chunk by chunk (time relative to the first sample, 1 ns resolution).
+
+    The file appears under its name only once complete (written as ``<name>.partial``, then
+    renamed), so a writer killed mid-way never leaves a CSV whose last row is cut short."""
     path = Path(path)
-    with path.open("w", newline="", encoding="utf-8") as f:
-        f.write(f"# sample_rate_hz={trace.sample_rate_hz!r}\n")
-        f.write(f"# first_sample_id={trace.first_sample_id}\n")
-        f.write(f"# t0_utc_ns={trace.t0_utc_ns}\n")
-        f.write(f"# sample_kind={trace.sample_kind}\n")
-        f.write(",".join(REQUIRED_COLUMNS + trace.digital_names) + "\n")
-        for chunk in trace.chunks(chunk_samples):
-            ids = np.arange(chunk.first_sample_id, chunk.stop_sample_id)
-            columns = [
-                (ids - trace.first_sample_id) / trace.sample_rate_hz,
-                chunk.current_a.astype(np.float64),
-                chunk.voltage_array().astype(np.float64),
-                *(chunk.digital[name].astype(np.float64) for name in trace.digital_names),
-            ]
-            fmt = ["%.9f", "%.17g", "%.17g"] + ["%d"] * len(trace.digital_names)
-            np.savetxt(f, np.column_stack(columns), fmt=fmt, delimiter=",")
+    partial = path.with_name(path.name + ".partial")
+    try:
+        with partial.open("w", newline="", encoding="utf-8") as f:
+            f.write(f"# sample_rate_hz={trace.sample_rate_hz!r}\n")
+            f.write(f"# first_sample_id={trace.first_sample_id}\n")
+            f.write(f"# t0_utc_ns={trace.t0_utc_ns}\n")
+            f.write(f"# sample_kind={trace.sample_kind}\n")
+            f.write(",".join(REQUIRED_COLUMNS + trace.digital_names) + "\n")
+            for chunk in trace.chunks(chunk_samples):
+                ids = np.arange(chunk.first_sample_id, chunk.stop_sample_id)
+                columns = [
+                    (ids - trace.first_sample_id) / trace.sample_rate_hz,
+                    chunk.current_a.astype(np.float64),
+                    chunk.voltage_array().astype(np.float64),
+                    *(chunk.digital[name].astype(np.float64) for name in trace.digital_names),
+                ]
+                fmt = ["%.9f", "%.17g", "%.17g"] + ["%d"] * len(trace.digital_names)
+                np.savetxt(f, np.column_stack(columns), fmt=fmt, delimiter=",")
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     return path
