@@ -5,6 +5,11 @@ the names Joulescope tools write: ``current`` (f32, A), ``voltage`` (f32, V), op
 (ignored: power is v·i), and u1 digital lines (``gpi[0]``…``gpi[3]``, ``trigger_in`` or any other
 u1 signal). Each signal may start at its own device sample id (``sample_id_offset``); signals are
 aligned on absolute sample ids and the trace covers the range all of them hold.
+
+No file reaches pyjls unchecked (see :mod:`energybench.traces.jls_check`): a file its writer
+never closed (a killed recording) or a damaged one is first recovered into a temporary copy
+holding every intact block, and the trace says it is partial; a file that cannot be recovered is
+refused with one TraceFileError. The process never crashes on a file, whatever it holds.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import json
 import logging
 import threading
 import weakref
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +26,7 @@ import numpy as np
 
 from energybench.analysis.trace import SampleRange, SourceInfo, Trace, TraceChunk, true_ranges
 from energybench.errors import TraceFileError
+from energybench.traces.jls_check import check_jls, recover_jls
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +59,25 @@ def _import_pyjls():
     return pyjls
 
 
+def _close(reader: Any, cleanup: Any) -> None:
+    try:
+        reader.close()
+    finally:
+        if cleanup is not None:
+            cleanup()  # the recovered copy goes with its reader
+
+
 class _JlsChunkReader:
     """The ``reader`` callable of a JLS-backed trace: one open pyjls.Reader, guarded by a lock."""
 
-    def __init__(self, path: Path, reader: Any, sample_rate_hz: float, signals: dict) -> None:
+    def __init__(
+        self,
+        path: Path,
+        reader: Any,
+        sample_rate_hz: float,
+        signals: dict,
+        cleanup: Any = None,
+    ) -> None:
         self.path = path
         self._reader = reader
         self._rate = sample_rate_hz
@@ -64,7 +86,7 @@ class _JlsChunkReader:
             n for n in signals if n not in ("current", "voltage", "voltage_constant")
         )
         self._lock = threading.Lock()
-        self._finalizer = weakref.finalize(self, reader.close)
+        self._finalizer = weakref.finalize(self, _close, reader, cleanup)
 
     def close(self) -> None:
         """Close the file now (a later read raises)."""
@@ -128,15 +150,28 @@ def read_jls(
     pyjls = _import_pyjls()
     if not path.is_file():
         raise TraceFileError("no such JLS file", context=str(path))
+    check = check_jls(path)
+    recovered = None if check.clean else recover_jls(path, check)
+    cleanup = recovered.remove if recovered else None
     try:
-        reader = pyjls.Reader(str(path))
+        reader = pyjls.Reader(str(recovered.path if recovered else path))
     except (RuntimeError, ValueError, OSError) as exc:
+        if cleanup:
+            cleanup()
         raise TraceFileError(f"not a readable JLS v2 file: {exc}", context=str(path)) from exc
     try:
-        return _open(path, reader, source, voltage_v, scan_missing)
+        trace = _open(path, reader, source, voltage_v, scan_missing, cleanup)
     except BaseException:
-        reader.close()
+        _close(reader, cleanup)
         raise
+    if recovered is not None:
+        log.warning(
+            "%s: %s; recovered %d samples (%.6g s) up to the last complete block: the trace "
+            "is PARTIAL, later samples are lost%s",
+            path, check.problem, trace.n_samples, trace.n_samples / trace.sample_rate_hz,
+            f" (the copy stopped at: {recovered.copy_error})" if recovered.copy_error else "",
+        )  # fmt: skip
+    return trace
 
 
 def _select_signals(path: Path, reader: Any, source: str | None) -> tuple[Any, dict[str, Any]]:
@@ -199,7 +234,12 @@ def _read_metadata(reader: Any) -> dict[str, Any]:
 
 
 def _open(
-    path: Path, reader: Any, source: str | None, voltage_v: float | None, scan_missing: bool
+    path: Path,
+    reader: Any,
+    source: str | None,
+    voltage_v: float | None,
+    scan_missing: bool,
+    cleanup: Any = None,
 ) -> Trace:
     source_def, signals = _select_signals(path, reader, source)
     current = signals["current"]
@@ -257,7 +297,7 @@ def _open(
     }
     if "voltage" not in chosen:
         table["voltage_constant"] = float(voltage_v)  # type: ignore[arg-type]
-    chunk_reader = _JlsChunkReader(path, reader, float(rate), table)
+    chunk_reader = _JlsChunkReader(path, reader, float(rate), table, cleanup)
     t0_utc_ns = _t0_utc_ns(reader, current, first)
     missing = _scan_missing(chunk_reader, first, stop, table) if scan_missing else ()
     sample_kind = meta.get("sample_kind", "point")
@@ -269,7 +309,7 @@ def _open(
         digital_names=chunk_reader.digital_names,
         sample_kind=sample_kind if sample_kind in ("point", "bin") else "point",
         t0_utc_ns=t0_utc_ns,
-        source=_source_info(path, source_def, meta),
+        source=_source_info(path, source_def, meta, recovered=cleanup is not None),
         missing=missing,
         calibration_id=meta.get("calibration_id"),
     )
@@ -286,17 +326,24 @@ def _t0_utc_ns(reader: Any, current: Any, first: int) -> int:
     return time64_to_utc_ns(int(t64))
 
 
-def _source_info(path: Path, source_def: Any, meta: dict[str, Any]) -> SourceInfo:
+def _source_info(
+    path: Path, source_def: Any, meta: dict[str, Any], *, recovered: bool = False
+) -> SourceInfo:
     saved = meta.get("source")
     if isinstance(saved, dict):
-        return SourceInfo(**{k: str(saved.get(k, "")) for k in SourceInfo.__dataclass_fields__})
-    model = " ".join(p for p in (source_def.vendor, source_def.model) if p)
-    return SourceInfo(
-        instrument=model or source_def.name or "",
-        serial_number=source_def.serial_number or "",
-        resource=str(path),
-        description=f"JLS source {source_def.name!r}",
-    )
+        info = SourceInfo(**{k: str(saved.get(k, "")) for k in SourceInfo.__dataclass_fields__})
+    else:
+        model = " ".join(p for p in (source_def.vendor, source_def.model) if p)
+        info = SourceInfo(
+            instrument=model or source_def.name or "",
+            serial_number=source_def.serial_number or "",
+            resource=str(path),
+            description=f"JLS source {source_def.name!r}",
+        )
+    if recovered:
+        note = "PARTIAL: recovered from a file its writer never closed or that was damaged"
+        info = replace(info, description="; ".join(p for p in (info.description, note) if p))
+    return info
 
 
 def _scan_missing(
