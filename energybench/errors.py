@@ -157,3 +157,7 @@ def stop_reason(exc: BaseException) -> str:
     if isinstance(exc, EnergybenchError):
         return exc.one_line()
     return f"{type(exc).__name__}: {exc}"
+
+
+class BenchBusyError(EnergybenchError, RuntimeError):
+    """Another process holds the bench (its lock file or one of its instruments or ports)."""

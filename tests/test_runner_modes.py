@@ -221,4 +221,4 @@ def test_performance_powers_the_rail_from_the_bench_supply(tmp_path) -> None:
         assert not lab.timeline.supply_state(lab.timeline.now_s)[1]
     assert result.valid, result.validity
     log = (result.folder / "log.txt").read_text()
-    assert "OUTP" in log and "supply output off" in log
+    assert "OUTP" in log and "supply shut down: outputs off (confirmed)" in log

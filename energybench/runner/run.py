@@ -20,6 +20,7 @@ from energybench.errors import DutError, EnergybenchError, RunError, UsageError,
 from energybench.instruments.shutdown import ShutdownReport, shutdown_summary
 from energybench.runner.accuracy import run_accuracy
 from energybench.runner.bench import Bench
+from energybench.runner.bench_lock import hold_bench
 from energybench.runner.context import NullProgress, Progress, RunContext, RunOptions
 from energybench.runner.dut_setup import DutSession, connect_dut
 from energybench.runner.instruments import open_instruments, open_supply
@@ -254,7 +255,22 @@ def run_workload(
     """Run ``mode`` (or ``all`` three) and write one folder per mode; returns the results.
 
     A mode that aborts (DUT silent, meter lost) is still written, with the reason; errors
-    before anything ran (bad bench, missing dataset, wrong firmware) raise."""
+    before anything ran (bad bench, missing dataset, wrong firmware) raise. The bench is held
+    for the whole run: a second run on it is refused (BenchBusyError naming the holder)."""
+    with hold_bench(bench, ALL_ORDER if mode == "all" else (mode,)):
+        return _run_modes(bench, workload, mode, dataset_root, runs_dir, options, progress, now)
+
+
+def _run_modes(
+    bench: Bench,
+    workload: str | Path,
+    mode: str,
+    dataset_root: Path,
+    runs_dir: Path,
+    options: RunOptions | None,
+    progress: Progress | None,
+    now: datetime | None,
+) -> list[ModeResult]:
     if mode not in RUN_MODES:
         raise UsageError(f"mode must be one of {', '.join(RUN_MODES)}", context="--mode")
     options = options or RunOptions()

@@ -3,21 +3,33 @@
 from __future__ import annotations
 
 import contextlib
+import os
 
 import serial
 
-from energybench.errors import InstrumentTimeoutError, TransportError
+from energybench.errors import BenchBusyError, InstrumentTimeoutError, TransportError
 from energybench.transport.base import BufferedTransport
 
 
 class SerialTransport(BufferedTransport):
-    """A serial port opened by path (``/dev/ttyACM0``, ``COM5``, a pseudo-terminal)."""
+    """A serial port opened by path (``/dev/ttyACM0``, ``COM5``, a pseudo-terminal).
+
+    Opened exclusively: on POSIX with an ``flock`` on the port (pyserial ``exclusive=True``),
+    which a second energybench (or any program that locks its port the same way) is refused;
+    Windows opens COM ports exclusively by itself."""
 
     def __init__(self, port: str, baud_rate: int = 115200, **kwargs) -> None:
         super().__init__(port, **kwargs)
+        exclusive = {"exclusive": True} if os.name == "posix" else {}
         try:
-            self._port = serial.Serial(port, baud_rate, timeout=0, write_timeout=self.timeout_s)
+            self._port = serial.Serial(
+                port, baud_rate, timeout=0, write_timeout=self.timeout_s, **exclusive
+            )
         except (serial.SerialException, OSError, ValueError) as exc:
+            if "exclusively lock" in str(exc):
+                raise BenchBusyError(
+                    "in use: another process holds the port's exclusive lock", context=port
+                ) from exc
             raise TransportError(f"cannot open serial port: {exc}", context=port) from exc
         self._read_timeout_s = 0.0  # what the port has: pyserial reconfigures on every set
         self.baud_rate = baud_rate

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
-from energybench.errors import InstrumentTimeoutError, TransportError
+from energybench.errors import BenchBusyError, InstrumentTimeoutError, TransportError
 from energybench.transport.base import BaseTransport
+
+log = logging.getLogger(__name__)
 
 
 def _visa_errors():
@@ -37,6 +40,32 @@ class VisaTransport(BaseTransport):
             )
         except (visa_io_error, OSError, ValueError) as exc:
             raise TransportError(f"cannot open VISA resource: {exc}", context=resource) from exc
+        self.locked = self._lock_exclusive()
+
+    def _lock_exclusive(self) -> bool:
+        """The VISA exclusive lock, where the resource and backend have one (VXI-11 TCPIP
+        INSTR with pyvisa-py; most with NI-VISA). pyvisa-py has none for TCPIP SOCKET, serial
+        or USB sessions: the bench lock (runner) then keeps a second energybench away."""
+        if self.resource.upper().endswith("::SOCKET"):
+            return False
+        from pyvisa.constants import StatusCode
+
+        visa_io_error, _ = _visa_errors()
+        try:
+            self._res.lock_excl(timeout=self._ms(self.timeout_s))
+        except visa_io_error as exc:
+            if exc.error_code == StatusCode.error_nonsupported_operation:
+                log.debug("%s: no VISA exclusive lock with this backend", self.resource)
+                return False
+            self.close()
+            if exc.error_code in (StatusCode.error_resource_locked, StatusCode.error_timeout):
+                raise BenchBusyError(
+                    "in use: another VISA session holds its exclusive lock", context=self.resource
+                ) from exc
+            raise TransportError(f"exclusive lock failed: {exc}", context=self.resource) from exc
+        except (NotImplementedError, AttributeError):
+            return False
+        return True
 
     @staticmethod
     def _ms(seconds: float) -> int:
