@@ -51,6 +51,11 @@ class ShutdownReport:
     def failures(self) -> list[ShutdownStep]:
         return [s for s in self.steps if not s.ok]
 
+    def unknown_because(self) -> str:
+        """``<step> failed: <reason>`` of the first output step that failed ("" if none)."""
+        failed = [s for s in self.failures if s.output]
+        return f"{failed[0].name} failed: {failed[0].error}" if failed else ""
+
     def merge(self, other: ShutdownReport | None) -> ShutdownReport:
         if other is not None:
             self.steps.extend(other.steps)
@@ -60,10 +65,8 @@ class ShutdownReport:
         """One line: ``outputs off (confirmed)``, ``output state UNKNOWN: <step> failed:
         <reason>`` or, for an instrument that sources nothing, ``stopped``; failed steps
         that do not concern the output are appended."""
-        failed_outputs = [s for s in self.failures if s.output]
-        if failed_outputs:
-            first = failed_outputs[0]
-            text = f"output state UNKNOWN: {first.name} failed: {first.error}"
+        if self.output_off is False:
+            text = f"output state UNKNOWN: {self.unknown_because()}"
         elif self.sources_output:
             text = "outputs off (confirmed)"
         else:
@@ -130,9 +133,9 @@ def shutdown_summary(reports: Iterable[ShutdownReport]) -> str:
     reports = list(reports)
     unknown = [r for r in reports if r.output_off is False]
     if unknown:
-        text = "; ".join(f"{r.resource}: {r.summary()}" for r in unknown)
-        if not text.startswith("output state UNKNOWN"):
-            text = "output state UNKNOWN: " + text
+        text = "output state UNKNOWN: " + "; ".join(
+            f"{r.resource}: {r.unknown_because()}" for r in unknown
+        )
     elif any(r.output_off for r in reports):
         text = "outputs off (confirmed)"
     else:
@@ -140,8 +143,8 @@ def shutdown_summary(reports: Iterable[ShutdownReport]) -> str:
     others = [
         f"{r.resource}: {s.name} failed: {s.error}"
         for r in reports
-        if r.output_off is not False
         for s in r.failures
+        if not (s.output and r.output_off is False)
     ]
     if others:
         text += "; " + "; ".join(others)
