@@ -266,3 +266,26 @@ def test_raw_protocol_replies_and_refusals() -> None:
         assert ask("START 1000") == "ERR already streaming"  # idle: no DATA before the reply
         with pytest.raises(ValueError, match="magic"):
             FrameHeader.unpack(b"XXXX" + bytes(HEADER_BYTES - 4))
+
+
+def test_a_second_client_is_refused_and_the_first_keeps_streaming() -> None:
+    """One client at a time: a second connection gets ``ERR busy`` (the driver raises it in one
+    line) and cannot stop the first client's stream."""
+    with SimStreamSource(bench_timeline(), sample_rate_hz=10_000) as src:
+        first = SimStreamMeter.open(src.resource)
+        try:
+            first.identify()
+            second = SimStreamMeter.open(src.resource)
+            try:
+                with pytest.raises(InstrumentError, match="busy"):
+                    second.identify()
+            finally:
+                second.close()
+            assert first.identify().model  # the first client is still served
+        finally:
+            first.close()
+        third = SimStreamMeter.open(src.resource)  # free again once the first left
+        try:
+            assert third.identify().model
+        finally:
+            third.close()

@@ -32,6 +32,7 @@ import logging
 import math
 import select
 import socket
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Literal
@@ -71,8 +72,14 @@ def _ceil_id(position: float) -> int:
     return math.ceil(position - 1e-6)
 
 
+BUSY_REPLY = "ERR busy: another client holds the stream source"
+BUSY_WAIT_S = 1.0  # a session notices its client leaving within 0.1 s
+
+
 class SimStreamSource:
-    """Serve a timeline as a JS220-like sample stream over TCP (one client at a time)."""
+    """Serve a timeline as a JS220-like sample stream over TCP (one client at a time: a second
+    connection gets ``ERR busy`` and is closed, as a device one host process holds would refuse
+    another)."""
 
     driver = "sim_stream"
 
@@ -119,6 +126,8 @@ class SimStreamSource:
         self.frames_sent = 0
         self.samples_sent = 0
         self.streaming = False
+        self._busy = False  # a client is connected
+        self._client_free = threading.Condition()
         self.tcp = TcpServer(self._serve, name="sim-stream", host=host,
                              conn_timeout_s=SEND_TIMEOUT_S, nodelay=True)  # fmt: skip
 
@@ -145,10 +154,20 @@ class SimStreamSource:
 
     # ---- one connection ----------------------------------------------------------------
     def _serve(self, conn: socket.socket) -> None:
+        with self._client_free:  # a client that just closed may not have been seen leaving yet
+            self._client_free.wait_for(lambda: not self._busy, timeout=BUSY_WAIT_S)
+            busy, self._busy = self._busy, True
+        if busy:  # one client at a time: a second one must not stop the first one's stream
+            with contextlib.suppress(OSError):
+                conn.sendall(encode_text(REPLY, BUSY_REPLY))
+            return
         try:
             _Session(self, conn).run()
         finally:  # the server closes the connection; an OSError there is the client leaving
             self.streaming = False
+            with self._client_free:
+                self._busy = False
+                self._client_free.notify_all()
 
 
 class _Session:
