@@ -49,6 +49,7 @@ def test_a_second_holder_is_refused_with_the_holder_named(tmp_path) -> None:
     line = busy.value.one_line()
     assert line.startswith("bench file bench.toml: in use by pid ")
     assert f"pid {os.getpid()} on {platform.node()} since " in line
+    assert not path.exists()  # a holder that ends normally removes its lock file
     with HolderLock(path, "bench file bench.toml"):  # released: free again
         pass
 

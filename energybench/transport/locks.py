@@ -4,7 +4,8 @@
 command line, start time), so a second run is refused with one line naming the holder. The
 lock belongs to the open file: a holder that exits, crashes or is killed with SIGKILL releases
 it at once, and the next run takes it over (the stale holder record left in the file is simply
-overwritten: there is no stale-lock timeout to wait for or to get wrong). ``flock`` locks are
+overwritten: there is no stale-lock timeout to wait for or to get wrong). A holder that ends
+normally removes its lock file. ``flock`` locks are
 reliable on local file systems; on NFS they may not be, so keep bench files on a local disk.
 
 :func:`resource_lock_path` names the lock of one instrument or port resource, in a per-machine
@@ -34,6 +35,7 @@ from energybench.errors import BenchBusyError
 log = logging.getLogger(__name__)
 
 LOCK_DIR_NAME = "energybench-locks"
+MAX_ATTEMPTS = 10
 
 
 def _command_line() -> str:
@@ -74,6 +76,20 @@ class HolderLock:
 
     def acquire(self) -> HolderLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(MAX_ATTEMPTS):
+            fd = self._lock_fd()
+            if _same_file(fd, self.path):
+                break
+            os.close(fd)  # its holder removed the file as we opened it: lock the new one
+        else:
+            raise BenchBusyError("the lock file keeps being replaced", context=self.what)
+        with contextlib.suppress(OSError):  # read-only: nothing to record
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, (json.dumps(holder_record()) + "\n").encode(), 0)
+        self._fd = fd
+        return self
+
+    def _lock_fd(self) -> int:
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
         except PermissionError:  # another user's lock file: lock it read-only, record nothing
@@ -92,17 +108,15 @@ class HolderLock:
         except BaseException:
             os.close(fd)
             raise
-        with contextlib.suppress(OSError):  # read-only: nothing to record
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, (json.dumps(holder_record()) + "\n").encode(), 0)
-        self._fd = fd
-        return self
+        return fd
 
     def release(self) -> None:
-        """Drop the lock (the file stays: removing it would race with the next holder)."""
+        """Remove the lock file, then drop the lock (a process that opened the file meanwhile
+        sees it was replaced and locks the new one)."""
         if self._fd is not None:
-            with contextlib.suppress(OSError):
-                os.ftruncate(self._fd, 0)
+            if _same_file(self._fd, self.path):
+                with contextlib.suppress(OSError):
+                    self.path.unlink()
             os.close(self._fd)  # closing releases the flock
             self._fd = None
 
@@ -116,6 +130,14 @@ class HolderLock:
         tb: TracebackType | None,
     ) -> None:
         self.release()
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        held, named = os.fstat(fd), os.stat(path)
+    except OSError:
+        return False
+    return (held.st_dev, held.st_ino) == (named.st_dev, named.st_ino)
 
 
 def _read_record(fd: int) -> dict | None:
