@@ -1,6 +1,6 @@
 """One run at a time on a bench: the lock names its holder, the OS drops it when the holder
-dies (SIGKILL included), ports open exclusively, and a second `energybench run` on a running
-lab is refused in one line while the first one completes valid."""
+dies (SIGKILL included), ports open exclusively, and `energybench run` on a lab another run is
+using is refused in one line while the first one completes valid."""
 
 from __future__ import annotations
 
@@ -12,14 +12,15 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
 from lab_support import read_line
-from runner_helpers import require_meter, standin
+from runner_helpers import StepProgress, require_meter, standin
 
 from energybench.errors import BenchBusyError
+from energybench.runner.bench import load_bench
+from energybench.runner.run import run_workload
 from energybench.sim.lab import VirtualLab
 from energybench.sim.meters import attach_meter, bench_toml
 from energybench.transport.locks import HolderLock
@@ -85,15 +86,6 @@ def test_a_serial_port_is_opened_exclusively() -> None:
         os.close(slave)
 
 
-def _start_run(bench: Path, root: Path, runs: Path) -> subprocess.Popen:
-    args = ["run", "kws01", "--mode", "energy", "--bench", str(bench), "--dataset", str(root)]
-    args += ["--runs-dir", str(runs), "--no-plots", "--json"]
-    env = dict(os.environ, COLUMNS="200")
-    return subprocess.Popen(
-        ENERGYBENCH + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-    )
-
-
 def _second_run(bench: Path, root: Path, runs: Path) -> subprocess.CompletedProcess:
     args = ["run", "kws01", "--mode", "energy", "--bench", str(bench), "--dataset", str(root)]
     return subprocess.run(
@@ -102,6 +94,10 @@ def _second_run(bench: Path, root: Path, runs: Path) -> subprocess.CompletedProc
 
 
 def test_a_second_run_on_a_running_lab_is_refused_and_the_first_stays_valid(tmp_path) -> None:
+    """The first run is paused in its first window (its progress hook) while `energybench run`
+    is tried twice as a user would, with the same bench file and with a copy of it naming the
+    same instruments: both are refused at once, naming the first run's process; the first run
+    then completes valid."""
     require_meter("stream")
     root = standin(tmp_path, "kws01", files=5)
     with VirtualLab("fast-m33", mode="energy", workload="kws01") as lab:
@@ -111,26 +107,22 @@ def test_a_second_run_on_a_running_lab_is_refused_and_the_first_stays_valid(tmp_
         other = tmp_path / "copy" / "bench.toml"  # another bench file, the same instruments
         other.parent.mkdir()
         other.write_text(bench.read_text())
-        first = _start_run(bench, root, tmp_path / "runs1")
-        try:
-            deadline = time.monotonic() + 90
-            while not list((tmp_path / "runs1").glob("*/log.txt")):
-                assert time.monotonic() < deadline and first.poll() is None, "first run stalled"
-                time.sleep(0.02)
-            refused = [_second_run(b, root, tmp_path / "runs2") for b in (bench, other)]
-            out, err = first.communicate(timeout=300)
-        finally:
-            if first.poll() is None:
-                first.kill()
-                first.wait(timeout=30)
-    assert first.returncode == 0, err[-2000:]
-    assert json.loads(out)["summary"]["valid"] is True
+        refused: list[subprocess.CompletedProcess] = []
+
+        def try_again() -> None:
+            refused.extend(_second_run(b, root, tmp_path / "runs2") for b in (bench, other))
+
+        (first,) = run_workload(
+            load_bench(bench), "kws01", "energy", root, tmp_path / "runs1",
+            progress=StepProgress({1: try_again}),
+        )  # fmt: skip
+    assert first.valid, first.validity
     same, copy = refused
     for proc in refused:
         assert proc.returncode == 1, proc.stderr
         (line,) = proc.stderr.strip().splitlines()
-        assert line.startswith("error: ") and f"in use by pid {first.pid} on " in line, line
-        assert "energybench run kws01 --mode energy" in line
-    assert f"bench file {bench.resolve()}" in same.stderr
+        assert line.startswith("error: ") and f"in use by pid {os.getpid()} on " in line, line
+    assert f"bench file {bench}" in same.stderr
     assert "meter tcp://127.0.0.1:" in copy.stderr  # the instrument's own lock caught it
     assert not (tmp_path / "runs2").exists()  # refused before anything was opened or written
+    assert not list(tmp_path.rglob("*.lock"))  # the first run removed its lock files
