@@ -98,12 +98,12 @@ def test_a_second_run_on_a_running_lab_is_refused_and_the_first_stays_valid(tmp_
     is tried twice as a user would, with the same bench file and with a copy of it naming the
     same instruments: both are refused at once, naming the first run's process; the first run
     then completes valid."""
-    require_meter("stream")
+    require_meter("sim_stream")
     root = standin(tmp_path, "kws01", files=5)
     with VirtualLab("fast-m33", mode="energy", workload="kws01") as lab:
-        attach_meter(lab, "stream")
+        attach_meter(lab, "sim_stream")
         bench = tmp_path / "bench.toml"
-        bench.write_text(bench_toml(lab, "stream"))
+        bench.write_text(bench_toml(lab, "sim_stream"))
         other = tmp_path / "copy" / "bench.toml"  # another bench file, the same instruments
         other.parent.mkdir()
         other.write_text(bench.read_text())

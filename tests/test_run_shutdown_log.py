@@ -16,14 +16,14 @@ from energybench.sim.meters import attach_meter
 
 
 def _run(tmp_path, progress=None, mode="energy"):
-    require_meter("n6705c")
+    require_meter("keysight_n6705c")
     root = standin(tmp_path, "kws01", files=5)
     with VirtualLab("fast-m33", mode=mode, workload="kws01") as lab:
-        sim = attach_meter(lab, "n6705c", seed=1)
+        sim = attach_meter(lab, "keysight_n6705c", seed=1)
         hooks = progress(sim) if progress else None
         try:
             run_workload(
-                lab_bench(lab, "n6705c"), "kws01", mode, root, tmp_path / "runs",
+                lab_bench(lab, "keysight_n6705c"), "kws01", mode, root, tmp_path / "runs",
                 progress=hooks,
             )  # fmt: skip
         finally:

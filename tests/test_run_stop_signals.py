@@ -81,10 +81,10 @@ def _run_and_stop(tmp_path: Path, meter: str, signum: int) -> tuple[Path, int, s
 @pytest.mark.parametrize(
     ("meter", "signum"),
     [
-        ("n6705c", signal.SIGTERM),
-        ("n6705c", signal.SIGHUP),
-        ("n6705c", signal.SIGINT),
-        ("stream", signal.SIGTERM),
+        ("keysight_n6705c", signal.SIGTERM),
+        ("keysight_n6705c", signal.SIGHUP),
+        ("keysight_n6705c", signal.SIGINT),
+        ("sim_stream", signal.SIGTERM),
     ],
 )
 def test_a_stop_signal_mid_window_leaves_the_bench_safe_and_the_run_written(
@@ -93,7 +93,7 @@ def test_a_stop_signal_mid_window_leaves_the_bench_safe_and_the_run_written(
     folder, code, err, output_on = _run_and_stop(tmp_path, meter, signum)
     assert code == 128 + signum, err[-2000:]
     assert err.strip().splitlines()[-1] == SAID[signum]
-    assert output_on is (meter == "stream")  # the SCPI supply is off (the stream meter
+    assert output_on is (meter == "sim_stream")  # the SCPI supply is off (the stream meter
     # sources nothing: the lab powers that DUT, as a bench supply would)
     saved = json.loads((folder / "results.json").read_text())
     assert saved["valid"] is False and saved["aborted"] == SAID[signum]
@@ -101,7 +101,7 @@ def test_a_stop_signal_mid_window_leaves_the_bench_safe_and_the_run_written(
     log = (folder / "log.txt").read_text()
     assert f"energy mode failed: {SAID[signum]}" in log
     shut = next(x for x in log.splitlines() if "runner: instruments shut down: " in x)
-    if meter == "n6705c":  # the supply read its output back off
+    if meter == "keysight_n6705c":  # the supply read its output back off
         assert shut.endswith("outputs off (confirmed)"), shut
     else:
         assert shut.endswith("stopped (no instrument sources an output)"), shut
@@ -113,5 +113,5 @@ def test_a_stop_signal_mid_window_leaves_the_bench_safe_and_the_run_written(
         assert trace.n_samples >= 0
         if path.suffix == ".jls":
             assert check_jls(path).clean, path  # closed by the stop path, not recovered
-    if meter == "stream":
+    if meter == "sim_stream":
         assert (folder / "trace.jls") in traces
