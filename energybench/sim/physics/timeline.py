@@ -181,6 +181,39 @@ class Timeline:
         """Seconds of wall time since the timeline was created (realtime pace reference)."""
         return time.monotonic() - self._wall0
 
+    def reportable_s(self) -> float:
+        """How far a meter may report: ``now_s``, and at realtime pace never past the wall
+        clock (a DUT commits a busy phase ahead of time, then sleeps through it; a meter that
+        streamed it at once would run ahead of real time)."""
+        if self.pace == "realtime":
+            return min(self._now_s, self.wall_time_s())
+        return self._now_s
+
+    def pass_idle_time(self, t_s: float) -> float:
+        """Let idle time pass up to ``t_s`` (the DUT draws its present level meanwhile): at
+        virtual pace at once, at realtime pace never beyond the wall clock, since simulation
+        time is wall time there and a clock run ahead would make the DUT sleep to catch up.
+        Returns ``now_s``."""
+        if self.pace == "realtime":
+            t_s = min(t_s, self.wall_time_s())
+        return self.advance_to(t_s)
+
+    def idle_until(self, t_s: float, timeout_s: float) -> bool:
+        """Let idle time pass up to ``t_s`` and wait (bounded, wall time) until it is final:
+        at realtime pace that means until the wall clock gets there (an acquisition ending at
+        ``t_s`` completes then). True once ``now_s >= t_s``."""
+        deadline = time.monotonic() + max(0.0, timeout_s)
+        while self.pass_idle_time(t_s) < t_s:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            if self.pace == "realtime":
+                ahead = t_s - self.wall_time_s()
+                time.sleep(min(remaining, max(ahead, 0.001), 0.05))
+            else:  # a horizon (a DUT on its own clock) holds the timeline back
+                self.wait_until(t_s, min(remaining, 0.05))
+        return True
+
     # ---- producers ---------------------------------------------------------------------
     def set_load_current(self, t_s: float, current_a: float) -> None:
         """The DUT's load current from ``t_s`` on (what it draws while powered)."""

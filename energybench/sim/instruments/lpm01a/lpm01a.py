@@ -15,7 +15,9 @@ timeline's past sent and the output drained), idle time passes at ``idle_speed``
 and a host slower than ``idle_speed`` slows idle time down instead of falling ever further
 behind (a lab-wide clock running at a fixed speed let the backlog grow without bound).
 ``idle_speed=None`` (the default; the lab passes 20): only producers (the DUT) move the
-timeline.
+timeline. Realtime pace: each bin leaves once the wall clock has passed its end, as from the
+real board, so a host that reads the stream while it talks to the DUT (the MLCommons runner)
+finds each window's ``event`` lines when the DUT's reply arrives.
 
 Fault knobs: garbled bytes, dropped lines, bins lost to a device-buffer overflow, withheld
 acknowledgements, 5-digit mantissas.
@@ -245,7 +247,7 @@ class SimLpm01a(Lpm01aCommandSet):
     # ---- acquisition stream ----------------------------------------------------------
     def _produce(self, flush: bool) -> None:
         fs = self.freq_hz
-        total = math.floor((self.timeline.now_s - self._t0) * fs + 1e-9)
+        total = math.floor((self.timeline.reportable_s() - self._t0) * fs + 1e-9)
         if self.acqtime_s:
             total = min(total, round(self.acqtime_s * fs))
         wait = self.overflow == "wait" and not flush
