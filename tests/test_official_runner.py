@@ -46,6 +46,7 @@ def run_official(
     mode: str,
     dataset: Path,
     test_script: str,
+    devices: str = DEVICES,
 ) -> str:
     """main.py through the discovery wrapper; its results.txt (the run must exit 0)."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -60,7 +61,7 @@ def run_official(
         *(f"--port={name}={path}" for name, path in ports.items()),
         "--",
         f"--dataset_path={dataset}",
-        f"--device_list={runner_dir / DEVICES}",
+        f"--device_list={runner_dir / devices}",
         f"--test_script={runner_dir / test_script}",
         f"--mode={mode}",
     ]
@@ -167,3 +168,39 @@ def test_accuracy_mode_kws01_matches_energybench(runner_dir, tmp_path, mlperf_ti
     (our_top1,) = figures(CHECKER_TOP1, (folder / "results.txt").read_text())
     assert theirs_top1 == our_top1
     assert 50.0 < our_top1 <= 100.0  # the reference model, not a stand-in
+
+
+def test_sww01_energy_mode_plays_the_wav_through_the_interface_board(
+    runner_dir, tmp_path, mlperf_tiny
+) -> None:
+    """Streaming wakeword: the runner's `stream` step (dut stop/start, record_detections, play,
+    print_detections, print_dutycycle) and the LPM01A window around the stream. The runner's
+    README recommends its short test first (a tests file naming `sww_short_test.json`); the
+    reference model scores 2 TP, 1 FN, 0 FP on it, as that README reports for hardware."""
+    sd_card = tmp_path / "sd"
+    sd_card.mkdir()
+    (sd_card / "short_wav_easy10s.wav").symlink_to(runner_dir / "sd_card" / "short_wav_easy10s.wav")
+    tests = tmp_path / "tests_sww_short.yaml"
+    tests.write_text(
+        "sww01:\n  name: streaming_wakeword\n  model: sww01\n"
+        "  truth_file: sww_short_test.json\n  script:\n    - stream\n"
+    )
+    options = ("--workload", "sww01", "--meter", "lpm01a", "--sd-card", str(sd_card))
+    with lab_up(*options, "--model-dir", str(mlperf_tiny / "models")) as (_proc, text):
+        ports = lab_ports(text)
+        results = run_official(
+            runner_dir,
+            tmp_path / "runner",
+            {INTERFACE: ports["interface"], POWER: ports["lpm01a"]},
+            "e",
+            mlperf_tiny / "datasets",
+            str(tests),
+            devices="devices_sww.yaml",
+        )
+    assert "Accuracy: 2 True positives, 1 False negatives, 0 False positives" in results
+    (elapsed_s,) = figures(r"Elapsed time\s+: ([\d.]+)", results)
+    assert 10.0 < elapsed_s < 11.0  # the 10 s WAV between the start and stop pulses
+    (power_mw,) = figures(r"Power\s+: ([\d.]+) mW", results)
+    (duty,) = figures(r"Average duty cycle: ([\d.]+)", results)
+    assert 0.0 < duty < 1.0 and power_mw > 0
+    assert figures(CHECKER_ENERGY, results)
