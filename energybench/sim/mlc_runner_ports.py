@@ -98,6 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     if not main_py.is_file():
         parser.error(f"no main.py in {runner_dir}")
     if args.workdir is not None:
+        args.workdir.mkdir(parents=True, exist_ok=True)
         os.chdir(args.workdir)
     patch_discovery(port_infos(ports, usb_ids(_device_list(runner_args))))
     sys.path.insert(0, str(runner_dir))

@@ -123,6 +123,7 @@ class Timeline:
         self._cond = threading.Condition()
         self._rail_cache: tuple | None = None
         self._wall0 = time.monotonic()
+        self.max_late_s = 0.0  # realtime pace: see sleep_until
 
     # ---- clock -------------------------------------------------------------------------
     @property
@@ -171,11 +172,14 @@ class Timeline:
             return self._cond.wait_for(lambda: self._now_s >= t_s, timeout=timeout_s)
 
     def sleep_until(self, t_s: float) -> None:
-        """Realtime pace: wait for the wall clock to reach ``t_s``; virtual pace: return."""
+        """Realtime pace: wait for the wall clock to reach ``t_s``; virtual pace: return.
+        :attr:`max_late_s` keeps the latest wake-up past its target: the pacing's slack on a
+        loaded host (targets are absolute, so lateness never adds up)."""
         if self.pace == "realtime":
             delay = t_s - (time.monotonic() - self._wall0)
             if delay > 0:
                 time.sleep(delay)
+                self.max_late_s = max(self.max_late_s, self.wall_time_s() - t_s)
 
     def wall_time_s(self) -> float:
         """Seconds of wall time since the timeline was created (realtime pace reference)."""
@@ -197,6 +201,13 @@ class Timeline:
         if self.pace == "realtime":
             t_s = min(t_s, self.wall_time_s())
         return self.advance_to(t_s)
+
+    def catch_up(self) -> float:
+        """At realtime pace, let idle time pass up to the wall clock (an instrument that starts
+        or ends something *now*, e.g. a recording); a no-op at virtual pace. Returns ``now_s``."""
+        if self.pace == "realtime":
+            return self.pass_idle_time(self.wall_time_s())
+        return self._now_s
 
     def idle_until(self, t_s: float, timeout_s: float) -> bool:
         """Let idle time pass up to ``t_s`` and wait (bounded, wall time) until it is final:

@@ -114,6 +114,8 @@ class SimLpm01a(Lpm01aCommandSet):
         self.record_sent = record_sent
         self.sent_values: list[float] = []
         self.five_digit_tokens = 0
+        self.max_emit_lag_s = 0.0  # realtime pace: the latest a batch of bins left
+        self.max_backlog_bytes = 0  # the most output the host had not read yet
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._master = self._slave = -1
@@ -261,7 +263,12 @@ class SimLpm01a(Lpm01aCommandSet):
 
     def _pass_idle_time(self) -> None:
         """Caught up (the timeline's past sent, the output drained): let idle time pass, at
-        most one batch of bins beyond what was sent, so the host paces it."""
+        most one batch of bins beyond what was sent, so the host paces it. At realtime pace the
+        wall clock paces it, whatever the host reads, as the real board's: a host that falls
+        behind finds the data waiting (or lost, with ``overflow="drop"``), never late."""
+        if self.acquiring and self.timeline.pace == "realtime":
+            self.timeline.catch_up()
+            return
         if self.idle is None or self._out or not self.acquiring:
             return
         fs = self.freq_hz
@@ -281,6 +288,10 @@ class SimLpm01a(Lpm01aCommandSet):
         t_start = self._t0 + k0 / fs
         kind = "bin" if self.output == "energy" else "point"
         backlog = len(self._out)  # bytes the host has not taken yet: the device buffer fill
+        if self.timeline.pace == "realtime":  # how late the last bin leaves after its end
+            lag_s = self.timeline.wall_time_s() - (t_start + n / fs)
+            self.max_emit_lag_s = max(self.max_emit_lag_s, lag_s)
+        self.max_backlog_bytes = max(self.max_backlog_bytes, len(self._out))
         rendering = self.timeline.render(t_start, fs, n, kind=kind)
         current = np.clip(
             self.measurement.apply(rendering.current_a), 0.0, ACQ_MODE_MAX_A[self.acqmode]
