@@ -124,6 +124,8 @@ class Timeline:
         self._rail_cache: tuple | None = None
         self._wall0 = time.monotonic()
         self.max_late_s = 0.0  # realtime pace: see sleep_until
+        self._reporters: list[Callable[[], float]] = []
+        self.max_report_wait_s = 0.0  # realtime pace: see wait_reported
 
     # ---- clock -------------------------------------------------------------------------
     @property
@@ -201,6 +203,30 @@ class Timeline:
         if self.pace == "realtime":
             t_s = min(t_s, self.wall_time_s())
         return self.advance_to(t_s)
+
+    def add_reporter(self, reported_s: Callable[[], float]) -> None:
+        """A streaming meter's watermark: ``reported_s()`` is the time up to which it has sent
+        its data (``inf`` while it streams nothing, or while its host is not reading)."""
+        with self._cond:
+            self._reporters.append(reported_s)
+
+    def wait_reported(self, t_s: float, timeout_s: float = 0.5) -> bool:
+        """Realtime pace: wait (bounded) until every streaming meter has sent its data up to
+        ``t_s``. A DUT calls it before its output at ``t_s`` leaves, so a host never reads a
+        reply before the meter's data of the same instant (a real meter's latency is
+        milliseconds, a UART reply's tens of them; on a loaded host the simulator's threads
+        could otherwise invert that order). :attr:`max_report_wait_s` keeps the longest wait."""
+        if self.pace != "realtime" or not self._reporters:
+            return True
+        started = time.monotonic()
+        while min(fn() for fn in self._reporters) < t_s:
+            waited = time.monotonic() - started
+            if waited >= timeout_s:
+                self.max_report_wait_s = max(self.max_report_wait_s, waited)
+                return False
+            time.sleep(0.001)
+        self.max_report_wait_s = max(self.max_report_wait_s, time.monotonic() - started)
+        return True
 
     def catch_up(self) -> float:
         """At realtime pace, let idle time pass up to the wall clock (an instrument that starts

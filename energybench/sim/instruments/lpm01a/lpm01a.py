@@ -130,7 +130,16 @@ class SimLpm01a(Lpm01aCommandSet):
         self.resource = os.ttyname(self._slave)
         self._thread = threading.Thread(target=self._serve, name="sim-lpm01a", daemon=True)
         self._thread.start()
+        self.timeline.add_reporter(self.reported_s)
         return self
+
+    def reported_s(self) -> float:
+        """How far the ascii stream has been sent (the timeline's DUT waits for it at realtime
+        pace); ``inf`` when it streams nothing or the host has stopped reading."""
+        idle = not self.acquiring or self._binary or self._stop.is_set()
+        if idle or len(self._out) >= self.buffer_bytes:
+            return math.inf
+        return self._t0 + self._next_bin / self.freq_hz
 
     def stop(self) -> None:
         self._stop.set()
@@ -171,9 +180,11 @@ class SimLpm01a(Lpm01aCommandSet):
         inbuf = bytearray()
         while not self._stop.is_set():
             want_write = bool(self._out)
+            # realtime acquisition: each bin leaves within a few ms of its end, as from the board
+            poll_s = 0.002 if self.acquiring and self.timeline.pace == "realtime" else 0.02
             try:
                 readable, writable, _ = select.select(
-                    [self._master], [self._master] if want_write else [], [], 0.02
+                    [self._master], [self._master] if want_write else [], [], poll_s
                 )
             except (OSError, ValueError):
                 return
