@@ -3,7 +3,9 @@ SIGTERM/SIGHUP).
 
 ``--dut sim`` (default) is the pure-Python simulated DUT; ``--dut firmware`` runs the C
 harness's POSIX build (firmware/build/ebdut-posix, built with make if missing) as the DUT, at
-realtime pace.
+realtime pace. The lab runs at realtime pace by default, since a client that energybench did not
+write (the MLCommons runner, a user's own script) expects instruments that stream and answer in
+real time; ``--virtual`` runs it as fast as the DUT computes, for energybench's own runner.
 """
 
 from __future__ import annotations
@@ -34,6 +36,13 @@ lab_app = typer.Typer(
 app.add_typer(lab_app, name="lab")
 
 
+PACE_BANNER = {
+    "realtime": "realtime (simulation time = wall time since start; any client works)",
+    "virtual": "virtual (time runs as fast as the DUT computes: only energybench's own runner "
+    "keeps up; use --realtime for any other client)",
+}
+
+
 @lab_app.command("up")
 def up(
     profile: Annotated[str, typer.Option(help="DUT profile name or .toml path.")] = (
@@ -47,9 +56,16 @@ def up(
         "energy"
     ),
     workload: Annotated[str, typer.Option(help="kws01, vww01, ic01, ad01 or sww01.")] = "kws01",
-    realtime: Annotated[bool, typer.Option(help="Pace simulation time with the wall clock.")] = (
-        False
-    ),
+    realtime: Annotated[
+        bool,
+        typer.Option(
+            "--realtime/--virtual",
+            help="Realtime (default): simulation time is wall time, as any client other than "
+            "energybench expects (the MLCommons runner, your own pyserial/pyvisa code). "
+            "Virtual: time runs as fast as the DUT computes; only energybench's own runner "
+            "keeps up with it.",
+        ),
+    ] = True,
     dut: Annotated[
         str,
         typer.Option(help="sim (Python simulated DUT) or firmware (the C harness's POSIX build)."),
@@ -103,8 +119,7 @@ def up(
             pid = getattr(lab.dut, "pid", None)
             if pid is not None:
                 typer.echo(f"# DUT process: pid {pid}")
-            if lab.timeline.pace == "realtime":
-                typer.echo("# pace: realtime (simulation time = wall time since start)")
+            typer.echo(f"# pace: {PACE_BANNER[lab.timeline.pace]}")
             if lab.sd_card is not None:
                 typer.echo(f"# interface SD card: {lab.sd_card}")
             for name, resource in lab.resources().items():

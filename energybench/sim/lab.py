@@ -178,15 +178,30 @@ class VirtualLab:
         return self
 
     def _on_power_on(self, t_s: float) -> None:
-        """A supply simulator switched the rail on: the DUT boots, the board hears it."""
-        if self._started:
+        """A supply simulator switched the rail on: the DUT boots, the board hears it. At
+        realtime pace the boot (which sleeps through its boot time and banner) runs on its own
+        thread: the supply acknowledges at once and its data stream does not stall meanwhile,
+        as a real instrument's would not."""
+        if not self._started:
+            return
+        if self.timeline.pace == "realtime":
+            threading.Thread(target=self._boot_dut, name="lab-dut-boot", daemon=True).start()
+        else:
+            self._boot_dut()
+
+    def _boot_dut(self) -> None:
+        try:
             self.dut.power_on()
             self.interface.dut_rebooted()
+        except Exception:  # a boot on a stopping lab (closed pty) must not kill the caller
+            log.exception("DUT boot after power-on failed")
 
     def start_idle_clock(self, speed: float = 20.0, tick_s: float = 0.005) -> None:
         """Let idle time pass at ``speed`` x wall time while nothing else moves the clock, for
         meters that only report what the timeline made final (LPM01A, Elog) and would wait
-        forever on an idle DUT. The DUT's appends are atomic (``Timeline.hold``)."""
+        forever on an idle DUT. The DUT's appends are atomic (``Timeline.hold``). At realtime
+        pace idle time follows the wall clock whatever ``speed`` says (a clock run ahead of it
+        makes the DUT sleep until the wall catches up: replies stall)."""
         if speed <= 0 or tick_s <= 0:
             raise ConfigError("idle clock speed and tick must be > 0", context="idle_clock")
         if self._idle_thread is not None:
@@ -198,7 +213,7 @@ class VirtualLab:
             while not self._idle_stop.wait(tick_s):
                 now = time.monotonic()
                 with self.timeline.hold():
-                    self.timeline.advance_to(self.timeline.now_s + speed * (now - last))
+                    self.timeline.pass_idle_time(self.timeline.now_s + speed * (now - last))
                 last = now
 
         self._idle_thread = threading.Thread(target=run, name="lab-idle-clock", daemon=True)

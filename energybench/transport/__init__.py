@@ -3,7 +3,9 @@
 :func:`open_transport` picks one from a resource string:
 - ``TCPIP::…``, ``GPIB…``, ``USB…::INSTR``, ``ASRL…::INSTR`` → VISA (pyvisa-py by default);
 - ``tcp://host:port`` → raw TCP socket;
-- anything else (``/dev/ttyACM0``, ``COM5``, a pseudo-terminal path) → serial port.
+- anything else (``/dev/ttyACM0``, ``COM5``, a pseudo-terminal path, or a pyserial URL such as
+  ``rfc2217://host:port`` / ``socket://host:port`` for a port served on another host, e.g. by
+  ser2net) → serial port.
 """
 
 from __future__ import annotations

@@ -285,6 +285,7 @@ class SimDut:
         out = self._out
         if out.withhold or out.sink is None:
             return
+        self.timeline.wait_reported(self.timeline.now_s)  # meters' data first (realtime)
         if out.delay_s > 0:
             delay, out.delay_s = out.delay_s, 0.0
             self._busy(delay, self.profile.idle_current_a)  # realtime pace: sleeps the delay

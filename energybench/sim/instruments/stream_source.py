@@ -258,9 +258,14 @@ class _Session:
     # ---- streaming ---------------------------------------------------------------------
     def _final_stop_id(self) -> int:
         """One past the last sample id the timeline has made final (k / fs < now_s)."""
-        stop = _ceil_id(self.src.timeline.now_s * self.rate_hz)
+        timeline = self.src.timeline
+        stop = _ceil_id(timeline.now_s * self.rate_hz)
         if self.src.pace == "realtime":
-            wall_t = self.virtual_start + (time.monotonic() - self.wall_start)
+            # sample k leaves no earlier than its instant; on a realtime timeline that instant
+            # is the timeline's wall clock (a per-session anchor would drift from it)
+            wall_t = timeline.wall_time_s() if timeline.pace == "realtime" else (
+                self.virtual_start + (time.monotonic() - self.wall_start)
+            )  # fmt: skip
             stop = min(stop, _ceil_id(wall_t * self.rate_hz))
         return stop
 

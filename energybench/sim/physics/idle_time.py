@@ -4,7 +4,10 @@ they wait on the timeline, virtual time passes at ``speed`` × wall time (the DU
 The clock is anchored at (wall, virtual) and restarted whenever something else moved the
 timeline (a producer's append or another meter), so producer time and idle time never add up;
 an advance that a producer overtook restarts it too, or idle time would stall until wall time
-caught up with the producer.
+caught up with the producer. At the timeline's realtime pace simulation time is wall time: idle
+time then reaches the wall clock and never passes it, whatever the speed or anchor (a clock
+anchored at a DUT's committed busy phase would otherwise drift ahead of the wall, and the DUT
+would sleep ever longer to catch up).
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ class IdleTime:
 
     def target_s(self) -> float:
         """The virtual time idle time has reached by now."""
+        if self.timeline.pace == "realtime":
+            return self.timeline.wall_time_s()
         now = self.timeline.now_s
         if self._anchor is None or now != self._reached:  # someone else moved the clock
             self._anchor, self._reached = (time.monotonic(), now), now
@@ -37,7 +42,7 @@ class IdleTime:
 
     def advance_to(self, target_s: float) -> float:
         """Make the timeline final up to ``target_s``; the timeline's time after it."""
-        self._reached = self.timeline.advance_to(target_s)
+        self._reached = self.timeline.pass_idle_time(target_s)
         if self._reached > target_s:  # a producer moved the clock past the target
             self._anchor = None
         return self._reached

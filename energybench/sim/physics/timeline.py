@@ -18,7 +18,6 @@ With ``pace="realtime"`` :meth:`sleep_until` waits for the wall clock, for live 
 
 from __future__ import annotations
 
-import bisect
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -28,60 +27,9 @@ from typing import Literal
 import numpy as np
 
 from energybench.errors import ConfigError
+from energybench.sim.physics.steps import Steps
 
 Pace = Literal["virtual", "realtime"]
-
-
-class _Steps:
-    """An append-only piecewise-constant function of time: value[k] holds on [t[k], t[k+1])."""
-
-    def __init__(self, initial: float) -> None:
-        self._t: list[float] = [0.0]
-        self._v: list[float] = [float(initial)]
-        self._arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-
-    def set(self, t_s: float, value: float) -> None:
-        value = float(value)
-        if t_s < self._t[-1]:
-            raise ConfigError(f"timeline is append-only: {t_s} s is before {self._t[-1]} s")
-        if value == self._v[-1]:
-            return
-        if t_s == self._t[-1]:
-            self._v[-1] = value
-            if len(self._v) > 1 and self._v[-2] == value:
-                self._t.pop()
-                self._v.pop()
-        else:
-            self._t.append(float(t_s))
-            self._v.append(value)
-        self._arrays = None
-
-    def at(self, t_s: float) -> float:
-        return self._v[bisect.bisect_right(self._t, t_s) - 1]
-
-    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Breakpoints, values, and the running integral at each breakpoint."""
-        if self._arrays is None:
-            t = np.asarray(self._t, dtype=np.float64)
-            v = np.asarray(self._v, dtype=np.float64)
-            integral = np.concatenate(([0.0], np.cumsum(v[:-1] * np.diff(t))))
-            self._arrays = (t, v, integral)
-        return self._arrays
-
-    def values_at(self, times_s: np.ndarray) -> np.ndarray:
-        t, v, _ = self.arrays()
-        return v[np.searchsorted(t, times_s, side="right") - 1]
-
-    def integral_at(self, times_s: np.ndarray) -> np.ndarray:
-        """∫_0^t value dt at each time (exact for the piecewise-constant series)."""
-        t, v, integral = self.arrays()
-        k = np.searchsorted(t, times_s, side="right") - 1
-        return integral[k] + v[k] * (times_s - t[k])
-
-    def breakpoints_in(self, t0_s: float, t1_s: float) -> list[float]:
-        lo = bisect.bisect_right(self._t, t0_s)
-        hi = bisect.bisect_left(self._t, t1_s)
-        return self._t[lo:hi]
 
 
 @dataclass(frozen=True)
@@ -113,16 +61,19 @@ class Timeline:
             raise ConfigError("output resistance must be >= 0", context="output_resistance_ohm")
         self.pace: Pace = pace
         self.output_resistance_ohm = float(output_resistance_ohm)
-        self._load = _Steps(0.0)
-        self._setpoint = _Steps(supply_voltage_v)
-        self._output = _Steps(1.0 if output_on else 0.0)
-        self._pins: dict[str, _Steps] = {name: _Steps(1.0 if lvl else 0.0) for name, lvl in pins}
+        self._load = Steps(0.0)
+        self._setpoint = Steps(supply_voltage_v)
+        self._output = Steps(1.0 if output_on else 0.0)
+        self._pins: dict[str, Steps] = {name: Steps(1.0 if lvl else 0.0) for name, lvl in pins}
         self._now_s = 0.0
         self._horizon: Callable[[], float] | None = None
         self._power_on_listeners: list[Callable[[float], None]] = []
         self._cond = threading.Condition()
         self._rail_cache: tuple | None = None
         self._wall0 = time.monotonic()
+        self.max_late_s = 0.0  # realtime pace: see sleep_until
+        self._reporters: list[Callable[[], float]] = []
+        self.max_report_wait_s = 0.0  # realtime pace: see wait_reported
 
     # ---- clock -------------------------------------------------------------------------
     @property
@@ -171,15 +122,82 @@ class Timeline:
             return self._cond.wait_for(lambda: self._now_s >= t_s, timeout=timeout_s)
 
     def sleep_until(self, t_s: float) -> None:
-        """Realtime pace: wait for the wall clock to reach ``t_s``; virtual pace: return."""
+        """Realtime pace: wait for the wall clock to reach ``t_s``; virtual pace: return.
+        :attr:`max_late_s` keeps the latest wake-up past its target: the pacing's slack on a
+        loaded host (targets are absolute, so lateness never adds up)."""
         if self.pace == "realtime":
             delay = t_s - (time.monotonic() - self._wall0)
             if delay > 0:
                 time.sleep(delay)
+                self.max_late_s = max(self.max_late_s, self.wall_time_s() - t_s)
 
     def wall_time_s(self) -> float:
         """Seconds of wall time since the timeline was created (realtime pace reference)."""
         return time.monotonic() - self._wall0
+
+    def reportable_s(self) -> float:
+        """How far a meter may report: ``now_s``, and at realtime pace never past the wall
+        clock (a DUT commits a busy phase ahead of time, then sleeps through it; a meter that
+        streamed it at once would run ahead of real time)."""
+        if self.pace == "realtime":
+            return min(self._now_s, self.wall_time_s())
+        return self._now_s
+
+    def pass_idle_time(self, t_s: float) -> float:
+        """Let idle time pass up to ``t_s`` (the DUT draws its present level meanwhile): at
+        virtual pace at once, at realtime pace never beyond the wall clock, since simulation
+        time is wall time there and a clock run ahead would make the DUT sleep to catch up.
+        Returns ``now_s``."""
+        if self.pace == "realtime":
+            t_s = min(t_s, self.wall_time_s())
+        return self.advance_to(t_s)
+
+    def add_reporter(self, reported_s: Callable[[], float]) -> None:
+        """A streaming meter's watermark: ``reported_s()`` is the time up to which it has sent
+        its data (``inf`` while it streams nothing, or while its host is not reading)."""
+        with self._cond:
+            self._reporters.append(reported_s)
+
+    def wait_reported(self, t_s: float, timeout_s: float = 0.5) -> bool:
+        """Realtime pace: wait (bounded) until every streaming meter has sent its data up to
+        ``t_s``. A DUT calls it before its output at ``t_s`` leaves, so a host never reads a
+        reply before the meter's data of the same instant (a real meter's latency is
+        milliseconds, a UART reply's tens of them; on a loaded host the simulator's threads
+        could otherwise invert that order). :attr:`max_report_wait_s` keeps the longest wait."""
+        if self.pace != "realtime" or not self._reporters:
+            return True
+        started = time.monotonic()
+        while min(fn() for fn in self._reporters) < t_s:
+            waited = time.monotonic() - started
+            if waited >= timeout_s:
+                self.max_report_wait_s = max(self.max_report_wait_s, waited)
+                return False
+            time.sleep(0.001)
+        self.max_report_wait_s = max(self.max_report_wait_s, time.monotonic() - started)
+        return True
+
+    def catch_up(self) -> float:
+        """At realtime pace, let idle time pass up to the wall clock (an instrument that starts
+        or ends something *now*, e.g. a recording); a no-op at virtual pace. Returns ``now_s``."""
+        if self.pace == "realtime":
+            return self.pass_idle_time(self.wall_time_s())
+        return self._now_s
+
+    def idle_until(self, t_s: float, timeout_s: float) -> bool:
+        """Let idle time pass up to ``t_s`` and wait (bounded, wall time) until it is final:
+        at realtime pace that means until the wall clock gets there (an acquisition ending at
+        ``t_s`` completes then). True once ``now_s >= t_s``."""
+        deadline = time.monotonic() + max(0.0, timeout_s)
+        while self.pass_idle_time(t_s) < t_s:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            if self.pace == "realtime":
+                ahead = t_s - self.wall_time_s()
+                time.sleep(min(remaining, max(ahead, 0.001), 0.05))
+            else:  # a horizon (a DUT on its own clock) holds the timeline back
+                self.wait_until(t_s, min(remaining, 0.05))
+        return True
 
     # ---- producers ---------------------------------------------------------------------
     def set_load_current(self, t_s: float, current_a: float) -> None:
@@ -215,13 +233,13 @@ class Timeline:
     def add_pin(self, name: str, level: bool) -> None:
         """A new pin at ``level`` from t=0; a pin that exists already is left as it is."""
         with self._cond:
-            self._pins.setdefault(name, _Steps(1.0 if level else 0.0))
+            self._pins.setdefault(name, Steps(1.0 if level else 0.0))
 
     def _check_append(self, t_s: float) -> None:
         if t_s < self._now_s:
             raise ConfigError(f"cannot change the past: {t_s} s < now {self._now_s} s")
 
-    def _pin(self, name: str) -> _Steps:
+    def _pin(self, name: str) -> Steps:
         try:
             return self._pins[name]
         except KeyError:

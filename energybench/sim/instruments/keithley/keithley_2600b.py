@@ -361,8 +361,9 @@ class SimKeithley2600B(ScpiInstrument):
         count = int(ch.settings["trigger.count"])
         interval = self.interval_s(ch)
         end = start + count * interval
-        if end > self.timeline.now_s:
-            self.timeline.advance_to(end)  # acquisition takes time; the DUT is idle meanwhile
+        # acquisition takes time, the DUT idle meanwhile (realtime pace: until the wall clock)
+        if not self.timeline.idle_until(end, 0.0):
+            return
         on = bool(ch.settings["source.output"])
         current, volts, times = self.adc.render(
             self.timeline,

@@ -136,7 +136,9 @@ class TriggerModel:
             return
         for _ in range(MAX_STEPS):
             if run.pc > len(run.blocks):
-                self._stop_background(run, run.t_s)
+                if not self._stop_background(run, run.t_s):
+                    run.state = "WAITING"
+                    return
                 run.state = "IDLE"
                 return
             block = run.blocks[run.pc - 1]
@@ -157,17 +159,20 @@ class TriggerModel:
                 return False
             run.t_s = edge + self.sim.trigger_latency_s
         elif block.kind in ("DIGITIZE", "MEASURE"):
-            self._stop_background(run, run.t_s)
+            if not self._stop_background(run, run.t_s):
+                return False
             rate = self.sim.acquisition_rate_hz(block)
             if block.count == INF:
                 run.background = _Background(block, run.t_s, rate)
             elif block.count > 0:
                 end = run.t_s + block.count / rate
-                self._need(end)
+                if not self._need(end):
+                    return False
                 self.sim.acquire(block, run.t_s, rate, block.count)
                 run.t_s = end
         elif block.kind == "DELAY":
-            self._need(run.t_s + block.delay_s)
+            if not self._need(run.t_s + block.delay_s):
+                return False
             run.t_s += block.delay_s
         elif block.kind == "BRANCH_COUNTER":
             done = run.counters.get(block.number, 0) + 1
@@ -192,10 +197,10 @@ class TriggerModel:
         self.detect_from_s[line] = math.nextafter(edge, math.inf)
         return edge
 
-    def _need(self, t_s: float) -> None:
-        """Acquisition takes time: the timeline must be final up to ``t_s``."""
-        if t_s > self.sim.timeline.now_s:
-            self.sim.timeline.advance_to(t_s)
+    def _need(self, t_s: float) -> bool:
+        """Acquisition takes time (the DUT idle meanwhile): the timeline must be final up to
+        ``t_s``; False while it is not (at realtime pace: until the wall clock gets there)."""
+        return self.sim.timeline.idle_until(t_s, 0.0)
 
     def _store_background(self, run: TriggerRun, t_s: float) -> None:
         bg = run.background
@@ -205,15 +210,19 @@ class TriggerModel:
         if done > bg.stored:
             self._acquire_background(bg, done)
 
-    def _stop_background(self, run: TriggerRun, t_stop_s: float) -> None:
+    def _stop_background(self, run: TriggerRun, t_stop_s: float) -> bool:
+        """End the background acquisition at ``t_stop_s``; False while the timeline is not
+        final there yet."""
         bg = run.background
         if bg is None:
-            return
+            return True
         total = readings_before(bg.t0_s, t_stop_s, bg.sample_rate_hz)
-        self._need(bg.t0_s + total / bg.sample_rate_hz)
+        if not self._need(bg.t0_s + total / bg.sample_rate_hz):
+            return False
         if total > bg.stored:
             self._acquire_background(bg, total)
         run.background = None
+        return True
 
     def _acquire_background(self, bg: _Background, total: int) -> None:
         t0 = bg.t0_s + bg.stored / bg.sample_rate_hz

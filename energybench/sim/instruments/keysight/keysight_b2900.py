@@ -364,7 +364,10 @@ class SimKeysightB2900(ScpiInstrument):
         n = ch.trig_count * ch.arm_count
         interval = ch.trig_timer_s if ch.trig_source == "TIM" else ch.aperture_s
         starts = t_arm + np.arange(n) * interval
-        self.timeline.advance_to(float(starts[-1] + ch.aperture_s))
+        # acquisition takes time, the DUT idle meanwhile (realtime pace: until the wall clock)
+        end_s = float(starts[-1] + ch.aperture_s)
+        if not self.timeline.idle_until(end_s, deadline - time.monotonic()):
+            return False
         true_i, true_v = self.timeline.interval_averages(starts, ch.aperture_s)
         ch.tripped = bool(np.any(np.abs(true_i) > ch.compliance_a))
         true_i = np.clip(true_i, -ch.compliance_a, ch.compliance_a)

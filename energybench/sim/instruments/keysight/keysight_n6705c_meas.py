@@ -22,6 +22,7 @@ from energybench.sim.wire.scpi_server import Request
 DATA_STALE = -230
 ELOG_OVERFLOW = 313
 WAITING_FOR_TRIGGER = 8
+ACQUISITION_ACTIVE = 32  # STAT:OPER bit 5: triggered, still acquiring (realtime pace)
 MAX_ELOG_RECORDS = 1_000_000
 
 
@@ -104,7 +105,10 @@ class MeasurementCommands:
         if not run.complete:
             if self.timeline.now_s < run.end_s:
                 self.timeline.wait_until(run.end_s, timeout_s=self.settle_s)
-                self.timeline.advance_to(run.end_s)
+                # acquisition takes time, the DUT idle meanwhile; at realtime pace it ends
+                # when the wall clock gets there (never by running the clock ahead)
+                if not self.timeline.idle_until(run.end_s, deadline - time.monotonic()):
+                    return False
             for n in run.channels:
                 run.data[n] = acq.render_channel(
                     self.timeline,
@@ -135,7 +139,7 @@ class MeasurementCommands:
             bits = 0 if ch.output_on else 4
             run = self.acquisitions.get(ch.number)
             if run is not None and not self._progress(run, 0.0):
-                bits |= WAITING_FOR_TRIGGER
+                bits |= WAITING_FOR_TRIGGER if run.trigger_s is None else ACQUISITION_ACTIVE
             values.append(f"{bits:+d}")
         return ",".join(values)
 

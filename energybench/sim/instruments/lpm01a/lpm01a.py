@@ -15,7 +15,9 @@ timeline's past sent and the output drained), idle time passes at ``idle_speed``
 and a host slower than ``idle_speed`` slows idle time down instead of falling ever further
 behind (a lab-wide clock running at a fixed speed let the backlog grow without bound).
 ``idle_speed=None`` (the default; the lab passes 20): only producers (the DUT) move the
-timeline.
+timeline. Realtime pace: each bin leaves once the wall clock has passed its end, as from the
+real board, so a host that reads the stream while it talks to the DUT (the MLCommons runner)
+finds each window's ``event`` lines when the DUT's reply arrives.
 
 Fault knobs: garbled bytes, dropped lines, bins lost to a device-buffer overflow, withheld
 acknowledgements, 5-digit mantissas.
@@ -112,6 +114,8 @@ class SimLpm01a(Lpm01aCommandSet):
         self.record_sent = record_sent
         self.sent_values: list[float] = []
         self.five_digit_tokens = 0
+        self.max_emit_lag_s = 0.0  # realtime pace: the latest a batch of bins left
+        self.max_backlog_bytes = 0  # the most output the host had not read yet
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._master = self._slave = -1
@@ -126,7 +130,16 @@ class SimLpm01a(Lpm01aCommandSet):
         self.resource = os.ttyname(self._slave)
         self._thread = threading.Thread(target=self._serve, name="sim-lpm01a", daemon=True)
         self._thread.start()
+        self.timeline.add_reporter(self.reported_s)
         return self
+
+    def reported_s(self) -> float:
+        """How far the ascii stream has been sent (the timeline's DUT waits for it at realtime
+        pace); ``inf`` when it streams nothing or the host has stopped reading."""
+        idle = not self.acquiring or self._binary or self._stop.is_set()
+        if idle or len(self._out) >= self.buffer_bytes:
+            return math.inf
+        return self._t0 + self._next_bin / self.freq_hz
 
     def stop(self) -> None:
         self._stop.set()
@@ -167,9 +180,11 @@ class SimLpm01a(Lpm01aCommandSet):
         inbuf = bytearray()
         while not self._stop.is_set():
             want_write = bool(self._out)
+            # realtime acquisition: each bin leaves within a few ms of its end, as from the board
+            poll_s = 0.002 if self.acquiring and self.timeline.pace == "realtime" else 0.02
             try:
                 readable, writable, _ = select.select(
-                    [self._master], [self._master] if want_write else [], [], 0.02
+                    [self._master], [self._master] if want_write else [], [], poll_s
                 )
             except (OSError, ValueError):
                 return
@@ -245,7 +260,7 @@ class SimLpm01a(Lpm01aCommandSet):
     # ---- acquisition stream ----------------------------------------------------------
     def _produce(self, flush: bool) -> None:
         fs = self.freq_hz
-        total = math.floor((self.timeline.now_s - self._t0) * fs + 1e-9)
+        total = math.floor((self.timeline.reportable_s() - self._t0) * fs + 1e-9)
         if self.acqtime_s:
             total = min(total, round(self.acqtime_s * fs))
         wait = self.overflow == "wait" and not flush
@@ -259,7 +274,12 @@ class SimLpm01a(Lpm01aCommandSet):
 
     def _pass_idle_time(self) -> None:
         """Caught up (the timeline's past sent, the output drained): let idle time pass, at
-        most one batch of bins beyond what was sent, so the host paces it."""
+        most one batch of bins beyond what was sent, so the host paces it. At realtime pace the
+        wall clock paces it, whatever the host reads, as the real board's: a host that falls
+        behind finds the data waiting (or lost, with ``overflow="drop"``), never late."""
+        if self.acquiring and self.timeline.pace == "realtime":
+            self.timeline.catch_up()
+            return
         if self.idle is None or self._out or not self.acquiring:
             return
         fs = self.freq_hz
@@ -279,6 +299,10 @@ class SimLpm01a(Lpm01aCommandSet):
         t_start = self._t0 + k0 / fs
         kind = "bin" if self.output == "energy" else "point"
         backlog = len(self._out)  # bytes the host has not taken yet: the device buffer fill
+        if self.timeline.pace == "realtime":  # how late the last bin leaves after its end
+            lag_s = self.timeline.wall_time_s() - (t_start + n / fs)
+            self.max_emit_lag_s = max(self.max_emit_lag_s, lag_s)
+        self.max_backlog_bytes = max(self.max_backlog_bytes, len(self._out))
         rendering = self.timeline.render(t_start, fs, n, kind=kind)
         current = np.clip(
             self.measurement.apply(rendering.current_a), 0.0, ACQ_MODE_MAX_A[self.acqmode]

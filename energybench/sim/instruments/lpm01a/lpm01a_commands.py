@@ -159,7 +159,9 @@ class Lpm01aCommandSet:
         self.acquiring = True
         self._binary = self.data_format == "bin_hexa"
         self._end_sent = False
-        self._t0 = self.timeline.now_s + (self.trigdelay_s if self.trigsrc == "sw" else 0.0)
+        realtime = self.timeline.pace == "realtime"  # a sw trigger starts now, by the wall clock
+        now = self.timeline.wall_time_s() if realtime else self.timeline.now_s
+        self._t0 = now + (self.trigdelay_s if self.trigsrc == "sw" else 0.0)
         self._next_bin = 0
         if self.idle is not None:
             self.idle.restart()

@@ -262,7 +262,10 @@ class SimOtiiArc:
 
     def pass_idle_time(self, rec: SimRecording) -> None:
         """A running recording keeps growing: idle time passes at idle_speed × wall time
-        (restarted whenever a producer moved the timeline itself)."""
+        (restarted whenever a producer moved the timeline itself), at most
+        ``MAX_IDLE_STEP_S`` per call; at realtime pace up to the wall clock."""
         if rec.running:
             target = self._idle.target_s()
-            self._idle.advance_to(min(target, self.timeline.now_s + MAX_IDLE_STEP_S))
+            if self.timeline.pace != "realtime":
+                target = min(target, self.timeline.now_s + MAX_IDLE_STEP_S)
+            self._idle.advance_to(target)

@@ -108,11 +108,13 @@ def _start_recording(sim: Any, data: dict) -> None:
         raise Failure("Command failure", {"message": "a recording is already running"})
     analog = tuple(ch for ch in ("mc", "mv", "mp") if ch in sim.enabled)
     pins = {ch: sim.gpi[ch] for ch in ("i1", "i2") if ch in sim.enabled}
+    sim.timeline.catch_up()  # realtime pace: the recording starts now by the wall clock
     sim.new_recording(pins, analog)
 
 
 def _stop_recording(sim: Any, data: dict) -> None:
     if sim.recording is not None:
+        sim.pass_idle_time(sim.recording)  # it recorded until now (a client may never poll)
         sim.recording.stop()
 
 
