@@ -114,3 +114,8 @@ class RunError(EnergybenchError, RuntimeError):
 
 class SubmissionError(EnergybenchError, ValueError):
     """A submission tree breaks the MLPerf Tiny rules."""
+
+
+class ResultsError(EnergybenchError, ValueError):
+    """A run folder, its results.json or a comparison file is missing, unreadable or not
+    energybench's, or what was asked cannot be compared."""

@@ -133,20 +133,20 @@ def median_expanded_uncertainty(values: list[float], systematic_standard: list[f
 def uncertainty_components(
     values: list[float], systematic_standard: list[float], edges_standard: list[float]
 ) -> dict[str, float | int]:
-    """The standard (k=1) uncertainty terms of the median of per-inference values, kept apart
-    for comparisons between runs: ``systematic`` (current, voltage, timebase: the median of
-    the windows'), ``edges`` (edge placement, random per window: 1.2533·median/√n, as for a
-    median of n independent windows) and ``statistical`` (1.2533·s/√n of the values)."""
+    """The standard (k=1) uncertainty terms per inference, kept apart for comparisons between
+    runs: ``systematic_standard`` (current, voltage, timebase; the median over the windows),
+    ``edges_standard_per_window`` (edge placement, random per window; the median over the
+    windows) and ``statistical_standard`` (1.2533·s/√n: the window scatter's share of the
+    median's uncertainty)."""
     n = len(values)
     if n == 0:
         return {}
-    per_window_edges = statistics.median(edges_standard) if edges_standard else 0.0
     return {
         "windows": n,
         "systematic_standard": statistics.median(systematic_standard)
         if systematic_standard
         else 0.0,
-        "edges_standard": MEDIAN_SE_FACTOR * per_window_edges / math.sqrt(n),
+        "edges_standard_per_window": statistics.median(edges_standard) if edges_standard else 0.0,
         "statistical_standard": MEDIAN_SE_FACTOR * statistics.stdev(values) / math.sqrt(n)
         if n > 1
         else math.nan,
