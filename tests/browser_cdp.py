@@ -137,7 +137,7 @@ class Browser:
         session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
             "sessionId"
         ]
-        for domain in ("Runtime", "Log", "Page"):
+        for domain in ("Runtime", "Log", "Page", "Network"):
             self.send(f"{domain}.enable", session=session)
         self.send(
             "Emulation.setDeviceMetricsOverride",
@@ -174,6 +174,14 @@ class Browser:
         data = self.send("Page.captureScreenshot", {"format": "png"}, session=session)["data"]
         path.write_bytes(base64.b64decode(data))
         return path
+
+    def requested_urls(self) -> list[str]:
+        """Every URL the pages asked for (Network.requestWillBeSent)."""
+        return [
+            e["params"]["request"]["url"]
+            for e in self.events
+            if e.get("method") == "Network.requestWillBeSent"
+        ]
 
     def console_errors(self) -> list[str]:
         """Console errors, uncaught exceptions and error log entries seen so far."""
