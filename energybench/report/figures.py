@@ -106,14 +106,25 @@ def trace_figure(env: Envelope, windows: Sequence[dict], title: str):
 
 
 def edge_figures(trace: Trace, windows: Sequence[dict], line: str | None, base_s: float = 0.0):
-    """The samples around both edges of every window at the native rate (dots: samples; the
-    dashed line: where the edge was placed), so the placement can be checked by eye."""
+    """The samples around the start edges and around the stop edges of every window at the
+    native rate, overlaid on the time from the placed edge (0, dashed): dots are samples, the
+    thin step the timestamp line, one colour per window; the placement can be checked by eye
+    and every window's edge compared with the others."""
     half = max(20, round(trace.sample_rate_hz * 2e-4))
     names = list(trace.digital_names)
+    palette = ("#1565c0", "#ef6c00", "#2e7d32", "#6a1b9a", "#c62828", "#00838f", "#5d4037")
     cells = []
-    for w in windows:
-        row = []
-        for which in ("start_s", "stop_s"):
+    for which in ("start_s", "stop_s"):
+        p = figure(
+            width=540,
+            height=300,
+            tools=TOOLS,
+            title=f"{which[:-2]} edges",
+            x_axis_label="time from the placed edge (µs)",
+            y_axis_label="current (mA)",
+        )
+        drawn = 0
+        for k, w in enumerate(windows):
             t_edge = w.get(which)
             if t_edge is None:
                 continue
@@ -121,31 +132,29 @@ def edge_figures(trace: Trace, windows: Sequence[dict], line: str | None, base_s
             if not trace.first_sample_id <= position <= trace.stop_sample_id:
                 continue
             times, current, *lines = edge_detail(trace, position, half)
-            factor, unit = _prefix([float(np.nanmax(np.abs(current)))] if current.size else [], "A")
-            p = figure(
-                width=340,
-                height=200,
-                tools=TOOLS,
-                title=f"window {w.get('index')} attempt {w.get('attempt')}: {which[:-2]} edge",
-                x_axis_label="time (s)",
-                y_axis_label=f"current ({unit})",
-            )
-            x = times + base_s
-            p.scatter(x, current * factor, size=3, color="#1565c0")
-            p.line(x, current * factor, color="#1565c0", alpha=0.4)
-            if line in names and lines:
+            x = (times + base_s - t_edge) * 1e6
+            color = palette[k % len(palette)]
+            label = f"w{w.get('index')}a{w.get('attempt')}"
+            p.scatter(x, current * 1e3, size=3, color=color, legend_label=label)
+            p.line(x, current * 1e3, color=color, alpha=0.3)
+            if line in names and lines and current.size:
                 level = lines[names.index(line)].astype(float)
-                top = float(np.nanmax(current * factor)) if current.size else 1.0
-                p.step(x, level * top, mode="after", color="#ef6c00", legend_label=line)
-                p.legend.location = "top_left"
-                p.legend.label_text_font_size = "8pt"
-            p.add_layout(
-                Span(location=t_edge, dimension="height", line_color=EDGE, line_dash="dashed")
-            )
-            row.append(p)
-        if row:
-            cells.append(row)
-    return gridplot(cells, toolbar_location="right") if cells else None
+                p.step(
+                    x,
+                    level * float(np.nanmax(current)) * 1e3,
+                    mode="after",
+                    color=color,
+                    alpha=0.5,
+                    line_dash="dotted",
+                )
+            drawn += 1
+        if drawn:
+            p.add_layout(Span(location=0, dimension="height", line_color=EDGE, line_dash="dashed"))
+            p.legend.location = "top_left"
+            p.legend.label_text_font_size = "8pt"
+            p.legend.click_policy = "hide"
+            cells.append(p)
+    return gridplot([cells], toolbar_location="right") if cells else None
 
 
 def window_energy_figure(sides: Sequence[tuple[str, Sequence[dict]]], title: str):

@@ -159,7 +159,9 @@ def _open_trace(path: Path):
     from energybench.traces.jls import read_jls
 
     if path.suffix == ".jls":
-        return read_jls(path, scan_missing=False)  # the run's dropped ranges are in results.json
+        # the run's dropped ranges are in results.json (a NaN scan would read every sample);
+        # only the current is drawn, so a current-only file needs no voltage
+        return read_jls(path, scan_missing=False, voltage_v=math.nan)
     return read_csv(path)
 
 
@@ -380,6 +382,12 @@ def comparison_section(c, figures: dict) -> str:
         ),
     ]
     parts.append("<ul>" + "".join(f"<li>{escape(explain(m))}</li>" for m in c.metrics) + "</ul>")
+    parts.append(
+        "<p class=muted>A and B: the mean of the valid windows (of the runs' figures for "
+        "folders of several runs); the MLPerf figure, the median, is in the summary. Intervals: "
+        "Welch's t with Welch–Satterthwaite degrees of freedom; minimum detectable difference at "
+        "80 % power.</p>"
+    )
     if c.notes or c.problems:
         parts.append(
             "<h3>Notes and validity problems</h3><ul class=problems>"

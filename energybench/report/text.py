@@ -79,11 +79,15 @@ def explain(m: MetricComparison) -> str:
             f"(U = {_pct(accuracy, 2, False)} of A, k=2) are independent and stay in the "
             "difference."
         )
+    size = (
+        f"U = {_pct(accuracy, 2, False)} of each value, k=2: its absolute accuracy"
+        if accuracy > 0
+        else "none in its profile"
+    )
     text = (
-        f"{m.workload} {m.metric.title}: {m.setup}. The instrument's systematic error "
-        f"(U = {_pct(accuracy, 2, False)} of each value, k=2: its absolute accuracy) is common "
-        "to A and B and cancels in the difference; the interval comes from the window scatter "
-        "and the edge placement"
+        f"{m.workload} {m.metric.title}: {m.setup}. The instrument's systematic error ({size}) "
+        "is common to A and B and cancels in the difference; the interval comes from the window "
+        "scatter and the edge placement"
     )
     if accuracy > 0 and math.isfinite(mdd) and mdd < accuracy:
         text += (
@@ -125,9 +129,10 @@ def markdown(c: Comparison) -> str:
         )
     lines += ["", *(f"- {explain(m)}" for m in c.metrics)]
     lines.append(
-        f"- Level {level}; minimum detectable difference at 80 % power; Welch's t on the "
-        "windows' means (runs' means for folders of several runs), Welch–Satterthwaite degrees "
-        f"of freedom. Gate: {', '.join(c.gate)}; threshold {c.threshold_pct:g} %."
+        f"- A and B are the means of the valid windows (of the runs' figures for folders of "
+        f"several runs; MLPerf's median is in each run's results); level {level}, Welch's t "
+        "with Welch–Satterthwaite degrees of freedom; minimum detectable difference at 80 % "
+        f"power. Gate: {', '.join(c.gate)}; threshold {c.threshold_pct:g} %."
     )
     lines += [f"- note: {n}" for n in c.notes]
     lines += [f"- problem: {p}" for p in c.problems]
