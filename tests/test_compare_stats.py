@@ -95,8 +95,10 @@ def test_proportion_and_auc_uncertainty() -> None:
     rng = np.random.default_rng(3)
     shift = math.sqrt(2) * 1.2815515655446004  # AUC = Φ(shift/√2) = 0.9
     labels = np.r_[np.ones(100, bool), np.zeros(100, bool)]
-    aucs = [roc_auc(labels, np.r_[rng.normal(shift, 1, 100), rng.normal(0, 1, 100)])
-            for _ in range(1500)]  # fmt: skip
+    aucs = [
+        roc_auc(labels, np.r_[rng.normal(shift, 1, 100), rng.normal(0, 1, 100)])
+        for _ in range(1500)
+    ]
     assert auc_estimate(0.9, 100, 100).random_u == pytest.approx(np.std(aucs), rel=0.15)
 
 
@@ -104,13 +106,26 @@ def _run(serial="S1", ranges=(0.1,), cals=("",), model="2461") -> RunRecord:
     from pathlib import Path
 
     return RunRecord(
-        folder=Path("x"), workload="kws01", mode="energy", valid=True, validity=(), notes=(),
-        aborted=None, windows=(),
-        figures={"measurement_setup": {"current_ranges_a": list(ranges),
-                                       "calibration_ids": list(cals), "profile": "p.toml"}},
-        provenance={"meter": {"vendor": "K", "model": model, "serial_number": serial},
-                    "bench": {"meter_driver": "d"}},
-    )  # fmt: skip
+        folder=Path("x"),
+        workload="kws01",
+        mode="energy",
+        valid=True,
+        validity=(),
+        notes=(),
+        aborted=None,
+        windows=(),
+        figures={
+            "measurement_setup": {
+                "current_ranges_a": list(ranges),
+                "calibration_ids": list(cals),
+                "profile": "p.toml",
+            }
+        },
+        provenance={
+            "meter": {"vendor": "K", "model": model, "serial_number": serial},
+            "bench": {"meter_driver": "d"},
+        },
+    )
 
 
 def test_same_setup_needs_meter_range_and_calibration() -> None:

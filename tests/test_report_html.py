@@ -26,8 +26,9 @@ WINDOW_GREEN = np.array([230, 239, 230])  # #2e7d32 at 12 % on white: a shaded v
 
 
 def _eb(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "energybench", *args], capture_output=True,
-                          text=True, timeout=300)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "energybench", *args], capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.fixture(scope="module")
@@ -79,14 +80,23 @@ def test_run_folder_report_opens_and_shows_trace_windows_and_table(runs, browser
     assert done.returncode == 0, done.stderr
     assert 0 < out.stat().st_size < MAX_BYTES
     session = _open(browser, out, tmp / "run.png")
-    fetched = [u for u in browser.requested_urls() if not u.startswith(("file:", "data:", "blob:",
-               "about:"))]  # fmt: skip
+    fetched = [
+        u
+        for u in browser.requested_urls()
+        if not u.startswith(("file:", "data:", "blob:", "about:"))
+    ]
     assert fetched == []  # self-contained: nothing from the network
     plots = "document.querySelectorAll('.bk-Figure, .bk-GridPlot').length"
     assert browser.evaluate(session, plots) >= 3  # trace, grid of edges, per-window energy
     body = browser.evaluate(session, "document.body.innerText")
-    for needle in ("Summary", "Window attempts", "not measured", "Provenance and calibration",
-                   "Validity problems", "195.7"):  # fmt: skip
+    for needle in (
+        "Summary",
+        "Window attempts",
+        "not measured",
+        "Provenance and calibration",
+        "Validity problems",
+        "195.7",
+    ):
         assert needle in body
     box = browser.evaluate(session, FIRST_PLOT)  # the trace: the first plot on the page
     assert box["width"] > 800 and box["height"] > 250
@@ -110,8 +120,16 @@ def test_comparison_and_history_reports_open_without_errors(runs, browser) -> No
     plots = "document.querySelectorAll('.bk-Figure, .bk-GridPlot').length"
     assert browser.evaluate(session, plots) >= 5  # A vs B windows, then each run's plots
     history = tmp / "history.html"
-    done = _eb("compare", "--history", "--order", "label", str(a.parent), str(b.parent),
-               "--report", str(history))  # fmt: skip
+    done = _eb(
+        "compare",
+        "--history",
+        "--order",
+        "label",
+        str(a.parent),
+        str(b.parent),
+        "--report",
+        str(history),
+    )
     assert done.returncode == 4, done.stdout + done.stderr  # the newest step is the 1 % rise
     assert "**worse — REGRESSION**" in done.stdout and "| v1 |" in done.stdout
     session = _open(browser, history, tmp / "history.png")
@@ -130,12 +148,22 @@ def test_jls_envelope_from_summaries_matches_every_sample(tmp_path) -> None:
     path = tmp_path / "t.jls"
     w = pyjls.Writer(str(path))
     try:
-        w.source_def(source_id=1, name="JS220", vendor="J", model="JS220", version="",
-                     serial_number="1")  # fmt: skip
-        for sid, name, dtype, units in ((1, "current", pyjls.DataType.F32, "A"),
-                                        (3, "gpi[0]", pyjls.DataType.U1, "")):  # fmt: skip
-            w.signal_def(signal_id=sid, source_id=1, signal_type=pyjls.SignalType.FSR,
-                         data_type=dtype, sample_rate=fs, name=name, units=units)  # fmt: skip
+        w.source_def(
+            source_id=1, name="JS220", vendor="J", model="JS220", version="", serial_number="1"
+        )
+        for sid, name, dtype, units in (
+            (1, "current", pyjls.DataType.F32, "A"),
+            (3, "gpi[0]", pyjls.DataType.U1, ""),
+        ):
+            w.signal_def(
+                signal_id=sid,
+                source_id=1,
+                signal_type=pyjls.SignalType.FSR,
+                data_type=dtype,
+                sample_rate=fs,
+                name=name,
+                units=units,
+            )
         w.fsr_f32(1, 0, current)
         w.fsr(3, 0, np.packbits(bits, bitorder="little"))
     finally:

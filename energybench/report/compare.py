@@ -24,7 +24,7 @@ from energybench.report.estimates import (
     same_setup,
 )
 from energybench.report.runs import RunRecord, find_runs
-from energybench.report.statistics import UNKNOWN, WORSE, Difference, Estimate, compare
+from energybench.report.statistics import POWER, UNKNOWN, WORSE, Difference, Estimate, compare
 
 EXIT_REGRESSION = 4
 
@@ -89,7 +89,7 @@ class Comparison:
             "a": self.a_path,
             "b": self.b_path,
             "confidence": self.confidence,
-            "power_of_mdd": 0.8,
+            "power_of_mdd": POWER,
             "threshold_pct": self.threshold_pct,
             "gate": list(self.gate),
             "exit_code": self.exit_code,
@@ -197,7 +197,7 @@ def _add(
     if instrument:
         correlated, why = same_setup(a_used, b_used)
     else:
-        correlated, why = True, "no instrument term: the DUT's own clock is not in the budget"
+        correlated, why = False, "no instrument term (the DUT's clock error is in no budget)"
     diff = compare(
         a,
         b,
