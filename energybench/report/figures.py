@@ -14,6 +14,7 @@ from bokeh.models import Label as TextLabel
 from bokeh.plotting import figure
 
 from energybench.analysis.trace import Trace
+from energybench.report.text import si_scale
 from energybench.traces.envelope import Envelope, edge_detail
 
 VALID, INVALID, EDGE = "#2e7d32", "#c62828", "#6a1b9a"
@@ -21,18 +22,10 @@ WIDTH = 1100
 TOOLS = "pan,xwheel_zoom,box_zoom,reset,save"
 
 
-def _prefix(values: Sequence[float], unit: str) -> tuple[float, str]:
-    peak = max((abs(v) for v in values if v is not None and math.isfinite(v)), default=0.0)
-    for factor, p in ((1.0, ""), (1e3, "m"), (1e6, "µ"), (1e9, "n")):
-        if peak * factor >= 1.0:
-            return factor, p + unit
-    return 1e9, "n" + unit
-
-
 def trace_figure(env: Envelope, windows: Sequence[dict], title: str):
     """Current (min/max band and mean) over the whole recording, each digital line on its own
     axis, every window attempt shaded (green valid, red invalid) between its two edges."""
-    factor, unit = _prefix([float(np.nanmax(env.current_max_a))] if env.time_s.size else [], "A")
+    factor, unit = si_scale([float(np.nanmax(env.current_max_a))] if env.time_s.size else [], "A")
     p = figure(
         title=title,
         width=WIDTH,
@@ -161,7 +154,7 @@ def window_energy_figure(sides: Sequence[tuple[str, Sequence[dict]]], title: str
     """Energy per inference of every window attempt with its expanded uncertainty (k=2),
     one colour per side; invalid attempts hollow."""
     values = [w.get("energy_per_inference_j") for _, ws in sides for w in ws]
-    factor, unit = _prefix([v for v in values if v is not None], "J")
+    factor, unit = si_scale([v for v in values if v is not None], "J")
     names = [f"{label} w{w.get('index')}a{w.get('attempt')}" for label, ws in sides for w in ws]
     p = figure(
         title=title,
@@ -228,7 +221,7 @@ def trend_figure(history) -> object:
     triangle: worse, green down triangle: better)."""
     builds = history.builds
     values = [b.estimate.value for b in builds]
-    factor, unit = _prefix(values, history.metric.unit)
+    factor, unit = si_scale(values, history.metric.unit)
     labels = [b.label for b in builds]
     u = [
         2

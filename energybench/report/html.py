@@ -12,13 +12,9 @@ from pathlib import Path
 
 from energybench import __version__
 from energybench.errors import ResultsError
+from energybench.report.compare_sections import comparison_section, history_section
 from energybench.report.runs import RunRecord
-from energybench.report.sections import (
-    comparison_section,
-    history_section,
-    run_section,
-    summary_table,
-)
+from energybench.report.sections import run_section, summary_table
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from html import escape
 from pathlib import Path
 
 from energybench.errors import EnergybenchError
-from energybench.report.runs import RunRecord, load_run
-from energybench.report.text import explain, headline, metric_row, si_scale
+from energybench.report.runs import RunRecord
+from energybench.report.text import si_scale
 from energybench.runner.results import (
     ENERGY_ABOVE_BASELINE,
     ENERGY_ABOVE_BASELINE_UNCERTAINTY,
@@ -38,14 +38,14 @@ def _pm(value, u, unit: str, digits: int = 4) -> str:
     return f"{float(value) * factor:.{digits}f} ± {spread} {shown}"
 
 
-def _fig(figures: dict, key: str, fig) -> str:
+def fig_marker(figures: dict, key: str, fig) -> str:
     if fig is None:
         return ""
     figures[key] = fig
     return f"<!--fig:{key}-->"
 
 
-def _table(header: list[str], rows: list[list[str]], numeric: set[int] = frozenset()) -> str:
+def html_table(header: list[str], rows: list[list[str]], numeric: set[int] = frozenset()) -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in header)
     body = "".join(
         "<tr>"
@@ -99,7 +99,7 @@ def summary_table(runs: list[RunRecord]) -> str:
                 f"<code>{escape(str(r.folder))}</code>",
             ]
         )
-    return "<h2>Summary</h2>" + _table(
+    return "<h2>Summary</h2>" + html_table(
         [
             "workload",
             "mode",
@@ -131,7 +131,7 @@ def run_section(run: RunRecord, figures: dict) -> str:
         if any(w.get("energy_per_inference_j") is not None for w in run.windows):
             parts.append("<h3>Energy per inference of every window attempt</h3>")
             parts.append(
-                _fig(
+                fig_marker(
                     figures,
                     f"{key}_we",
                     window_energy_figure(
@@ -187,10 +187,14 @@ def _trace_parts(run: RunRecord, figures: dict, key: str) -> list[str]:
                 f"{how}); shaded: window attempts (green valid, red invalid) between "
                 "their edges (dashed).</p>"
             )
-            parts.append(_fig(figures, f"{key}_tr", trace_figure(env, run.windows, path.name)))
+            parts.append(
+                fig_marker(figures, f"{key}_tr", trace_figure(env, run.windows, path.name))
+            )
             parts.append("<h3>Edges at the native sample rate</h3>")
             parts.append(
-                _fig(figures, f"{key}_ed", edge_figures(trace, run.valid_windows, _sync_line(run)))
+                fig_marker(
+                    figures, f"{key}_ed", edge_figures(trace, run.valid_windows, _sync_line(run))
+                )
             )
             return parts
         captures = sorted(run.folder.glob("capture_w*_a*.*"))
@@ -206,7 +210,7 @@ def _trace_parts(run: RunRecord, figures: dict, key: str) -> list[str]:
             ws = [w for w in run.windows if f"w{w.get('index')}_a{w.get('attempt')}" == tag]
             trace = _open_trace(cap)
             env = trace_envelope(trace)
-            parts.append(_fig(figures, f"{key}_c{k}", trace_figure(env, ws, cap.name)))
+            parts.append(fig_marker(figures, f"{key}_c{k}", trace_figure(env, ws, cap.name)))
         if len(captures) > MAX_CAPTURES:
             parts.append(
                 f"<p class=muted>{len(captures) - MAX_CAPTURES} more captures not drawn.</p>"
@@ -227,7 +231,7 @@ def _baseline(run: RunRecord) -> str:
         )
     inc = f.get(ENERGY_ABOVE_BASELINE)
     inc_u = f.get(ENERGY_ABOVE_BASELINE_UNCERTAINTY)
-    return "<h3>Idle baseline and inference increment</h3>" + _table(
+    return "<h3>Idle baseline and inference increment</h3>" + html_table(
         ["idle baseline power", "energy per inference above the baseline (± U, k=2)"],
         [[_fmt(idle, "W"), _pm(inc, inc_u, "J")]],
         {0, 1},
@@ -253,7 +257,7 @@ def _windows_table(run: RunRecord) -> str:
                 escape("; ".join(w.get("problems") or [])),
             ]
         )
-    return "<h3>Window attempts</h3>" + _table(
+    return "<h3>Window attempts</h3>" + html_table(
         [
             "window",
             "attempt",
@@ -335,103 +339,6 @@ def _provenance(run: RunRecord) -> str:
         ],
         ["started / finished (UTC)", f"{p.get('started_utc')} / {p.get('finished_utc')}"],
     ]
-    return "<h3>Provenance and calibration</h3>" + _table(
+    return "<h3>Provenance and calibration</h3>" + html_table(
         ["", ""], [[escape(k), escape(str(v))] for k, v in rows]
-    )
-
-
-# ---- comparison and history ----------------------------------------------------------------
-
-
-def comparison_section(c, figures: dict) -> str:
-    from energybench.report.figures import window_energy_figure
-
-    rows = []
-    for m in c.metrics:
-        r = metric_row(m)
-        cls = "bad" if m.regression else ("ok" if m.diff.verdict == "better" else "")
-        rows.append(
-            [
-                escape(r["workload"]),
-                escape(r["figure"]),
-                escape(r["a"]),
-                escape(r["b"]),
-                escape(r["difference"]),
-                escape(r["ci"]),
-                escape(r["mdd"]),
-                f"<span class='{cls}'>{escape(r['verdict'])}</span>",
-            ]
-        )
-    cls = "bad" if c.regressions else "ok"
-    parts = [
-        f"<h2>Comparison</h2><p>A = <code>{escape(c.a_path)}</code>, B = "
-        f"<code>{escape(c.b_path)}</code></p><p class={cls}>{escape(headline(c))}</p>",
-        _table(
-            [
-                "workload",
-                "figure",
-                "A ± U (k=2)",
-                "B ± U (k=2)",
-                "B − A",
-                f"{c.confidence:.0%} CI of B − A",
-                "min. detectable (80 % power)",
-                "verdict",
-            ],
-            rows,
-            {2, 3, 4, 5, 6},
-        ),
-    ]
-    parts.append("<ul>" + "".join(f"<li>{escape(explain(m))}</li>" for m in c.metrics) + "</ul>")
-    parts.append(
-        "<p class=muted>A and B: the mean of the valid windows (of the runs' figures for "
-        "folders of several runs); the MLPerf figure, the median, is in the summary. Intervals: "
-        "Welch's t with Welch–Satterthwaite degrees of freedom; minimum detectable difference at "
-        "80 % power.</p>"
-    )
-    if c.notes or c.problems:
-        parts.append(
-            "<h3>Notes and validity problems</h3><ul class=problems>"
-            + "".join(f"<li>{escape(t)}</li>" for t in (*c.problems, *c.notes))
-            + "</ul>"
-        )
-    for k, m in enumerate(c.metrics):
-        if m.metric.key != "energy_per_inference":
-            continue
-        sides = []
-        for label, folders in (("A", m.a_runs), ("B", m.b_runs)):
-            for folder in folders:
-                try:
-                    sides.append((f"{label}:{Path(folder).name[:16]}", load_run(folder).windows))
-                except EnergybenchError as exc:
-                    log.warning("comparison plot: %s", exc)
-        parts.append(f"<h3>{escape(m.workload)}: per-window energy of A and B</h3>")
-        parts.append(_fig(figures, f"cmp{k}", window_energy_figure(sides, f"{m.workload}")))
-    return "\n".join(parts)
-
-
-def history_section(h, figures: dict) -> str:
-    from energybench.report.figures import trend_figure
-    from energybench.report.text import history_markdown
-
-    table = history_markdown([h]).splitlines()
-    rows = [
-        [escape(c.strip().strip("*")) for c in line.strip("|").split("|")]
-        for line in table
-        if line.startswith("| ") and not line.startswith("| build")
-    ]
-    header = [
-        "build",
-        "started (UTC)",
-        f"{h.metric.title} ± U (k=2)",
-        "step",
-        f"{h.confidence:.0%} CI of step",
-        "min. detectable",
-        "verdict",
-    ]
-    return "\n".join(
-        [
-            f"<h2>{escape(h.workload)} history</h2>",
-            _fig(figures, f"hist_{h.workload}", trend_figure(h)),
-            _table(header, rows, {2, 3, 4, 5}),
-        ]
     )
