@@ -42,7 +42,8 @@ def lab_energy_run(
     options = RunOptions(min_window_s=min_window_s, plots=False, label=label, seed=seed)
     lab_mode = "energy" if mode == "energy" else "performance"
     with VirtualLab(scaled_profile(scale), mode=lab_mode, workload=WORKLOAD, seed=seed) as lab:
-        attach_meter(lab, meter, seed=seed)
+        if mode == "energy":
+            attach_meter(lab, meter, seed=seed)
         (result,) = run_workload(
             lab_bench(lab, meter if mode == "energy" else None),
             WORKLOAD,
