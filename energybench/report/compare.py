@@ -27,6 +27,12 @@ from energybench.report.runs import RunRecord, find_runs
 from energybench.report.statistics import POWER, UNKNOWN, WORSE, Difference, Estimate, compare
 
 EXIT_REGRESSION = 4
+NO_INSTRUMENT = {
+    "latency": "no instrument term: the DUT's clock error is in no budget (common to both "
+    "builds on one board)",
+    "accuracy": "no instrument term: A and B are scored as independent samples of files "
+    "(conservative when both scored the same files)",
+}
 
 
 @dataclass
@@ -168,7 +174,7 @@ def compare_runs(
         _energy(out, workload, a_groups, b_groups)
         _latency(out, workload, a_groups, b_groups)
         _accuracy(out, workload, a_groups, b_groups)
-    for r in (*a_runs, *b_runs):
+    for r in {r.folder: r for r in (*a_runs, *b_runs)}.values():  # A and B may share runs
         if not r.valid:
             out.problems.append(f"{r.folder}: not valid: " + "; ".join(r.validity))
     if not out.metrics:
@@ -197,7 +203,7 @@ def _add(
     if instrument:
         correlated, why = same_setup(a_used, b_used)
     else:
-        correlated, why = False, "no instrument term (the DUT's clock error is in no budget)"
+        correlated, why = False, NO_INSTRUMENT[metric.gate]
     diff = compare(
         a,
         b,
