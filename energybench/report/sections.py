@@ -81,7 +81,8 @@ def summary_table(runs: list[RunRecord]) -> str:
                 + " per inference"
             )
         elif r.mode == "performance":
-            figure = f"{f.get('median_throughput_per_s') or 0:.3f} inf/s"
+            rate = f.get("median_throughput_per_s", f.get("estimated_throughput_per_s"))
+            figure = "—" if rate is None else f"{rate:.3f} inf/s"
         else:
             metric = f.get("metric")
             value = f.get(metric) if isinstance(metric, str) else None
