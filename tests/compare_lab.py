@@ -31,7 +31,7 @@ def lab_energy_run(
     *,
     scale: float = 1.0,
     seed: int = 0,
-    meter: str = "stream",
+    meter: str = "sim_stream",
     label: str | None = None,
     runs_dir: Path | None = None,
     min_window_s: float = 1.0,

@@ -83,8 +83,10 @@ def test_one_percent_more_energy_is_worse_with_exit_4(same_build, tmp_path) -> N
 def test_same_instrument_resolves_far_below_its_accuracy(tmp_path) -> None:
     """Keithley 2461 (±0.1 % + 100 µA on its 100 mA range: U ≈ 1 % here) resolves a 0.2 %
     step because its error is common to A and B; a different meter would not."""
-    a = lab_energy_run(tmp_path, seed=5, meter="keithley2461", runs_dir=tmp_path / "a")
-    b = lab_energy_run(tmp_path, seed=6, scale=1.002, meter="keithley2461", runs_dir=tmp_path / "b")
+    a = lab_energy_run(tmp_path, seed=5, meter="keithley_2461", runs_dir=tmp_path / "a")
+    b = lab_energy_run(
+        tmp_path, seed=6, scale=1.002, meter="keithley_2461", runs_dir=tmp_path / "b"
+    )
     done = _cli(str(a), str(b))
     assert done.returncode == 4, done.stdout + done.stderr
     assert "cancels in the difference" in done.stdout and "below that accuracy" in done.stdout
