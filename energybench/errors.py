@@ -161,3 +161,8 @@ def stop_reason(exc: BaseException) -> str:
 
 class BenchBusyError(EnergybenchError, RuntimeError):
     """Another process holds the bench (its lock file or one of its instruments or ports)."""
+
+
+class ResultsError(EnergybenchError, ValueError):
+    """A run folder, its results.json or a comparison file is missing, unreadable or not
+    energybench's, or what was asked cannot be compared."""

@@ -41,7 +41,16 @@ def _root(
 
 def _register() -> None:
     """Attach the command modules (each adds its commands or sub-app to ``app``)."""
-    from energybench.cli import analyze, demo, instruments, lab, run, score  # noqa: F401
+    from energybench.cli import (  # noqa: F401
+        analyze,
+        compare,
+        demo,
+        instruments,
+        lab,
+        report,
+        run,
+        score,
+    )
 
 
 _register()

@@ -33,6 +33,14 @@ def run(
     ),
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     no_plots: Annotated[bool, typer.Option("--no-plots", help="Skip the PNG per window.")] = False,
+    label: Annotated[
+        str | None,
+        typer.Option(
+            "--label",
+            help="The build under test (e.g. a commit id), kept in results.json; "
+            "`energybench compare` groups and orders runs by it.",
+        ),
+    ] = None,
 ) -> None:
     """Run a workload in one mode (or all three) and write runs/<UTC>_<workload>_<mode>/."""
     from energybench.cli.render import data_console, message_console
@@ -44,7 +52,7 @@ def run(
 
     load_workload(workload)  # a wrong workload name fails before the bench file is read
     bench_cfg = load_bench(bench)
-    options = RunOptions(plots=not no_plots)
+    options = RunOptions(plots=not no_plots, label=label)
     with RichProgress(message_console()) as progress:
         results = run_workload(
             bench_cfg, workload, mode, dataset, runs_dir, options=options, progress=progress

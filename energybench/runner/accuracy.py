@@ -14,7 +14,7 @@ from energybench.runner.context import RunContext
 from energybench.runner.dut_setup import DutSession
 from energybench.runner.mlc_format import accuracy_results_txt, not_valid_lines
 from energybench.runner.performance import ModeAborted, check_alive, download
-from energybench.runner.results import ModeResult
+from energybench.runner.results import LABEL_COUNTS, ModeResult
 from energybench.workloads.scoring import (
     normalize_probabilities,
     roc_auc,
@@ -104,6 +104,8 @@ def run_accuracy(ctx: RunContext, dut: DutSession) -> ModeResult:
         labels.append(sample.label)
     figures = score(wl.metric, np.asarray(labels), np.asarray(per_file))
     figures.update(files=len(samples), inferences=total)
+    values, counts = np.unique(np.asarray(labels), return_counts=True)
+    figures[LABEL_COUNTS] = {str(v): int(c) for v, c in zip(values, counts, strict=True)}
     primary = figures.get("top1") if wl.metric == "top1" else figures.get("auc")
     figures["metric"] = wl.metric
     figures["quality_target"] = wl.quality_target

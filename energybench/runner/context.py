@@ -51,6 +51,7 @@ class RunOptions:
     accuracy_limit: int | None = None  # files (None: the whole set)
     plots: bool = True
     seed: int = 0
+    label: str | None = None  # the build under test (e.g. a commit id): compare/history group by it
     # called with the mode before a mode that needs another firmware build (the virtual lab
     # re-flashes its simulated DUT; a real bench may run a flashing command)
     flash: Callable[[str], None] | None = None

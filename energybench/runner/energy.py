@@ -26,10 +26,16 @@ from energybench.runner.measure import (
 from energybench.runner.mlc_format import EnergyWindow, energy_results_txt, not_valid_lines
 from energybench.runner.performance import ModeAborted, check_alive, download, window_files
 from energybench.runner.plots import plot_window
-from energybench.runner.results import ModeResult, WindowRecord
+from energybench.runner.results import (
+    MEASUREMENT_SETUP,
+    UNCERTAINTY_COMPONENTS,
+    ModeResult,
+    WindowRecord,
+)
 from energybench.runner.uncertainty import (
     find_profile,
     median_expanded_uncertainty,
+    uncertainty_components,
     window_budget,
 )
 
@@ -75,7 +81,11 @@ class _Energy:
         self.counts = ctx.workload.counts("energy")
         self.measurer = choose_measurer(ctx, instruments, dut)
         self.profile = find_profile(ctx.bench.meter.driver, instruments.meter_info)
-        self.budgets: list[float] = []  # systematic standard uncertainty per inference, J
+        self.budgets: list[float] = []  # budget standard uncertainty per inference, J
+        self.systematic: list[float] = []  # its current/voltage/timebase part, J
+        self.edges: list[float] = []  # its edge-placement part, J
+        self.ranges: set[float | None] = set()  # current ranges in use (None: the widest)
+        self.calibration_ids: set[str | None] = set()
         self.required_windows = ctx.windows("energy")
 
     # ---- one window ------------------------------------------------------------------------
@@ -240,6 +250,10 @@ class _Energy:
         record.energy_uncertainty_j = budget.expanded_j
         if record.valid:
             self.budgets.append(budget.standard_j / record.inferences)
+            self.systematic.append(budget.systematic_j / record.inferences)
+            self.edges.append(budget.edges_j / record.inferences)
+            self.ranges.add(measured.current_range_a)
+            self.calibration_ids.add(trace.calibration_id)
         self.result.figures["uncertainty_budget_last_window_j"] = {
             "current": budget.current_j,
             "voltage": budget.voltage_j,
@@ -331,6 +345,16 @@ class _Energy:
                 mean_power_w=statistics.median(w.mean_power_w for w in valid),  # type: ignore[type-var]
                 window_energy_per_inference_j=per_inf,
             )
+            result.figures[UNCERTAINTY_COMPONENTS] = uncertainty_components(
+                per_inf,  # type: ignore[arg-type]
+                self.systematic,
+                self.edges,
+            )
+            result.figures[MEASUREMENT_SETUP] = {
+                "current_ranges_a": sorted(self.ranges, key=lambda r: (r is None, r or 0.0)),
+                "calibration_ids": sorted(c or "" for c in self.calibration_ids),
+                "profile": self.profile.path.name if self.profile else None,
+            }
             result.results_txt = energy_results_txt(txt, self.required_windows)
             self._cross_check_performance(result.figures["latency_s"])
         else:

@@ -10,6 +10,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+# Figure names other layers read (report/ compares runs by them; keep them in one place).
+UNCERTAINTY_COMPONENTS = "uncertainty_components_per_inference_j"  # standard terms, k=1
+MEASUREMENT_SETUP = "measurement_setup"  # current ranges in use, calibration record ids
+IDLE_BASELINE_POWER_W = "idle_baseline_power_w"  # the DUT's idle power (not measured yet)
+ENERGY_ABOVE_BASELINE = "energy_above_baseline_per_inference_j"  # the inference increment
+ENERGY_ABOVE_BASELINE_UNCERTAINTY = "energy_above_baseline_per_inference_uncertainty_j"
+LABEL_COUNTS = "label_counts"  # accuracy mode: files per true label (the AUC's error needs it)
+
 
 @dataclass
 class WindowRecord:

@@ -7,11 +7,16 @@
 - timebase: ``±ppm`` of the meter's clock scales every Δt: ``u = ppm·1e-6/√3`` relative;
 - edge placement: each edge lies within ±½ sample of its placed position (digital lines) →
   ``u_t = 0.5/(fs·√3)`` per edge, two edges, at the window's mean power: ``u = P̄·√2·u_t``.
-These combine in quadrature into ``u_E`` of the window energy (systematic: the same instrument
-for every window). The median over the windows adds the statistical term
+These combine in quadrature into ``u_E`` of the window energy (conservatively all taken as
+common to every window). The median over the windows adds the statistical term
 ``1.2533·s/√n`` (standard error of a median, s the windows' standard deviation) in quadrature
-with the systematic part; the reported ``U = 2·u``. Entries the profile marks
-``verified = false`` are used but listed in the notes.
+with that; the reported ``U = 2·u``. Entries the profile marks ``verified = false`` are used
+but listed in the notes.
+
+For comparisons between runs the terms are also kept apart (:func:`uncertainty_components`):
+current, voltage and timebase are *systematic* (the same instrument, range and calibration err
+the same way in every window and every run), the edge placement is *random* (independent per
+window, like the window-to-window scatter).
 """
 
 from __future__ import annotations
@@ -70,6 +75,11 @@ class WindowBudget:
     def expanded_j(self) -> float:
         return K * self.standard_j
 
+    @property
+    def systematic_j(self) -> float:
+        """The terms common to every window measured with one instrument setup."""
+        return math.sqrt(self.current_j**2 + self.voltage_j**2 + self.timebase_j**2)
+
 
 def window_budget(
     profile: InstrumentProfile | None,
@@ -118,6 +128,30 @@ def median_expanded_uncertainty(values: list[float], systematic_standard: list[f
     systematic = statistics.median(systematic_standard) if systematic_standard else 0.0
     statistical = MEDIAN_SE_FACTOR * statistics.stdev(values) / math.sqrt(n) if n > 1 else 0.0
     return K * math.hypot(systematic, statistical)
+
+
+def uncertainty_components(
+    values: list[float], systematic_standard: list[float], edges_standard: list[float]
+) -> dict[str, float | int]:
+    """The standard (k=1) uncertainty terms per inference, kept apart for comparisons between
+    runs: ``systematic_standard`` (current, voltage, timebase; the median over the windows),
+    ``edges_standard_per_window`` (edge placement, random per window; the median over the
+    windows) and ``statistical_standard`` (1.2533·s/√n: the window scatter's share of the
+    median's uncertainty)."""
+    n = len(values)
+    if n == 0:
+        return {}
+    return {
+        "windows": n,
+        "systematic_standard": statistics.median(systematic_standard)
+        if systematic_standard
+        else 0.0,
+        "edges_standard_per_window": statistics.median(edges_standard) if edges_standard else 0.0,
+        "statistical_standard": MEDIAN_SE_FACTOR * statistics.stdev(values) / math.sqrt(n)
+        if n > 1
+        else math.nan,
+        "coverage_factor": int(K),
+    }
 
 
 def _relative_standard(

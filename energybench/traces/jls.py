@@ -114,6 +114,22 @@ class _JlsChunkReader:
             return bits.astype(bool)
         return raw
 
+    def statistics(self, name: str, start_id: int, increment: int, length: int) -> np.ndarray:
+        """``length`` × [mean, std, min, max] of ``name`` over consecutive spans of
+        ``increment`` samples from ``start_id``, from the file's summary levels (a whole hour
+        of 2 MS/s in milliseconds; pyjls approximates the inner span borders, which is right
+        for drawing and wrong for integrating). NaN (dropped) samples are skipped."""
+        signal_id, offset, _, _ = self._signals[name]
+        with self._lock:
+            if not self._finalizer.alive:
+                raise TraceFileError("the JLS file was closed", context=str(self.path))
+            try:
+                return self._reader.fsr_statistics(signal_id, start_id - offset, increment, length)
+            except RuntimeError as exc:
+                raise TraceFileError(
+                    f"cannot read the statistics of {name!r}: {exc}", context=str(self.path)
+                ) from exc
+
     def __call__(self, start_id: int, stop_id: int) -> TraceChunk:
         n = stop_id - start_id
         if n == 0:
