@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,10 @@ def pytest_configure(config: pytest.Config) -> None:
     as an interactive run has."""
     if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    # resource locks of this session only (children inherit it): tests open fake ports such
+    # as /dev/null, and another test session on the machine must not hold them
+    if not os.environ.get("ENERGYBENCH_LOCK_DIR"):
+        os.environ["ENERGYBENCH_LOCK_DIR"] = tempfile.mkdtemp(prefix="energybench-test-locks-")
 
 
 def shared_path(*parts: str) -> Path:

@@ -35,6 +35,7 @@ from energybench.errors import BenchBusyError
 log = logging.getLogger(__name__)
 
 LOCK_DIR_NAME = "energybench-locks"
+LOCK_DIR_ENV = "ENERGYBENCH_LOCK_DIR"
 MAX_ATTEMPTS = 10
 
 
@@ -150,7 +151,11 @@ def _read_record(fd: int) -> dict | None:
 
 
 def lock_dir() -> Path:
-    """The machine's folder of resource locks ($XDG_RUNTIME_DIR, else the temp folder)."""
+    """The machine's folder of resource locks: ``$ENERGYBENCH_LOCK_DIR`` when set (e.g. a test
+    session of its own), else ``energybench-locks`` in $XDG_RUNTIME_DIR or the temp folder."""
+    override = os.environ.get(LOCK_DIR_ENV)
+    if override:
+        return Path(override)
     base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
     return Path(base) / LOCK_DIR_NAME
 
