@@ -44,6 +44,13 @@ class WindowRecord:
     missing_samples: int = 0
     edge_source: str = ""
     plot: str | None = None
+    # where the window lies in its raw file, for a re-analysis to find it again: the file, the
+    # edge positions used and (stream recordings) the host-known interval searched for them,
+    # in the file's sample ids
+    raw_file: str | None = None
+    start_position: float | None = None
+    stop_position: float | None = None
+    interval_ids: list[int] | None = None
 
     def invalidate(self, problem: str) -> None:
         self.valid = False
