@@ -21,7 +21,7 @@ import numpy as np
 
 from energybench.analysis.trace import DEFAULT_CHUNK_SAMPLES, Trace, TraceChunk
 from energybench.analysis.windows import Window
-from energybench.errors import AnalysisError, MissingSamplesError
+from energybench.errors import AnalysisError, ImplausibleDataError, MissingSamplesError
 
 BLOCK_SAMPLES = 1 << 16  # per-block working set stays in the CPU cache
 
@@ -151,9 +151,15 @@ def integrate_windows(
         w = p.window
         duration = w.length_samples * dt
         energy, charge = p.power_sum * dt, p.current_sum * dt
-        if not (math.isfinite(energy) and math.isfinite(charge)):
+        if math.isnan(energy) or math.isnan(charge):
             raise MissingSamplesError(
                 f"window {w.index} contains NaN samples not listed as missing",
+                context=f"window {w.index}",
+            )
+        if not (math.isfinite(energy) and math.isfinite(charge)):
+            raise ImplausibleDataError(
+                f"window {w.index}: the energy is infinite (infinite samples, or values too large "
+                "to sum)",
                 context=f"window {w.index}",
             )
         n = w.inferences

@@ -8,13 +8,13 @@ figures the runner published, so a re-analysis can be compared with them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
 from energybench.analysis.trace import Trace
 from energybench.analysis.windows import Window
-from energybench.errors import TraceFileError
+from energybench.errors import TraceFileError, TruncatedRecordingError
 from energybench.traces.published import PublishedResults, parse_results_txt
 
 Runner = Literal["mlcommons", "eembc"]
@@ -43,6 +43,9 @@ class ImportedRun:
     files: tuple[Path, ...] = ()
     session_id: str | None = None
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    rule: str = ""  # how the windows were taken from the events, for the report
+    expected_windows: int | None = None  # what results.txt (or the runner) promises
+    truncation: str | None = None  # set when the raw data holds fewer windows (allowed)
 
 
 def find_file(folder: Path, *names: str) -> Path | None:
@@ -54,10 +57,35 @@ def find_file(folder: Path, *names: str) -> Path | None:
     return None
 
 
+def check_truncation(
+    present: int,
+    expected: int | None,
+    what: str,
+    where: Path,
+    allow_truncated: bool,
+    warnings: list[str],
+    last_s: float | None = None,
+) -> str | None:
+    """Fewer windows than ``expected`` (results.txt's, or the runner's count): a
+    TruncatedRecordingError, or (allowed) the description, also added to ``warnings``."""
+    if expected is None or present >= expected:
+        return None
+    tail = f" (last sample at t = {last_s:.6f} s)" if last_s is not None else ""
+    text = f"truncated: {what} {expected} windows, the raw data holds {present}{tail}"
+    if not allow_truncated:
+        raise TruncatedRecordingError(text, context=str(where), remedy="allow_truncated")
+    warnings.append(text)
+    return text
+
+
 def published_figures(
     results: PublishedResults | None, n_windows: int, warnings: list[str]
 ) -> dict[str, object]:
-    """Per-window published tuples in window order; missing values become NaN with a warning."""
+    """Per-window published tuples in window order; missing values become NaN with a warning.
+    A truncated recording (fewer windows than results.txt lists, allowed by the caller) is
+    compared with its first ``n_windows`` published windows."""
+    if results is not None and len(results.windows) > n_windows:
+        results = replace(results, windows=results.windows[:n_windows])
     if results is None:
         warnings.append("no results.txt: no published figures to compare with")
         return {
