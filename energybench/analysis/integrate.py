@@ -140,8 +140,9 @@ def integrate_windows(
             spans = ", ".join(f"{trace.time_s(g.start_id):.6f}+{g.count}" for g in gaps[:5])
             raise MissingSamplesError(
                 f"window {p.window.index} overlaps {count} missing sample(s) "
-                f"(at s+count: {spans}); allow_missing=True integrates the rest and flags it",
+                f"(at s+count: {spans}); allowing missing samples integrates the rest, flagged",
                 context=f"window {p.window.index}",
+                remedy="allow_missing",
             )
         missing_counts.append(count)
     _accumulate(trace, plans, chunk_samples, allow_missing, chunk_sums)

@@ -98,20 +98,33 @@ class SampleCheck:
     bounds: Bounds
     findings: dict[str, Finding] = field(default_factory=dict)
     infinite: list[SampleRange] = field(default_factory=list)
-    _seen: set[tuple[int, int]] = field(default_factory=set)
+    _covered: list[SampleRange] = field(default_factory=list)  # checked already, merged
 
     def observe(self) -> Trace:
-        """The same trace; every chunk its reader returns is checked (once per range)."""
+        """The same trace; every sample its reader returns is checked once (a sample read
+        again, e.g. a window end after the edge scan, is not counted twice)."""
         inner = self.trace.reader
 
         def reader(start_id: int, stop_id: int) -> TraceChunk:
             chunk = inner(start_id, stop_id)
-            if (start_id, stop_id) not in self._seen:
-                self._seen.add((start_id, stop_id))
-                self.check(chunk)
+            for a, b in self._uncovered(start_id, stop_id):
+                self.check(chunk if (a, b) == (start_id, stop_id) else chunk.slice(a, b))
+            self._covered = list(_merge([*self._covered, SampleRange(start_id, stop_id)]))
             return chunk
 
         return replace(self.trace, reader=reader)
+
+    def _uncovered(self, start_id: int, stop_id: int) -> list[tuple[int, int]]:
+        out, at = [], start_id
+        for r in self._covered:
+            if r.stop_id <= at or r.start_id >= stop_id:
+                continue
+            if r.start_id > at:
+                out.append((at, r.start_id))
+            at = max(at, r.stop_id)
+        if at < stop_id:
+            out.append((at, stop_id))
+        return out
 
     def check(self, chunk: TraceChunk) -> None:
         b = self.bounds

@@ -37,8 +37,8 @@ class Summary:
 
 
 def nan_to_none(d: dict) -> dict:
-    """``d`` with NaN values as None (JSON has no NaN)."""
-    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in d.items()}
+    """``d`` with NaN and infinite values as None (JSON has neither)."""
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
 
 
 def bootstrap_median_ci(
@@ -80,8 +80,9 @@ def summarize(
     if n_resamples < 1:
         raise AnalysisError(f"n_resamples must be >= 1, got {n_resamples}")
     n = x.shape[0]
-    mean = float(x.mean())
-    std = float(x.std(ddof=1)) if n > 1 else math.nan
+    with np.errstate(over="ignore"):  # values near the float limit (flagged upstream): inf
+        mean = float(x.mean())
+        std = float(x.std(ddof=1)) if n > 1 else math.nan
     low, high = bootstrap_median_ci(x, confidence=confidence, n_resamples=n_resamples, seed=seed)
     return Summary(
         n=n,

@@ -275,5 +275,6 @@ def bounds_for_trace(trace: Trace, profiles: Iterable[InstrumentProfile] | None 
         matching = [p for p in pool if p.matches(info)]
         if matching:
             return measurement_bounds(matching[0])
-    what = trace.source.instrument or "not named in the file"
-    return Bounds.generic(why=f"no instrument profile matches {what!r}")
+    name = trace.source.instrument
+    why = f"no instrument profile matches {name!r}" if name else "instrument not named in the file"
+    return Bounds.generic(why=why)

@@ -5,23 +5,10 @@ what was found), then ∫V·I at the native rate with fractional edges."""
 from __future__ import annotations
 
 from energybench.analysis.capture import end_from_current_step  # noqa: F401 (re-exported)
-from energybench.analysis.edges import scan_edges
+from energybench.analysis.edges import edge_line, scan_edges  # noqa: F401 (edge_line re-exported)
 from energybench.analysis.integrate import WindowResult, integrate_windows
 from energybench.analysis.trace import Trace
 from energybench.analysis.windows import Window, pair_edges_in_intervals
-from energybench.errors import AnalysisError
-
-
-def edge_line(trace: Trace, configured: str) -> str:
-    """The digital line carrying the timestamp: the configured one, or the only one."""
-    if configured in trace.digital_names:
-        return configured
-    if len(trace.digital_names) == 1:
-        return trace.digital_names[0]
-    raise AnalysisError(
-        f"sync line {configured!r} is not among the recorded lines {trace.digital_names}",
-        context="sync.line",
-    )
 
 
 def analyze_interval(

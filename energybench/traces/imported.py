@@ -18,7 +18,6 @@ from energybench.errors import TraceFileError, TruncatedRecordingError
 from energybench.traces.published import PublishedResults, parse_results_txt
 
 Runner = Literal["mlcommons", "eembc"]
-ENERGY_FOLDER_NAMES = ("energy", "power")  # "power/" in R0.7/R1.0 open submissions
 
 
 @dataclass(frozen=True)
@@ -122,54 +121,22 @@ def read_published(folder: Path) -> PublishedResults | None:
     return None if path is None else parse_results_txt(path)
 
 
-def _runner_of(folder: Path) -> Runner | None:
-    if (folder / "results.json").is_file():
-        return "mlcommons"
-    if any(folder.glob("*energy.bin")):
-        return "eembc"
-    return None
-
-
-def detect_runner(path: Path) -> tuple[Runner, Path] | None:
-    """Which runner wrote the energy folder at ``path``, in its energy/ or power/ folder, or
-    in ``<model>/power`` one level down (R0.7/R1.0 open submissions); None if none.
-
-    Several candidate folders one level down are ambiguous: TraceFileError lists them.
-    """
-    if not path.is_dir():
-        return None
-    for folder in (path, *(path / name for name in ENERGY_FOLDER_NAMES)):
-        if folder.is_dir() and (runner := _runner_of(folder)):
-            return runner, folder
-    nested = [
-        (runner, sub / name)
-        for sub in sorted(p for p in path.iterdir() if p.is_dir())
-        for name in ENERGY_FOLDER_NAMES
-        if (sub / name).is_dir() and (runner := _runner_of(sub / name))
-    ]
-    if len(nested) > 1:
-        raise TraceFileError(
-            "several energy folders below: " + ", ".join(str(f) for _, f in nested),
-            context=str(path),
-        )
-    return nested[0] if nested else None
-
-
 def import_folder(path: Path, **options: object) -> ImportedRun:
     """Import the MLCommons-runner or EEMBC-EnergyRunner energy folder at or below ``path``."""
-    found = detect_runner(path)
-    if found is None:
-        raise TraceFileError(
-            "not a runner energy folder: expected results.json (MLCommons runner) or "
-            "trace1-energy.bin + trace1-timestamps.json (EEMBC EnergyRunner), here or in "
-            "energy/ or power/",
-            context=str(path),
-        )
-    runner, folder = found
-    if runner == "mlcommons":
+    from energybench.traces.folders import locate
+
+    found = locate(path)
+    if found.kind == "mlcommons":
         from energybench.traces.mlcommons import import_mlcommons
 
-        return import_mlcommons(folder, **options)  # type: ignore[arg-type]
-    from energybench.traces.eembc import import_eembc
+        return import_mlcommons(found.path, **options)  # type: ignore[arg-type]
+    if found.kind == "eembc":
+        from energybench.traces.eembc import import_eembc
 
-    return import_eembc(folder, **options)  # type: ignore[arg-type]
+        return import_eembc(found.path, **options)  # type: ignore[arg-type]
+    raise TraceFileError(
+        "not a runner energy folder: expected results.json (MLCommons runner) or "
+        "trace1-energy.bin + trace1-timestamps.json (EEMBC EnergyRunner), here or in "
+        f"energy/ or power/ (found: {found.kind})",
+        context=str(path),
+    )
