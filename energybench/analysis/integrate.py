@@ -311,7 +311,8 @@ def _add_chunk(chunk: TraceChunk, plans: list[_Plan], allow_missing: bool) -> No
 
 
 def _sums(chunk: TraceChunk, allow_missing: bool) -> tuple[float, float]:
-    """Σ i·v and Σ i over a chunk in float64, block by block.
+    """Σ i·v and Σ i over a chunk in float64, block by block (a non-finite sum is returned as
+    it is, without numpy's overflow warning: the callers check it).
 
     ``np.einsum(..., dtype=float64)`` multiplies float32 samples exactly in float64 without a
     converted copy and without BLAS (whose thread start-up dominates ``np.dot`` on busy hosts).
@@ -320,18 +321,19 @@ def _sums(chunk: TraceChunk, allow_missing: bool) -> tuple[float, float]:
     voltage = chunk.voltage_v
     constant_v = not isinstance(voltage, np.ndarray)
     power = charge = 0.0
-    for a in range(0, chunk.n_samples, BLOCK_SAMPLES):
-        i = current[a : a + BLOCK_SAMPLES]
-        v = voltage if constant_v else voltage[a : a + BLOCK_SAMPLES]
-        if allow_missing:  # missing samples contribute nothing
-            i = np.nan_to_num(i.astype(np.float64), nan=0.0)
-            if not constant_v:
-                v = v.astype(np.float64)
-                v[np.isnan(v)] = 0.0
-        s = float(i.sum(dtype=np.float64))
-        charge += s
-        if constant_v:
-            power += voltage * s
-        else:
-            power += float(np.einsum("i,i->", i, v, dtype=np.float64))
+    with np.errstate(over="ignore", invalid="ignore"):
+        for a in range(0, chunk.n_samples, BLOCK_SAMPLES):
+            i = current[a : a + BLOCK_SAMPLES]
+            v = voltage if constant_v else voltage[a : a + BLOCK_SAMPLES]
+            if allow_missing:  # missing samples contribute nothing
+                i = np.nan_to_num(i.astype(np.float64), nan=0.0)
+                if not constant_v:
+                    v = v.astype(np.float64)
+                    v[np.isnan(v)] = 0.0
+            s = float(i.sum(dtype=np.float64))
+            charge += s
+            if constant_v:
+                power += voltage * s
+            else:
+                power += float(np.einsum("i,i->", i, v, dtype=np.float64))
     return power, charge

@@ -191,9 +191,15 @@ def checked(
             remedy="allow_implausible",
         ) from error
     if error is not None:
-        if not check.infinite:
+        if check.infinite:  # allowed: infinite samples carry no measurement, they are missing
+            report = analyse(check.with_infinite_as_missing())
+        elif isinstance(error, ImplausibleDataError):  # a sum beyond any float: no number
+            raise ImplausibleDataError(
+                f"{error.one_line()}; even allowed, no energy can be given for it",
+                context=str(where),
+            ) from error
+        else:
             raise error
-        report = analyse(check.with_infinite_as_missing())
         check.place([(r.index, r.start_position, r.stop_position) for r in report.windows])
     return report, findings  # type: ignore[return-value]
 
