@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from energybench.cli.app import app
 from energybench.errors import TruncatedRecordingError
+from energybench.instruments.catalogue import CATALOGUE
 from energybench.runner.context import RunOptions
 from energybench.runner.run import run_workload
 from energybench.sim.lab import VirtualLab
@@ -24,15 +25,7 @@ from energybench.traces.jls_writer import JlsWriter
 runner = CliRunner(env={"COLUMNS": "220"})
 REL = 1e-9
 WINDOWS = 3  # fewer than a submission's 5: enough to pair, compare and take a median
-PROFILES = {
-    "stream": "sim_stream.toml",
-    "n6705c": "keysight_n6705c.toml",
-    "lpm01a": "lpm01a.toml",
-    "otii": "otii_arc.toml",
-    "b2900": "keysight_b2900.toml",
-    "keithley2461": "keithley_2461.toml",
-    "keithley2600b": "keithley_2600b.toml",
-}
+PROFILES = {entry.name: entry.profile for entry in CATALOGUE}
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +111,7 @@ def test_each_raw_file_alone_reproduces_its_window(run_folders, meter) -> None:
 
 def test_a_stream_folder_cut_short_is_truncated(run_folders, tmp_path) -> None:
     folder = tmp_path / "run"
-    shutil.copytree(run_folders["stream"], folder)
+    shutil.copytree(run_folders["sim_stream"], folder)
     trace = read_jls(folder / "trace.jls")
     windows = _recorded(folder)["windows"]
     cut_at = windows[1]["interval_ids"][1] + 10  # after the second window, before the third
@@ -145,7 +138,7 @@ def test_a_stream_folder_cut_short_is_truncated(run_folders, tmp_path) -> None:
 
 def test_a_missing_capture_is_truncated(run_folders, tmp_path) -> None:
     folder = tmp_path / "run"
-    shutil.copytree(run_folders["keithley2461"], folder)
+    shutil.copytree(run_folders["keithley_2461"], folder)
     last = _recorded(folder)["windows"][-1]["raw_file"]
     (folder / last).unlink()
     out = runner.invoke(app, ["analyze", str(folder)])

@@ -98,10 +98,10 @@ def test_infinite_samples_count_as_missing_when_allowed(tmp_path) -> None:
 
 def test_the_instrument_profile_sets_the_bounds(tmp_path) -> None:
     source = SourceInfo(instrument="Keysight Technologies N6705C")
-    path = write_jls(tmp_path / "n6705c.jls", _trace(source=source, i1500=5.0))  # 5 A > 3.6 A
+    path = write_jls(tmp_path / "n6705c.jls", _trace(source=source, i1500=12.0))  # > 9.6 A
     _, line = _fail(path)
-    assert "current above the bounds: 5 at sample 1500" in line
-    assert "keysight_n6705c.toml: widest current 3 A x1.2 over-range" in line
+    assert "current above the bounds: 12 at sample 1500" in line
+    assert "keysight_n6705c.toml: widest current 8 A x1.2 over-range" in line  # N6785A
     source = SourceInfo(instrument="energybench SimJS220")  # the stream source's 10 A range
     data = _json(write_jls(tmp_path / "js.jls", _trace(source=source, i1500=5.0)))
     assert data["bounds"].startswith("sim_stream.toml") and data["implausible"] == []

@@ -167,13 +167,16 @@ def test_channel_beyond_the_instrument_and_a_driver_option_outside_options(bench
 
 
 def test_the_supply_is_the_meter_or_its_own_instrument(bench_files) -> None:
-    otii = parse_bench(bench_files["otii_arc.bench.toml"])
-    assert otii.supply.instrument is None  # same driver and resource: one connection
+    otii = bench_files["otii_arc.bench.toml"]
+    assert parse_bench(otii).supply.instrument is None  # no driver: the meter powers the DUT
+    otii = copy.deepcopy(otii)
+    otii["supply"].update(driver="otii", resource=otii["meter"]["resource"])
+    assert parse_bench(otii).supply.instrument is None  # the same instrument: one connection
     js = parse_bench(bench_files["joulescope.bench.toml"])
     assert js.supply.instrument.driver == "keysight_n6705c"
     table = copy.deepcopy(bench_files["lpm01a.bench.toml"])
     table["supply"]["channel"] = 2  # a channel of its own needs its own driver entry
-    del table["supply"]["driver"]
+    table["supply"].pop("driver", None)
     with pytest.raises(ConfigError, match=r"supply.driver: missing"):
         parse_bench(table)
     table = copy.deepcopy(bench_files["joulescope.bench.toml"])

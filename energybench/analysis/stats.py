@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -39,6 +40,22 @@ class Summary:
 def nan_to_none(d: dict) -> dict:
     """``d`` with NaN and infinite values as None (JSON has neither)."""
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
+
+
+def json_ready(value: Any) -> Any:
+    """``value`` as JSON can hold it: NaN and infinite floats as None (JSON has neither),
+    tuples as lists, numpy scalars as Python numbers, anything with ``__fspath__`` as text."""
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "__fspath__"):
+        return str(value)
+    if isinstance(value, np.generic):
+        return json_ready(value.item())
+    return value
 
 
 def bootstrap_median_ci(

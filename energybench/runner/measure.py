@@ -401,10 +401,23 @@ class TriggeredMeasurer:
         return out
 
 
+def _float32_exact(trace: Trace) -> bool:
+    """Whether every current and voltage sample is a float32 value (JLS stores float32)."""
+    for chunk in trace.chunks():
+        for values in (chunk.current_a, chunk.voltage_array()):
+            x = np.asarray(values)
+            if x.dtype != np.float32 and not np.array_equal(
+                x.astype(np.float32), x, equal_nan=True
+            ):
+                return False
+    return True
+
+
 def record_capture(trace: Trace, path: Path, metadata: dict | None = None) -> Path | None:
-    """Write a capture as JLS (CSV when its sample rate is not an integer, which JLS needs),
-    with ``metadata`` (how its window is found) inside the file; a stop signal waits until the
-    file is complete (it holds measured data)."""
+    """Write a capture losslessly, so a re-analysis reproduces the window's figures: as JLS
+    when its rate is an integer and its samples float32 values (what JLS stores), else as CSV
+    (17 significant digits); with ``metadata`` (how its window is found) inside the file. A
+    stop signal waits until the file is complete (it holds measured data)."""
     with deferred_interrupt():
         return _record_capture(trace, path, metadata)
 
@@ -412,7 +425,7 @@ def record_capture(trace: Trace, path: Path, metadata: dict | None = None) -> Pa
 def _record_capture(trace: Trace, path: Path, metadata: dict | None) -> Path | None:
     try:
         rate = trace.sample_rate_hz
-        if float(rate).is_integer():
+        if float(rate).is_integer() and _float32_exact(trace):
             from energybench.traces.jls_writer import write_jls
 
             return write_jls(path.with_suffix(".jls"), trace, metadata=metadata)

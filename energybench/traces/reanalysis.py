@@ -24,7 +24,6 @@ what was refused (the CLI names its own flag for it).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -34,7 +33,7 @@ from energybench.analysis.capture import capture_window, check_edges_agree
 from energybench.analysis.edges import edge_line
 from energybench.analysis.plausibility import Bounds, Finding, SampleCheck, window_findings
 from energybench.analysis.report import AnalysisReport, analyze_trace, analyze_windows
-from energybench.analysis.stats import Summary, nan_to_none
+from energybench.analysis.stats import Summary, json_ready, nan_to_none
 from energybench.analysis.trace import Trace
 from energybench.errors import (
     AnalysisError,
@@ -113,19 +112,6 @@ class Reanalysis:
         }
         out.update(self.extra)
         return json_ready(out)
-
-
-def json_ready(value: Any) -> Any:
-    """``value`` with every non-finite float as None and tuples as lists."""
-    if isinstance(value, dict):
-        return {str(k): json_ready(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_ready(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Path):
-        return str(value)
-    return value
 
 
 def _generic(trace: Trace) -> Bounds:
