@@ -226,3 +226,23 @@ def test_file_name_is_in_the_message(tmp_path: Path) -> None:
     path.write_text('[meter]\ndriver = "sim_stream"\nresource = "x"\n[sync]\nmode = "x"\n')
     with pytest.raises(ConfigError, match=str(path)):
         load_bench(path)
+
+
+def test_driver_options_come_from_the_driver_signature() -> None:
+    from energybench.instruments.registry import driver_options, load_driver
+    from energybench.runner.bench_schema import Problems, check_options
+
+    n6705c = driver_options(load_driver("keysight_n6705c"))
+    assert n6705c["sync_channel"] is int and n6705c["io_voltage_v"] is float
+    assert n6705c["timeout_s"] is float and "channel" not in n6705c  # declared transport option
+
+    class AnyKeyword:  # a third-party driver whose constructor takes any keyword
+        def __init__(self, transport, limits=None, channel=1, **kw) -> None: ...
+
+        @classmethod
+        def open(cls, resource, limits=None, **kw): ...
+
+    assert driver_options(AnyKeyword) is None
+    p = Problems("bench.toml")
+    check_options(p, {"whatever": 1, "sample_rate_hz": 0}, AnyKeyword, "meter", True)
+    assert p.items == ["meter.options.sample_rate_hz: must be a number > 0, got 0"]

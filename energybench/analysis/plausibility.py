@@ -131,19 +131,34 @@ class SampleCheck:
         current = np.asarray(chunk.current_a, dtype=np.float64)
         self._flag(chunk, np.isinf(current), current, "infinite current", "no instrument")
         finite = np.where(np.isfinite(current), current, 0.0)
-        self._flag(chunk, finite > b.max_current_a, current, "current above the bounds",
-                   f"at most {b.max_current_a:g} A: {b.source}")  # fmt: skip
+        self._flag(
+            chunk,
+            finite > b.max_current_a,
+            current,
+            "current above the bounds",
+            f"at most {b.max_current_a:g} A: {b.source}",
+        )
         below = "negative current (energy bin)" if b.min_current_a == 0 else "current below"
-        self._flag(chunk, finite < b.min_current_a, current, below,
-                   f"at least {b.min_current_a:g} A: {b.source}")  # fmt: skip
+        self._flag(
+            chunk,
+            finite < b.min_current_a,
+            current,
+            below,
+            f"at least {b.min_current_a:g} A: {b.source}",
+        )
         voltage = chunk.voltage_v
         if not isinstance(voltage, np.ndarray):
             voltage = np.full(1, float(voltage))
         voltage = np.asarray(voltage, dtype=np.float64)
         self._flag(chunk, np.isinf(voltage), voltage, "infinite voltage", "no instrument")
         finite_v = np.where(np.isfinite(voltage), voltage, 0.0)
-        self._flag(chunk, np.abs(finite_v) > b.max_voltage_v, voltage, "voltage beyond the bounds",
-                   f"at most ±{b.max_voltage_v:g} V: {b.source}")  # fmt: skip
+        self._flag(
+            chunk,
+            np.abs(finite_v) > b.max_voltage_v,
+            voltage,
+            "voltage beyond the bounds",
+            f"at most ±{b.max_voltage_v:g} V: {b.source}",
+        )
         bad = np.isinf(current)
         if voltage.shape == current.shape:
             bad |= np.isinf(voltage)
@@ -151,8 +166,9 @@ class SampleCheck:
             bad[:] = True
         self.infinite.extend(true_ranges(bad, chunk.first_sample_id))
 
-    def _flag(self, chunk: TraceChunk, mask: np.ndarray, values: np.ndarray, what: str,
-              limit: str) -> None:  # fmt: skip
+    def _flag(
+        self, chunk: TraceChunk, mask: np.ndarray, values: np.ndarray, what: str, limit: str
+    ) -> None:
         hits = np.flatnonzero(mask)
         if not hits.size:
             return

@@ -91,12 +91,16 @@ def driver_names() -> tuple[str, ...]:
     return tuple(ep.name for ep in _entry_points())
 
 
-def driver_options(cls: type) -> dict[str, type | None]:
+def driver_options(cls: type) -> dict[str, type | None] | None:
     """The keyword options a driver's ``open()`` accepts, each with the type of its default
     (None: any): the keyword parameters of ``open()`` and of the constructor (which ``open()``
     forwards its extra keywords to), plus the transport options the class declares in
-    ``transport_options`` as (name, type) pairs (what ``open()`` takes for the transport)."""
+    ``transport_options`` as (name, type) pairs (what ``open()`` takes for the transport).
+    None when the constructor takes any keyword (``**kwargs``): nothing can be checked."""
     found: dict[str, type | None] = dict(getattr(cls, "transport_options", {}))
+    init = inspect.signature(cls.__init__).parameters.values()  # type: ignore[misc]
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in init):
+        return None  # a constructor taking any keyword: its options cannot be listed
     for function in (cls.open, cls.__init__):  # type: ignore[attr-defined,misc]
         for param in inspect.signature(function).parameters.values():
             if param.name in NOT_OPTIONS or param.kind in (

@@ -156,14 +156,16 @@ def check_sections(p: Problems, table: Mapping) -> None:
 
 def check_instrument_keys(p: Problems, table: Mapping, cls: type | None, path: str) -> None:
     """``[meter]``/``[supply]`` keys; a driver option written as a key is told where it goes."""
-    options = driver_options(cls) if cls is not None else {}
+    options = (driver_options(cls) if cls is not None else None) or {}
     valid = SECTIONS[path]
     for key in table:
         if key in valid:
             continue
         if key in options:
-            p.add(f"{path}.{key}: an option of driver {cls.__name__}: write it under "  # type: ignore[union-attr]
-                  f"{path}.options (options = {{ {key} = ... }})")  # fmt: skip
+            p.add(
+                f"{path}.{key}: an option of driver {cls.__name__}: write it under "  # type: ignore[union-attr]
+                f"{path}.options (options = {{ {key} = ... }})"
+            )
         else:
             p.unknown({key: None}, valid, path)
 
@@ -201,12 +203,12 @@ def check_options(
     if not options:
         return
     own = RUNNER_OPTIONS if runner_options else {}
-    if cls is None:  # the driver could not be loaded: check the runner's own options only
+    of_driver = driver_options(cls) if cls is not None else None
+    if of_driver is None:  # not loadable here, or it takes any keyword: the runner's own only
         for key, value in options.items():
             if key in own and (problem := own[key](value)):
                 p.add(f"{path}.options.{key}: {problem}")
         return
-    of_driver = driver_options(cls)
     for key, value in options.items():
         where = f"{path}.options.{key}"
         if key in NOT_OPTIONS:

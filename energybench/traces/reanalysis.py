@@ -37,15 +37,12 @@ from energybench.analysis.stats import Summary, json_ready, nan_to_none
 from energybench.analysis.trace import Trace
 from energybench.errors import (
     AnalysisError,
-    EdgeCountError,
     ImplausibleDataError,
     TruncatedRecordingError,
-    UsageError,
 )
 from energybench.traces.folders import locate, require_raw_data
 
 BoundsFor = Callable[[Trace], Bounds]
-RUNNER_BOUNDS = Bounds.generic(unipolar=True, why="runner energy bins: energy drawn, never < 0")
 
 
 @dataclass(frozen=True)
@@ -66,8 +63,11 @@ class ReanalysisOptions:
     @property
     def edge_options(self) -> list[str]:
         """The options that choose edges themselves (trace files only)."""
-        names = {"sync_line": self.sync_line, "polarity": self.polarity,
-                 "min_pulse_s": self.min_pulse_s}  # fmt: skip
+        names = {
+            "sync_line": self.sync_line,
+            "polarity": self.polarity,
+            "min_pulse_s": self.min_pulse_s,
+        }
         return [k for k, v in names.items() if v is not None]
 
     @property
@@ -135,7 +135,9 @@ def reanalyze(
         from energybench.traces.reanalysis_run import reanalyze_run
 
         return reanalyze_run(located.path, options, bounds_for)
-    return _runner_folder(located.path, located.kind, options)
+    from energybench.traces.reanalysis_published import reanalyze_runner_folder
+
+    return reanalyze_runner_folder(located.path, located.kind, options)
 
 
 def open_trace(path: Path) -> Trace:
@@ -251,11 +253,21 @@ def _plain_trace(
     extra = {"trace": report.to_dict()["trace"]}
     if edges is not None:
         extra["edges"] = report.to_dict()["edges"]
-    return Reanalysis(path, "trace", rule, rows_of(report), _summaries(report), bounds.source,
-                      findings, truncated, [], extra)  # fmt: skip
+    return Reanalysis(
+        path,
+        "trace",
+        rule,
+        rows_of(report),
+        report_summaries(report),
+        bounds.source,
+        findings,
+        truncated,
+        [],
+        extra,
+    )
 
 
-def _summaries(report: AnalysisReport) -> dict[str, Summary | None]:
+def report_summaries(report: AnalysisReport) -> dict[str, Summary | None]:
     return {
         "energy_per_inference_j": report.energy_per_inference_j,
         "energy_j": report.energy_j,
@@ -314,8 +326,9 @@ def capture_report(
         )
         if t.digital_names:
             line = edge_line(t, str(sync.get("line", "")))
-            disagree = check_edges_agree(t, line, sync.get("polarity", "falling"),
-                                         run.get("edge_positions") or [])  # fmt: skip
+            disagree = check_edges_agree(
+                t, line, sync.get("polarity", "falling"), run.get("edge_positions") or []
+            )
             if disagree is not None:
                 raise disagree
         rule.append(found.rule)
@@ -335,54 +348,21 @@ def _capture(
     report, findings, rule = capture_report(
         path, trace, run, options, bounds, int(run.get("window", 0))
     )
-    extra = {"trace": report.to_dict()["trace"], "capture": {
-        k: run.get(k) for k in ("window", "attempt", "edge_positions", "trigger_on_pin", "sync")
-    }}  # fmt: skip
-    return Reanalysis(path, "capture", f"capture: {rule}", rows_of(report), _summaries(report),
-                      bounds.source, findings, truncated, [], extra)  # fmt: skip
-
-
-def _runner_folder(folder: Path, kind: str, options: ReanalysisOptions) -> Reanalysis:
-    """An MLCommons-runner or EEMBC-EnergyRunner folder: its events, its rule, its figures."""
-    if options.edge_options:
-        raise UsageError(
-            f"{', '.join(options.edge_options)} apply to trace files; a runner folder's windows "
-            "come from its own timestamp events",
-            context=str(folder),
-        )
-    if kind == "mlcommons":
-        from energybench.traces.mlcommons import import_mlcommons
-
-        run = import_mlcommons(
-            folder,
-            skip_leading_events=options.runner_rule,
-            skip_events=options.skip_edges or 0,
-            allow_truncated=options.allow_truncated,
-        )
-    else:
-        from energybench.traces.eembc import import_eembc
-
-        boot = {} if options.skip_edges is None else {"boot_events": options.skip_edges}
-        run = import_eembc(folder, allow_truncated=options.allow_truncated, **boot)  # type: ignore[arg-type]
-    windows = tuple(run.windows)
-    if options.expected_windows is not None and len(windows) != options.expected_windows:
-        raise EdgeCountError(
-            f"expected {options.expected_windows} window(s), the folder has {len(windows)}",
-            context=str(folder),
-        )
-    if options.inferences:
-        windows = tuple(replace(w, inferences=options.inferences) for w in windows)
-
-    def analyse(t: Trace) -> AnalysisReport:
-        return analyze_windows(t, windows, allow_missing=options.allow_missing)
-
-    report, findings = checked(run.path, run.trace, RUNNER_BOUNDS, options, analyse)
     extra = {
-        "runner": run.runner,
-        "published_energy_per_inference_j": list(run.published_energy_per_inference_j),
-        "published_median_energy_per_inference_j": run.published_median_energy_per_inference_j,
-        "expected_windows": run.expected_windows,
+        "trace": report.to_dict()["trace"],
+        "capture": {
+            k: run.get(k) for k in ("window", "attempt", "edge_positions", "trigger_on_pin", "sync")
+        },
     }
-    return Reanalysis(run.path, run.runner, run.rule, rows_of(report), _summaries(report),
-                      RUNNER_BOUNDS.source, findings, run.truncation, list(run.warnings),
-                      extra)  # fmt: skip
+    return Reanalysis(
+        path,
+        "capture",
+        f"capture: {rule}",
+        rows_of(report),
+        report_summaries(report),
+        bounds.source,
+        findings,
+        truncated,
+        [],
+        extra,
+    )

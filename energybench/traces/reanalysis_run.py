@@ -87,10 +87,14 @@ def reanalyze_run(folder: Path, options: ReanalysisOptions, bounds_for: BoundsFo
     ours = summary["energy_per_inference_j"]
     extra = {"run": _comparison(run, pairs, ours.median if ours else None)}
     warnings = [f"the run was aborted: {run.aborted}"] if run.aborted else []
-    warnings += [f"window {w.index} attempt {w.attempt} was invalid in the run: "
-                 f"{'; '.join(w.problems)}" for w, _ in pairs if not w.valid]  # fmt: skip
-    return Reanalysis(folder, "energybench run", rule, rows, summary, bounds, findings,
-                      truncated, warnings, extra)  # fmt: skip
+    warnings += [
+        f"window {w.index} attempt {w.attempt} was invalid in the run: {'; '.join(w.problems)}"
+        for w, _ in pairs
+        if not w.valid
+    ]
+    return Reanalysis(
+        folder, "energybench run", rule, rows, summary, bounds, findings, truncated, warnings, extra
+    )
 
 
 def _row(w: RunWindow, r: WindowResult) -> dict[str, Any]:
@@ -168,13 +172,16 @@ def _stream(run: EnergybenchRun, options: ReanalysisOptions, bounds_for: BoundsF
         sums = ChunkSums(t)
         scan = scan_edges(sums.observe(), line=line, polarity=polarity, min_pulse_s=min_pulse_s)  # type: ignore[arg-type]
         first, rate = t.first_sample_id, t.sample_rate_hz
-        intervals = [((w.interval_ids[0] - first) / rate, (w.interval_ids[1] - first) / rate)
-                     for w in present]  # type: ignore[index]  # fmt: skip
+        intervals = [
+            ((w.interval_ids[0] - first) / rate, (w.interval_ids[1] - first) / rate)
+            for w in present
+        ]  # type: ignore[index]
         windows = pair_edges_in_intervals(
             scan, intervals, inferences=[w.inferences for w in present]
         )
-        return analyze_windows(t, windows, allow_missing=options.allow_missing, chunk_sums=sums,
-                               edges=scan)  # fmt: skip
+        return analyze_windows(
+            t, windows, allow_missing=options.allow_missing, chunk_sums=sums, edges=scan
+        )
 
     if not present:
         return [], [], bounds.source, "no window of the run is in its recording", cut
