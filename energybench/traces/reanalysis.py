@@ -90,6 +90,29 @@ class Reanalysis:
     warnings: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def of_report(
+        cls,
+        path: Path,
+        kind: str,
+        rule: str,
+        report: AnalysisReport,
+        bounds: Bounds,
+        findings: list[Finding],
+        truncated: str | None = None,
+        warnings: list[str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> Reanalysis:
+        """The result of one analysis report: its rows and statistics."""
+        summary = {
+            "energy_per_inference_j": report.energy_per_inference_j,
+            "energy_j": report.energy_j,
+            "latency_s": report.latency_s,
+        }
+        rows = [r.to_dict() for r in report.windows]
+        return cls(path, kind, rule, rows, summary, bounds.source, findings, truncated,
+                   list(warnings or ()), dict(extra or {}))  # fmt: skip
+
     @property
     def median_energy_per_inference_j(self) -> float | None:
         s = self.summary.get("energy_per_inference_j")
@@ -192,10 +215,6 @@ def checked(
     return report, findings  # type: ignore[return-value]
 
 
-def rows_of(report: AnalysisReport) -> list[dict[str, Any]]:
-    return [r.to_dict() for r in report.windows]
-
-
 def _trace_file(path: Path, options: ReanalysisOptions, bounds_for: BoundsFor) -> Reanalysis:
     trace = open_trace(path)
     run = trace.metadata.get("run") or {}
@@ -253,26 +272,8 @@ def _plain_trace(
     extra = {"trace": report.to_dict()["trace"]}
     if edges is not None:
         extra["edges"] = report.to_dict()["edges"]
-    return Reanalysis(
-        path,
-        "trace",
-        rule,
-        rows_of(report),
-        report_summaries(report),
-        bounds.source,
-        findings,
-        truncated,
-        [],
-        extra,
-    )
-
-
-def report_summaries(report: AnalysisReport) -> dict[str, Summary | None]:
-    return {
-        "energy_per_inference_j": report.energy_per_inference_j,
-        "energy_j": report.energy_j,
-        "latency_s": report.latency_s,
-    }
+    return Reanalysis.of_report(path, "trace", rule, report, bounds, findings, truncated,
+                                extra=extra)  # fmt: skip
 
 
 def _plan_truncation(
@@ -354,15 +355,5 @@ def _capture(
             k: run.get(k) for k in ("window", "attempt", "edge_positions", "trigger_on_pin", "sync")
         },
     }
-    return Reanalysis(
-        path,
-        "capture",
-        f"capture: {rule}",
-        rows_of(report),
-        report_summaries(report),
-        bounds.source,
-        findings,
-        truncated,
-        [],
-        extra,
-    )
+    return Reanalysis.of_report(path, "capture", f"capture: {rule}", report, bounds, findings,
+                                truncated, extra=extra)  # fmt: skip

@@ -12,13 +12,7 @@ from energybench.analysis.plausibility import Bounds
 from energybench.analysis.report import AnalysisReport, analyze_windows
 from energybench.analysis.trace import Trace
 from energybench.errors import EdgeCountError, UsageError
-from energybench.traces.reanalysis import (
-    Reanalysis,
-    ReanalysisOptions,
-    checked,
-    report_summaries,
-    rows_of,
-)
+from energybench.traces.reanalysis import Reanalysis, ReanalysisOptions, checked
 
 RUNNER_BOUNDS = Bounds.generic(unipolar=True, why="runner energy bins: energy drawn, never < 0")
 
@@ -64,15 +58,5 @@ def reanalyze_runner_folder(folder: Path, kind: str, options: ReanalysisOptions)
         "published_median_energy_per_inference_j": run.published_median_energy_per_inference_j,
         "expected_windows": run.expected_windows,
     }
-    return Reanalysis(
-        run.path,
-        run.runner,
-        run.rule,
-        rows_of(report),
-        report_summaries(report),
-        RUNNER_BOUNDS.source,
-        findings,
-        run.truncation,
-        list(run.warnings),
-        extra,
-    )
+    return Reanalysis.of_report(run.path, run.runner, run.rule, report, RUNNER_BOUNDS, findings,
+                                run.truncation, list(run.warnings), extra)  # fmt: skip
