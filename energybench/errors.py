@@ -64,6 +64,19 @@ class AnalysisError(EnergybenchError, ValueError):
     """The analysis cannot produce a trustworthy result (edges, windows, gaps)."""
 
 
+class ImplausibleDataError(AnalysisError):
+    """A recording holds values its instrument could not have measured (or a result that no
+    powered DUT gives: a negative or infinite energy)."""
+
+
+class TruncatedRecordingError(TraceFileError):
+    """A recording holds less than it promised (a run killed, a copy interrupted)."""
+
+
+class NoRawDataError(TraceFileError):
+    """A result folder has published figures but no raw data to re-verify them from."""
+
+
 class EdgeCountError(AnalysisError):
     """The timestamp edges found do not pair into the expected windows."""
 

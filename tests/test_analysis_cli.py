@@ -1,8 +1,9 @@
 """`energybench analyze`: table and JSON output, runner folders, errors as exit codes.
 
-Recordings are built in memory and served through a stand-in for
-``energybench.traces.open_recording`` (the command imports the real one); the last test goes
-through the real JLS writer and reader.
+Trace recordings are built in memory and served through a stand-in for
+``energybench.traces.reanalysis.open_trace`` (the command's one trace-file seam); the runner
+folder is a real MLCommons-runner layout written to disk; the last test goes through the real
+JLS writer and reader.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +18,8 @@ import pytest
 from analysis_synth import pulses
 from typer.testing import CliRunner
 
-import energybench.traces
+import energybench.traces.reanalysis
 from energybench.analysis.trace import Trace
-from energybench.analysis.windows import Window
 from energybench.cli.analyze import parse_sync
 from energybench.cli.app import app, main
 from energybench.errors import EdgeCountError, TraceFileError
@@ -44,21 +43,9 @@ def _trace(line: str = "gpi[0]", boot: bool = True) -> Trace:
     return Trace.from_arrays(current, 3.0, FS, digital={line: levels})
 
 
-@dataclass(frozen=True)
-class FakeRun:
-    """Stands in for energybench.traces.imported.ImportedRun (same fields the CLI reads)."""
-
-    trace: Trace
-    windows: tuple[Window, ...]
-    published_energy_per_inference_j: tuple[float, ...]
-    published_median_energy_per_inference_j: float | None
-    runner: str
-    path: Path
-
-
 @pytest.fixture
 def serve(monkeypatch, tmp_path):
-    """Make open_recording return the given object for a file that exists."""
+    """Make the trace-file reader return the given trace for a file that exists."""
 
     def install(recording, name: str = "trace.jls") -> Path:
         path = tmp_path / name
@@ -68,10 +55,29 @@ def serve(monkeypatch, tmp_path):
             assert Path(p) == path
             return recording
 
-        monkeypatch.setattr(energybench.traces, "open_recording", fake_open)
+        monkeypatch.setattr(energybench.traces.reanalysis, "open_trace", fake_open)
         return path
 
     return install
+
+
+def _mlcommons_folder(folder: Path) -> Path:
+    """Two trials of 1 kHz bins at 10 mW (10 µJ per 1 ms bin), 1000-bin windows of 10
+    inferences, and the results.txt the runner would print (published 1.0 and 1.01 mJ)."""
+    folder.mkdir()
+    trials = [
+        {"mode": "e", "infer": {"iterations": 10}, "power": {
+            "samples": [1e-5] * 2500, "voltage": 2.0,
+            "timestamps": [[f"{2 * k:02d}", 100], [f"{2 * k + 1:02d}", 1100]]}}
+        for k in range(2)
+    ]  # fmt: skip
+    (folder / "results.json").write_text(json.dumps(trials))
+    text = "".join(
+        f"Energy data for trial {k}\n  Inferences    : 10\n  Energy/Inf    : {e} uJ/inf\n"
+        for k, e in enumerate((1000.0, 1010.0))
+    )
+    (folder / "results.txt").write_text(text + "Median energy cost is 1005.0000 uJ/inf.\n")
+    return folder
 
 
 def test_parse_sync() -> None:
@@ -130,24 +136,22 @@ def test_min_pulse_and_rising_edges(serve) -> None:
     assert "6 pulse(s) shorter than 0.0004 s dropped" in str(dropped.exception)
 
 
-def test_runner_folder_uses_its_windows_and_shows_the_published_median(serve) -> None:
-    # A 1 kHz bin trace: 10 mW for 1000 bins (10 mJ) per window.
-    trace = Trace.from_arrays(np.full(5000, 0.005), 2.0, 1000.0, sample_kind="bin")
-    windows = (Window(0, 100.0, 1100.0, 10), Window(1, 2000.0, 3000.0, 10))
-    run = FakeRun(trace, windows, (1.0e-3, 1.01e-3), 1.005e-3, "mlcommons", Path("energy"))
-    path = serve(run, name="energy")
+def test_runner_folder_uses_its_windows_and_shows_the_published_median(tmp_path) -> None:
+    path = _mlcommons_folder(tmp_path / "energy")
     result = runner.invoke(app, ["analyze", str(path), "--json"])
+    assert result.exit_code == 0, result.output
     data = json.loads(result.output)
-    assert data["runner"] == "mlcommons"
+    assert data["runner"] == "mlcommons" and data["kind"] == "mlcommons"
     assert math.isclose(data["median_energy_per_inference_j"], 1.0e-3)
     assert data["published_median_energy_per_inference_j"] == 1.005e-3
     table = runner.invoke(app, ["analyze", str(path)])
     assert "Published median (mlcommons runner): 1.0050 mJ" in table.output
     assert "-0.498 %" in table.output
+    assert "Rule: exactly two timestamp events per trial" in table.output
     bad = runner.invoke(app, ["analyze", str(path), "--windows", "5"])
     assert isinstance(bad.exception, EdgeCountError)
-    usage = runner.invoke(app, ["analyze", str(path), "--skip-edges", "1"])
-    assert usage.exception.exit_code == 2
+    usage = runner.invoke(app, ["analyze", str(path), "--sync", "d7"])
+    assert usage.exception.exit_code == 2  # edges of a runner folder are its own events
 
 
 def _run_main(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:

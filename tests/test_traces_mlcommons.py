@@ -112,7 +112,7 @@ def test_extra_events_are_an_error_unless_skipping_is_asked(copy_dir: Path) -> N
         (lambda t: t[4]["power"].pop("voltage"), r"\[4\]\.power\.voltage"),
         (lambda t: t[1]["power"].pop("samples"), r"\[1\]\.power\.samples"),
         (lambda t: t[0]["infer"].update(iterations=0), "positive integer"),
-        (lambda t: t.pop(), "results.txt lists 5 windows, the raw data has 4"),
+        (lambda t: t.pop(), "truncated: results.txt lists 5 windows, the raw data holds 4"),
     ],
 )  # fmt: skip
 def test_broken_folders_raise_one_error_naming_the_file(copy_dir, edit, message) -> None:

@@ -128,6 +128,18 @@ class EdgeScan:
         return text
 
 
+def edge_line(trace: Trace, configured: str) -> str:
+    """The digital line carrying the timestamp: the configured one, or the only one."""
+    if configured in trace.digital_names:
+        return configured
+    if len(trace.digital_names) == 1:
+        return trace.digital_names[0]
+    raise AnalysisError(
+        f"sync line {configured!r} is not among the recorded lines {trace.digital_names}",
+        context="sync.line",
+    )
+
+
 def scan_edges(
     trace: Trace,
     *,

@@ -21,7 +21,7 @@ import numpy as np
 
 from energybench.analysis.trace import DEFAULT_CHUNK_SAMPLES, Trace, TraceChunk
 from energybench.analysis.windows import Window
-from energybench.errors import AnalysisError, MissingSamplesError
+from energybench.errors import AnalysisError, ImplausibleDataError, MissingSamplesError
 
 BLOCK_SAMPLES = 1 << 16  # per-block working set stays in the CPU cache
 
@@ -140,8 +140,9 @@ def integrate_windows(
             spans = ", ".join(f"{trace.time_s(g.start_id):.6f}+{g.count}" for g in gaps[:5])
             raise MissingSamplesError(
                 f"window {p.window.index} overlaps {count} missing sample(s) "
-                f"(at s+count: {spans}); allow_missing=True integrates the rest and flags it",
+                f"(at s+count: {spans}); allowing missing samples integrates the rest, flagged",
                 context=f"window {p.window.index}",
+                remedy="allow_missing",
             )
         missing_counts.append(count)
     _accumulate(trace, plans, chunk_samples, allow_missing, chunk_sums)
@@ -151,9 +152,15 @@ def integrate_windows(
         w = p.window
         duration = w.length_samples * dt
         energy, charge = p.power_sum * dt, p.current_sum * dt
-        if not (math.isfinite(energy) and math.isfinite(charge)):
+        if math.isnan(energy) or math.isnan(charge):
             raise MissingSamplesError(
                 f"window {w.index} contains NaN samples not listed as missing",
+                context=f"window {w.index}",
+            )
+        if not (math.isfinite(energy) and math.isfinite(charge)):
+            raise ImplausibleDataError(
+                f"window {w.index}: the energy is infinite (infinite samples, or values too large "
+                "to sum)",
                 context=f"window {w.index}",
             )
         n = w.inferences
@@ -304,7 +311,8 @@ def _add_chunk(chunk: TraceChunk, plans: list[_Plan], allow_missing: bool) -> No
 
 
 def _sums(chunk: TraceChunk, allow_missing: bool) -> tuple[float, float]:
-    """Σ i·v and Σ i over a chunk in float64, block by block.
+    """Σ i·v and Σ i over a chunk in float64, block by block (a non-finite sum is returned as
+    it is, without numpy's overflow warning: the callers check it).
 
     ``np.einsum(..., dtype=float64)`` multiplies float32 samples exactly in float64 without a
     converted copy and without BLAS (whose thread start-up dominates ``np.dot`` on busy hosts).
@@ -313,18 +321,19 @@ def _sums(chunk: TraceChunk, allow_missing: bool) -> tuple[float, float]:
     voltage = chunk.voltage_v
     constant_v = not isinstance(voltage, np.ndarray)
     power = charge = 0.0
-    for a in range(0, chunk.n_samples, BLOCK_SAMPLES):
-        i = current[a : a + BLOCK_SAMPLES]
-        v = voltage if constant_v else voltage[a : a + BLOCK_SAMPLES]
-        if allow_missing:  # missing samples contribute nothing
-            i = np.nan_to_num(i.astype(np.float64), nan=0.0)
-            if not constant_v:
-                v = v.astype(np.float64)
-                v[np.isnan(v)] = 0.0
-        s = float(i.sum(dtype=np.float64))
-        charge += s
-        if constant_v:
-            power += voltage * s
-        else:
-            power += float(np.einsum("i,i->", i, v, dtype=np.float64))
+    with np.errstate(over="ignore", invalid="ignore"):
+        for a in range(0, chunk.n_samples, BLOCK_SAMPLES):
+            i = current[a : a + BLOCK_SAMPLES]
+            v = voltage if constant_v else voltage[a : a + BLOCK_SAMPLES]
+            if allow_missing:  # missing samples contribute nothing
+                i = np.nan_to_num(i.astype(np.float64), nan=0.0)
+                if not constant_v:
+                    v = v.astype(np.float64)
+                    v[np.isnan(v)] = 0.0
+            s = float(i.sum(dtype=np.float64))
+            charge += s
+            if constant_v:
+                power += voltage * s
+            else:
+                power += float(np.einsum("i,i->", i, v, dtype=np.float64))
     return power, charge

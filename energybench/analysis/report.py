@@ -78,6 +78,20 @@ def _summary(s: Summary | None) -> dict | None:
     return s.to_dict() if s is not None else None
 
 
+def summaries(
+    results: Sequence[WindowResult], *, seed: int = 0, n_resamples: int = DEFAULT_RESAMPLES
+) -> dict[str, Summary | None]:
+    """Statistics of window energy, energy per inference and latency over ``results``."""
+    stats = {"seed": seed, "n_resamples": n_resamples}
+    per_inf = [r.energy_per_inference_j for r in results if r.energy_per_inference_j is not None]
+    latency = [r.latency_s for r in results if r.latency_s is not None]
+    return {
+        "energy_j": summarize([r.energy_j for r in results], **stats) if results else None,
+        "energy_per_inference_j": summarize(per_inf, **stats) if per_inf else None,
+        "latency_s": summarize(latency, **stats) if latency else None,
+    }
+
+
 def analyze_windows(
     trace: Trace,
     windows: Sequence[Window],
@@ -106,14 +120,9 @@ def analyze_windows(
         chunk_samples=chunk_samples,
         chunk_sums=chunk_sums,
     )
-    stats = {"seed": seed, "n_resamples": n_resamples}
-    per_inf = [r.energy_per_inference_j for r in results if r.energy_per_inference_j is not None]
-    latency = [r.latency_s for r in results if r.latency_s is not None]
     return AnalysisReport(
         windows=results,
-        energy_j=summarize([r.energy_j for r in results], **stats),
-        energy_per_inference_j=summarize(per_inf, **stats) if per_inf else None,
-        latency_s=summarize(latency, **stats) if latency else None,
+        **summaries(results, seed=seed, n_resamples=n_resamples),
         sample_rate_hz=trace.sample_rate_hz,
         sample_kind=trace.sample_kind,
         n_samples=trace.n_samples,
@@ -139,6 +148,7 @@ def analyze_trace(
     seed: int = 0,
     n_resamples: int = DEFAULT_RESAMPLES,
     chunk_samples: int = DEFAULT_CHUNK_SAMPLES,
+    drop_unpaired_last: bool = False,
 ) -> AnalysisReport:
     """Find the timestamp edges, pair them into windows and integrate them.
 
@@ -176,6 +186,7 @@ def analyze_trace(
             skip_leading_edges=skip_leading_edges,
             expected_windows=expected_windows,
             inferences=inferences,
+            drop_unpaired_last=drop_unpaired_last,
         )
     return analyze_windows(
         trace,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -37,8 +38,24 @@ class Summary:
 
 
 def nan_to_none(d: dict) -> dict:
-    """``d`` with NaN values as None (JSON has no NaN)."""
-    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in d.items()}
+    """``d`` with NaN and infinite values as None (JSON has neither)."""
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
+
+
+def json_ready(value: Any) -> Any:
+    """``value`` as JSON can hold it: NaN and infinite floats as None (JSON has neither),
+    tuples as lists, numpy scalars as Python numbers, anything with ``__fspath__`` as text."""
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "__fspath__"):
+        return str(value)
+    if isinstance(value, np.generic):
+        return json_ready(value.item())
+    return value
 
 
 def bootstrap_median_ci(
@@ -80,8 +97,9 @@ def summarize(
     if n_resamples < 1:
         raise AnalysisError(f"n_resamples must be >= 1, got {n_resamples}")
     n = x.shape[0]
-    mean = float(x.mean())
-    std = float(x.std(ddof=1)) if n > 1 else math.nan
+    with np.errstate(over="ignore"):  # values near the float limit (flagged upstream): inf
+        mean = float(x.mean())
+        std = float(x.std(ddof=1)) if n > 1 else math.nan
     low, high = bootstrap_median_ci(x, confidence=confidence, n_resamples=n_resamples, seed=seed)
     return Summary(
         n=n,

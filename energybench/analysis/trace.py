@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -166,6 +166,9 @@ class Trace:
     source: SourceInfo = field(default_factory=SourceInfo)
     missing: tuple[SampleRange, ...] = ()
     calibration_id: str | None = None
+    # what the recording says about itself (energybench files: the run's plan, a capture's
+    # trigger edges, whether the writer finished); empty for other files
+    metadata: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if not self.sample_rate_hz > 0:

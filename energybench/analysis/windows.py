@@ -41,12 +41,15 @@ def pair_edges(
     skip_leading_edges: int = 0,
     expected_windows: int | None = None,
     inferences: int | Sequence[int] = 0,
+    drop_unpaired_last: bool = False,
 ) -> tuple[Window, ...]:
     """Pair consecutive edges (start, end), (start, end), ... into windows.
 
     This is the MLPerf Tiny energy convention: one edge at the start of the timed loop and one
-    at its end. ``skip_leading_edges`` drops a known number of edges first (the boot pulse).
-    Anything that does not pair exactly raises :class:`EdgeCountError` listing what was found.
+    at its end. ``skip_leading_edges`` drops a known number of edges first (the boot pulse);
+    ``drop_unpaired_last`` drops an odd last edge (a recording known to be cut short: that
+    window's end was never recorded). Anything else that does not pair exactly raises
+    :class:`EdgeCountError` listing what was found.
     """
     if skip_leading_edges < 0:
         raise AnalysisError(f"skip_leading_edges must be >= 0, got {skip_leading_edges}")
@@ -65,6 +68,8 @@ def pair_edges(
         )
     positions = scan.positions[skip_leading_edges:]
     skipped = f" after skipping {skip_leading_edges} leading edge(s)" if skip_leading_edges else ""
+    if positions.shape[0] % 2 and drop_unpaired_last:
+        positions = positions[:-1]
     if positions.shape[0] % 2:
         raise EdgeCountError(
             f"odd number of edges ({positions.shape[0]}){skipped}: the last one at "

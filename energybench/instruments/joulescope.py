@@ -90,6 +90,7 @@ class Joulescope:
     """StreamingMeter for a JS110/JS220 through ``joulescope``'s v1 API."""
 
     kind = "meter"
+    max_channel = 1
     sync_modes: tuple[SyncMode, ...] = ("digital_channel",)
 
     @classmethod

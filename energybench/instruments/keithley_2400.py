@@ -65,6 +65,7 @@ class Keithley2461(ScpiDriver):
     """Keithley 2461 (digitizer); :class:`Keithley2450`/:class:`Keithley2460` use the ADC."""
 
     kind = "supply+meter"
+    max_channel = 1
     sync_modes: tuple[SyncMode, ...] = ("hw_trigger_start_stop", "hw_trigger_start")
     model = "2461"
     has_digitizer = True

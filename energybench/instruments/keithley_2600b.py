@@ -54,6 +54,7 @@ class Keithley2600B(ScpiDriver):
     """Keithley 2601B/2602B/2604B/2611B/2612B/2614B/2634B/2635B/2636B, one SMU channel."""
 
     kind = "supply+meter"
+    max_channel = 2  # 1 = smua, 2 = smub (two-channel models)
     sync_modes: tuple[SyncMode, ...] = ("hw_trigger_start",)
     current_ranges_a = (100e-9, 1e-6, 10e-6, 100e-6, 1e-3, 10e-3, 100e-3, 1.0, 3.0)  # [U]
     min_interval_s = 1 / 20_000  # 0.001 NPLC, measure to memory (keithley-2600b.md#speed)

@@ -65,6 +65,7 @@ class KeysightB2900(ScpiDriver):
     """One SMU channel: :class:`PowerSupply` and :class:`TriggeredMeter` (DIO arm trigger)."""
 
     kind = "supply+meter"
+    max_channel = 2  # B2902A/B2912A (a B2901A/B2911A has channel 1 only)
     sync_modes: tuple[SyncMode, ...] = ("hw_trigger_start",)
     identity_pattern = IDENTITY
     error_query = ":SYST:ERR?"

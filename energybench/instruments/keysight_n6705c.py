@@ -66,6 +66,7 @@ class KeysightN6705C(ElogStreaming, ScpiDriver):
 
     kind = "supply+meter"
     sync_modes = ("hw_trigger_start", "analog_channel")
+    max_channel = 4  # output numbers 1..4 of the four-slot mainframe
 
     def __init__(
         self,
@@ -79,8 +80,8 @@ class KeysightN6705C(ElogStreaming, ScpiDriver):
     ) -> None:
         ScpiDriver.__init__(self, transport, limits)
         for name, value in (("channel", channel), ("sync_channel", sync_channel)):
-            if not 1 <= value <= 4:
-                raise ConfigError(f"must be 1..4, got {value}", context=name)
+            if not 1 <= value <= self.max_channel:
+                raise ConfigError(f"must be 1..{self.max_channel}, got {value}", context=name)
         if channel == sync_channel:
             raise ConfigError("sync_channel must differ from channel", context="sync_channel")
         if not io_voltage_v > 0:

@@ -78,6 +78,8 @@ class Lpm01a:
     """The PowerShield: :class:`PowerSupply` and :class:`StreamingMeter` (event markers)."""
 
     kind = "supply+meter"
+    max_channel = 1
+    transport_options = (("timeout_s", float),)  # open() passes it to the serial port
     sync_modes: tuple[SyncMode, ...] = ("event_marker",)
     identity_pattern = r"STMicroelectronics,X-NUCLEO-LPM01A"
 

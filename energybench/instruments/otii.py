@@ -67,6 +67,7 @@ class OtiiArc(OtiiRecordingStream):
     """An Otii Arc or Ace: main-output supply and recording-based streaming meter."""
 
     kind = "supply+meter"
+    max_channel = 1
     sync_modes: tuple[SyncMode, ...] = ("digital_channel",)
 
     def __init__(

@@ -47,6 +47,13 @@ from pathlib import Path
 from typing import Any
 
 from energybench._data import data_dir
+from energybench.analysis.plausibility import (
+    GENERIC_MAX_CURRENT_A,
+    GENERIC_MAX_VOLTAGE_V,
+    OVER_RANGE_FACTOR,
+    Bounds,
+)
+from energybench.analysis.trace import Trace
 from energybench.errors import ConfigError
 from energybench.instruments.capabilities import SYNC_MODES, InstrumentInfo
 from energybench.instruments.supply_limits import SupplyRating, parse_supply_ratings
@@ -211,3 +218,63 @@ def match_profiles(
     """The profiles whose identity regex matches a connected instrument."""
     candidates = load_profiles() if profiles is None else profiles
     return [p for p in candidates if p.matches(info)]
+
+
+_CURRENT_KEYS = ("max_current_a", "current_a", "current_ranges_a", "range_a")
+_VOLTAGE_KEYS = ("max_voltage_v", "voltage_v", "voltage_ranges_v", "voltage_range_v", "range_v")
+
+
+def _largest(data: Any, keys: tuple[str, ...]) -> float | None:
+    """The largest number found under any of ``keys`` anywhere in a profile (ranges, source
+    ratings, accuracy-table ranges, per-model tables)."""
+    found: list[float] = []
+
+    def walk(value: Any, key: str = "") -> None:
+        if isinstance(value, Mapping):
+            for k, v in value.items():
+                walk(v, k)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v, key)
+        elif key in keys and isinstance(value, int | float) and not isinstance(value, bool):
+            found.append(abs(float(value)))
+
+    walk(data)
+    return max(found) if found else None
+
+
+def measurement_bounds(profile: InstrumentProfile) -> Bounds:
+    """What the instrument could have measured: its widest current and voltage figures (its
+    ranges, or its source ratings when wider) times the over-range allowance; generic bounds
+    for a quantity the profile gives no figure for."""
+    current = _largest(profile.data, _CURRENT_KEYS)
+    voltage = _largest(profile.data, _VOLTAGE_KEYS)
+    max_a = current * OVER_RANGE_FACTOR if current else GENERIC_MAX_CURRENT_A
+    max_v = voltage * OVER_RANGE_FACTOR if voltage else GENERIC_MAX_VOLTAGE_V
+    over = f" x{OVER_RANGE_FACTOR:g} over-range"
+    parts = [
+        f"widest current {current:g} A{over}" if current else f"no current figure: {max_a:g} A",
+        f"widest voltage {voltage:g} V{over}" if voltage else f"no voltage figure: {max_v:g} V",
+    ]
+    return Bounds(max_a, max_v, -max_a, f"{profile.path.name}: {', '.join(parts)}")
+
+
+def bounds_for_trace(trace: Trace, profiles: Iterable[InstrumentProfile] | None = None) -> Bounds:
+    """The bounds of the instrument a trace names (energybench files record the meter's
+    identity; other files a source "vendor model" text); generic bounds when none matches."""
+    meter = (trace.metadata.get("run") or {}).get("meter") if trace.metadata else None
+    candidates: list[InstrumentInfo] = []
+    if isinstance(meter, Mapping) and meter.get("model"):
+        candidates.append(InstrumentInfo(str(meter.get("vendor", "")), str(meter["model"])))
+    words = trace.source.instrument.split()
+    candidates += [
+        InstrumentInfo(" ".join(words[:k]), " ".join(words[k:])) for k in range(1, len(words))
+    ]
+    pool = list(load_profiles() if profiles is None else profiles)
+    for info in candidates:
+        matching = [p for p in pool if p.matches(info)]
+        if matching:
+            return measurement_bounds(matching[0])
+    name = trace.source.instrument
+    why = f"no instrument profile matches {name!r}" if name else "instrument not named in the file"
+    return Bounds.generic(why=why)

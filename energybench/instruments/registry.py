@@ -12,12 +12,15 @@ a reason (its optional package is missing), is listed as unavailable with an ins
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 
 from energybench.errors import ConfigError, InstrumentUnavailableError
 
 GROUP = "energybench.instruments"
+# constructor/open() parameters that are not options: the bench file sets them itself
+NOT_OPTIONS = frozenset({"self", "cls", "resource", "limits", "transport", "device", "channel"})
 
 
 @dataclass(frozen=True)
@@ -81,3 +84,31 @@ def load_driver(name: str) -> type:
         raise InstrumentUnavailableError(
             f"driver {name!r} is unavailable ({exc}){hint}", context="driver"
         ) from exc
+
+
+def driver_names() -> tuple[str, ...]:
+    """The registered driver names (entry points; nothing is imported)."""
+    return tuple(ep.name for ep in _entry_points())
+
+
+def driver_options(cls: type) -> dict[str, type | None] | None:
+    """The keyword options a driver's ``open()`` accepts, each with the type of its default
+    (None: any): the keyword parameters of ``open()`` and of the constructor (which ``open()``
+    forwards its extra keywords to), plus the transport options the class declares in
+    ``transport_options`` as (name, type) pairs (what ``open()`` takes for the transport).
+    None when the constructor takes any keyword (``**kwargs``): nothing can be checked."""
+    found: dict[str, type | None] = dict(getattr(cls, "transport_options", {}))
+    init = inspect.signature(cls.__init__).parameters.values()  # type: ignore[misc]
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in init):
+        return None  # a constructor taking any keyword: its options cannot be listed
+    for function in (cls.open, cls.__init__):  # type: ignore[attr-defined,misc]
+        for param in inspect.signature(function).parameters.values():
+            if param.name in NOT_OPTIONS or param.kind in (
+                inspect.Parameter.VAR_POSITIONAL,
+                inspect.Parameter.VAR_KEYWORD,
+            ):
+                continue
+            default = param.default
+            kind = None if default in (inspect.Parameter.empty, None) else type(default)
+            found.setdefault(param.name, kind)
+    return found

@@ -31,6 +31,7 @@ class ScpiDriver:
     """Base of SCPI drivers: the transport comes in, configuration goes out in checked batches."""
 
     error_query = "SYST:ERR?"
+    transport_options = (("timeout_s", float), ("visa_backend", str))  # open() passes them on
 
     def __init__(self, transport: BaseTransport, limits: SafetyLimits | None = None) -> None:
         self.transport = transport

@@ -57,6 +57,7 @@ class SimStreamMeter:
     """StreamingMeter over the ``sim_stream`` TCP framing."""
 
     kind = "meter"
+    max_channel = 1
     sync_modes: tuple[SyncMode, ...] = ("digital_channel",)
 
     def __init__(

@@ -1,6 +1,8 @@
 """The bench file (TOML): which meter and supply, their limits, how the timestamp pin is synced,
 where the DUT and the interface board are. Every problem in a file is reported, each naming its
-field, in one ConfigError. The MLCommons runner's ``devices.yaml`` is accepted too.
+field, in one ConfigError; an unknown section or key is a problem with the closest valid name
+(the schema is :mod:`energybench.runner.bench_schema`). The MLCommons runner's ``devices.yaml``
+is accepted too.
 
 Example::
 
@@ -10,8 +12,9 @@ Example::
     driver = "keysight_n6705c"
     resource = "TCPIP::192.0.2.10::5025::SOCKET"
     channel = 1
-    [supply]                # optional; defaults to the meter instrument
-    voltage_v = 1.8
+    options = { sample_interval_s = 40.96e-6, io_voltage_v = 1.8 }  # runner + driver options
+    [supply]                # optional: the DUT's rail; no driver (or the meter's driver, resource
+    voltage_v = 1.8         # and channel) means the meter powers it over the same connection
     current_limit_a = 0.05
     max_voltage_v = 3.6
     max_current_a = 0.2
@@ -32,6 +35,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,9 +43,23 @@ from typing import Any
 
 from energybench.errors import ConfigError
 from energybench.instruments.capabilities import SYNC_MODES
-
-SYNC_ALIASES = {"hardware_trigger": "hw_trigger_start", "none": "host_timestamp"}
-MODES = ("energy", "performance", "accuracy")
+from energybench.runner.bench_schema import (
+    BUILDS,
+    MODES,
+    POLARITIES,
+    REQUIRED_SECTIONS,
+    SECTIONS,
+    SUPPLY_LIMIT_KEYS,
+    SYNC_ALIASES,
+    Problems,
+    check_channel,
+    check_instrument_keys,
+    check_mode_table,
+    check_options,
+    check_sections,
+    driver_class,
+    suggestion,
+)
 
 
 @dataclass(frozen=True)
@@ -92,124 +110,123 @@ class Bench:
     source: Path | None = None
 
 
-class _Problems:
-    """Collects every problem of a file so the user fixes them in one go."""
-
-    def __init__(self, where: str) -> None:
-        self.where = where
-        self.items: list[str] = []
-
-    def get(self, table: dict, key: str, kind: type | tuple, path: str, default: Any = ...) -> Any:
-        if key not in table:
-            if default is ...:
-                self.items.append(f"{path}.{key}: missing")
-                return None
-            return default
-        value = table[key]
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        if float in kinds and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-            names = "/".join(k.__name__ for k in kinds)
-            self.items.append(f"{path}.{key}: must be {names}, got {value!r}")
-            return None
-        return value
-
-    def check(self, condition: bool, message: str) -> None:
-        if not condition:
-            self.items.append(message)
-
-    def raise_if_any(self) -> None:
-        if self.items:
-            raise ConfigError(
-                f"{len(self.items)} problem(s): " + "; ".join(self.items),
-                context=self.where,
-                problems=list(self.items),
-            )
-
-
-def _instrument(p: _Problems, table: dict, path: str) -> InstrumentConfig | None:
+def _instrument(
+    p: Problems, table: dict, path: str, *, runner_options: bool
+) -> tuple[InstrumentConfig | None, type | None]:
+    named = table.get("driver")
+    cls = driver_class(p, named if isinstance(named, str) else None, path)
+    check_instrument_keys(p, table, cls, path)  # first: a misspelt key is not also "missing"
     driver = p.get(table, "driver", str, path)
     resource = p.get(table, "resource", str, path)
     channel = p.get(table, "channel", int, path, 1)
     options = p.get(table, "options", dict, path, {})
-    if driver is None or resource is None:
-        return None
-    return InstrumentConfig(driver, resource, channel or 1, options or {})
+    check_channel(p, channel, cls, path)
+    check_options(p, options or {}, cls, path, runner_options)
+    if driver is None or resource is None or channel is None:
+        return None, cls
+    return InstrumentConfig(driver, resource, channel, options or {}), cls
 
 
-def _port(p: _Problems, table: dict, path: str, default_baud: int | None = None) -> PortConfig:
+def _supply_instrument(
+    p: Problems, table: dict, meter: dict
+) -> tuple[InstrumentConfig | None, type | None]:
+    """None when the meter powers the DUT: no instrument keys, or the meter's driver with no
+    other resource, channel or options (one connection serves both roles); else the supply's
+    own instrument (its driver then required)."""
+    own = [k for k in ("resource", "channel", "options") if k in table]
+    if "driver" in table:
+        # (a meter without a driver is reported there; the supply is not judged against it)
+        same = table["driver"] == meter.get("driver", table["driver"]) and all(
+            table[k] == meter.get(k, 1 if k == "channel" else None) for k in own
+        )
+    else:
+        same = not own
+    if same:
+        check_instrument_keys(p, table, None, "supply")
+        return None, None
+    return _instrument(p, table, "supply", runner_options=False)
+
+
+def _port(p: Problems, table: dict, path: str, default_baud: int | None = None) -> PortConfig:
     port = p.get(table, "port", str, path)
+    p.check(port is None or port.strip() != "", f"{path}.port: must not be empty")
     baud = p.get(table, "baud", (int, dict), path, default_baud if default_baud else ...)
     bauds: dict[str, int] = {}
     if isinstance(baud, int):
+        p.check(baud > 0, f"{path}.baud: must be > 0, got {baud}")
         bauds = dict.fromkeys(MODES, baud)
     elif isinstance(baud, dict):
-        for mode, value in baud.items():
-            p.check(mode in MODES, f"{path}.baud.{mode}: unknown mode (use {', '.join(MODES)})")
-            p.check(isinstance(value, int) and value > 0, f"{path}.baud.{mode}: must be > 0")
-            bauds[mode] = value
+        check_mode_table(p, baud, MODES, f"{path}.baud")
         for mode in MODES:
-            p.check(mode in bauds, f"{path}.baud.{mode}: missing")
+            value = p.get(baud, mode, int, f"{path}.baud")
+            if value is not None:
+                p.check(value > 0, f"{path}.baud.{mode}: must be > 0, got {value}")
+                bauds[mode] = value
     flash = p.get(table, "flash", dict, path, {}) or {}
+    check_mode_table(p, flash, BUILDS, f"{path}.flash")
     for build, command in flash.items():
-        p.check(
-            build in ("energy", "performance"),
-            f"{path}.flash.{build}: unknown build (use energy, performance)",
-        )
         p.check(isinstance(command, str) and command.strip() != "", f"{path}.flash.{build}: "
                 "must be a command line")  # fmt: skip
-    return PortConfig(port or "", bauds, dict(flash))
+    return PortConfig(port or "", bauds, {k: v for k, v in flash.items() if k in BUILDS})
+
+
+def _supply(p: Problems, s: dict, meter: dict) -> SupplyConfig:
+    instrument, _ = _supply_instrument(p, s, meter)
+    values = [p.get(s, key, float, "supply") for key in SUPPLY_LIMIT_KEYS]
+    for key, value in zip(SUPPLY_LIMIT_KEYS, values, strict=True):
+        p.check(
+            value is None or (math.isfinite(value) and value > 0),
+            f"supply.{key}: must be > 0, got {value}",
+        )
+    supply = SupplyConfig(*values, instrument)  # type: ignore[arg-type]
+    if None not in (supply.voltage_v, supply.max_voltage_v):
+        p.check(
+            supply.voltage_v <= supply.max_voltage_v,
+            f"supply.voltage_v: {supply.voltage_v} V exceeds max_voltage_v "
+            f"{supply.max_voltage_v} V",
+        )
+    if None not in (supply.current_limit_a, supply.max_current_a):
+        p.check(
+            supply.current_limit_a <= supply.max_current_a,
+            f"supply.current_limit_a: {supply.current_limit_a} A exceeds max_current_a "
+            f"{supply.max_current_a} A",
+        )
+    return supply
+
+
+def _sync(p: Problems, table: dict) -> SyncConfig:
+    mode = p.get(table, "mode", str, "sync")
+    mode = SYNC_ALIASES.get(mode, mode)
+    if mode is not None and mode not in SYNC_MODES:
+        p.add(f"sync.mode: {mode!r} is not a sync mode{suggestion(mode, SYNC_MODES)}")
+    polarity = p.get(table, "polarity", str, "sync", "falling")
+    if polarity is not None and polarity not in POLARITIES:
+        p.add(f"sync.polarity: {polarity!r} is not a polarity{suggestion(polarity, POLARITIES)}")
+    min_pulse_s = p.get(table, "min_pulse_s", float, "sync", 0.0)
+    p.check(
+        min_pulse_s is None or (math.isfinite(min_pulse_s) and min_pulse_s >= 0),
+        f"sync.min_pulse_s: must be >= 0, got {min_pulse_s}",
+    )
+    line = p.get(table, "line", (str, int), "sync", "")
+    return SyncConfig(mode or "", str(line or ""), polarity or "falling", min_pulse_s or 0.0)
 
 
 def parse_bench(table: dict, where: str = "bench file") -> Bench:
-    """Validate a bench table (parsed TOML)."""
-    p = _Problems(where)
-    for section in ("meter", "sync", "dut"):
-        p.check(isinstance(table.get(section), dict), f"[{section}]: missing section")
-    p.raise_if_any()
-    name = p.get(table.get("bench", {}), "name", str, "bench", "bench")
-    meter = _instrument(p, table["meter"], "meter")
-    supply = None
-    if "supply" in table:
-        s = table["supply"]
-        instrument = _instrument(p, s, "supply") if "driver" in s or "resource" in s else None
-        supply = SupplyConfig(
-            p.get(s, "voltage_v", float, "supply"),
-            p.get(s, "current_limit_a", float, "supply"),
-            p.get(s, "max_voltage_v", float, "supply"),
-            p.get(s, "max_current_a", float, "supply"),
-            instrument,
-        )
-        if None not in (supply.voltage_v, supply.max_voltage_v):
-            p.check(
-                0 < supply.voltage_v <= supply.max_voltage_v,
-                f"supply.voltage_v: {supply.voltage_v} V exceeds max_voltage_v "
-                f"{supply.max_voltage_v} V",
-            )
-        if None not in (supply.current_limit_a, supply.max_current_a):
-            p.check(
-                0 < supply.current_limit_a <= supply.max_current_a,
-                f"supply.current_limit_a: {supply.current_limit_a} A exceeds max_current_a "
-                f"{supply.max_current_a} A",
-            )
-    sync_table = table["sync"]
-    mode = p.get(sync_table, "mode", str, "sync")
-    mode = SYNC_ALIASES.get(mode, mode)
-    p.check(
-        mode is None or mode in SYNC_MODES,
-        f"sync.mode: {mode!r} is not one of {', '.join(SYNC_MODES)}",
-    )
-    polarity = p.get(sync_table, "polarity", str, "sync", "falling")
-    p.check(polarity in ("falling", "rising"), "sync.polarity: must be 'falling' or 'rising'")
-    sync = SyncConfig(
-        mode or "",
-        str(p.get(sync_table, "line", (str, int), "sync", "")),
-        polarity or "falling",
-        p.get(sync_table, "min_pulse_s", float, "sync", 0.0),
-    )
-    dut = _port(p, table["dut"], "dut")
-    interface = _port(p, table["interface"], "interface", 115200) if "interface" in table else None
+    """Validate a bench table (parsed TOML): every section and key known (the closest valid
+    name suggested for a misspelt one), every value typed and in range."""
+    p = Problems(where)
+    check_sections(p, table)
+    if any(not isinstance(table.get(k), dict) for k in REQUIRED_SECTIONS):
+        p.raise_if_any()  # without them the keys' problems would only repeat it
+    sections = {k: table.get(k) if isinstance(table.get(k), dict) else {} for k in SECTIONS}
+    name = p.get(sections["bench"], "name", str, "bench", "bench")
+    meter, _ = _instrument(p, sections["meter"], "meter", runner_options=True)
+    supply = _supply(p, sections["supply"], sections["meter"]) if "supply" in table else None
+    sync = _sync(p, sections["sync"])
+    dut = _port(p, sections["dut"], "dut")
+    interface = None
+    if "interface" in table:
+        interface = _port(p, sections["interface"], "interface", 115200)
     p.raise_if_any()
     return Bench(name, meter, supply, sync, dut, interface)  # type: ignore[arg-type]
 

@@ -13,6 +13,26 @@ from typing import Any
 
 from energybench.errors import ConfigError
 from energybench.runner.bench import Bench, parse_bench
+from energybench.runner.bench_schema import Problems, suggestion
+
+# The keys the MLCommons runner reads from a device entry (its device_manager.py and power
+# managers); energybench uses name, type, preference, baud, usb, port and voltage.
+DEVICE_KEYS = (
+    "name",
+    "type",
+    "preference",
+    "baud",
+    "usb",
+    "port",
+    "voltage",
+    "echo",
+    "interface",
+    "raw_sampling_rate",
+    "virtual_sampling_rate",
+    "check_name",
+    "usb_description",
+)
+DEVICE_TYPES = ("interface", "power", "dut")
 
 # Power monitors of the MLCommons runner → our drivers, sync modes and safe limits.
 _POWER = {
@@ -46,17 +66,25 @@ def devices_to_bench_table(
     """The bench table for a devices list; ``ports`` may name ports by device name."""
     ports = ports or {}
     by_type: dict[str, list[dict]] = {}
-    for entry in devices:
+    p = Problems(where)
+    for k, entry in enumerate(devices):
         if not isinstance(entry, dict) or "type" not in entry or "name" not in entry:
             raise ConfigError(f"every device needs a name and a type, got {entry!r}", context=where)
+        path = f"devices[{k}] ({entry['name']})"
+        p.unknown(entry, DEVICE_KEYS, path)
+        if entry["type"] not in DEVICE_TYPES:
+            p.add(f"{path}.type: {entry['type']!r} is not a device type"
+                  f"{suggestion(str(entry['type']), DEVICE_TYPES)}")  # fmt: skip
         by_type.setdefault(entry["type"], []).append(entry)
+    p.raise_if_any()
 
     def pick(kind: str) -> dict | None:
         entries = sorted(by_type.get(kind, []), key=lambda e: -int(e.get("preference", 0)))
         return entries[0] if entries else None
 
     def port_of(entry: dict) -> str:
-        return ports.get(entry["name"]) or _find_port(entry, f"{where}: {entry['name']}")
+        given = ports.get(entry["name"]) or entry.get("port")
+        return given or _find_port(entry, f"{where}: {entry['name']}")
 
     power, dut, interface = pick("power"), pick("dut"), pick("interface")
     if power is None or dut is None:

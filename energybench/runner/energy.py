@@ -7,6 +7,7 @@ slot; a hung DUT is power-cycled when the bench's supply is ours, else the mode 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import statistics
@@ -75,6 +76,8 @@ def choose_measurer(ctx: RunContext, instruments: BenchInstruments, dut: DutSess
 
 
 class _Energy:
+    PROBE_WINDOWS = 1  # the probe window comes first in the recording
+
     def __init__(self, ctx: RunContext, dut: DutSession, instruments: BenchInstruments) -> None:
         self.ctx, self.dut, self.instruments = ctx, dut, instruments
         self.result = ModeResult(ctx.workload.name, "energy")
@@ -169,13 +172,22 @@ class _Energy:
         record.dut_elapsed_s = measured.dut_elapsed_s
         record.edge_source = measured.edge_source
         if isinstance(self.measurer, TriggeredMeasurer) and measured.trace is not None:
-            raw = record_capture(measured.trace, folder / f"capture_{tag}")
+            meta = {**measured.raw_metadata, "window": record.index, "attempt": record.attempt}
+            meta["meter"] = self.instruments.meter_info
+            raw = record_capture(measured.trace, folder / f"capture_{tag}", meta)
             if raw is None:
                 self.result.notes.append(f"capture of window {tag} could not be recorded")
+            record.raw_file = raw.name if raw is not None else None
+        elif (sink := getattr(self.measurer, "sink", None)) is not None:
+            record.raw_file = sink.path.name
+            if measured.trace is not None:
+                trace = measured.trace
+                record.interval_ids = [trace.first_sample_id, trace.stop_sample_id]
         w = measured.window
         if w is None and record.valid:
             record.invalidate("no window was measured")
         if w is not None:
+            record.start_position, record.stop_position = w.start_position, w.stop_position
             record.duration_s = w.duration_s
             record.energy_j = w.energy_j
             record.energy_per_inference_j = w.energy_per_inference_j
@@ -265,8 +277,25 @@ class _Energy:
         }
 
     # ---- the mode ------------------------------------------------------------------------
+    def _recording_plan(self) -> dict:
+        """Written into the stream recording when it starts, so the file alone says what it
+        should hold (a file from a killed run is then known to be short)."""
+        bench = self.ctx.bench
+        return {
+            "kind": "energybench-run",
+            "workload": self.ctx.workload.name,
+            "mode": "energy",
+            "planned_windows": self.required_windows + self.PROBE_WINDOWS,
+            "probe_windows": self.PROBE_WINDOWS,
+            "sync": dataclasses.asdict(bench.sync),
+            "meter": self.instruments.meter_info,
+        }
+
     def run(self) -> ModeResult:
         self._prepare()
+        sink = getattr(self.measurer, "sink", None)
+        if sink is not None:
+            sink.metadata = self._recording_plan()
         self.measurer.start()
         try:
             self._measure_all()

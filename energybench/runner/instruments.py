@@ -26,19 +26,11 @@ from energybench.instruments.shutdown import (
     confirm_output_off,
     run_shutdown_steps,
 )
-from energybench.runner.bench import Bench
+from energybench.runner.bench import Bench, InstrumentConfig
+from energybench.runner.bench_schema import RUNNER_OPTIONS  # the rest goes to open()
 from energybench.transport import deferred_interrupt
 
 log = logging.getLogger(__name__)
-
-# [meter] options the runner consumes; every other option goes to the driver's open().
-RUNNER_OPTIONS = (
-    "sample_rate_hz",  # streaming meters: the rate asked for
-    "sample_interval_s",  # triggered meters: the interval asked for (default: duration/90 k)
-    "current_range_a",  # a fixed range (default: the widest; never auto-ranging mid-window)
-    "settle_s",  # wait after the output goes on before talking to the DUT
-    "acquisition",  # "stream" or "capture" for a meter that offers both
-)
 
 
 @dataclass
@@ -147,12 +139,20 @@ def _identity(instrument: Any) -> dict[str, str]:
     }
 
 
-def _open_driver(name: str, resource: str, limits: SafetyLimits | None, channel: int, kw: dict):
-    cls = load_driver(name)
+def _open_driver(inst: InstrumentConfig, limits: SafetyLimits | None):
+    """The instrument opened through its registered driver with its driver options."""
+    cls = load_driver(inst.driver)
     opener = getattr(cls, "open", None)
     if opener is None:
-        raise ConfigError(f"driver {name!r} has no open(resource, ...) classmethod", context=name)
-    return opener(resource, limits, channel=channel, **kw)
+        raise ConfigError(
+            f"driver {inst.driver!r} has no open(resource, ...) classmethod", context=inst.driver
+        )
+    return opener(inst.resource, limits, channel=inst.channel, **_driver_kw(inst))
+
+
+def _driver_kw(inst: InstrumentConfig) -> dict[str, Any]:
+    """The options of an instrument that go to its driver's open() (not the runner's own)."""
+    return {k: v for k, v in inst.options.items() if k not in RUNNER_OPTIONS}
 
 
 def open_instruments(bench: Bench) -> BenchInstruments:
@@ -162,10 +162,7 @@ def open_instruments(bench: Bench) -> BenchInstruments:
         limits = SafetyLimits(bench.supply.max_voltage_v, bench.supply.max_current_a)
     out = BenchInstruments(bench)
     try:
-        meter_kw = {k: v for k, v in bench.meter.options.items() if k not in RUNNER_OPTIONS}
-        out.meter = _open_driver(
-            bench.meter.driver, bench.meter.resource, limits, bench.meter.channel, meter_kw
-        )
+        out.meter = _open_driver(bench.meter, limits)
         out._opened.append(out.meter)
         out.meter_info = _identity(out.meter)
         if not (out.streaming or out.triggered):
@@ -182,7 +179,7 @@ def open_instruments(bench: Bench) -> BenchInstruments:
         supply_cfg = bench.supply
         if supply_cfg is not None and supply_cfg.instrument is not None:
             inst = supply_cfg.instrument
-            out.supply = _open_driver(inst.driver, inst.resource, limits, inst.channel, {})
+            out.supply = _open_driver(inst, limits)
             out._opened.insert(0, out.supply)
             out.supply_info = _identity(out.supply)
         elif supply_cfg is not None and isinstance(out.meter, PowerSupply):
@@ -209,7 +206,7 @@ def open_supply(bench: Bench) -> BenchInstruments | None:
         return None
     out = BenchInstruments(bench)
     try:
-        out.supply = _open_driver(inst.driver, inst.resource, limits, inst.channel, {})
+        out.supply = _open_driver(inst, limits)
         out._opened.append(out.supply)
         out.supply_info = _identity(out.supply)
     except BaseException:

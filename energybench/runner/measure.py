@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from energybench.acquisition.stream import StreamAcquisition
+from energybench.analysis.capture import capture_window, trigger_on_pin
 from energybench.analysis.integrate import WindowResult
 from energybench.analysis.trace import SourceInfo, Trace, TraceChunk
 from energybench.errors import (
@@ -39,12 +40,7 @@ from energybench.instruments.capabilities import CaptureRequest, StreamRequest
 from energybench.runner.dut_setup import DutSession
 from energybench.runner.instruments import BenchInstruments
 from energybench.runner.recording import RecordingSink
-from energybench.runner.window_analysis import (
-    analyze_interval,
-    edge_line,
-    end_from_current_step,
-    integrate_edges,
-)
+from energybench.runner.window_analysis import analyze_interval, edge_line, integrate_edges
 from energybench.transport.interrupts import deferred_interrupt
 
 log = logging.getLogger(__name__)
@@ -76,6 +72,7 @@ class Measured:
     start_s: float | None = None  # window start in the recording's time base
     dut_timeout: bool = False
     current_range_a: float | None = None  # the range in use (None: the meter's widest)
+    raw_metadata: dict = field(default_factory=dict)  # written into the window's raw file
 
 
 def _source(instruments: BenchInstruments) -> SourceInfo:
@@ -369,51 +366,72 @@ class TriggeredMeasurer:
             raise MeterFailure(f"the meter connection failed: {exc}", context="meter") from exc
         out.trace = trace = capture.trace
         out.current_range_a = capture.settings.current_range_a
+        on_pin = trigger_on_pin(self.sync.mode, self.sync.line)
+        out.raw_metadata = {  # what a re-analysis of the capture file needs (capture_window)
+            "kind": "energybench-capture",
+            "sync": {
+                "mode": self.sync.mode,
+                "line": self.sync.line,
+                "polarity": self.sync.polarity,
+            },
+            "trigger_on_pin": on_pin,
+            "require_both_edges": self.require_both_edges,
+            "edge_positions": [float(e) for e in capture.edge_positions],
+            "n_samples": trace.n_samples,  # all of them are written: fewer is a cut file
+            "inferences": inferences,
+        }
         if out.problems:
             return out
-        edges = sorted(capture.edge_positions)
-        line = self.sync.line.strip().upper()
-        on_pin = self.sync.mode != "analog_channel" or line not in ("", "BUS", "IMM")
-        if on_pin and not any(abs(e) <= 1.0 for e in edges):
-            edges.insert(0, 0.0)  # sample id 0 is the trigger instant: the start edge
         try:
-            if len(edges) >= 2:
-                if len(edges) != 2:
-                    raise AnalysisError(f"capture holds {len(edges)} timestamp edges, 2 expected")
-                start, stop = edges
-                out.edge_source = f"{self.sync.mode} (both edges)"
-            elif len(edges) == 1 and self.require_both_edges:
-                raise AnalysisError("the capture holds only the start edge; 2 expected")
-            elif len(edges) == 1:
-                start = edges[0]
-                stop = end_from_current_step(trace, start)
-                out.edge_source = f"{self.sync.mode} start edge; end from the current step"
-            else:
-                raise AnalysisError("the capture holds no timestamp edge")
-            out.window = integrate_edges(trace, start, stop, inferences)
-            out.start_s = trace.time_s(start)
+            found = capture_window(
+                trace,
+                capture.edge_positions,
+                sync_mode=self.sync.mode,
+                on_pin=on_pin,
+                inferences=inferences,
+                require_both_edges=self.require_both_edges,
+            )
+            out.edge_source = found.rule
+            out.window = integrate_edges(
+                trace, found.window.start_position, found.window.stop_position, inferences
+            )
+            out.start_s = trace.time_s(found.window.start_position)
         except AnalysisError as exc:
             out.problems.append(f"{type(exc).__name__}: {exc}")
         return out
 
 
-def record_capture(trace: Trace, path: Path) -> Path | None:
-    """Write a capture as JLS (CSV when its sample rate is not an integer, which JLS needs);
-    a stop signal waits until the file is complete (it holds measured data)."""
+def _float32_exact(trace: Trace) -> bool:
+    """Whether every current and voltage sample is a float32 value (JLS stores float32)."""
+    for chunk in trace.chunks():
+        for values in (chunk.current_a, chunk.voltage_array()):
+            x = np.asarray(values)
+            if x.dtype != np.float32 and not np.array_equal(
+                x.astype(np.float32), x, equal_nan=True
+            ):
+                return False
+    return True
+
+
+def record_capture(trace: Trace, path: Path, metadata: dict | None = None) -> Path | None:
+    """Write a capture losslessly, so a re-analysis reproduces the window's figures: as JLS
+    when its rate is an integer and its samples float32 values (what JLS stores), else as CSV
+    (17 significant digits); with ``metadata`` (how its window is found) inside the file. A
+    stop signal waits until the file is complete (it holds measured data)."""
     with deferred_interrupt():
-        return _record_capture(trace, path)
+        return _record_capture(trace, path, metadata)
 
 
-def _record_capture(trace: Trace, path: Path) -> Path | None:
+def _record_capture(trace: Trace, path: Path, metadata: dict | None) -> Path | None:
     try:
         rate = trace.sample_rate_hz
-        if float(rate).is_integer():
+        if float(rate).is_integer() and _float32_exact(trace):
             from energybench.traces.jls_writer import write_jls
 
-            return write_jls(path.with_suffix(".jls"), trace)
+            return write_jls(path.with_suffix(".jls"), trace, metadata=metadata)
         from energybench.traces.csv_io import write_csv
 
-        return write_csv(path.with_suffix(".csv"), trace)
+        return write_csv(path.with_suffix(".csv"), trace, metadata=metadata)
     except Exception as exc:  # the figures stand; the missing raw file is flagged by the caller
         log.error("cannot record the capture to %s: %s", path, exc)
         return None

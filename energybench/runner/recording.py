@@ -18,6 +18,7 @@ import numpy as np
 from energybench.analysis.trace import SampleKind, SampleRange, SourceInfo, Trace, TraceChunk
 from energybench.errors import AcquisitionError
 from energybench.traces.continuity import GAP_WRITE_SAMPLES, MAX_GAP_S, gap_before, max_gap_samples
+from energybench.traces.csv_io import metadata_line
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ class RecordingSink:
         self.sample_kind: SampleKind = "point" if callable(sample_kind) else sample_kind
         self.rate_hz: float | None = None
         self.digital_names: tuple[str, ...] = ()
+        self.metadata: dict = {}  # written into the file when it is created (the run's plan)
 
     # ---- ChunkSink -------------------------------------------------------------------------
     def append(self, chunk: TraceChunk) -> None:
@@ -79,7 +81,12 @@ class RecordingSink:
         if not float(self.rate_hz).is_integer():  # JLS stores integer rates only
             self.path = self.path.with_suffix(".csv")
             self._writer = CsvStreamWriter(
-                self.path, self.rate_hz, chunk.first_sample_id, self.digital_names, self.sample_kind
+                self.path,
+                self.rate_hz,
+                chunk.first_sample_id,
+                self.digital_names,
+                self.sample_kind,
+                metadata=self.metadata,
             )
             return
         try:
@@ -90,6 +97,7 @@ class RecordingSink:
                 first_sample_id=chunk.first_sample_id,
                 source=self.source,
                 sample_kind=self.sample_kind,
+                metadata=self.metadata,
             )
         except Exception as exc:
             self.write_error = f"cannot record to {self.path}: {exc}"
@@ -163,7 +171,9 @@ class CsvStreamWriter:
     """A trace CSV (the :mod:`energybench.traces.csv_io` layout) written chunk by chunk, for
     sample rates JLS cannot store (e.g. an N6705 Elog period of 307.2 µs); gaps become NaN rows
     (up to ``max_gap_s``; an overlap or a longer gap raises TraceFileError, as in the JLS
-    writer) and every chunk is flushed, so a crash leaves a readable file."""
+    writer) and every chunk is flushed, so a crash leaves a readable file; ``metadata`` goes
+    before the header and the ``closed`` record last, as :func:`~energybench.traces.csv_io.
+    write_csv` writes them."""
 
     def __init__(
         self,
@@ -173,6 +183,7 @@ class CsvStreamWriter:
         digital_names: tuple[str, ...],
         sample_kind: str,
         max_gap_s: float = MAX_GAP_S,
+        metadata: dict | None = None,
     ) -> None:
         self.path = Path(path)
         self.rate_hz = rate_hz
@@ -185,6 +196,7 @@ class CsvStreamWriter:
         self._file.write(
             f"# sample_rate_hz={rate_hz!r}\n# first_sample_id={first_sample_id}\n"
             f"# t0_utc_ns=0\n# sample_kind={sample_kind}\n"
+            + (metadata_line({"run": metadata}) if metadata else "")
             + ",".join(("time_s", "current_a", "voltage_v", *digital_names))
             + "\n"
         )
@@ -215,4 +227,11 @@ class CsvStreamWriter:
         self._file.flush()
 
     def close(self) -> None:
-        self._file.close()
+        """Append the ``closed`` record (a reader then knows the writer finished) and close."""
+        if self._file.closed:
+            return
+        try:
+            closed = {"n_samples": self.next_id - self.first_id}
+            self._file.write(metadata_line({"closed": closed}))
+        finally:
+            self._file.close()

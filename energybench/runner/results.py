@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from energybench.analysis.stats import json_ready
 
 # Figure names other layers read (report/ compares runs by them; keep them in one place).
 UNCERTAINTY_COMPONENTS = "uncertainty_components_per_inference_j"  # standard terms, k=1
@@ -44,6 +45,13 @@ class WindowRecord:
     missing_samples: int = 0
     edge_source: str = ""
     plot: str | None = None
+    # where the window lies in its raw file, for a re-analysis to find it again: the file, the
+    # edge positions used and (stream recordings) the host-known interval searched for them,
+    # in the file's sample ids
+    raw_file: str | None = None
+    start_position: float | None = None
+    stop_position: float | None = None
+    interval_ids: list[int] | None = None
 
     def invalidate(self, problem: str) -> None:
         self.valid = False
@@ -71,7 +79,7 @@ class ModeResult:
         return [w for w in self.windows if w.valid]
 
     def to_dict(self) -> dict[str, Any]:
-        return _clean(
+        return json_ready(
             {
                 "workload": self.workload,
                 "mode": self.mode,
@@ -84,21 +92,6 @@ class ModeResult:
                 "provenance": self.provenance,
             }
         )
-
-
-def _clean(value: Any) -> Any:
-    """JSON-ready: NaN/inf → None, Paths → str, tuples → lists."""
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Path):
-        return str(value)
-    if hasattr(value, "item") and callable(value.item):  # numpy scalars
-        return _clean(value.item())
-    return value
 
 
 def write_json(path: Path, result: ModeResult) -> None:

@@ -52,6 +52,8 @@ _DROPPED = (
 
 
 class _StreamEnergy(_Energy):
+    PROBE_WINDOWS = 0  # one stream, no probe
+
     def __init__(self, ctx: RunContext, dut: DutSession, instruments: BenchInstruments) -> None:
         if ctx.bench.sync.mode == "hw_trigger_start":
             raise ConfigError(

@@ -313,7 +313,7 @@ class VirtualLab:
             "[dut]",
             f"port = {_q(self.dut.port)}",
             "baud = { " + ", ".join(f"{m} = {b}" for m, b in bauds.items()) + " }",
-            f"mode = {_q(self.mode)}",
+            f"# the simulated DUT runs its {self.mode} build",
             "",
             "[interface]",
             f"port = {_q(self.interface.port)}",

@@ -2,18 +2,24 @@
 
 A header row is required. Optional ``# key=value`` comment lines before it carry what the columns
 cannot (``sample_rate_hz``, ``first_sample_id``, ``t0_utc_ns``, ``sample_kind``), so a trace
-written here reads back with the same sample ids. Time must be uniform and increasing; the sample
-rate comes from the time column (checked against ``sample_rate_hz`` when given). Digital columns
-hold 0 or 1; ``nan`` current or voltage marks a missing sample. CSV traces live in memory.
+written here reads back with the same sample ids; ``# energybench={...}`` lines (JSON) carry the
+recording's metadata (the writer's ``metadata`` before the header, ``closed`` as the last line
+once the writer finished), read into ``Trace.metadata``. Time must be uniform and increasing;
+the sample rate comes from the time column (checked against ``sample_rate_hz`` when given).
+Digital columns hold 0 or 1; ``nan`` current or voltage marks a missing sample. CSV traces live
+in memory.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import functools
+import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -23,15 +29,48 @@ from energybench.errors import TraceFileError
 REQUIRED_COLUMNS = ("time_s", "current_a", "voltage_v")
 TIME_TOLERANCE_PERIODS = 0.01  # allowed deviation of a time stamp from the uniform grid
 _META_KEYS = ("sample_rate_hz", "first_sample_id", "t0_utc_ns", "sample_kind")
+METADATA_PREFIX = "# energybench="
+TAIL_BYTES = 4096  # the closing metadata line is within the file's last bytes
 
 
-def _read_header(path: Path) -> tuple[dict[str, str], list[str], int]:
-    """Comment metadata, column names and the 1-based line number of the header."""
+def metadata_line(metadata: Mapping[str, Any]) -> str:
+    """One ``# energybench={...}`` comment line (JSON) holding ``metadata``."""
+    return METADATA_PREFIX + json.dumps(dict(metadata), separators=(",", ":")) + "\n"
+
+
+def _parse_metadata(path: Path, text: str, found: dict[str, Any]) -> None:
+    try:
+        value = json.loads(text[len(METADATA_PREFIX) :])
+    except ValueError as exc:
+        raise TraceFileError(
+            f"unreadable metadata line {text[:60]!r}: {exc}", context=str(path)
+        ) from exc
+    if isinstance(value, dict):
+        found.update(value)
+
+
+def _tail_metadata(path: Path, found: dict[str, Any]) -> None:
+    """The ``closed`` record a finished writer appended (absent in a cut file)."""
+    with path.open("rb") as f:
+        f.seek(0, os.SEEK_END)
+        f.seek(max(0, f.tell() - TAIL_BYTES))
+        tail = f.read().decode("utf-8", errors="replace").splitlines()
+    for line in tail[1:] if len(tail) > 1 else tail:
+        if line.startswith(METADATA_PREFIX):
+            _parse_metadata(path, line.strip(), found)
+
+
+def _read_header(path: Path, extra: dict[str, Any]) -> tuple[dict[str, str], list[str], int]:
+    """Comment metadata, column names and the 1-based line number of the header; the
+    ``# energybench=`` lines go into ``extra``."""
     meta: dict[str, str] = {}
     with path.open(newline="", encoding="utf-8") as f:
         for line_no, line in enumerate(f, start=1):
             text = line.strip()
             if not text:
+                continue
+            if text.startswith(METADATA_PREFIX):
+                _parse_metadata(path, text, extra)
                 continue
             if text.startswith("#"):
                 key, sep, value = text[1:].partition("=")
@@ -71,7 +110,9 @@ def read_csv(path: Path | str) -> Trace:
     path = Path(path)
     if not path.is_file():
         raise TraceFileError("no such CSV file", context=str(path))
-    meta, columns, header_line = _read_header(path)
+    extra: dict[str, Any] = {}
+    meta, columns, header_line = _read_header(path, extra)
+    _tail_metadata(path, extra)
     if tuple(columns[:3]) != REQUIRED_COLUMNS:
         raise TraceFileError(
             f"line {header_line}: header starts {columns[:3]}, expected "
@@ -119,7 +160,7 @@ def read_csv(path: Path | str) -> Trace:
     current, voltage = data[:, 1].copy(), data[:, 2].copy()
     missing_mask = np.isnan(current) | np.isnan(voltage)
     current[missing_mask] = np.nan  # from_arrays lists current's NaN runs as missing
-    return Trace.from_arrays(
+    trace = Trace.from_arrays(
         current,
         voltage,
         rate,
@@ -128,6 +169,7 @@ def read_csv(path: Path | str) -> Trace:
         sample_kind=sample_kind,
         t0_utc_ns=t0_utc_ns,
     )
+    return dataclasses.replace(trace, metadata=extra) if extra else trace
 
 
 def _row_line_number(path: Path, header_line: int, row: int) -> int:
@@ -181,8 +223,15 @@ def _check_time(
     return float(rate)
 
 
-def write_csv(path: Path | str, trace: Trace, *, chunk_samples: int = 1 << 18) -> Path:
-    """Write a trace as CSV chunk by chunk (time relative to the first sample, 1 ns resolution).
+def write_csv(
+    path: Path | str,
+    trace: Trace,
+    *,
+    chunk_samples: int = 1 << 18,
+    metadata: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write a trace as CSV chunk by chunk (time relative to the first sample, 1 ns resolution)
+    with ``metadata`` before the header and a ``closed`` record as the last line.
 
     The file appears under its name only once complete (written as ``<name>.partial``, then
     renamed), so a writer killed mid-way never leaves a CSV whose last row is cut short."""
@@ -194,6 +243,8 @@ def write_csv(path: Path | str, trace: Trace, *, chunk_samples: int = 1 << 18) -
             f.write(f"# first_sample_id={trace.first_sample_id}\n")
             f.write(f"# t0_utc_ns={trace.t0_utc_ns}\n")
             f.write(f"# sample_kind={trace.sample_kind}\n")
+            if metadata:
+                f.write(metadata_line({"run": dict(metadata)}))
             f.write(",".join(REQUIRED_COLUMNS + trace.digital_names) + "\n")
             for chunk in trace.chunks(chunk_samples):
                 ids = np.arange(chunk.first_sample_id, chunk.stop_sample_id)
@@ -205,6 +256,7 @@ def write_csv(path: Path | str, trace: Trace, *, chunk_samples: int = 1 << 18) -
                 ]
                 fmt = ["%.9f", "%.17g", "%.17g"] + ["%d"] * len(trace.digital_names)
                 np.savetxt(f, np.column_stack(columns), fmt=fmt, delimiter=",")
+            f.write(metadata_line({"closed": {"n_samples": trace.n_samples}}))
         os.replace(partial, path)
     except BaseException:
         partial.unlink(missing_ok=True)

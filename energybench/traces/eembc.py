@@ -6,6 +6,8 @@ docs/published-results.md#eembc-energy-folder; a Joulescope-era tool documents j
 ``energy_unit``). ``trace1-timestamps.json`` lists the timestamp-pin events in seconds. The first
 ``boot_events`` (default 1, the pulse ``th_timestamp_initialize()`` gives at boot) are not window
 edges; the rest pair into windows (t[1], t[2]), (t[3], t[4]), …; an odd remainder is an error.
+Fewer windows than results.txt lists (or script.async runs), or windows cut off by the end of the
+energy file, make the folder truncated: TruncatedRecordingError unless ``allow_truncated``.
 
 Inferences per window come from the folder's own files: the ``io dut infer N W`` commands in
 log.txt (what ran), else script.async, else ``m-bm-cfg-name[ulp-ml]-key[iterInfer]-val[N]``.
@@ -19,6 +21,7 @@ import itertools
 import json
 import math
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
@@ -26,13 +29,15 @@ import numpy as np
 
 from energybench.analysis.trace import SourceInfo, Trace
 from energybench.analysis.windows import Window
-from energybench.errors import TraceFileError
+from energybench.errors import TraceFileError, TruncatedRecordingError
 from energybench.traces.imported import (
     ImportedRun,
+    check_truncation,
     find_file,
     published_figures,
     read_published,
 )
+from energybench.traces.published import PublishedResults
 
 EnergyUnit = Literal["auto", "uJ", "J"]
 UNIT_AGREEMENT = 0.05  # "auto" accepts a unit whose window energies are within 5 % of published
@@ -149,6 +154,7 @@ def import_eembc(
     boot_events: int = 1,
     default_voltage_v: float = DEFAULT_VOLTAGE_V,
     energy_unit: EnergyUnit = "auto",
+    allow_truncated: bool = False,
 ) -> ImportedRun:
     """Import the energy folder written by the EEMBC EnergyRunner (see module docstring).
 
@@ -180,31 +186,45 @@ def import_eembc(
             f"no window edges: {len(times)} events, {boot_events} of them boot pulses",
             context=str(ts_path),
         )
-    if len(edges) % 2:
-        raise TraceFileError(
-            f"{len(edges)} events after {boot_events} boot pulse(s) do not pair into windows "
-            f"(odd edge count): {times}",
-            context=str(ts_path),
-        )
-    n = len(energy)
-    last = _position(times[-1], rate)
-    if last > n:
-        raise TraceFileError(
-            f"timestamp {times[-1]} s needs {math.ceil(last)} bins, {bin_path.name} has only {n} "
-            f"({n / rate:.3f} s): timestamps beyond the trace",
-            context=str(ts_path),
-        )
     warnings: list[str] = []
     log_path = find_file(folder, "log.txt")
     script_path = find_file(folder, "script.async")
     log, script = _text(log_path), _text(script_path)
+    published = read_published(folder)
+    planned = len(_INFER_CMD.findall(script)) or None  # the windows the script runs
+    expected = len(published.windows) if published is not None else planned
+    what = "results.txt lists" if published is not None else "script.async runs"
+    n = len(energy)
+    edges = _pairable(
+        edges, times, boot_events, published, expected, what, ts_path, allow_truncated
+    )
+    complete = [k for k in range(len(edges) // 2) if _position(edges[2 * k + 1], rate) <= n]
+    if len(complete) < len(edges) // 2:
+        last = _position(times[-1], rate)
+        cut = (
+            f"timestamp {times[-1]} s needs {math.ceil(last)} bins, {bin_path.name} has only "
+            f"{n} ({n / rate:.3f} s)"
+        )
+        if not allow_truncated:
+            raise TruncatedRecordingError(
+                f"truncated: {cut}: the timestamps promise {len(edges) // 2} windows, the raw "
+                f"data holds {len(complete)}",
+                context=str(ts_path),
+                remedy="allow_truncated",
+            )
+        warnings.append(f"{cut}: windows after {len(complete)} are cut off")
+        edges = edges[: 2 * len(complete)]
+    truncation = check_truncation(
+        len(edges) // 2, expected, what, ts_path, allow_truncated, warnings, n / rate
+    )
+    if published is not None and len(published.windows) > len(edges) // 2:
+        published = replace(published, windows=published.windows[: len(edges) // 2])
     voltage = _voltage(log, script, default_voltage_v, warnings)
     counts = _inferences(log, script, len(edges) // 2, warnings)
     windows = tuple(
         Window(k, _position(a, rate), _position(b, rate), counts[k])
         for k, (a, b) in enumerate(zip(edges[::2], edges[1::2], strict=True))
     )
-    published = read_published(folder)
     figures = published_figures(published, len(windows), warnings)
     if published is not None:
         _check_published(published, windows, edges, warnings)
@@ -233,8 +253,64 @@ def import_eembc(
         files=files,
         session_id=session[1] if session else None,
         warnings=tuple(warnings),
+        rule=f"EEMBC EnergyRunner: {boot_events} boot event(s), then consecutive pairs",
+        expected_windows=expected,
+        truncation=truncation,
         **figures,  # type: ignore[arg-type]
     )
+
+
+def _pairable(
+    edges: list[float],
+    times: list[float],
+    boot_events: int,
+    published: PublishedResults | None,
+    expected: int | None,
+    what: str,
+    ts_path: Path,
+    allow_truncated: bool,
+) -> list[float]:
+    """The window edges, paired. An odd count is either another number of events before the
+    windows (they would then pair into the expected windows) or a last window cut off (fewer
+    windows than expected); results.txt's window start times decide between the two when it
+    has them. A cut-off window is dropped when allowed; anything else is an error."""
+    if len(edges) % 2 == 0:
+        return edges
+    text = (
+        f"{len(edges)} events after {boot_events} boot pulse(s) do not pair into windows "
+        f"(odd edge count): {times}"
+    )
+    if expected is None:
+        raise TraceFileError(text, context=str(ts_path))
+    boot = len(times) - 2 * expected
+    starts = [w.start_s for w in published.windows] if published is not None else []
+    other_boot = boot >= 0 and boot != boot_events and _starts_match(times[boot::2], starts)
+    cut = len(edges) // 2 < expected and _starts_match(edges[::2], starts)
+    if cut and not other_boot:
+        if not allow_truncated:
+            raise TruncatedRecordingError(
+                f"truncated: {text}; the last window has no end; {what} {expected} windows, "
+                f"the raw data holds {len(edges) // 2}",
+                context=str(ts_path),
+                remedy="allow_truncated",
+            )
+        return edges[:-1]
+    if other_boot:
+        raise TraceFileError(
+            f"{text}; {what} {expected} windows: {boot} event(s) before them would pair"
+            + (" (or the last window was cut off)" if cut else ""),
+            context=str(ts_path),
+            remedy="skip_edges",
+            skip_edges=boot,
+        )
+    raise TraceFileError(text, context=str(ts_path))
+
+
+def _starts_match(starts: list[float], published: list[float | None]) -> bool:
+    """Whether window starts agree with results.txt's (within its 10 ms print resolution);
+    True when results.txt gives none to compare with."""
+    pairs = [(a, b) for a, b in zip(starts, published, strict=False) if b is not None]
+    return all(abs(a - b) <= 0.011 for a, b in pairs)
 
 
 def _check_published(published, windows, edges, warnings: list[str]) -> None:

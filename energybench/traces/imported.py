@@ -8,17 +8,16 @@ figures the runner published, so a re-analysis can be compared with them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
 from energybench.analysis.trace import Trace
 from energybench.analysis.windows import Window
-from energybench.errors import TraceFileError
+from energybench.errors import TraceFileError, TruncatedRecordingError
 from energybench.traces.published import PublishedResults, parse_results_txt
 
 Runner = Literal["mlcommons", "eembc"]
-ENERGY_FOLDER_NAMES = ("energy", "power")  # "power/" in R0.7/R1.0 open submissions
 
 
 @dataclass(frozen=True)
@@ -43,6 +42,9 @@ class ImportedRun:
     files: tuple[Path, ...] = ()
     session_id: str | None = None
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    rule: str = ""  # how the windows were taken from the events, for the report
+    expected_windows: int | None = None  # what results.txt (or the runner) promises
+    truncation: str | None = None  # set when the raw data holds fewer windows (allowed)
 
 
 def find_file(folder: Path, *names: str) -> Path | None:
@@ -54,10 +56,35 @@ def find_file(folder: Path, *names: str) -> Path | None:
     return None
 
 
+def check_truncation(
+    present: int,
+    expected: int | None,
+    what: str,
+    where: Path,
+    allow_truncated: bool,
+    warnings: list[str],
+    last_s: float | None = None,
+) -> str | None:
+    """Fewer windows than ``expected`` (results.txt's, or the runner's count): a
+    TruncatedRecordingError, or (allowed) the description, also added to ``warnings``."""
+    if expected is None or present >= expected:
+        return None
+    tail = f" (last sample at t = {last_s:.6f} s)" if last_s is not None else ""
+    text = f"truncated: {what} {expected} windows, the raw data holds {present}{tail}"
+    if not allow_truncated:
+        raise TruncatedRecordingError(text, context=str(where), remedy="allow_truncated")
+    warnings.append(text)
+    return text
+
+
 def published_figures(
     results: PublishedResults | None, n_windows: int, warnings: list[str]
 ) -> dict[str, object]:
-    """Per-window published tuples in window order; missing values become NaN with a warning."""
+    """Per-window published tuples in window order; missing values become NaN with a warning.
+    A truncated recording (fewer windows than results.txt lists, allowed by the caller) is
+    compared with its first ``n_windows`` published windows."""
+    if results is not None and len(results.windows) > n_windows:
+        results = replace(results, windows=results.windows[:n_windows])
     if results is None:
         warnings.append("no results.txt: no published figures to compare with")
         return {
@@ -94,54 +121,22 @@ def read_published(folder: Path) -> PublishedResults | None:
     return None if path is None else parse_results_txt(path)
 
 
-def _runner_of(folder: Path) -> Runner | None:
-    if (folder / "results.json").is_file():
-        return "mlcommons"
-    if any(folder.glob("*energy.bin")):
-        return "eembc"
-    return None
-
-
-def detect_runner(path: Path) -> tuple[Runner, Path] | None:
-    """Which runner wrote the energy folder at ``path``, in its energy/ or power/ folder, or
-    in ``<model>/power`` one level down (R0.7/R1.0 open submissions); None if none.
-
-    Several candidate folders one level down are ambiguous: TraceFileError lists them.
-    """
-    if not path.is_dir():
-        return None
-    for folder in (path, *(path / name for name in ENERGY_FOLDER_NAMES)):
-        if folder.is_dir() and (runner := _runner_of(folder)):
-            return runner, folder
-    nested = [
-        (runner, sub / name)
-        for sub in sorted(p for p in path.iterdir() if p.is_dir())
-        for name in ENERGY_FOLDER_NAMES
-        if (sub / name).is_dir() and (runner := _runner_of(sub / name))
-    ]
-    if len(nested) > 1:
-        raise TraceFileError(
-            "several energy folders below: " + ", ".join(str(f) for _, f in nested),
-            context=str(path),
-        )
-    return nested[0] if nested else None
-
-
 def import_folder(path: Path, **options: object) -> ImportedRun:
     """Import the MLCommons-runner or EEMBC-EnergyRunner energy folder at or below ``path``."""
-    found = detect_runner(path)
-    if found is None:
-        raise TraceFileError(
-            "not a runner energy folder: expected results.json (MLCommons runner) or "
-            "trace1-energy.bin + trace1-timestamps.json (EEMBC EnergyRunner), here or in "
-            "energy/ or power/",
-            context=str(path),
-        )
-    runner, folder = found
-    if runner == "mlcommons":
+    from energybench.traces.folders import locate
+
+    found = locate(path)
+    if found.kind == "mlcommons":
         from energybench.traces.mlcommons import import_mlcommons
 
-        return import_mlcommons(folder, **options)  # type: ignore[arg-type]
-    from energybench.traces.eembc import import_eembc
+        return import_mlcommons(found.path, **options)  # type: ignore[arg-type]
+    if found.kind == "eembc":
+        from energybench.traces.eembc import import_eembc
 
-    return import_eembc(folder, **options)  # type: ignore[arg-type]
+        return import_eembc(found.path, **options)  # type: ignore[arg-type]
+    raise TraceFileError(
+        "not a runner energy folder: expected results.json (MLCommons runner) or "
+        "trace1-energy.bin + trace1-timestamps.json (EEMBC EnergyRunner), here or in "
+        f"energy/ or power/ (found: {found.kind})",
+        context=str(path),
+    )

@@ -328,6 +328,7 @@ def _open(
         source=_source_info(path, source_def, meta, recovered=cleanup is not None),
         missing=missing,
         calibration_id=meta.get("calibration_id"),
+        metadata=meta,
     )
 
 

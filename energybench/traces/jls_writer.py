@@ -4,7 +4,9 @@ The layout matches a Joulescope recording (``pyjoulescope_driver.Record``): sour
 ``current`` (f32, A) id 1, ``voltage`` (f32, V) id 2, optional ``power`` (f32, W), then one u1
 signal per digital line, UTC time-map entries, so our recordings open in the Joulescope UI.
 A JSON user-data record (tag 0x0EB1) keeps what JLS has no field for: sample kind, source info,
-calibration id.
+calibration id and the caller's ``metadata`` (a run's plan, a capture's trigger edges); a second
+one written by :meth:`JlsWriter.close` (``closed``: samples written) tells a reader the writer
+finished, so a file cut short by a killed run or an interrupted copy is known as such.
 
 Crash safety (measured with pyjls 0.17, see tests/test_traces_jls.py): pyjls writes samples in
 blocks of ``samples_per_data`` (8192 for f32, 65536 for u1 by default). After :meth:`flush`
@@ -18,8 +20,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import numpy as np
 
@@ -62,6 +66,7 @@ class JlsWriter:
         include_power: bool = False,
         flush_interval_s: float = 1.0,
         max_gap_s: float = MAX_GAP_S,
+        metadata: Mapping[str, Any] | None = None,
     ) -> None:
         rate = float(sample_rate_hz)
         if not rate > 0 or rate != int(rate):
@@ -128,6 +133,8 @@ class JlsWriter:
             "calibration_id": calibration_id,
             "source": {k: getattr(source, k) for k in SourceInfo.__dataclass_fields__},
         }
+        if metadata:
+            meta["run"] = dict(metadata)
         self._w.user_data(METADATA_CHUNK_META, json.dumps({METADATA_KEY: meta}))
 
     # ---- context manager -------------------------------------------------------------------
@@ -253,6 +260,8 @@ class JlsWriter:
                     padded = np.zeros(8, dtype=np.uint8)
                     padded[: len(pending)] = pending
                     self._w.fsr(self._ids[name], first, np.packbits(padded, bitorder="little"))
+            closed = {"closed": {"n_samples": self.n_samples, "gaps": len(self.gaps)}}
+            self._w.user_data(METADATA_CHUNK_META, json.dumps({METADATA_KEY: closed}))
         finally:
             self._w.close()
 
@@ -263,6 +272,7 @@ def write_jls(
     *,
     include_power: bool = False,
     chunk_samples: int = 1 << 20,
+    metadata: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write a whole trace to a JLS v2 file chunk by chunk; returns the path."""
     path = Path(path)
@@ -276,6 +286,7 @@ def write_jls(
         sample_kind=trace.sample_kind,
         calibration_id=trace.calibration_id,
         include_power=include_power,
+        metadata=metadata,
     ) as writer:
         for chunk in trace.chunks(chunk_samples):
             writer.append(chunk)

@@ -6,9 +6,15 @@ so the trials concatenate into one continuous trace), ``power.timestamps`` the t
 events as ``[counter, sample_index]`` (the index of the bin that followed the event), and
 ``power.voltage`` the supply voltage. The runner samples at a fixed 1 kHz (``main.py``).
 
-Windows: the runner takes "the last two" events of each trial. Here a trial must hold exactly
-two events unless ``skip_leading_events=True`` is passed, which reproduces the runner's rule
-explicitly and records the skipped events in ``warnings``.
+Windows: the runner takes "the last two" events of each trial (its ``print_energy_results``).
+Here a trial must hold exactly two events unless the caller chooses a rule explicitly:
+``skip_leading_events=True`` applies the runner's own rule (the last two events of each trial),
+``skip_events=K`` skips the first K events of each trial (the rest must be exactly two); the
+skipped events are listed in ``warnings`` and the rule in ``ImportedRun.rule``.
+
+A folder with fewer trials than its results.txt lists (or, without results.txt, than the
+runner's required :data:`RUNNER_TRIALS`) is truncated: TruncatedRecordingError unless
+``allow_truncated``, then the trials present are analysed and the truncation stated.
 """
 
 from __future__ import annotations
@@ -26,12 +32,16 @@ from energybench.analysis.windows import Window
 from energybench.errors import TraceFileError
 from energybench.traces.imported import (
     ImportedRun,
+    check_truncation,
     find_file,
     published_figures,
     read_published,
 )
 
 MLC_SAMPLE_RATE_HZ = 1000.0
+RUNNER_TRIALS = 5  # the runner's req_cycles: "Energy mode must include exactly 5 measurements"
+RULE_EXACT = "exactly two timestamp events per trial"
+RULE_LAST_TWO = "MLCommons runner, last two events of each trial"
 
 
 def _field(path: Path, trial: dict, k: int, *keys: str) -> Any:
@@ -67,8 +77,51 @@ def _events(path: Path, k: int, raw: Any) -> list[tuple[int, int]]:
     return events
 
 
-def import_mlcommons(folder: Path, *, skip_leading_events: bool = False) -> ImportedRun:
+def _window_events(
+    path: Path, k: int, events: list, skip_leading_events: bool, skip_events: int, warnings: list
+) -> list:
+    """The two events of trial ``k`` under the chosen rule (see the module docstring)."""
+    if skip_events:
+        if len(events) < skip_events:
+            raise TraceFileError(
+                f"trial {k} has {len(events)} timestamp events {events}; cannot skip {skip_events}",
+                context=f"{path}[{k}].power.timestamps",
+            )
+        warnings.append(
+            f"trial {k}: skipped the first {skip_events} event(s) {events[:skip_events]}"
+        )
+        events = events[skip_events:]
+    elif len(events) > 2 and skip_leading_events:
+        warnings.append(
+            f"trial {k}: {len(events)} events {events}; skipped the leading "
+            f"{len(events) - 2} (the runner's 'last two' rule)"
+        )
+        events = events[-2:]
+    if len(events) != 2:
+        raise TraceFileError(
+            f"trial {k} has {len(events)} timestamp events {events}; a window needs exactly 2",
+            context=f"{path}[{k}].power.timestamps",
+            remedy="leading_events" if len(events) > 2 else None,
+            extra_events=len(events) - 2,
+        )
+    return events
+
+
+def import_mlcommons(
+    folder: Path,
+    *,
+    skip_leading_events: bool = False,
+    skip_events: int = 0,
+    allow_truncated: bool = False,
+) -> ImportedRun:
     """Import the energy folder written by the MLCommons Tiny runner (see module docstring)."""
+    if skip_events < 0:
+        raise TraceFileError(f"skip_events must be >= 0, got {skip_events}", context=str(folder))
+    if skip_events and skip_leading_events:
+        raise TraceFileError(
+            "choose one rule: skip a fixed number of events, or the runner's last two",
+            context=str(folder),
+        )
     folder = Path(folder)
     path = find_file(folder, "results.json")
     if path is None:
@@ -122,19 +175,7 @@ def import_mlcommons(folder: Path, *, skip_leading_events: bool = False) -> Impo
             )
         if events:
             last_counter = events[-1][0]
-        if len(events) > 2 and skip_leading_events:
-            warnings.append(
-                f"trial {k}: {len(events)} events {events}; skipped the leading "
-                f"{len(events) - 2} (skip_leading_events, the runner's 'last two' rule)"
-            )
-            events = events[-2:]
-        if len(events) != 2:
-            hint = " (pass skip_leading_events=True to use the last two)" if len(events) > 2 else ""
-            raise TraceFileError(
-                f"trial {k} has {len(events)} timestamp events {events}; a window needs exactly "
-                f"2{hint}",
-                context=f"{path}[{k}].power.timestamps",
-            )
+        events = _window_events(path, k, events, skip_leading_events, skip_events, warnings)
         (_, a), (_, b) = events
         if not 0 <= a < b <= len(bins_j):
             raise TraceFileError(
@@ -162,9 +203,19 @@ def import_mlcommons(folder: Path, *, skip_leading_events: bool = False) -> Impo
         ),
     )
     published = read_published(folder)
+    expected = len(published.windows) if published is not None else RUNNER_TRIALS
+    truncation = check_truncation(
+        len(windows),
+        expected,
+        "results.txt lists" if published is not None else "the runner measures",
+        path,
+        allow_truncated,
+        warnings,
+        last_s=len(bins) / MLC_SAMPLE_RATE_HZ,
+    )
     figures = published_figures(published, len(windows), warnings)
     if published is not None:
-        for window, pw in zip(windows, published.windows, strict=True):
+        for window, pw in zip(windows, published.windows, strict=False):
             if pw.inferences is not None and pw.inferences != window.inferences:
                 raise TraceFileError(
                     f"trial {window.index}: results.txt says {pw.inferences} inferences, "
@@ -186,5 +237,14 @@ def import_mlcommons(folder: Path, *, skip_leading_events: bool = False) -> Impo
         voltage_v=float(volts[0]),
         files=files,
         warnings=tuple(warnings),
+        rule=_rule(skip_leading_events, skip_events),
+        expected_windows=expected,
+        truncation=truncation,
         **figures,  # type: ignore[arg-type]
     )
+
+
+def _rule(skip_leading_events: bool, skip_events: int) -> str:
+    if skip_events:
+        return f"the first {skip_events} event(s) of each trial skipped, then exactly two"
+    return RULE_LAST_TWO if skip_leading_events else RULE_EXACT
