@@ -298,7 +298,6 @@ class NordicPpk2:
         self._stop_sent_at = None
         self.transport.clear()
         self._send(bytes((proto.AVERAGE_START,)))
-        self._streaming = True
         self._drained.clear()
 
     def chunks(self, timeout_s: float) -> Iterator[TraceChunk]:
@@ -309,6 +308,7 @@ class NordicPpk2:
             raise ConfigError("start() before chunks()", context=self.resource)
         pending: list[proto.DecodedWords] = []
         last_data = time.monotonic()
+        self._streaming = True
         try:
             while True:
                 stopping = self._stop_sent_at is not None
@@ -370,8 +370,8 @@ class NordicPpk2:
         )
 
     def stop(self, timeout_s: float = 5.0) -> None:
-        """AverageStop; a chunks() iteration drains what is still in flight and ends (waited
-        for, bounded); without one the leftover input is discarded."""
+        """AverageStop. A chunks() iteration running in another thread drains what is still
+        in flight and ends (waited for, bounded); one started later yields what is left."""
         if self._decoder is None or self._stop_sent_at is not None:
             return
         self._send(bytes((proto.AVERAGE_STOP,)))
@@ -381,8 +381,6 @@ class NordicPpk2:
                 f"the stream did not end within {timeout_s:g} s of AverageStop",
                 context=f"{self.resource} stop",
             )
-        if not self._streaming:
-            self.transport.clear()
 
     # ---- shutdown ------------------------------------------------------------------------
     def safe_shutdown(self) -> None:

@@ -232,10 +232,10 @@ class WordDecoder:
                 break
             words = np.frombuffer(buf, dtype="<u4", count=n, offset=pos)
             counters = (words >> 18) & (COUNTER_MODULO - 1)
-            if self._expected is None:  # the stream's first word: confirm the boundary
-                if n < LOOKAHEAD_WORDS and not final:
+            if self._expected is None:  # the stream's first word: two in a row confirm it
+                if n < 2 and not final:
                     break
-                if not _counts_on(counters[:LOOKAHEAD_WORDS]):
+                if not _counts_on(counters[:2]):
                     skip = self._boundary(buf, pos)
                     if skip is None:
                         break
