@@ -38,8 +38,18 @@ def _energy_run(tmp_path, meter: str, *, measurement=None, progress=None, option
             **kw,
         )
         truth = list(lab.dut.windows)
-        supply_on = lab.timeline.supply_state(lab.timeline.now_s)[1]
+        supply_on = _output_still_on(lab)
     return result, truth, supply_on
+
+
+def _output_still_on(lab: VirtualLab, timeout_s: float = 2.0) -> bool:
+    """The supply output at the end, once the simulator has read what was sent to it (a meter
+    that acknowledges nothing, the PPK2, acts on its last command a moment after the driver
+    returns; bounded)."""
+    deadline = time.monotonic() + timeout_s
+    while lab.timeline.supply_state(lab.timeline.now_s)[1] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return lab.timeline.supply_state(lab.timeline.now_s)[1]
 
 
 def _pair(result, truth):

@@ -31,6 +31,7 @@ from energybench.errors import AnalysisError
 
 SampleKind = Literal["point", "bin"]
 DEFAULT_CHUNK_SAMPLES = 1 << 20
+UNKNOWN_RANGE = 255  # current_range of a sample whose range is not known (it never arrived)
 
 
 @dataclass(frozen=True)
