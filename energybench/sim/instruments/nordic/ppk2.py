@@ -41,7 +41,7 @@ from energybench.sim.physics.timeline import Timeline
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE_HZ = 100_000
-BATCH_SAMPLES = 2000
+BATCH_SAMPLES = 10_000  # 0.1 s: idle time runs at most this far ahead of the host
 COMMAND_BYTES = {  # opcode -> length including the opcode
     0x06: 1,  # AverageStart
     0x07: 1,  # AverageStop
@@ -140,6 +140,10 @@ class SimNordicPpk2:
     def _serve(self) -> None:
         inbuf = bytearray()
         while not self._stop.is_set():
+            if self.averaging:  # before waiting: with data to send, select returns at once
+                self._produce()
+                if self._pass_idle_time():
+                    self._produce()
             try:
                 readable, writable, _ = select.select(
                     [self._master], [self._master] if self._out else [], [], 0.01
@@ -154,9 +158,6 @@ class SimNordicPpk2:
                 except OSError:
                     self._stop.wait(0.02)
                 self._commands(inbuf)
-            if self.averaging:
-                self._produce()
-                self._pass_idle_time()
             if writable and self._out:
                 try:
                     sent = os.write(self._master, bytes(self._out[:65536]))
@@ -233,15 +234,16 @@ class SimNordicPpk2:
             self._emit(self._next, n)
             self._next += n
 
-    def _pass_idle_time(self) -> None:
+    def _pass_idle_time(self) -> bool:
         """Caught up (the timeline's past sent, the output drained): let idle time pass, at
-        most one batch beyond what was sent, so the host paces it."""
+        most one batch beyond what was sent, so the host paces it. Whether time passed."""
         if self.idle is None or self._out:
-            return
+            return False
         if self._next < math.floor((self.timeline.now_s - self._t0) * SAMPLE_RATE_HZ + 1e-9):
-            return
+            return False
+        before = self.timeline.now_s
         cap = self._t0 + (self._next + BATCH_SAMPLES) / SAMPLE_RATE_HZ
-        self.idle.advance_to(min(self.idle.target_s(), cap))
+        return self.idle.advance_to(min(self.idle.target_s(), cap)) > before
 
     def _emit(self, k0: int, n: int) -> None:
         rendering = self.timeline.render(
