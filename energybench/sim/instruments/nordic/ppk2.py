@@ -20,14 +20,12 @@ must find the word boundary again).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import os
 import select
 import struct
 import threading
-import tty
 from collections.abc import Iterable, Mapping
 
 import numpy as np
@@ -37,6 +35,7 @@ from energybench.sim.instruments.nordic.ppk2_device import UnitModel, encode_wor
 from energybench.sim.physics.idle_time import IdleTime
 from energybench.sim.physics.measurement import MeasurementModel
 from energybench.sim.physics.timeline import Timeline
+from energybench.sim.wire.pty import close_fds, open_raw_pty
 
 log = logging.getLogger(__name__)
 
@@ -114,10 +113,7 @@ class SimNordicPpk2:
 
     # ---- lab object --------------------------------------------------------------------
     def start(self) -> SimNordicPpk2:
-        self._master, self._slave = os.openpty()
-        tty.setraw(self._slave)
-        os.set_blocking(self._master, False)
-        self.resource = os.ttyname(self._slave)
+        self._master, self._slave, self.resource = open_raw_pty()
         self._thread = threading.Thread(target=self._serve, name="sim-ppk2", daemon=True)
         self._thread.start()
         return self
@@ -126,9 +122,7 @@ class SimNordicPpk2:
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=2.0)
-        for fd in (self._master, self._slave):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        close_fds(self._master, self._slave)
 
     def __enter__(self) -> SimNordicPpk2:
         return self.start()
