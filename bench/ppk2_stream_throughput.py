@@ -44,7 +44,7 @@ def measure(seconds: float, sink_kind: str) -> None:
     from energybench.acquisition.stream import StreamAcquisition
     from energybench.instruments.capabilities import StreamRequest, SyncSpec
     from energybench.instruments.nordic_ppk2 import NordicPpk2
-    from energybench.instruments.scpi import SafetyLimits
+    from energybench.instruments.supply_limits import SafetyLimits
     from energybench.traces.jls_writer import JlsWriter
 
     child = subprocess.Popen(

@@ -21,13 +21,14 @@ from energybench.traces.jls import read_jls
 
 
 def test_kws01_energy_run_with_the_ppk2(tmp_path) -> None:
-    require_meter("ppk2")
+    require_meter("nordic_ppk2")
     model = MeasurementModel(gain_error=3e-4, offset=2e-6, noise_rms=5e-5, seed=7)
     root = standin(tmp_path, "kws01", files=5)
     with VirtualLab("fast-m33", mode="energy", workload="kws01") as lab:
-        sim = attach_meter(lab, "ppk2", measurement=model, seed=3)
+        sim = attach_meter(lab, "nordic_ppk2", measurement=model, seed=3)
+        bench = lab_bench(lab, "nordic_ppk2")
         (result,) = run_workload(
-            lab_bench(lab, "ppk2"), "kws01", "energy", root, tmp_path / "runs", options=RunOptions()
+            bench, "kws01", "energy", root, tmp_path / "runs", options=RunOptions()
         )
         truth = list(lab.dut.windows)[1:]  # the first ground-truth window is the probe
         deadline = time.monotonic() + 2.0  # the PPK2 acknowledges nothing: it acts on what it

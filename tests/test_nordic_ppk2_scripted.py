@@ -12,7 +12,7 @@ from energybench.errors import ConfigError, InstrumentError, SafetyLimitError
 from energybench.instruments import nordic_ppk2_protocol as proto
 from energybench.instruments.capabilities import StreamRequest, SyncSpec
 from energybench.instruments.nordic_ppk2 import NordicPpk2
-from energybench.instruments.scpi import SafetyLimits
+from energybench.instruments.supply_limits import SafetyLimits
 from energybench.transport.scripted import ScriptedTransport
 
 LIMITS = SafetyLimits(max_voltage_v=3.3, max_current_a=0.1)

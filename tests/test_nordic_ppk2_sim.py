@@ -19,7 +19,7 @@ from energybench.analysis.trace import TraceChunk
 from energybench.instruments import nordic_ppk2_protocol as proto
 from energybench.instruments.capabilities import StreamRequest, SyncSpec
 from energybench.instruments.nordic_ppk2 import NordicPpk2
-from energybench.instruments.scpi import SafetyLimits
+from energybench.instruments.supply_limits import SafetyLimits
 from energybench.sim.instruments.nordic.ppk2 import SimNordicPpk2
 from energybench.sim.physics.timeline import Timeline
 

@@ -36,7 +36,9 @@ from energybench.instruments.capabilities import (
     StreamStats,
     SyncMode,
 )
-from energybench.instruments.scpi import SafetyLimits, require_current_limit, run_shutdown_steps
+from energybench.instruments.catalogue import supply_check
+from energybench.instruments.scpi import run_shutdown_steps
+from energybench.instruments.supply_limits import SafetyLimits, require_current_limit
 from energybench.transport.base import BaseTransport
 
 log = logging.getLogger(__name__)
@@ -83,6 +85,7 @@ class NordicPpk2:
             )
         self.transport = transport
         self.limits = limits
+        self.supply_check = supply_check("nordic_ppk2", limits)  # 0.8-5.0 V from the profile
         self.mode = mode
         self.external_voltage_v = external_voltage_v
         self.metadata_timeout_s = metadata_timeout_s
@@ -184,13 +187,7 @@ class NordicPpk2:
     def set_voltage(self, voltage_v: float) -> None:
         """RegulatorSet, whole millivolts within 0.8-5.0 V and the bench limit."""
         self._source_only("set_voltage")
-        if not proto.MIN_SOURCE_MV / 1000 - 1e-9 <= voltage_v <= proto.MAX_SOURCE_MV / 1000 + 1e-9:
-            raise SafetyLimitError(
-                f"{voltage_v:g} V is outside the PPK2 source range 0.8..5.0 V; nothing was sent",
-                context="supply.voltage_v",
-            )
-        if self.limits:
-            self.limits.check_voltage(voltage_v, "supply.voltage_v")
+        voltage_v = self.supply_check.voltage(voltage_v)
         millivolts = round(voltage_v * 1000)
         if abs(millivolts - voltage_v * 1000) > 1e-6:
             raise ConfigError(
@@ -202,13 +199,7 @@ class NordicPpk2:
     def set_current_limit(self, current_a: float) -> None:
         """The PPK2 has no programmable current limit: checked against the bench, recorded."""
         self._source_only("set_current_limit")
-        if self.limits:
-            self.limits.check_current(current_a, "supply.current_limit_a")
-        elif not current_a > 0:
-            raise SafetyLimitError(
-                f"current limit must be > 0, got {current_a:g} A", context="supply.current_limit_a"
-            )
-        self._current_limit_a = current_a
+        self._current_limit_a = self.supply_check.current_limit(current_a)
 
     def set_output(self, enabled: bool) -> None:
         """DeviceRunningSet: the DUT power switch."""
