@@ -9,7 +9,14 @@ import re
 import time
 
 import pytest
-from runner_helpers import CHECKER_ENERGY, StepProgress, lab_bench, require_meter, standin
+from runner_helpers import (
+    CHECKER_ENERGY,
+    StepProgress,
+    lab_bench,
+    output_still_on,
+    require_meter,
+    standin,
+)
 
 from energybench.runner.context import RunOptions
 from energybench.runner.run import run_workload
@@ -38,18 +45,8 @@ def _energy_run(tmp_path, meter: str, *, measurement=None, progress=None, option
             **kw,
         )
         truth = list(lab.dut.windows)
-        supply_on = _output_still_on(lab)
+        supply_on = output_still_on(lab)
     return result, truth, supply_on
-
-
-def _output_still_on(lab: VirtualLab, timeout_s: float = 2.0) -> bool:
-    """The supply output at the end, once the simulator has read what was sent to it (a meter
-    that acknowledges nothing, the PPK2, acts on its last command a moment after the driver
-    returns; bounded)."""
-    deadline = time.monotonic() + timeout_s
-    while lab.timeline.supply_state(lab.timeline.now_s)[1] and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return lab.timeline.supply_state(lab.timeline.now_s)[1]
 
 
 def _pair(result, truth):
