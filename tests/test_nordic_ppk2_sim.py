@@ -8,8 +8,8 @@ import importlib.util
 import json
 import subprocess
 import sys
-import textwrap
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -177,45 +177,17 @@ def test_port_is_exclusive_and_a_stale_stream_is_stopped() -> None:
         sim.stop()
 
 
-CLIENT = textwrap.dedent(
-    """
-    import json, sys, time
-    from ppk2_api.ppk2_api import PPK2_API
-
-    ppk = PPK2_API(sys.argv[1], timeout=1)
-    ppk.get_modifiers()
-    ppk.use_source_meter()
-    ppk.set_source_voltage(3300)
-    ppk.toggle_DUT_power("ON")
-    ppk.start_measuring()
-    samples, bits = [], []
-    deadline = time.monotonic() + 10
-    while len(samples) < 20000 and time.monotonic() < deadline:
-        data = ppk.get_data()
-        if data:
-            values, raw = ppk.get_samples(data)
-            samples += values
-            bits += raw
-        time.sleep(0.01)
-    ppk.stop_measuring()
-    ppk.toggle_DUT_power("OFF")
-    d0 = ppk.digital_channels(bits)[0]
-    print(json.dumps({"n": len(samples), "mean_ua": sum(samples[100:]) / len(samples[100:]),
-                      "r0": ppk.modifiers["R"]["0"], "d0_low": d0.count(0)}))
-    """
-)
+SESSION = Path(__file__).with_name("ppk2_api_session.py")
 
 
-def test_ppk2_api_reads_samples_from_the_simulator(tmp_path) -> None:
+def test_ppk2_api_reads_samples_from_the_simulator() -> None:
     if importlib.util.find_spec("ppk2_api") is None:
         pytest.skip("ppk2-api is not installed (pip install 'energybench[test]')")
     timeline, sim = _bench([(0.0, 1.234e-3)])
     timeline.set_pin("timestamp", 0.05, False)  # D0 low from 50 ms on
-    script = tmp_path / "ppk2_client.py"
-    script.write_text(CLIENT)
     try:
         done = subprocess.run(
-            [sys.executable, str(script), sim.resource],
+            [sys.executable, str(SESSION), sim.resource],
             capture_output=True,
             text=True,
             timeout=60,

@@ -1,14 +1,15 @@
 """Nordic Power Profiler Kit II (PPK2) driver: source meter or ampere meter, 100 kS/s stream.
 
-USB CDC serial (pyserial; the serial transport locks a local port against other openers). The protocol is in
-:mod:`energybench.instruments.nordic_ppk2_protocol` (docs/instruments/ppk2.md). On connect the
-driver stops a stream left running, reads the device's metadata and converts every ADC word with
-that device's own per-range calibration. Each sample keeps its range (``current_range`` of the
-chunks; the full scale of each range in the stream settings), so the PPK2's automatic range
-switches stay visible; the vendor app's host-side spike filter (which reshapes the samples after
-every switch) is not applied. The logic inputs D0-D7 are the digital lines ``d0``..``d7``
-(sync mode ``digital_channel``). A counter jump is recorded as lost samples (a gap in the sample
-ids), never filled. The PPK2 has no query commands: the output state is the one commanded.
+USB CDC serial (pyserial; the serial transport locks a local port against other openers). The
+protocol is in :mod:`energybench.instruments.nordic_ppk2_protocol` (docs/instruments/ppk2.md).
+On connect the driver stops a stream left running, reads the device's metadata and converts
+every ADC word with that device's own per-range calibration. Each sample keeps its range
+(``current_range`` of the chunks; the full scale of each range in the stream settings), so the
+PPK2's automatic range switches stay visible; the vendor app's host-side spike filter (which
+reshapes the samples after every switch) is not applied. The logic inputs D0-D7 are the digital
+lines ``d0``..``d7`` (sync mode ``digital_channel``). A counter jump is recorded as lost samples
+(a gap in the sample ids), never filled. The PPK2 has no query commands: the output state is
+the one commanded.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from energybench.instruments.capabilities import (
     SyncMode,
 )
 from energybench.instruments.catalogue import supply_check
-from energybench.instruments.scpi import run_shutdown_steps
+from energybench.instruments.shutdown import ShutdownReport, run_shutdown_steps
 from energybench.instruments.supply_limits import SafetyLimits, require_current_limit
 from energybench.transport.base import BaseTransport
 
@@ -49,6 +50,7 @@ CHUNK_SAMPLES = 10_000  # 0.1 s
 READ_BYTES = 1 << 16
 DRAIN_QUIET_S = 0.05  # after AverageStop: the stream has ended once this long passes silently
 DRAIN_LIMIT_S = 2.0
+OFF_STEP = "DeviceRunningSet 0 (DUT off; the PPK2 has no read-back)"
 
 
 class NordicPpk2:
@@ -374,17 +376,20 @@ class NordicPpk2:
             )
 
     # ---- shutdown ------------------------------------------------------------------------
-    def safe_shutdown(self) -> None:
-        """Stop the stream and switch the DUT off; idempotent, never raises."""
-        run_shutdown_steps(
+    def safe_shutdown(self) -> ShutdownReport:
+        """Stop the stream and switch the DUT off; idempotent, never raises. The PPK2 answers
+        nothing and cannot be asked: the DUT-off step counts as done once its bytes went out
+        (written and drained to the port), the most this device can confirm."""
+        report = run_shutdown_steps(
             self.resource,
             [
                 ("AverageStop", lambda: self._send(bytes((proto.AVERAGE_STOP,)))),
-                ("DUT off", lambda: self.set_output(False)),
+                (OFF_STEP, lambda: self.set_output(False)),
             ],
+            output=(OFF_STEP,),
         )
         self._stop_sent_at = self._stop_sent_at or time.monotonic()
-        self._running = False
+        return report
 
     def close(self) -> None:
         with contextlib.suppress(Exception):  # closing must not raise
