@@ -3,6 +3,7 @@ stand-in datasets and a Progress that can inject faults at a given step."""
 
 from __future__ import annotations
 
+import time
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -39,6 +40,16 @@ def lab_bench(lab: VirtualLab, meter: str | None, **options) -> Bench:
 
 def with_meter(lab: VirtualLab, meter: str, **kw):
     return attach_meter(lab, meter, **kw)
+
+
+def output_still_on(lab: VirtualLab, timeout_s: float = 2.0) -> bool:
+    """The supply output at the end, once the simulator has read what was sent to it (a meter
+    that acknowledges nothing, the PPK2, acts on its last command a moment after the driver
+    returns; bounded)."""
+    deadline = time.monotonic() + timeout_s
+    while lab.timeline.supply_state(lab.timeline.now_s)[1] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return lab.timeline.supply_state(lab.timeline.now_s)[1]
 
 
 def standin(tmp_path: Path, workload: str, files: int | None = None) -> Path:

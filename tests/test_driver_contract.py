@@ -7,6 +7,8 @@ raises — even after the connection is gone."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from energybench.errors import SafetyLimitError
@@ -31,6 +33,15 @@ def _members(protocol: type) -> set[str]:
 
 def _protocol(name: str) -> type:
     return getattr(capabilities, name)
+
+
+def _supply_state(timeline: Timeline, on: bool, timeout_s: float = 2.0) -> tuple[float, bool]:
+    """The timeline's supply state once it shows ``on`` (bounded): an instrument that
+    acknowledges nothing (the PPK2) acts on a command a moment after the driver returns."""
+    deadline = time.monotonic() + timeout_s
+    while timeline.supply_state(timeline.now_s)[1] != on and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return timeline.supply_state(timeline.now_s)
 
 
 @pytest.mark.parametrize("entry", CLASS_CASES, ids=lambda e: e.name)
@@ -100,12 +111,12 @@ def test_output_off_after_shutdown_and_shutdown_never_raises(bench) -> None:
         driver.set_current_limit(0.05)
         driver.set_output(True)
         assert driver.output_enabled()
-        voltage_v, on = timeline.supply_state(timeline.now_s)
+        voltage_v, on = _supply_state(timeline, True)
         assert on and voltage_v == pytest.approx(1.8)
     first = driver.safe_shutdown()
     again = driver.safe_shutdown()  # idempotent
     if entry.sources_power:
-        assert timeline.supply_state(timeline.now_s)[1] is False
+        assert _supply_state(timeline, False)[1] is False
     for report in (first, again):  # the report says what really happened
         assert report.failures == [], report.summary()
         assert report.output_off is (True if entry.sources_power else None)

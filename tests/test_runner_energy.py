@@ -9,7 +9,14 @@ import re
 import time
 
 import pytest
-from runner_helpers import CHECKER_ENERGY, StepProgress, lab_bench, require_meter, standin
+from runner_helpers import (
+    CHECKER_ENERGY,
+    StepProgress,
+    lab_bench,
+    output_still_on,
+    require_meter,
+    standin,
+)
 
 from energybench.runner.context import RunOptions
 from energybench.runner.run import run_workload
@@ -38,7 +45,7 @@ def _energy_run(tmp_path, meter: str, *, measurement=None, progress=None, option
             **kw,
         )
         truth = list(lab.dut.windows)
-        supply_on = lab.timeline.supply_state(lab.timeline.now_s)[1]
+        supply_on = output_still_on(lab)
     return result, truth, supply_on
 
 

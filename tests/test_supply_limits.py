@@ -19,6 +19,7 @@ from energybench.instruments.keithley_2600b import Keithley2600B
 from energybench.instruments.keysight_b2900 import KeysightB2900
 from energybench.instruments.keysight_n6705c import KeysightN6705C
 from energybench.instruments.lpm01a import Lpm01a
+from energybench.instruments.nordic_ppk2 import NordicPpk2
 from energybench.instruments.otii import OtiiArc
 from energybench.instruments.otii_json import encode
 from energybench.instruments.profiles import load_profile
@@ -111,6 +112,11 @@ VALID: dict[str, tuple[Callable, list, dict]] = {
         SERIAL,
     ),
     "otii": (lambda t, limits: OtiiArc(t, limits, device_id="dev-1"), _otii(), JSON),
+    "nordic_ppk2": (  # raw bytes: RegulatorSet 1800 mV; no programmable current limit
+        lambda t, limits: NordicPpk2(t, limits),
+        [(bytes((0x0D, 0x07, 0x08)).decode("latin-1"), None)],
+        {"write_termination": "", "encoding": "latin-1"},
+    ),
 }
 SOURCING = [e.name for e in catalogue.CATALOGUE if e.sources_power]
 
@@ -142,7 +148,8 @@ def test_beyond_the_rating_is_refused_and_nothing_is_sent(name) -> None:
         driver.set_voltage(rating.max_voltage_v * 1.01)
     assert "nothing was sent" in str(info.value)
     if rating.max_current_a is None:
-        assert name == "lpm01a"  # no programmable limit and no documented output current
+        # no programmable limit and no documented output current
+        assert name in ("lpm01a", "nordic_ppk2")
     else:
         with pytest.raises(SafetyLimitError, match=r"^supply\.current_limit_a: .*rating of"):
             driver.set_current_limit(rating.max_current_a * 1.01)

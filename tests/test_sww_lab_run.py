@@ -9,7 +9,7 @@ import re
 
 import pytest
 from conftest import shared_path
-from runner_helpers import lab_bench, require_meter
+from runner_helpers import lab_bench, output_still_on, require_meter
 
 from energybench.errors import ConfigError
 from energybench.runner.run import run_workload
@@ -34,7 +34,7 @@ def test_energy_of_the_stream_matches_the_lab(tmp_path, meter) -> None:
             lab_bench(lab, meter), "sww01", "energy", lab.sd_card, tmp_path / "runs"
         )
         streams = list(lab.dut.streams)
-        supply_on = lab.timeline.supply_state(lab.timeline.now_s)[1]
+        supply_on = output_still_on(lab)
     (window,) = result.valid_windows  # one stream, bounded by exactly two timestamp edges
     truth = streams[-1]
     assert window.energy_j == pytest.approx(truth.energy_j, rel=1e-3)

@@ -13,7 +13,7 @@ import numpy as np
 import pyjls
 import pytest
 
-from energybench.analysis.trace import SampleRange, SourceInfo, Trace, TraceChunk
+from energybench.analysis.trace import UNKNOWN_RANGE, SampleRange, SourceInfo, Trace, TraceChunk
 from energybench.errors import TraceFileError
 from energybench.traces import open_recording
 from energybench.traces.jls import read_jls, time64_to_utc_ns, utc_ns_to_time64
@@ -186,6 +186,23 @@ def test_gap_is_written_as_nan_and_recorded(tmp_path: Path) -> None:
     assert np.isnan(chunk.current_a[100:1_600]).all()
     assert not np.isnan(chunk.current_a[:100]).any() and not np.isnan(chunk.current_a[-100:]).any()
     assert not chunk.digital["gpi[0]"][100:1_600].any()
+
+
+def test_per_sample_current_range_round_trips_with_unknown_in_gaps(tmp_path: Path) -> None:
+    path = tmp_path / "ranges.jls"
+    ones = np.ones(100)
+    with JlsWriter(path, sample_rate_hz=1000, digital_names=("d0",), current_range=True) as w:
+        w.append(TraceChunk(0, 1000, ones, 1.8, {"d0": ones > 0}, np.full(100, 2)))
+        w.append(TraceChunk(150, 1000, ones[:50], 1.8, {"d0": ones[:50] > 0}, np.full(50, 1)))
+        with pytest.raises(TraceFileError, match="current range"):
+            w.append(TraceChunk(200, 1000, ones, 1.8, {"d0": ones > 0}))  # a chunk without
+    trace = read_jls(path)
+    assert trace.digital_names == ("d0",)  # the range is not a digital line
+    ranges = trace.read(0, 200).current_range
+    assert set(ranges[:100]) == {2} and set(ranges[100:150]) == {UNKNOWN_RANGE}
+    assert set(ranges[150:]) == {1}
+    copy = read_jls(write_jls(tmp_path / "copy.jls", trace))  # whole traces keep it too
+    assert copy.read(0, 200).current_range.tolist() == ranges.tolist()
 
 
 def test_gap_up_to_max_gap_is_filled_a_larger_one_refused_after_a_flush(tmp_path: Path) -> None:

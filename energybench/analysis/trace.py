@@ -14,6 +14,9 @@ Conventions
   MLPerf Tiny runners' 1 ms energy bins). Integration honours the difference.
 - Samples the instrument or host dropped are NaN in ``current_a`` and listed in ``missing`` as
   half-open sample-id ranges; they are never interpolated over.
+- A meter that switches current ranges by itself (the PPK2 does, every sample) reports the range
+  of each sample in ``current_range``: the index into the meter's own range table (its stream
+  settings give the full scale of each index), so a range switch inside a window stays visible.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from energybench.errors import AnalysisError
 
 SampleKind = Literal["point", "bin"]
 DEFAULT_CHUNK_SAMPLES = 1 << 20
+UNKNOWN_RANGE = 255  # current_range of a sample whose range is not known (it never arrived)
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,8 @@ class TraceChunk:
 
     ``voltage_v`` is an array of the same length or one constant (a supply whose voltage was
     not measured). ``digital`` maps line names to boolean arrays of the same length.
+    ``current_range`` (None: the meter does not report it) holds the meter's range index of
+    every sample (uint8).
     """
 
     first_sample_id: int
@@ -80,6 +86,7 @@ class TraceChunk:
     current_a: np.ndarray
     voltage_v: np.ndarray | float
     digital: Mapping[str, np.ndarray] = field(default_factory=dict)
+    current_range: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         current = np.asarray(self.current_a)
@@ -105,6 +112,12 @@ class TraceChunk:
                 raise AnalysisError(f"digital line {name!r} has {bits.shape} samples, expected {n}")
             digital[name] = _readonly(bits.astype(bool, copy=False))
         object.__setattr__(self, "digital", digital)
+        if self.current_range is not None:
+            ranges = np.asarray(self.current_range)
+            if ranges.shape != (n,):
+                raise AnalysisError(f"current_range has {ranges.shape} samples, expected {n}")
+            ranges = ranges.astype(np.uint8, copy=False)
+            object.__setattr__(self, "current_range", _readonly(ranges))
         if not self.sample_rate_hz > 0:
             raise AnalysisError(f"sample_rate_hz must be > 0, got {self.sample_rate_hz}")
 
@@ -141,6 +154,7 @@ class TraceChunk:
             current_a=self.current_a[a:b],
             voltage_v=voltage,
             digital={name: bits[a:b] for name, bits in self.digital.items()},
+            current_range=None if self.current_range is None else self.current_range[a:b],
         )
 
 
@@ -194,9 +208,12 @@ class Trace:
         source: SourceInfo | None = None,
         missing: tuple[SampleRange, ...] | None = None,
         calibration_id: str | None = None,
+        current_range: np.ndarray | None = None,
     ) -> Trace:
         """A trace over arrays in memory. ``missing`` defaults to the NaN runs of current."""
-        whole = TraceChunk(first_sample_id, sample_rate_hz, current_a, voltage_v, digital or {})
+        whole = TraceChunk(
+            first_sample_id, sample_rate_hz, current_a, voltage_v, digital or {}, current_range
+        )
         if missing is None:
             missing = nan_ranges(whole.current_a, first_sample_id)
         return cls(

@@ -143,6 +143,9 @@ class StreamSettings:
     sample_kind: Literal["point", "bin"] = "point"
     digital_names: tuple[str, ...] = ()
     voltage_v: float | None = None  # set when voltage is not streamed (a known constant)
+    # a meter that reports each sample's range (TraceChunk.current_range): the full scale in A
+    # of each range index (empty: the chunks carry no range)
+    current_ranges_a: tuple[float, ...] = ()
 
 
 @dataclass

@@ -90,6 +90,13 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
         _SUPPLY_STREAMING,
     ),
     CatalogueEntry(
+        "nordic_ppk2",
+        "Nordic Power Profiler Kit II (source or ampere meter, D0-D7 sampled with the current)",
+        "nordic_ppk2.toml",
+        "nordic_ppk2.bench.toml",
+        _SUPPLY_STREAMING,
+    ),
+    CatalogueEntry(
         "keysight_b2900",
         "Keysight B2901A/B2902A/B2911A/B2912A SMU",
         "keysight_b2900.toml",

@@ -25,6 +25,9 @@ Accuracy, ±(gain × reading + offset) per range, feeds the uncertainty budget::
     ppm = 50
     verified = false
 
+A figure no vendor document gives is ``"unknown"`` (``gain``, ``offset_a``/``offset_v``), never
+0: :meth:`AccuracySpec.known` is then False and the budget must not treat it as exact.
+
 What a sourcing instrument can deliver feeds the supply-limit check (``supply_limits``); each
 entry names its document, a figure nobody documents is ``"unknown"``::
 
@@ -56,20 +59,27 @@ from energybench.analysis.plausibility import (
 from energybench.analysis.trace import Trace
 from energybench.errors import ConfigError
 from energybench.instruments.capabilities import SYNC_MODES, InstrumentInfo
-from energybench.instruments.supply_limits import SupplyRating, parse_supply_ratings
+from energybench.instruments.supply_limits import UNKNOWN, SupplyRating, parse_supply_ratings
 
 
 @dataclass(frozen=True)
 class AccuracySpec:
-    """±(gain × reading + offset) for one quantity and range, from a profile."""
+    """±(gain × reading + offset) for one quantity and range, from a profile (None: the
+    figure is unknown)."""
 
-    gain: float
-    offset: float
+    gain: float | None
+    offset: float | None
     range_max: float | None
     verified: bool
 
+    @property
+    def known(self) -> bool:
+        return self.gain is not None and self.offset is not None
+
     def limit(self, reading: float) -> float:
         """The specified error limit at a reading (same unit as the offset)."""
+        if self.gain is None or self.offset is None:
+            raise ConfigError("the accuracy figure is unknown", context="accuracy")
         return abs(self.gain * reading) + self.offset
 
 
@@ -101,15 +111,19 @@ class InstrumentProfile:
         return min(fitting, key=lambda s: s.range_max if s.range_max is not None else float("inf"))
 
     def timebase_ppm(self) -> tuple[float, bool] | None:
+        """(ppm, verified); None when the profile gives none or says ``"unknown"``."""
         table = self.data.get("accuracy", {}).get("timebase")
-        return None if table is None else (float(table["ppm"]), bool(table["verified"]))
+        if table is None or table["ppm"] == UNKNOWN:
+            return None
+        return float(table["ppm"]), bool(table["verified"])
 
 
 def _spec(entry: Mapping[str, Any], unit: str) -> AccuracySpec:
     rng = entry.get(f"range_{unit}")
+    gain, offset = entry["gain"], entry[f"offset_{unit}"]
     return AccuracySpec(
-        float(entry["gain"]),
-        float(entry[f"offset_{unit}"]),
+        None if gain == UNKNOWN else float(gain),
+        None if offset == UNKNOWN else float(offset),
         None if rng is None else float(rng),
         bool(entry["verified"]),
     )
@@ -127,13 +141,15 @@ def _check_accuracy(data: Mapping[str, Any], path: Path) -> None:
         for k, entry in enumerate(entries):
             where = f"{path}: accuracy.{quantity}[{k}]"
             for key in ("gain", f"offset_{unit}"):
-                _field(entry, key, (int, float), where)
+                if entry.get(key) != UNKNOWN:
+                    _field(entry, key, (int, float), where)
             _field(entry, "verified", bool, where)
             if f"range_{unit}" in entry:
                 _field(entry, f"range_{unit}", (int, float), where)
     if "timebase" in accuracy:
         where = f"{path}: accuracy.timebase"
-        _field(accuracy["timebase"], "ppm", (int, float), where)
+        if accuracy["timebase"].get("ppm") != UNKNOWN:
+            _field(accuracy["timebase"], "ppm", (int, float), where)
         _field(accuracy["timebase"], "verified", bool, where)
 
 

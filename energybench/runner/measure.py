@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 DEFAULT_STREAM_RATE_HZ = 10_000.0
 CAPTURE_POINTS = 90_000  # fits every supported triggered meter's buffer (B2900: 100 k)
 EDGE_WAIT_S = 10.0  # beyond the expected window, for the meter's data to arrive
+LAG_SLICES = 6  # a stream still delivering samples gets up to this many edge waits in all
 MARGIN_SAMPLES = 4  # at least this many samples after the end edge (edge + integration ends)
 QUIET_MIN_S, QUIET_MAX_S = 0.02, 2.0  # edge-free span that closes a window
 QUIET_FLOOR = 1.2  # an infer window: samples must reach 1.2 x the expected length
@@ -209,6 +210,30 @@ class StreamMeasurer:
                     context="sync.line",
                 )
 
+    def _wait_edges(self, edges_before: int, wait_s: float) -> None:
+        """Until the window's two edges are recorded. The DUT has finished, so they are on their
+        way: a stream that lags behind the DUT (a slow host, or the virtual lab's DUT running
+        ahead of a 100 kS/s meter) gets further waits of ``wait_s`` while each brings new
+        samples, :data:`LAG_SLICES` in all; a stalled stream fails after one. Otherwise the
+        edges would arrive during the next attempt and be counted as its own."""
+        acq = self._started()
+        deadline = time.monotonic() + wait_s * LAG_SLICES
+        while True:
+            seen = acq.next_sample_id
+            try:
+                acq.wait_for(
+                    lambda: len(self.sink.edge_ids) >= edges_before + 2,
+                    min(wait_s, max(0.0, deadline - time.monotonic())),
+                    "the window's two timestamp edges",
+                )
+                return
+            except AcquisitionError:
+                moving = acq.next_sample_id != seen and getattr(acq, "_failure", None) is None
+                if not (wait_s > 0 and moving and time.monotonic() < deadline):
+                    raise
+                log.warning("the meter's stream lags behind the DUT: still waiting for the "
+                            "window's edges (at sample %s)", acq.next_sample_id)  # fmt: skip
+
     def _started(self) -> StreamAcquisition:
         if self.acq is None:
             raise RunError("the stream measurer was not started", context="meter")
@@ -240,11 +265,7 @@ class StreamMeasurer:
         rate = acq.settings.sample_rate_hz  # type: ignore[union-attr]
         wait_s = EDGE_WAIT_S + expected_s
         try:
-            acq.wait_for(
-                lambda: len(self.sink.edge_ids) >= edges_before + 2,
-                0.0 if out.dut_timeout else wait_s,
-                "the window's two timestamp edges",
-            )
+            self._wait_edges(edges_before, 0.0 if out.dut_timeout else wait_s)
         except AcquisitionError as exc:
             self._raise_if_meter_failed(exc)
             if not out.problems:

@@ -15,7 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
-from energybench.analysis.trace import SampleKind, SampleRange, SourceInfo, Trace, TraceChunk
+from energybench.analysis.trace import (
+    UNKNOWN_RANGE,
+    SampleKind,
+    SampleRange,
+    SourceInfo,
+    Trace,
+    TraceChunk,
+)
 from energybench.errors import AcquisitionError
 from energybench.traces.continuity import GAP_WRITE_SAMPLES, MAX_GAP_S, gap_before, max_gap_samples
 from energybench.traces.csv_io import metadata_line
@@ -98,6 +105,7 @@ class RecordingSink:
                 source=self.source,
                 sample_kind=self.sample_kind,
                 metadata=self.metadata,
+                current_range=chunk.current_range is not None,
             )
         except Exception as exc:
             self.write_error = f"cannot record to {self.path}: {exc}"
@@ -147,6 +155,9 @@ class RecordingSink:
         current = np.full(n, np.nan, dtype=np.float32)
         voltage = np.full(n, np.nan, dtype=np.float32)
         digital = {name: np.zeros(n, dtype=bool) for name in self.digital_names}
+        ranges = None
+        if any(c.current_range is not None for c in chunks):  # 255: a sample never received
+            ranges = np.full(n, UNKNOWN_RANGE, dtype=np.uint8)
         for c in chunks:
             a, b = max(c.first_sample_id, start_id), min(c.stop_sample_id, stop_id)
             if b <= a:
@@ -156,6 +167,8 @@ class RecordingSink:
             voltage[a - start_id : b - start_id] = part.voltage_v
             for name, bits in part.digital.items():
                 digital[name][a - start_id : b - start_id] = bits
+            if ranges is not None and part.current_range is not None:
+                ranges[a - start_id : b - start_id] = part.current_range
         return Trace.from_arrays(
             current,
             voltage,
@@ -164,6 +177,7 @@ class RecordingSink:
             first_sample_id=start_id,
             sample_kind=self.sample_kind,
             source=self.source,
+            current_range=ranges,
         )
 
 

@@ -165,6 +165,9 @@ def _relative_standard(
     """Relative standard uncertainty of a reading from the profile's ±(gain·x + offset) spec,
     taken as a rectangular distribution (divide by √3); 0 with a note when there is none."""
     spec = profile.accuracy(quantity, range_value)
+    if spec is not None and not spec.known:
+        _note(notes, f"{quantity} accuracy unknown in {profile.path.name}: term left out")
+        return 0.0
     if spec is None or reading <= 0:
         _note(notes, missing)
         return 0.0

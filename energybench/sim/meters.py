@@ -113,6 +113,17 @@ _SIMULATORS = (
         bench_options={"sample_rate_hz": 4000},  # the Arc's fixed rate
     ),
     SimMeter(
+        "nordic_ppk2",
+        f"{_INSTRUMENTS}.nordic.ppk2",
+        "SimNordicPpk2",
+        "digital_channel",
+        "d0",
+        "Nordic PPK2 source meter (D0 logic input sampled with the current)",
+        role="supply",
+        sim_options={"idle_speed": 20.0},  # idle time paced by the host, as the LPM01A's
+        bench_options={"sample_rate_hz": 100_000},  # the PPK2's one rate
+    ),
+    SimMeter(
         "keysight_b2900",
         f"{_INSTRUMENTS}.keysight.keysight_b2900",
         "SimKeysightB2900",

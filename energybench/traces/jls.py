@@ -3,7 +3,9 @@
 Samples are read on demand through ``pyjls.Reader``; memory stays O(chunk). Signals are found by
 the names Joulescope tools write: ``current`` (f32, A), ``voltage`` (f32, V), optional ``power``
 (ignored: power is v·i), and u1 digital lines (``gpi[0]``…``gpi[3]``, ``trigger_in`` or any other
-u1 signal). Each signal may start at its own device sample id (``sample_id_offset``); signals are
+u1 signal); a u8 ``current_range`` (the meter's range index per sample, as energybench writes it)
+becomes the chunks' ``current_range`` (Joulescope's own packed u4 ``current_range`` is not
+read). Each signal may start at its own device sample id (``sample_id_offset``); signals are
 aligned on absolute sample ids and the trace covers the range all of them hold.
 
 No file reaches pyjls unchecked (see :mod:`energybench.traces.jls_check`): a file its writer
@@ -37,6 +39,8 @@ METADATA_KEY = "energybench"
 SCAN_CHUNK_SAMPLES = 1 << 20
 _FSR = 0  # pyjls SignalType.FSR
 _U1 = 0x103  # pyjls DataType.U1
+_U8 = 0x803  # pyjls DataType.U8
+RANGE_SIGNAL = "current_range"
 _F32 = 0x2004  # pyjls DataType.F32
 
 
@@ -83,7 +87,7 @@ class _JlsChunkReader:
         self._rate = sample_rate_hz
         self._signals = signals  # name -> (signal_id, sample_id_offset, data_type, block size)
         self.digital_names = tuple(
-            n for n in signals if n not in ("current", "voltage", "voltage_constant")
+            n for n in signals if n not in ("current", "voltage", "voltage_constant", RANGE_SIGNAL)
         )
         self._lock = threading.Lock()
         self._finalizer = weakref.finalize(self, _close, reader, cleanup)
@@ -145,7 +149,10 @@ class _JlsChunkReader:
             else:
                 voltage = self._signals["voltage_constant"]
             digital = {name: self._read(name, start_id, n) for name in self.digital_names}
-        return TraceChunk(start_id, self._rate, current, voltage, digital)
+            ranges = None
+            if RANGE_SIGNAL in self._signals:
+                ranges = self._read(RANGE_SIGNAL, start_id, n)
+        return TraceChunk(start_id, self._rate, current, voltage, digital, ranges)
 
 
 def read_jls(
@@ -275,6 +282,8 @@ def _open(
     for sig in signals.values():
         if sig.data_type == _U1 and sig.name not in chosen:
             chosen[sig.name] = sig
+    if RANGE_SIGNAL in signals and signals[RANGE_SIGNAL].data_type == _U8:
+        chosen[RANGE_SIGNAL] = signals[RANGE_SIGNAL]
     for name, sig in list(chosen.items()):
         if sig.sample_rate != rate:
             if name in ("current", "voltage"):

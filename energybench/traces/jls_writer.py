@@ -2,7 +2,9 @@
 
 The layout matches a Joulescope recording (``pyjoulescope_driver.Record``): source 1, signals
 ``current`` (f32, A) id 1, ``voltage`` (f32, V) id 2, optional ``power`` (f32, W), then one u1
-signal per digital line, UTC time-map entries, so our recordings open in the Joulescope UI.
+signal per digital line, an optional u8 ``current_range`` (the meter's range index of each
+sample, 255 where unknown: in a gap), UTC time-map entries, so our recordings open in the
+Joulescope UI.
 A JSON user-data record (tag 0x0EB1) keeps what JLS has no field for: sample kind, source info,
 calibration id and the caller's ``metadata`` (a run's plan, a capture's trigger edges); a second
 one written by :meth:`JlsWriter.close` (``closed``: samples written) tells a reader the writer
@@ -27,12 +29,20 @@ from typing import Any
 
 import numpy as np
 
-from energybench.analysis.trace import SampleKind, SampleRange, SourceInfo, Trace, TraceChunk
+from energybench.analysis.trace import (
+    UNKNOWN_RANGE,
+    SampleKind,
+    SampleRange,
+    SourceInfo,
+    Trace,
+    TraceChunk,
+)
 from energybench.errors import TraceFileError
 from energybench.traces.continuity import GAP_WRITE_SAMPLES, MAX_GAP_S, gap_before, max_gap_samples
 from energybench.traces.jls import (
     METADATA_CHUNK_META,
     METADATA_KEY,
+    RANGE_SIGNAL,
     _import_pyjls,
     utc_ns_to_time64,
 )
@@ -64,6 +74,7 @@ class JlsWriter:
         sample_kind: SampleKind = "point",
         calibration_id: str | None = None,
         include_power: bool = False,
+        current_range: bool = False,
         flush_interval_s: float = 1.0,
         max_gap_s: float = MAX_GAP_S,
         metadata: Mapping[str, Any] | None = None,
@@ -82,6 +93,7 @@ class JlsWriter:
         if len(set(self.digital_names)) != len(self.digital_names):
             raise TraceFileError(f"duplicate digital lines {self.digital_names}", context=str(path))
         self.include_power = include_power
+        self.current_range = current_range
         self.t0_utc_ns = int(t0_utc_ns)
         self.gaps: list[SampleRange] = []
         self._first_id = first_sample_id
@@ -117,6 +129,9 @@ class JlsWriter:
         for name in self.digital_names:
             self._ids[name] = len(defs) + 1
             defs.append((name, u1, ""))
+        if current_range:
+            self._ids[RANGE_SIGNAL] = len(defs) + 1
+            defs.append((RANGE_SIGNAL, pyjls.DataType.U8, ""))
         for name, data_type, units in defs:
             self._w.signal_def(
                 signal_id=self._ids[name],
@@ -174,6 +189,12 @@ class JlsWriter:
                 f"the recording declares {sorted(self.digital_names)}",
                 context=str(self.path),
             )
+        if (chunk.current_range is not None) != self.current_range:
+            raise TraceFileError(
+                "chunk and recording disagree on the per-sample current range "
+                f"(chunk {'has' if chunk.current_range is not None else 'lacks'} it)",
+                context=str(self.path),
+            )
         if chunk.n_samples == 0:
             return  # nothing to write, no gap to record
         if self._next_id is None:
@@ -187,7 +208,7 @@ class JlsWriter:
             raise
         if gap:
             self._write_gap(chunk.first_sample_id)
-        self._write(chunk.current_a, chunk.voltage_array(), chunk.digital)
+        self._write(chunk.current_a, chunk.voltage_array(), chunk.digital, chunk.current_range)
 
     def _write_gap(self, stop_id: int) -> None:
         gap = SampleRange(self._next_id, stop_id)  # type: ignore[arg-type]
@@ -197,9 +218,17 @@ class JlsWriter:
         while self._next_id < stop_id:  # type: ignore[operator]
             n = min(GAP_WRITE_SAMPLES, stop_id - self._next_id)  # type: ignore[operator]
             nan = np.full(n, np.nan, dtype=np.float32)
-            self._write(nan, nan, {name: np.zeros(n, dtype=bool) for name in self.digital_names})
+            bits = {name: np.zeros(n, dtype=bool) for name in self.digital_names}
+            ranges = np.full(n, UNKNOWN_RANGE, dtype=np.uint8) if self.current_range else None
+            self._write(nan, nan, bits, ranges)
 
-    def _write(self, current: np.ndarray, voltage: np.ndarray, digital: dict) -> None:
+    def _write(
+        self,
+        current: np.ndarray,
+        voltage: np.ndarray,
+        digital: dict,
+        ranges: np.ndarray | None = None,
+    ) -> None:
         start = self._next_id
         n = len(current)
         self._write_utc(start, n)
@@ -211,6 +240,8 @@ class JlsWriter:
             self._w.fsr_f32(self._ids["power"], start, np.multiply(i32, v32, dtype=np.float32))
         for name in self.digital_names:
             self._write_bits(name, np.asarray(digital[name], dtype=bool))
+        if ranges is not None:
+            self._w.fsr(self._ids[RANGE_SIGNAL], start, np.require(ranges, np.uint8, ["C", "W"]))
         self._next_id = start + n
         self._since_flush += n
         if self._since_flush >= self._flush_every:
@@ -287,6 +318,8 @@ def write_jls(
         calibration_id=trace.calibration_id,
         include_power=include_power,
         metadata=metadata,
+        current_range=trace.n_samples > 0
+        and trace.read(trace.first_sample_id, trace.first_sample_id + 1).current_range is not None,
     ) as writer:
         for chunk in trace.chunks(chunk_samples):
             writer.append(chunk)

@@ -3,7 +3,8 @@
 Each exchange is ``(command, reply)``: ``command`` is the exact text the driver must write
 (without termination); ``reply`` is ``None`` (a write), a ``str`` (one reply line) or ``bytes``
 (raw reply bytes, e.g. a binary block with its terminator). :meth:`assert_done` checks that every
-exchange was used and no reply is left unread.
+exchange was used and no reply is left unread. Raw-byte protocols (no terminator) use
+``write_termination=""`` and ``encoding="latin-1"``, so each command byte is one character.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ class ScriptedTransport(BaseTransport):
 
     def _send(self, data: bytes) -> None:
         text = data.decode(self.encoding)
-        if text.endswith(self.write_termination):
+        if self.write_termination and text.endswith(self.write_termination):
             text = text[: -len(self.write_termination)]
         self.sent.append(text)
         if self._position >= len(self._script):
@@ -65,6 +66,14 @@ class ScriptedTransport(BaseTransport):
 
     def _read_exact(self, count: int, deadline: float) -> bytes:
         return self._take(count, f"{count}-byte read", deadline)
+
+    def read_some(self, max_bytes: int, timeout_s: float | None = None) -> bytes:
+        """Up to ``max_bytes`` of the reply bytes given so far (binary streams)."""
+        if not self._pending:
+            raise InstrumentTimeoutError("no reply bytes left in the script", context=self.resource)
+        data = bytes(self._pending[:max_bytes])
+        del self._pending[:max_bytes]
+        return data
 
     def clear(self) -> None:
         self._pending.clear()

@@ -26,16 +26,30 @@ log = logging.getLogger(__name__)
 _POLL_S = 0.05
 
 
+def open_raw_pty() -> tuple[int, int, str]:
+    """A pseudo-terminal in raw mode (no echo, no CR/LF translation) with a non-blocking
+    master: (master fd, slave fd, slave path). The caller keeps the slave open, so clients
+    may close and reopen the path."""
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    os.set_blocking(master, False)
+    return master, slave, os.ttyname(slave)
+
+
+def close_fds(*fds: int) -> None:
+    """Close descriptors, ignoring ones already closed."""
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
 class PtyServer:
     """Serve a byte stream on a pty: ``on_bytes`` is called (reader thread) for input."""
 
     def __init__(self, on_bytes: Callable[[bytes], None], *, name: str = "pty") -> None:
         self._on_bytes = on_bytes
         self.name = name
-        self._master, self._slave = os.openpty()
-        tty.setraw(self._slave)  # no echo, no CR/LF translation
-        os.set_blocking(self._master, False)
-        self.path = os.ttyname(self._slave)
+        self._master, self._slave, self.path = open_raw_pty()
         self.dropped_bytes = 0
         self._stop = threading.Event()
         self._write_lock = threading.Lock()
@@ -105,9 +119,7 @@ class PtyServer:
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=2.0)
-        for fd in (self._master, self._slave):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        close_fds(self._master, self._slave)
         self._master = self._slave = -1
 
     def __enter__(self) -> PtyServer:

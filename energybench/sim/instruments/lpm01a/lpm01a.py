@@ -25,7 +25,6 @@ acknowledgements, 5-digit mantissas.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import logging
 import math
@@ -33,7 +32,6 @@ import os
 import select
 import shlex
 import threading
-import tty
 from collections.abc import Iterable
 
 import numpy as np
@@ -54,6 +52,7 @@ from energybench.sim.instruments.lpm01a.lpm01a_format import (
 from energybench.sim.physics.idle_time import IdleTime
 from energybench.sim.physics.measurement import MeasurementModel
 from energybench.sim.physics.timeline import Timeline
+from energybench.sim.wire.pty import close_fds, open_raw_pty
 
 log = logging.getLogger(__name__)
 
@@ -124,10 +123,7 @@ class SimLpm01a(Lpm01aCommandSet):
 
     # ---- lab object ------------------------------------------------------------------
     def start(self) -> SimLpm01a:
-        self._master, self._slave = os.openpty()
-        tty.setraw(self._slave)
-        os.set_blocking(self._master, False)
-        self.resource = os.ttyname(self._slave)
+        self._master, self._slave, self.resource = open_raw_pty()
         self._thread = threading.Thread(target=self._serve, name="sim-lpm01a", daemon=True)
         self._thread.start()
         self.timeline.add_reporter(self.reported_s)
@@ -145,9 +141,7 @@ class SimLpm01a(Lpm01aCommandSet):
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=2.0)
-        for fd in (self._master, self._slave):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        close_fds(self._master, self._slave)
 
     def __enter__(self) -> SimLpm01a:
         return self.start()
