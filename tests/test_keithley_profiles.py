@@ -53,6 +53,10 @@ def test_profile_matches_driver_and_simulator(name) -> None:
             spec.max_voltage_v,
             spec.max_current_a,
         )
+    # the driver's documented buffer figure, also what the simulator holds by default
+    assert profile["sampling"]["max_buffer_points"] == driver.max_buffer_points
+    if spec is not None:
+        assert sim.max_buffer_points == driver.max_buffer_points == spec.max_buffer_points
     for entry in accuracy:
         assert entry["gain"] > 0 and entry["offset_a"] > 0 and entry["verified"] is False
     assert "verified" in profile["sampling"] and "verified" in profile["sync"]
@@ -67,6 +71,7 @@ def test_2461_profile_rates_match_the_driver() -> None:
         driver.max_rate_hz,
     )
     assert sampling["max_buffer_points"] == driver.max_buffer_points
+    assert tuple(profile["sync"]["digitize_blocks"]) == driver.digitize_blocks
 
 
 @pytest.mark.parametrize(
