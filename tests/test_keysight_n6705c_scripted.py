@@ -219,6 +219,20 @@ def test_acquisition_end_is_measurement_active_clearing_and_bit_3_is_ignored() -
     assert "in the last 0.09 s" in message
 
 
+def test_profile_status_bit_and_buffer_are_the_drivers_and_simulators() -> None:
+    import tomllib
+
+    from energybench._data import data_dir
+    from energybench.instruments import keysight_n6705c
+    from energybench.sim.instruments.keysight import keysight_n6705c_meas
+
+    with (data_dir("instruments") / "keysight_n6705c.toml").open("rb") as f:
+        scope = tomllib.load(f)["scope"]
+    bit = 1 << scope["measurement_active_bit"]
+    assert bit == keysight_n6705c.MEASUREMENT_ACTIVE == keysight_n6705c_meas.MEASUREMENT_ACTIVE
+    assert scope["max_points"] == keysight_n6705c.MAX_POINTS
+
+
 def test_elog_stream_counts_fifo_losses_as_a_gap() -> None:
     records = lambda k: np.array([[0.01, 1.8, 1.8]] * k)  # noqa: E731
     t = ScriptedTransport(
