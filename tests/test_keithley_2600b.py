@@ -30,6 +30,37 @@ NO_ERRORS = ("print(errorqueue.count)", "0.00000e+00")
 
 
 # ---- scripted exchanges -------------------------------------------------------------------
+def _capture_exchanges(mode: str, n_points: int, capacity_reply: str, voltage: bool = True) -> list:
+    """What configure_capture sends up to the buffer-capacity query (line frequency first)."""
+    buffers = "capacity, smua.nvbuffer2.capacity" if voltage else "capacity"
+    measure = "iv(smua.nvbuffer1, smua.nvbuffer2)" if voltage else "i(smua.nvbuffer1)"
+    return [
+        ("print(localnode.linefreq)", "6.00000e+01"),
+        ("smua.abort()", None),
+        ("smua.measure.autorangei = smua.AUTORANGE_OFF", None),
+        ("smua.measure.rangei = 0.01", None),
+        ("smua.measure.autozero = smua.AUTOZERO_OFF", None),
+        ("smua.measure.nplc = 0.006", None),
+        ("smua.nvbuffer1.clear()", None),
+        ("smua.nvbuffer1.collecttimestamps = 1", None),
+        ("smua.nvbuffer2.clear()", None),
+        ("smua.nvbuffer2.collecttimestamps = 1", None),
+        ("format.data = format.REAL32", None),
+        ("format.byteorder = format.LITTLEENDIAN", None),
+        (f"digio.trigger[3].mode = digio.{mode}", None),
+        ("digio.trigger[3].clear()", None),
+        ("smua.trigger.arm.stimulus = digio.trigger[3].EVENT_ID", None),
+        ("smua.trigger.arm.count = 1", None),
+        (f"smua.trigger.count = {n_points}", None),
+        ("smua.trigger.measure.stimulus = 0", None),
+        ("smua.trigger.source.action = smua.DISABLE", None),
+        (f"smua.trigger.measure.{measure}", None),
+        ("smua.trigger.measure.action = smua.ENABLE", None),
+        NO_ERRORS,
+        (f"print(smua.nvbuffer1.{buffers})", capacity_reply),
+    ]
+
+
 def test_scripted_supply_capture_and_shutdown() -> None:
     readings = np.array([[0.005, 1.8], [0.006, 1.8], [0.007, 1.8]], dtype="<f4")
     stamps = np.array([0.0, 1e-4, 2e-4], dtype="<f8")
@@ -42,29 +73,7 @@ def test_scripted_supply_capture_and_shutdown() -> None:
             NO_ERRORS,
             ("smua.source.output = smua.OUTPUT_ON", None),
             NO_ERRORS,
-            ("print(localnode.linefreq)", "6.00000e+01"),
-            ("smua.abort()", None),
-            ("smua.measure.autorangei = smua.AUTORANGE_OFF", None),
-            ("smua.measure.rangei = 0.01", None),
-            ("smua.measure.autozero = smua.AUTOZERO_OFF", None),
-            ("smua.measure.nplc = 0.006", None),
-            ("smua.nvbuffer1.clear()", None),
-            ("smua.nvbuffer1.collecttimestamps = 1", None),
-            ("smua.nvbuffer2.clear()", None),
-            ("smua.nvbuffer2.collecttimestamps = 1", None),
-            ("format.data = format.REAL32", None),
-            ("format.byteorder = format.LITTLEENDIAN", None),
-            ("digio.trigger[3].mode = digio.TRIG_FALLING", None),
-            ("digio.trigger[3].clear()", None),
-            ("smua.trigger.arm.stimulus = digio.trigger[3].EVENT_ID", None),
-            ("smua.trigger.arm.count = 1", None),
-            ("smua.trigger.count = 3", None),
-            ("smua.trigger.measure.stimulus = 0", None),
-            ("smua.trigger.source.action = smua.DISABLE", None),
-            ("smua.trigger.measure.iv(smua.nvbuffer1, smua.nvbuffer2)", None),
-            ("smua.trigger.measure.action = smua.ENABLE", None),
-            NO_ERRORS,
-            ("print(smua.nvbuffer1.capacity, smua.nvbuffer2.capacity)", "6.50000e+04\t6.50000e+04"),
+            *_capture_exchanges("TRIG_FALLING", 3, "6.50000e+04\t6.50000e+04"),
             ("print(smua.measure.nplc)", "6.00000e-03"),
             ("print(smua.measure.rangei)", "1.00000e-02"),
             ("smua.trigger.initiate()", None),
@@ -100,34 +109,6 @@ def test_scripted_supply_capture_and_shutdown() -> None:
     assert capture.edge_positions == (0.0,) and capture.trace.sample_kind == "bin"
 
 
-def _rising_capture_exchanges(n_points: int, capacity_reply: str) -> list:
-    return [
-        ("print(localnode.linefreq)", "6.00000e+01"),
-        ("smua.abort()", None),
-        ("smua.measure.autorangei = smua.AUTORANGE_OFF", None),
-        ("smua.measure.rangei = 0.01", None),
-        ("smua.measure.autozero = smua.AUTOZERO_OFF", None),
-        ("smua.measure.nplc = 0.006", None),
-        ("smua.nvbuffer1.clear()", None),
-        ("smua.nvbuffer1.collecttimestamps = 1", None),
-        ("smua.nvbuffer2.clear()", None),
-        ("smua.nvbuffer2.collecttimestamps = 1", None),
-        ("format.data = format.REAL32", None),
-        ("format.byteorder = format.LITTLEENDIAN", None),
-        ("digio.trigger[3].mode = digio.TRIG_RISINGA", None),
-        ("digio.trigger[3].clear()", None),
-        ("smua.trigger.arm.stimulus = digio.trigger[3].EVENT_ID", None),
-        ("smua.trigger.arm.count = 1", None),
-        (f"smua.trigger.count = {n_points}", None),
-        ("smua.trigger.measure.stimulus = 0", None),
-        ("smua.trigger.source.action = smua.DISABLE", None),
-        ("smua.trigger.measure.i(smua.nvbuffer1)", None),
-        ("smua.trigger.measure.action = smua.ENABLE", None),
-        NO_ERRORS,
-        ("print(smua.nvbuffer1.capacity)", capacity_reply),
-    ]
-
-
 def test_scripted_rising_edge_uses_trig_risinga_and_the_buffer_capacity_is_asked() -> None:
     """digio.TRIG_RISING sees no input edge while the line's programmed state is low; the 2600
     Series manual (p.12-20) points to TRIG_RISINGA. The buffer limit is what nvbuffer1.capacity
@@ -136,8 +117,9 @@ def test_scripted_rising_edge_uses_trig_risinga_and_the_buffer_capacity_is_asked
     request = CaptureRequest(7.0, 1e-4, current_range_a=0.01, measure_voltage=False, sync=rising)
     t = ScriptedTransport(
         [
-            *_rising_capture_exchanges(70_000, "6.50000e+04"),
-            *_rising_capture_exchanges(70_000, "nil")[1:],  # no number: the documented 60,000
+            *_capture_exchanges("TRIG_RISINGA", 70_000, "6.50000e+04", voltage=False),
+            *_capture_exchanges("TRIG_RISINGA", 70_000, "nil", voltage=False)[1:],  # no number:
+            # the documented 60,000
             NO_ERRORS,
         ]
     )
