@@ -93,13 +93,13 @@ DIGITIZE_BLOCK_PROBE = [
 
 def _configure_exchanges(buffer_points: int, line: int = 2) -> list:
     return [
-        *UNANSWERED_POINTS_MAX,
         (":ABOR", None),
         (':DIG:FUNC "CURR"', None),
         (":DIG:CURR:RANG 0.1", None),
         (":DIG:CURR:SRAT 1000000", None),
         (":DIG:CURR:APER AUTO", None),
         (":SYST:ERR?", OK),
+        *UNANSWERED_POINTS_MAX,
         (":DIG:CURR:SRAT?", "1.0000000000e+06"),
         (":DIG:CURR:APER?", "1.0000000000e-06"),
         (":DIG:CURR:RANG?", "1.000000e-01"),
@@ -198,7 +198,7 @@ def test_lost_readings_off_the_grid_are_refused() -> None:
 def test_configuration_errors_are_drained_and_raised_together() -> None:
     t = ScriptedTransport(
         [
-            *_configure_exchanges(102)[:9],
+            *_configure_exchanges(102)[:5],
             (":SYST:ERR?", '-222,"Data out of range"'),
             (":SYST:ERR?", '-221,"Settings conflict"'),
             (":SYST:ERR?", OK),
@@ -219,13 +219,13 @@ def test_2450_start_capture_uses_nplc_and_measure_blocks() -> None:
     t = ScriptedTransport(
         [
             (":SYST:LFR?", "60"),
-            *UNANSWERED_POINTS_MAX,
             (":ABOR", None),
             (':SENS:FUNC "CURR"', None),
             (":SENS:CURR:RANG 0.01", None),
             (":SENS:CURR:AZER OFF", None),
             (":SENS:CURR:NPLC 0.1", None),
             (":SYST:ERR?", OK),
+            *UNANSWERED_POINTS_MAX,
             (":SENS:CURR:NPLC?", "1.000000e-01"),
             (":SENS:CURR:RANG?", "1.000000e-02"),
             (':TRAC:POIN 32,"defbuffer1"', None),
@@ -293,7 +293,8 @@ def test_digitize_block_falls_back_to_mdig_where_dig_is_an_undefined_header(capl
             *probe,
             *configure[16:],
             *model,
-            *configure[4:13],  # the second capture asks neither again
+            *configure[:6],  # the second capture asks neither again
+            *configure[10:13],
             *configure[16:],
             *model,
         ]
@@ -327,16 +328,21 @@ def test_digitize_block_other_errors_are_not_taken_for_a_missing_command() -> No
     t.assert_done()
 
 
+ADC_SETUP_2450 = [
+    (":ABOR", None),
+    (':SENS:FUNC "CURR"', None),
+    (":SENS:CURR:RANG 0.01", None),
+    (":SENS:CURR:AZER OFF", None),
+    (":SENS:CURR:NPLC 0.01", None),
+    (":SYST:ERR?", OK),
+]
+
+
 def _2450_exchanges(points_max: list, buffer_points: int) -> list:
     return [
         (":SYST:LFR?", "60"),
+        *ADC_SETUP_2450,
         *points_max,
-        (":ABOR", None),
-        (':SENS:FUNC "CURR"', None),
-        (":SENS:CURR:RANG 0.01", None),
-        (":SENS:CURR:AZER OFF", None),
-        (":SENS:CURR:NPLC 0.01", None),
-        (":SYST:ERR?", OK),
         (":SENS:CURR:NPLC?", "1.000000e-02"),
         (":SENS:CURR:RANG?", "1.000000e-02"),
         (f':TRAC:POIN {buffer_points},"defbuffer1"', None),
@@ -357,9 +363,11 @@ def test_2450_buffer_limit_is_the_data_sheet_figure_unless_the_instrument_tells_
     fifty_seconds = CaptureRequest(
         50.0, 1 / 6000, current_range_a=0.01, measure_voltage=False
     )  # 300,000 readings at 0.01 NPLC
-    t = ScriptedTransport([(":SYST:LFR?", "60"), *UNANSWERED_POINTS_MAX])  # each asked once
+    t = ScriptedTransport(  # the line frequency and the buffer limit are asked once
+        [(":SYST:LFR?", "60"), *ADC_SETUP_2450, *UNANSWERED_POINTS_MAX, *ADC_SETUP_2450]
+    )
     k = Keithley2450(t, LIMITS)
-    with pytest.raises(ConfigError, match="exceeds the 250000-reading buffer; nothing was conf"):
+    with pytest.raises(ConfigError, match="exceeds the 250000-reading buffer; nothing was armed"):
         k.configure_capture(request)  # 10.8 M readings
     with pytest.raises(ConfigError, match="250000-reading buffer"):
         k.configure_capture(fifty_seconds)

@@ -219,14 +219,14 @@ class Keithley2461(ScpiDriver):
     def configure_capture(self, request: CaptureRequest) -> CaptureSettings:
         mode, line, edge, current_range = self._validate(request)
         commands = [":ABOR", *self._acquisition_commands(request.sample_interval_s, current_range)]
+        self.send_batch(commands)  # :ABOR first: no running model holds up the *OPC? below
         limit = self.buffer_points()
         if request.duration_s / request.sample_interval_s + 2 > limit:
             raise ConfigError(
                 f"{request.duration_s:g} s at {request.sample_interval_s:g} s per reading "
-                f"exceeds the {limit}-reading buffer; nothing was configured",
+                f"exceeds the {limit}-reading buffer; nothing was armed",
                 context="duration_s",
             )
-        self.send_batch(commands)
         rate, aperture, accepted_range = self._read_back()
         n_points = math.ceil(request.duration_s * rate - 1e-9)
         capacity = max(10, n_points + 2)
