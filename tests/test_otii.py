@@ -197,6 +197,22 @@ def test_scripted_recording_to_chunks_with_a_sub_sample_pulse() -> None:
     t.assert_done()
 
 
+@pytest.mark.parametrize("mv_rate", [3000, 0])
+def test_a_voltage_rate_that_does_not_divide_the_currents_is_refused(mv_rate) -> None:
+    t = scripted([
+        (req(1, "arc_set_range", dev(range="high")), resp(1, "arc_set_range")),
+        (req(2, "arc_enable_channel", dev(channel="mc", enable=True)), resp(2, "x")),
+        (req(3, "arc_enable_channel", dev(channel="mv", enable=True)), resp(3, "x")),
+        (req(4, "arc_enable_channel", dev(channel="i1", enable=True)), resp(4, "x")),
+        (req(5, "arc_get_channel_samplerate", dev(channel="mc")), resp(5, "x", {"value": 4000})),
+        (req(6, "arc_get_channel_samplerate", dev(channel="mv")),
+         resp(6, "x", {"value": mv_rate})),
+    ])  # fmt: skip
+    with pytest.raises(InstrumentError, match=f"mv samples at {mv_rate} Hz, not a whole fraction"):
+        OtiiArc(t, device_id=DEV).configure_stream(StreamRequest(4000, sync=SYNC))
+    t.assert_done()
+
+
 def test_digital_line_pushes_crowded_transitions_and_refuses_late_ones() -> None:
     line = DigitalLine("i1", 1000.0)
     line.add(

@@ -85,11 +85,11 @@ class OtiiRecordingStream:
                 )
         self._v_per = 1
         if request.measure_voltage:  # mv may run slower (the Arc: 1 kS/s): current samples per
-            per = rate_hz / self._channel_rate_hz("mv")  # voltage sample, a whole number
+            v_rate_hz = self._channel_rate_hz("mv")  # voltage sample must be a whole number
+            per = rate_hz / v_rate_hz if v_rate_hz > 0 else 0.0
             if per < 1 or abs(per - round(per)) > 1e-9:
                 raise InstrumentError(
-                    f"mv samples at {rate_hz / per:g} Hz, not a whole fraction of mc's "
-                    f"{rate_hz:g} Hz",
+                    f"mv samples at {v_rate_hz:g} Hz, not a whole fraction of mc's {rate_hz:g} Hz",
                     context=self.resource,
                 )
             self._v_per = round(per)
