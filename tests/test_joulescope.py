@@ -171,3 +171,22 @@ def test_safe_shutdown_logs_a_failing_stop_and_still_closes(caplog) -> None:
         js.safe_shutdown()  # never raises
     assert device.closed
     assert "shutdown step 'stop' failed: USB gone" in caplog.text
+
+
+@pytest.mark.parametrize(("model", "allowed"), [("js220", False), ("js110", True)])
+def test_2a_range_exists_on_the_js110_only(model, allowed) -> None:
+    """pyjoulescope's JS220 device runs an i_range of "2 A" in its 10 A range (the JS220 has no
+    2 A range): the driver refuses it there instead of measuring in another range."""
+    device = _StandInDevice()
+    device.model = model
+    driver = Joulescope(device)
+    request = StreamRequest(1_000_000, current_range_a=2.0)
+    if allowed:
+        driver.configure_stream(request)
+        assert device.params["i_range"] == "2 A"
+    else:
+        with pytest.raises(ConfigError, match=r"2 A is not a range of JS220 \(10 A, 180 mA.*JS110"):
+            driver.configure_stream(request)
+        assert "i_range" not in device.params  # refused before anything was set
+    driver.configure_stream(StreamRequest(1_000_000, current_range_a=0.018))
+    assert (device.params["i_range"], device.params["v_range"]) == ("18 mA", "15V")

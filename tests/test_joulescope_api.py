@@ -19,7 +19,7 @@ from joulescope.v1.stream_buffer import StreamBuffer
 
 from energybench.errors import ConfigError
 from energybench.instruments.capabilities import StreamRequest, SyncSpec
-from energybench.instruments.joulescope import I_RANGES, RATES_HZ, Joulescope
+from energybench.instruments.joulescope import RATES_HZ, Joulescope
 from energybench.instruments.registry import list_drivers
 
 MODELS = {"js220": (DeviceJs220, 1_000_000), "js110": (DeviceJs110, 2_000_000)}
@@ -70,11 +70,12 @@ def test_every_parameter_the_driver_sets_is_accepted_by_the_real_class(model) ->
     _, max_rate = MODELS[model]
     for rate in (r for r in RATES_HZ if r <= max_rate):
         js.configure_stream(StreamRequest(rate))
-    for range_a in I_RANGES:
+    for range_a in js.current_ranges:  # the JS110's 2 A range too, on a JS110
         js.configure_stream(StreamRequest(max_rate, current_range_a=range_a))
     names = {c.args[0] for c in device.parameter_set.call_args_list}
     assert {"sampling_frequency", "buffer_duration", "i_range", "v_range"} <= names
-    last_range = list(I_RANGES.values())[-1]
+    assert (2.0 in js.current_ranges) == (model == "js110")  # the JS220 has no 2 A range
+    last_range = list(js.current_ranges.values())[-1]
     assert device.real.parameter_get("i_range") == last_range  # as the real class stored it
     with pytest.raises(ConfigError, match="current_range_a"):
         js.configure_stream(StreamRequest(max_rate, current_range_a=0.5))

@@ -75,6 +75,22 @@ def test_refusals_send_nothing() -> None:
     assert t.sent == []
 
 
+# The first capture asks for the buffer limit, fenced by *OPC? (a 24xx manual documents no
+# :TRAC:POIN? MAX, so the instrument may only queue an error), ...
+UNANSWERED_POINTS_MAX = [
+    (":TRAC:POIN? MAX", None),
+    ("*OPC?", "1"),
+    (":SYST:ERR?", '-224,"Buffer MAX does not exist"'),
+    (":SYST:ERR?", OK),
+]
+# ... and finds the digitize block's name: DIG (2461 Reference Manual Rev A) first.
+DIGITIZE_BLOCK_PROBE = [
+    (':TRIG:LOAD "Empty"', None),
+    (':TRIG:BLOC:DIG 1,"defbuffer1",1', None),
+    (":SYST:ERR?", OK),
+]
+
+
 def _configure_exchanges(buffer_points: int, line: int = 2) -> list:
     return [
         (":ABOR", None),
@@ -83,9 +99,11 @@ def _configure_exchanges(buffer_points: int, line: int = 2) -> list:
         (":DIG:CURR:SRAT 1000000", None),
         (":DIG:CURR:APER AUTO", None),
         (":SYST:ERR?", OK),
+        *UNANSWERED_POINTS_MAX,
         (":DIG:CURR:SRAT?", "1.0000000000e+06"),
         (":DIG:CURR:APER?", "1.0000000000e-06"),
         (":DIG:CURR:RANG?", "1.000000e-01"),
+        *DIGITIZE_BLOCK_PROBE,
         (f':TRAC:POIN {buffer_points},"defbuffer1"', None),
     ]
 
@@ -101,9 +119,9 @@ def _trigger_model_exchanges(data_format: str, byte_order: str) -> list:
         (':TRIG:LOAD "Empty"', None),
         (':TRIG:BLOC:BUFF:CLE 1,"defbuffer1"', None),
         (":TRIG:BLOC:WAIT 2,DIG2,ENT", None),
-        (':TRIG:BLOC:MDIG 3,"defbuffer1",INF', None),
+        (':TRIG:BLOC:DIG 3,"defbuffer1",INF', None),
         (":TRIG:BLOC:WAIT 4,DIG2,ENT", None),
-        (':TRIG:BLOC:MDIG 5,"defbuffer1",1', None),
+        (':TRIG:BLOC:DIG 5,"defbuffer1",1', None),
         (":SYST:ERR?", OK),
     ]
 
@@ -207,6 +225,7 @@ def test_2450_start_capture_uses_nplc_and_measure_blocks() -> None:
             (":SENS:CURR:AZER OFF", None),
             (":SENS:CURR:NPLC 0.1", None),
             (":SYST:ERR?", OK),
+            *UNANSWERED_POINTS_MAX,
             (":SENS:CURR:NPLC?", "1.000000e-01"),
             (":SENS:CURR:RANG?", "1.000000e-02"),
             (':TRAC:POIN 32,"defbuffer1"', None),
@@ -248,3 +267,114 @@ def test_safe_shutdown_never_raises_and_is_repeatable() -> None:
     k.safe_shutdown()
     k.safe_shutdown()
     assert t.sent[:2] == [":ABOR", ":OUTP OFF"]
+
+
+def test_digitize_block_falls_back_to_mdig_where_dig_is_an_undefined_header(caplog) -> None:
+    """The 2461 Rev A manual (p.6-202) documents :TRIG:BLOC:DIG; newer firmware calls it MDIG.
+    DIG is tried first, MDIG on -113, the choice logged with the firmware and kept."""
+    probe = [
+        (':TRIG:LOAD "Empty"', None),
+        (':TRIG:BLOC:DIG 1,"defbuffer1",1', None),
+        (":SYST:ERR?", '-113,"Undefined header"'),
+        (":SYST:ERR?", OK),
+        (':TRIG:LOAD "Empty"', None),
+        (':TRIG:BLOC:MDIG 1,"defbuffer1",1', None),
+        (":SYST:ERR?", OK),
+    ]
+    configure = _configure_exchanges(102)
+    model = [
+        (c.replace(":TRIG:BLOC:DIG ", ":TRIG:BLOC:MDIG "), r)
+        for c, r in _trigger_model_exchanges("REAL", "SWAP")
+    ]
+    t = ScriptedTransport(
+        [
+            ("*IDN?", "KEITHLEY INSTRUMENTS,MODEL 2461,04455555,1.7.12b"),
+            *configure[:13],
+            *probe,
+            *configure[16:],
+            *model,
+            *configure[:6],  # the second capture asks neither again
+            *configure[10:13],
+            *configure[16:],
+            *model,
+        ]
+    )
+    k = Keithley2461(t, LIMITS)
+    k.identify()
+    request = CaptureRequest(100e-6, 1e-6, current_range_a=0.02, sync=START_STOP)
+    with caplog.at_level("INFO", logger="energybench.instruments.keithley_2400_model"):
+        k.configure_capture(request)
+    assert "digitize block :TRIG:BLOC:MDIG (firmware 1.7.12b)" in caplog.text
+    assert "no answer to :TRAC:POIN? MAX" in caplog.text
+    k.configure_capture(request)
+    assert k.digitize_block == ":TRIG:BLOC:MDIG"
+    t.assert_done()
+
+
+def test_digitize_block_other_errors_are_not_taken_for_a_missing_command() -> None:
+    t = ScriptedTransport(
+        [
+            *_configure_exchanges(102)[:13],
+            (':TRIG:LOAD "Empty"', None),
+            (':TRIG:BLOC:DIG 1,"defbuffer1",1', None),
+            (":SYST:ERR?", '-221,"Settings conflict"'),
+            (":SYST:ERR?", OK),
+        ]
+    )
+    with pytest.raises(InstrumentError, match=r"with :TRIG:BLOC:DIG failed: -221"):
+        Keithley2461(t, LIMITS).configure_capture(
+            CaptureRequest(100e-6, 1e-6, current_range_a=0.02, sync=START_STOP)
+        )
+    t.assert_done()
+
+
+ADC_SETUP_2450 = [
+    (":ABOR", None),
+    (':SENS:FUNC "CURR"', None),
+    (":SENS:CURR:RANG 0.01", None),
+    (":SENS:CURR:AZER OFF", None),
+    (":SENS:CURR:NPLC 0.01", None),
+    (":SYST:ERR?", OK),
+]
+
+
+def _2450_exchanges(points_max: list, buffer_points: int) -> list:
+    return [
+        (":SYST:LFR?", "60"),
+        *ADC_SETUP_2450,
+        *points_max,
+        (":SENS:CURR:NPLC?", "1.000000e-02"),
+        (":SENS:CURR:RANG?", "1.000000e-02"),
+        (f':TRAC:POIN {buffer_points},"defbuffer1"', None),
+        (":FORM:DATA REAL", None),
+        (":FORM:BORD SWAP", None),
+        (":SOUR:VOLT:READ:BACK OFF", None),
+        (':TRIG:LOAD "Empty"', None),
+        (':TRIG:BLOC:BUFF:CLE 1,"defbuffer1"', None),
+        (f':TRIG:BLOC:MEAS 2,"defbuffer1",{buffer_points - 2}', None),
+        (":SYST:ERR?", OK),
+    ]
+
+
+def test_2450_buffer_limit_is_the_data_sheet_figure_unless_the_instrument_tells_more() -> None:
+    """SPEC-2450 Rev A p.6: "> 250,000 readings" (the driver held the 2461's 6,875,000). A
+    firmware that answers :TRAC:POIN? MAX sets the limit; otherwise 250,000 holds."""
+    request = CaptureRequest(1800.0, 1 / 6000, current_range_a=0.01, measure_voltage=False)
+    fifty_seconds = CaptureRequest(
+        50.0, 1 / 6000, current_range_a=0.01, measure_voltage=False
+    )  # 300,000 readings at 0.01 NPLC
+    t = ScriptedTransport(  # the line frequency and the buffer limit are asked once
+        [(":SYST:LFR?", "60"), *ADC_SETUP_2450, *UNANSWERED_POINTS_MAX, *ADC_SETUP_2450]
+    )
+    k = Keithley2450(t, LIMITS)
+    with pytest.raises(ConfigError, match="exceeds the 250000-reading buffer; nothing was armed"):
+        k.configure_capture(request)  # 10.8 M readings
+    with pytest.raises(ConfigError, match="250000-reading buffer"):
+        k.configure_capture(fifty_seconds)
+    t.assert_done()
+    answered = [(":TRAC:POIN? MAX", "5500000"), ("*OPC?", "1"), (":SYST:ERR?", OK)]
+    t = ScriptedTransport(_2450_exchanges(answered, 300_002))
+    k = Keithley2450(t, LIMITS)
+    assert k.configure_capture(fifty_seconds).n_points == 300_000
+    assert k.buffer_points() == 5_500_000
+    t.assert_done()

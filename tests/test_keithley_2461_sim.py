@@ -362,7 +362,9 @@ def test_simulator_scpi_semantics(tl) -> None:
             assert t.query(":FORM:BORD?") == "SWAP"  # the *RST default
             assert t.query(":DIG:LINE1:STAT?") == "1"  # the timestamp pin idles high
             t.write(':DIG:FUNC "CURR"')
-            t.write(':TRIG:BLOC:MDIG 1,"win",3')
+            t.write(':TRIG:BLOC:MDIG 1,"win",3')  # Rev A firmware (the default) has no MDIG
+            assert k.read_errors() == ['-113,"Undefined header"']
+            t.write(':TRIG:BLOC:DIG 1,"win",3')
             t.write(":INIT")
             assert t.query(":TRIG:STAT?") == "IDLE;IDLE;1"
             assert t.query(':TRAC:ACT? "win"') == "3"
@@ -391,7 +393,7 @@ def test_wait_never_clears_sees_an_edge_before_the_model_started(tl) -> None:
                 ":TRIG:DIG1:IN:CLE",
                 ':TRIG:LOAD "Empty"',
                 ":TRIG:BLOC:WAIT 1,DIG1,NEV",
-                ':TRIG:BLOC:MDIG 2,"defbuffer1",5',
+                ':TRIG:BLOC:DIG 2,"defbuffer1",5',
             ]:
                 t.write(command)
             assert t.query("*OPC?") == "1"  # the writes are processed before the edge
@@ -445,5 +447,52 @@ def test_refused_option_at_open_closes_the_connection(tl, make_sim, driver_cls, 
             5.0,
             "the refused driver's connection closing",
         )  # closed by open() itself, not by the garbage collector once the error is dropped
+    finally:
+        sim.stop()
+
+
+@pytest.mark.parametrize("firmware_block", ["DIGitize", "MDIGitize"])
+def test_either_digitize_block_firmware_captures_the_exact_window(tl, firmware_block) -> None:
+    """A simulator knowing only :TRIG:BLOC:DIG (Rev A manual) or only :TRIG:BLOC:MDIG (newer
+    firmware): the driver finds the one it knows and the window's energy is exact."""
+    sim = _sim(tl, digitize_block=firmware_block)
+    try:
+        with Keithley2461.open(sim.resource, LIMITS, timeout_s=2.0) as k:
+            _powered(k)
+            request = CaptureRequest(5e-3, 1e-6, current_range_a=0.02, sync=START_STOP)
+            capture, t_start, t_end = _capture(k, tl, request)
+            short = {"DIGitize": "DIG", "MDIGitize": "MDIG"}[firmware_block]
+            assert k.digitize_block == f":TRIG:BLOC:{short}"
+            assert k.read_errors() == []  # the refused probe's -113 was drained
+    finally:
+        sim.stop()
+    assert window_energy_j(capture) == pytest.approx(tl.energy_j(t_start, t_end), rel=1e-6)
+
+
+@pytest.mark.parametrize(("answers", "limit"), [(False, 250_000), (True, 5_500_000)])
+def test_2450_buffer_limit_from_the_instrument_or_its_data_sheet(tl, answers, limit) -> None:
+    sim = _sim(tl, model="2450", max_buffer_points=5_500_000, answers_points_max=answers)
+    try:
+        with Keithley2450.open(sim.resource, LIMITS, timeout_s=2.0) as k:
+            assert k.buffer_points() == limit
+            assert k.read_errors() == []
+            request = CaptureRequest(50.0, 1 / 6000, current_range_a=0.01, measure_voltage=False)
+            if answers:  # 300,000 readings fit the buffer the instrument reported
+                assert k.configure_capture(request).n_points == 300_000
+                assert k.transport.query(':TRAC:POIN? "defbuffer1"') == "300002"
+            else:
+                with pytest.raises(ConfigError, match="250000-reading buffer"):
+                    k.configure_capture(request)
+    finally:
+        sim.stop()
+
+
+def test_2450_simulator_refuses_a_buffer_beyond_its_data_sheet_figure(tl) -> None:
+    sim = _sim(tl, model="2450")
+    try:
+        with Keithley2450.open(sim.resource, timeout_s=2.0) as k:
+            k.transport.write(':TRAC:POIN 250001,"defbuffer1"')
+            assert k.read_errors() == ['-222,"Data out of range"']
+            assert k.transport.query(':TRAC:POIN? "defbuffer1"') != "250001"
     finally:
         sim.stop()

@@ -7,6 +7,7 @@ import pytest
 from keithley_helpers import append_window, window_energy_j
 
 from energybench.errors import (
+    AcquisitionError,
     ConfigError,
     InstrumentError,
     InstrumentTimeoutError,
@@ -29,6 +30,37 @@ NO_ERRORS = ("print(errorqueue.count)", "0.00000e+00")
 
 
 # ---- scripted exchanges -------------------------------------------------------------------
+def _capture_exchanges(mode: str, n_points: int, capacity_reply: str, voltage: bool = True) -> list:
+    """What configure_capture sends up to the buffer-capacity query (line frequency first)."""
+    buffers = "capacity, smua.nvbuffer2.capacity" if voltage else "capacity"
+    measure = "iv(smua.nvbuffer1, smua.nvbuffer2)" if voltage else "i(smua.nvbuffer1)"
+    return [
+        ("print(localnode.linefreq)", "6.00000e+01"),
+        ("smua.abort()", None),
+        ("smua.measure.autorangei = smua.AUTORANGE_OFF", None),
+        ("smua.measure.rangei = 0.01", None),
+        ("smua.measure.autozero = smua.AUTOZERO_OFF", None),
+        ("smua.measure.nplc = 0.006", None),
+        ("smua.nvbuffer1.clear()", None),
+        ("smua.nvbuffer1.collecttimestamps = 1", None),
+        ("smua.nvbuffer2.clear()", None),
+        ("smua.nvbuffer2.collecttimestamps = 1", None),
+        ("format.data = format.REAL32", None),
+        ("format.byteorder = format.LITTLEENDIAN", None),
+        (f"digio.trigger[3].mode = digio.{mode}", None),
+        ("digio.trigger[3].clear()", None),
+        ("smua.trigger.arm.stimulus = digio.trigger[3].EVENT_ID", None),
+        ("smua.trigger.arm.count = 1", None),
+        (f"smua.trigger.count = {n_points}", None),
+        ("smua.trigger.measure.stimulus = 0", None),
+        ("smua.trigger.source.action = smua.DISABLE", None),
+        (f"smua.trigger.measure.{measure}", None),
+        ("smua.trigger.measure.action = smua.ENABLE", None),
+        NO_ERRORS,
+        (f"print(smua.nvbuffer1.{buffers})", capacity_reply),
+    ]
+
+
 def test_scripted_supply_capture_and_shutdown() -> None:
     readings = np.array([[0.005, 1.8], [0.006, 1.8], [0.007, 1.8]], dtype="<f4")
     stamps = np.array([0.0, 1e-4, 2e-4], dtype="<f8")
@@ -41,28 +73,7 @@ def test_scripted_supply_capture_and_shutdown() -> None:
             NO_ERRORS,
             ("smua.source.output = smua.OUTPUT_ON", None),
             NO_ERRORS,
-            ("print(localnode.linefreq)", "6.00000e+01"),
-            ("smua.abort()", None),
-            ("smua.measure.autorangei = smua.AUTORANGE_OFF", None),
-            ("smua.measure.rangei = 0.01", None),
-            ("smua.measure.autozero = smua.AUTOZERO_OFF", None),
-            ("smua.measure.nplc = 0.006", None),
-            ("smua.nvbuffer1.clear()", None),
-            ("smua.nvbuffer1.collecttimestamps = 1", None),
-            ("smua.nvbuffer2.clear()", None),
-            ("smua.nvbuffer2.collecttimestamps = 1", None),
-            ("format.data = format.REAL32", None),
-            ("format.byteorder = format.LITTLEENDIAN", None),
-            ("digio.trigger[3].mode = digio.TRIG_FALLING", None),
-            ("digio.trigger[3].clear()", None),
-            ("smua.trigger.arm.stimulus = digio.trigger[3].EVENT_ID", None),
-            ("smua.trigger.arm.count = 1", None),
-            ("smua.trigger.count = 3", None),
-            ("smua.trigger.measure.stimulus = 0", None),
-            ("smua.trigger.source.action = smua.DISABLE", None),
-            ("smua.trigger.measure.iv(smua.nvbuffer1, smua.nvbuffer2)", None),
-            ("smua.trigger.measure.action = smua.ENABLE", None),
-            NO_ERRORS,
+            *_capture_exchanges("TRIG_FALLING", 3, "6.50000e+04\t6.50000e+04"),
             ("print(smua.measure.nplc)", "6.00000e-03"),
             ("print(smua.measure.rangei)", "1.00000e-02"),
             ("smua.trigger.initiate()", None),
@@ -96,6 +107,30 @@ def test_scripted_supply_capture_and_shutdown() -> None:
     t.assert_done()
     np.testing.assert_allclose(capture.trace.read(0, 3).current_a, [0.005, 0.006, 0.007], 1e-6)
     assert capture.edge_positions == (0.0,) and capture.trace.sample_kind == "bin"
+
+
+def test_scripted_rising_edge_uses_trig_risinga_and_the_buffer_capacity_is_asked() -> None:
+    """digio.TRIG_RISING sees no input edge while the line's programmed state is low; the 2600
+    Series manual (p.12-20) points to TRIG_RISINGA. The buffer limit is what nvbuffer1.capacity
+    says once timestamps are collected (SPEC-2602B: > 60,000 with them, > 140,000 without)."""
+    rising = SyncSpec("hw_trigger_start", "DIO3", "rising")
+    request = CaptureRequest(7.0, 1e-4, current_range_a=0.01, measure_voltage=False, sync=rising)
+    t = ScriptedTransport(
+        [
+            *_capture_exchanges("TRIG_RISINGA", 70_000, "6.50000e+04", voltage=False),
+            *_capture_exchanges("TRIG_RISINGA", 70_000, "nil", voltage=False)[1:],  # no number:
+            # the documented 60,000
+            NO_ERRORS,
+        ]
+    )
+    k = Keithley2600B(t, LIMITS)
+    with pytest.raises(ConfigError, match="70000 readings exceed the 65000-reading buffer"):
+        k.configure_capture(request)
+    with pytest.raises(ConfigError, match="70000 readings exceed the 60000-reading buffer"):
+        k.configure_capture(request)
+    with pytest.raises(AcquisitionError, match="configure_capture"):
+        k.arm()  # a refused capture leaves nothing to arm
+    t.assert_done()
 
 
 def test_scripted_errors_are_drained_with_count_and_next() -> None:
@@ -292,3 +327,73 @@ def test_a_reply_that_is_not_a_number_is_an_instrument_error() -> None:
     with pytest.raises(InstrumentError, match=r"print\(smua.source.output\) answered"):
         Keithley2600B(t, LIMITS).output_enabled()
     t.assert_done()
+
+
+def test_sim_rising_edge_arms_even_with_the_line_programmed_low(tl) -> None:
+    """A script left digio line 3's programmed state low: TRIG_RISING would then detect no
+    input edge (like TRIG_RISINGM), TRIG_RISINGA still does, and the capture is exact."""
+    sim = SimKeithley2600B(tl, digital_lines={3: "timestamp"}).start()
+    try:
+        with Keithley2600B.open(sim.resource, LIMITS, timeout_s=2.0) as k:
+            k.send_batch(["digio.writebit(3, 0)"])
+            k.set_current_limit(0.1)
+            k.set_voltage(1.8)
+            k.set_output(True)
+            rising = SyncSpec("hw_trigger_start", "DIO3", "rising")
+            k.configure_capture(CaptureRequest(20e-3, 1e-4, current_range_a=0.02, sync=rising))
+            k.arm()
+            t_start, t_end = append_window(tl, duration_s=15.03e-3, hold_s=0.5e-3, lead_s=60e-6)
+            capture = k.fetch(2.0)
+    finally:
+        sim.stop()
+    t_rise = t_start + 0.5e-3  # the pulse's rising edge: the capture starts there
+    stop = (t_end - t_rise) / 1e-4
+    assert window_energy_j(capture, stop) == pytest.approx(tl.energy_j(t_rise, t_end), rel=1e-6)
+
+
+def test_sim_trig_rising_follows_the_programmed_line_state(tl) -> None:
+    sim = SimKeithley2600B(tl, digital_lines={3: "timestamp"}).start()
+    try:
+        with Keithley2600B.open(sim.resource, LIMITS, timeout_s=2.0) as k:
+            assert k._number("digio.TRIG_RISINGA") == 7 and k._number("digio.TRIG_RISINGM") == 8
+            for state, mode, expected in [
+                (1, "TRIG_RISING", 5),
+                (0, "TRIG_RISING", 0),
+                (0, "TRIG_RISINGM", 0),
+                (0, "TRIG_RISINGA", 5),
+            ]:
+                k.send_batch(
+                    [
+                        f"digio.writebit(3, {state})",
+                        f"digio.trigger[3].mode = digio.{mode}",
+                        "digio.trigger[3].clear()",
+                        "smua.nvbuffer1.clear()",
+                        "smua.trigger.count = 5",
+                        "smua.trigger.arm.stimulus = digio.trigger[3].EVENT_ID",
+                        "smua.trigger.measure.i(smua.nvbuffer1)",
+                        "smua.trigger.initiate()",
+                    ]
+                )
+                tl.set_pin("timestamp", tl.now_s + 1e-4, False)
+                tl.set_pin("timestamp", tl.now_s + 2e-4, True)
+                tl.advance_to(tl.now_s + 1e-3)
+                assert k._number("smua.nvbuffer1.n") == expected, (state, mode)
+                k.send_batch(["smua.abort()"])
+    finally:
+        sim.stop()
+
+
+def test_sim_buffer_capacity_follows_what_is_collected(tl) -> None:
+    """SPEC-2602B Rev B p.11: > 140,000 readings without extras, > 60,000 with timestamps and
+    source values; the driver asks after switching timestamps on and refuses beyond it."""
+    sim = SimKeithley2600B(tl, digital_lines={3: "timestamp"}).start()
+    try:
+        with Keithley2600B.open(sim.resource, LIMITS, timeout_s=2.0) as k:
+            assert k._number("smua.nvbuffer1.capacity") == 140_000
+            k.send_batch(["smua.nvbuffer1.collecttimestamps = 1"])
+            assert k._number("smua.nvbuffer1.capacity") == 60_000
+            with pytest.raises(ConfigError, match="70000 readings exceed the 60000-reading"):
+                k.configure_capture(CaptureRequest(7.0, 1e-4, sync=SYNC))
+            assert k.buffer_points() == 60_000
+    finally:
+        sim.stop()

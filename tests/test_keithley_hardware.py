@@ -35,6 +35,10 @@ def test_identify_configure_and_shut_down() -> None:
         sync = SyncSpec(driver_cls.sync_modes[0], "", "falling")
         settings = smu.configure_capture(CaptureRequest(0.01, 1e-4, sync=sync))
         assert settings.sample_interval_s == pytest.approx(1e-4, rel=0.01)
+        # what this firmware answered (logged too): the buffer limit, the digitize block's name
+        assert smu.buffer_points() >= 10
+        if getattr(smu, "has_digitizer", False):
+            assert smu.digitize_block in smu.digitize_blocks
         smu.safe_shutdown()
         assert smu.output_enabled() is False
         assert smu.read_errors() == []

@@ -12,7 +12,10 @@ from energybench.instruments.capabilities import InstrumentInfo
 from energybench.instruments.profiles import load_profile
 from energybench.instruments.registry import load_driver
 from energybench.sim.instruments.keithley.keithley_2461 import SimKeithley2461
-from energybench.sim.instruments.keithley.keithley_2600b import SimKeithley2600B
+from energybench.sim.instruments.keithley.keithley_2600b import (
+    CAPACITY_WITH_EXTRAS,
+    SimKeithley2600B,
+)
 from energybench.sim.physics.timeline import Timeline
 
 PROFILES = {
@@ -53,6 +56,13 @@ def test_profile_matches_driver_and_simulator(name) -> None:
             spec.max_voltage_v,
             spec.max_current_a,
         )
+    # the driver's documented buffer figure, also what the simulator holds by default
+    assert profile["sampling"]["max_buffer_points"] == driver.max_buffer_points
+    if spec is not None:
+        assert sim.max_buffer_points == driver.max_buffer_points == spec.max_buffer_points
+    else:  # the 2600B: the data sheet's figure with timestamps, as the simulator holds it
+        assert driver.max_buffer_points == CAPACITY_WITH_EXTRAS
+        assert profile["sync"]["trigger_modes"] == driver.trigger_modes
     for entry in accuracy:
         assert entry["gain"] > 0 and entry["offset_a"] > 0 and entry["verified"] is False
     assert "verified" in profile["sampling"] and "verified" in profile["sync"]
@@ -67,6 +77,7 @@ def test_2461_profile_rates_match_the_driver() -> None:
         driver.max_rate_hz,
     )
     assert sampling["max_buffer_points"] == driver.max_buffer_points
+    assert tuple(profile["sync"]["digitize_blocks"]) == driver.digitize_blocks
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ import pytest
 from energybench.errors import (
     ConfigError,
     InstrumentError,
+    InstrumentTimeoutError,
     SafetyLimitError,
     TransportError,
 )
@@ -136,7 +137,7 @@ def test_pin_triggered_capture_with_vmeter_sync_channel() -> None:
             ("SENS:CURR:RANG? (@1)", "+3.000000E+00"),
             ("INIT:ACQ (@1,2)", None),
             OK,
-            ("STAT:OPER:COND? (@1)", "+8"),
+            ("STAT:OPER:COND? (@1)", "+32"),  # MEAS-active: waiting for the edge, or acquiring
             ("STAT:OPER:COND? (@1)", "+0"),
             ("FETC:ARR:CURR? (@1)", _block(current)),
             ("FETC:ARR:VOLT? (@1)", _block(voltage)),
@@ -186,6 +187,50 @@ def test_capture_error_block_surfaces_the_instrument_errors() -> None:
         driver.fetch(1.0)
     assert "Data corrupt or stale" in " ".join(info.value.__notes__)
     t.assert_done()
+
+
+def _pin_capture_state(n_points: int, pretrigger_points: int):
+    from energybench.instruments.capabilities import CaptureSettings
+    from energybench.instruments.keysight_n6705c import _CaptureState
+    from energybench.instruments.keysight_sync import SyncPlan
+
+    settings = CaptureSettings(1e-4, n_points, pretrigger_points, 3.0)
+    return _CaptureState(settings, SyncPlan("PIN1", False, "falling", False), False, "(@1)")
+
+
+def test_acquisition_end_is_measurement_active_clearing_and_bit_3_is_ignored() -> None:
+    """N6705C OSG p.350: STAT:OPER bit 3 is "not used" (always 0) and bit 5 (MEAS-active, 32)
+    stays set from INIT:ACQ through the wait for the trigger. Only bit 5 decides; a timeout
+    names both causes it cannot tell apart, with the capture's length after the trigger."""
+    t = ScriptedTransport(
+        [
+            ("STAT:OPER:COND? (@1)", "+8"),  # bit 3 (an N6700C's WTG-meas) means nothing here
+            ("STAT:OPER:COND? (@1)", "+36"),  # output off + MEAS-active, timeout 0: give up
+        ]
+    )
+    driver = KeysightN6705C(t)
+    driver._capture = _pin_capture_state(1000, 100)  # 900 points × 100 µs = 0.09 s after
+    driver.wait_complete(0.0)  # bit 5 clear: complete
+    with pytest.raises(InstrumentTimeoutError, match=r"ends 0\.09 s after its trigger.*more than"):
+        driver.wait_complete(0.0)
+    t.assert_done()
+    message = KeysightN6705C._still_active_message(driver._capture, 5.0)
+    assert "no trigger came (trigger source PIN1, falling edge)" in message
+    assert "in the last 0.09 s" in message
+
+
+def test_profile_status_bit_and_buffer_are_the_drivers_and_simulators() -> None:
+    import tomllib
+
+    from energybench._data import data_dir
+    from energybench.instruments import keysight_n6705c
+    from energybench.sim.instruments.keysight import keysight_n6705c_meas
+
+    with (data_dir("instruments") / "keysight_n6705c.toml").open("rb") as f:
+        scope = tomllib.load(f)["scope"]
+    bit = 1 << scope["measurement_active_bit"]
+    assert bit == keysight_n6705c.MEASUREMENT_ACTIVE == keysight_n6705c_meas.MEASUREMENT_ACTIVE
+    assert scope["max_points"] == keysight_n6705c.MAX_POINTS
 
 
 def test_elog_stream_counts_fifo_losses_as_a_gap() -> None:

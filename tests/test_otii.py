@@ -25,7 +25,7 @@ from energybench.instruments.otii import OtiiArc
 from energybench.instruments.otii_json import DigitalLine, encode
 from energybench.instruments.profiles import match_profiles
 from energybench.instruments.scpi import SafetyLimits
-from energybench.sim.instruments.otii.otii import OtiiFaults, SimOtiiArc
+from energybench.sim.instruments.otii.otii import ARC_VOLTAGE_RATE_HZ, OtiiFaults, SimOtiiArc
 from energybench.sim.physics.measurement import MeasurementModel
 from energybench.sim.physics.timeline import Timeline
 from energybench.transport.scripted import ScriptedTransport
@@ -157,23 +157,26 @@ def test_scripted_recording_to_chunks_with_a_sub_sample_pulse() -> None:
         (req(3, "arc_enable_channel", dev(channel="mv", enable=True)), resp(3, "x")),
         (req(4, "arc_enable_channel", dev(channel="i1", enable=True)), resp(4, "x")),
         (req(5, "arc_get_channel_samplerate", dev(channel="mc")), resp(5, "x", {"value": 4000})),
-        (req(6, "otii_get_active_project"), resp(6, "x", {"project_id": -1})),
-        (req(7, "otii_create_project"), resp(7, "x", {"project_id": 1})),
-        (req(8, "project_start_recording", {"project_id": 1}), resp(8, "x")),
-        (req(9, "project_get_last_recording", {"project_id": 1}),
-         resp(9, "x", {"recording_id": 3, "name": "Recording 3"})),
-        (req(10, "recording_get_channel_data_count", _rec("mc")), resp(10, "x", {"count": 4})),
-        (req(11, "recording_get_channel_data", _rec("mc", count=4, index=0)),
-         resp(11, "x", {**analog, "values": [0.001, 0.002, 0.003, 0.004]})),
-        (req(12, "recording_get_channel_data", _rec("mv", count=4, index=0)),
-         resp(12, "x", {**analog, "values": [1.8, 1.8, 1.8, 1.8]})),
-        (req(13, "recording_get_channel_data_count", _rec("i1")), resp(13, "x", {"count": 4})),
-        (req(14, "recording_get_channel_data", _rec("i1", count=4, index=0)),
-         resp(14, "x", {"data_type": "digital", "values": i1})),
-        (req(15, "project_stop_recording", {"project_id": 1}), resp(15, "x")),
-        (req(16, "recording_get_channel_data_count", _rec("mc")), resp(16, "x", {"count": 4})),
-        (req(17, "recording_get_channel_statistics", _rec("mc", **{"from": 0.0, "to": 0.001})),
-         resp(17, "x", {"min": 0.001, "max": 0.004, "average": 0.0025, "energy": 1.125e-5})),
+        (req(6, "arc_get_channel_samplerate", dev(channel="mv")), resp(6, "x", {"value": 1000})),
+        (req(7, "otii_get_active_project"), resp(7, "x", {"project_id": -1})),
+        (req(8, "otii_create_project"), resp(8, "x", {"project_id": 1})),
+        (req(9, "project_start_recording", {"project_id": 1}), resp(9, "x")),
+        (req(10, "project_get_last_recording", {"project_id": 1}),
+         resp(10, "x", {"recording_id": 3, "name": "Recording 3"})),
+        (req(11, "recording_get_channel_data_count", _rec("mc")), resp(11, "x", {"count": 4})),
+        (req(12, "recording_get_channel_data_count", _rec("mv")), resp(12, "x", {"count": 1})),
+        (req(13, "recording_get_channel_data", _rec("mc", count=4, index=0)),
+         resp(13, "x", {**analog, "values": [0.001, 0.002, 0.003, 0.004]})),
+        (req(14, "recording_get_channel_data", _rec("mv", count=1, index=0)),  # 1 kS/s
+         resp(14, "x", {**analog, "interval": 0.001, "values": [1.8]})),
+        (req(15, "recording_get_channel_data_count", _rec("i1")), resp(15, "x", {"count": 4})),
+        (req(16, "recording_get_channel_data", _rec("i1", count=4, index=0)),
+         resp(16, "x", {"data_type": "digital", "values": i1})),
+        (req(17, "project_stop_recording", {"project_id": 1}), resp(17, "x")),
+        (req(18, "recording_get_channel_data_count", _rec("mc")), resp(18, "x", {"count": 4})),
+        (req(19, "recording_get_channel_data_count", _rec("mv")), resp(19, "x", {"count": 1})),
+        (req(20, "recording_get_channel_statistics", _rec("mc", **{"from": 0.0, "to": 0.001})),
+         resp(20, "x", {"min": 0.001, "max": 0.004, "average": 0.0025, "energy": 1.125e-5})),
     ])  # fmt: skip
     driver = OtiiArc(t, device_id=DEV, digital_lag_s=0.0)
     settings = driver.configure_stream(StreamRequest(4000, sync=SYNC))
@@ -191,6 +194,22 @@ def test_scripted_recording_to_chunks_with_a_sub_sample_pulse() -> None:
     assert np.allclose(chunk.power_w(), [0.0018, 0.0036, 0.0054, 0.0072])
     assert driver.edge_times_s("falling") == [0.0001, 0.00075]
     assert driver.recorded_energy_j(0.0, 0.001) == pytest.approx(1.125e-5)
+    t.assert_done()
+
+
+@pytest.mark.parametrize("mv_rate", [3000, 0])
+def test_a_voltage_rate_that_does_not_divide_the_currents_is_refused(mv_rate) -> None:
+    t = scripted([
+        (req(1, "arc_set_range", dev(range="high")), resp(1, "arc_set_range")),
+        (req(2, "arc_enable_channel", dev(channel="mc", enable=True)), resp(2, "x")),
+        (req(3, "arc_enable_channel", dev(channel="mv", enable=True)), resp(3, "x")),
+        (req(4, "arc_enable_channel", dev(channel="i1", enable=True)), resp(4, "x")),
+        (req(5, "arc_get_channel_samplerate", dev(channel="mc")), resp(5, "x", {"value": 4000})),
+        (req(6, "arc_get_channel_samplerate", dev(channel="mv")),
+         resp(6, "x", {"value": mv_rate})),
+    ])  # fmt: skip
+    with pytest.raises(InstrumentError, match=f"mv samples at {mv_rate} Hz, not a whole fraction"):
+        OtiiArc(t, device_id=DEV).configure_stream(StreamRequest(4000, sync=SYNC))
     t.assert_done()
 
 
@@ -275,6 +294,10 @@ def test_profile_and_example_bench_agree_with_the_driver() -> None:
     assert bench_file["sync"]["mode"] in profile["sync_modes"]
     assert bench_file["sync"]["line"] in profile["sync_lines"]
     assert bench_file["meter"]["resource"].endswith(":1905")
+    assert (profile["max_sample_rate_hz"], profile["voltage_sample_rate_hz"]) == (
+        FS,
+        ARC_VOLTAGE_RATE_HZ,
+    )  # the simulator's Arc samples as Qoitech documents
 
 
 def test_identify_and_profile_over_tcp() -> None:
@@ -310,6 +333,35 @@ def test_recorded_window_energy_is_exact_and_matches_the_otii_statistics() -> No
             assert driver.stats.samples_dropped == 0
     finally:
         sim.stop()
+
+
+def test_arc_voltage_at_1_ks_is_held_over_the_four_current_samples_it_spans() -> None:
+    """The Arc samples voltage at 1 kS/s and current at 4 kS/s (Qoitech, "Otii and short
+    pulses"): the driver reads mv at its own rate (it raised "interval ... does not match 4000
+    Hz" before) and holds each 1 ms average over its four current samples."""
+    tl, sim = bench()
+    try:
+        with OtiiArc.open(sim.resource, LIMITS) as driver:
+            chunks, start, end = record_window(driver, tl)
+            assert (
+                driver._request("arc_get_channel_samplerate", driver._device({"channel": "mv"}))[
+                    "value"
+                ]
+                == 1000
+            )
+            mv = sim.recording.array("mv").copy()
+    finally:
+        sim.stop()
+    assert chunks[0].first_sample_id == 0
+    voltage = np.concatenate([np.broadcast_to(c.voltage_v, c.n_samples) for c in chunks])
+    whole = voltage.size // 4 * 4
+    np.testing.assert_array_equal(
+        voltage[:whole].reshape(-1, 4), np.repeat(mv[: whole // 4, None], 4, 1)
+    )
+    assert voltage.size <= 4 * mv.size  # never a current sample without its voltage sample
+    assert np.ptp(mv) > 0  # the rail droops with the load: the samples do differ
+    energy_j, _ = window_energy(chunks)
+    assert energy_j == pytest.approx(tl.energy_j(start, end), rel=1e-5)
 
 
 def test_window_energy_with_measurement_errors_is_within_the_error_bound() -> None:

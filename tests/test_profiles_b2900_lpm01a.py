@@ -62,5 +62,6 @@ def test_lpm01a_profile_matches_driver() -> None:
     assert (supply["min_voltage_v"], supply["max_voltage_v"]) == (1.8, 3.3)  # volt 1800m..3300m
     assert supply["max_current_a"] == "unknown"  # no programmable limit, no documented figure
     assert re.search(inst["identity"], "STMicroelectronics,X-NUCLEO-LPM01A")
-    assert any(not r["verified"] for r in profile["ranges"])  # the [U] 50 mA figure
+    dyn = sorted(r["max_current_a"] for r in profile["ranges"] if r["acqmode"] == "dyn")
+    assert dyn == [10e-3, 50e-3] and all(r["verified"] for r in profile["ranges"])  # both ST's
     assert profile["accuracy"]["current"][0]["verified"] is False

@@ -32,3 +32,20 @@ def test_profile_matches_driver(profile: str, cls: type) -> None:
 def test_sim_profile_rates_are_the_simulators() -> None:
     data = tomllib.loads((INSTRUMENTS / "sim_stream.toml").read_text())
     assert tuple(data["instrument"]["sample_rates_hz"]) == SUPPORTED_RATES_HZ
+
+
+def test_joulescope_profile_ranges_are_the_js220_drivers() -> None:
+    """The JS220 has no 2 A range and no 5 V range (both are the JS110's): the profile lists
+    what the driver accepts on a JS220, and the JS110 keeps its 2 A range."""
+    data = tomllib.loads((INSTRUMENTS / "joulescope_js220.toml").read_text())
+    js220 = Joulescope(_Model("js220"))
+    ranges = tuple(sorted(r["max_current_a"] for r in data["ranges"]))
+    assert ranges == js220.current_ranges_a and 2.0 not in ranges
+    assert [r["name"] for r in data["ranges"]] == [js220.current_ranges[a] for a in ranges[::-1]]
+    assert data["instrument"]["voltage_ranges_v"] == [15.0, 2.0]
+    assert 2.0 in Joulescope(_Model("js110")).current_ranges_a
+
+
+class _Model:
+    def __init__(self, model: str) -> None:
+        self.model = model

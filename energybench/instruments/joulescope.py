@@ -60,15 +60,23 @@ INSTALL_HINT = "pip install 'energybench[joulescope]'"
 RATES_HZ = (2_000_000, 1_000_000, 500_000, 200_000, 100_000, 50_000, 20_000, 10_000, 5_000,
             2_000, 1_000, 500, 200, 100, 50, 20, 10)  # fmt: skip
 JS220_MAX_OUTPUT_HZ = 1_000_000
-I_RANGES = {  # amperes -> parameter value of i_range
+# Fixed current ranges, amperes -> the v1 ``i_range`` value. The JS220 has no 2 A range: "The
+# JS110 has a separate 2 A range, but the JS220 does not. All other ranges are the same"
+# (Jetperch maintainer, pyjoulescope_ui issue 227); the vendor UI offers the JS220 10 A, 180 mA,
+# 18 mA, 1.8 mA, 180 µA, 18 µA, and pyjoulescope's JS220 device maps a "2 A" request to its
+# 10 A range, so 2 A is refused on a JS220 rather than run silently in 10 A.
+I_RANGES = {
     10.0: "10 A",
-    2.0: "2 A",
     0.18: "180 mA",
     0.018: "18 mA",
     0.0018: "1.8 mA",
     180e-6: "180 µA",
     18e-6: "18 µA",
 }
+I_RANGES_JS110 = {**I_RANGES, 2.0: "2 A"}
+# Voltage: the JS220 has 15 V and 2 V, the JS110 15 V and 5 V (pyjoulescope's JS220 device:
+# "JS110 current ranges are 5 and 15 V, cannot map to 2 V"); 15 V, on both, is what is set.
+V_RANGE = "15V"
 FIELDS = ("current", "voltage", "current_lsb", "voltage_lsb")
 _RESOURCE = re.compile(r"^joulescope://(?P<serial>[^/]*)/?$", re.IGNORECASE)
 _END = object()
@@ -158,6 +166,17 @@ class Joulescope:
     def model(self) -> str:
         return str(getattr(self.device, "model", "") or str(self.device)).upper()
 
+    @property
+    def current_ranges(self) -> dict[float, str]:
+        """The connected model's fixed current ranges (A -> ``i_range``); a model that is
+        neither a JS110 nor a JS220 gets the ranges both have."""
+        return I_RANGES_JS110 if "JS110" in self.model else I_RANGES
+
+    @property
+    def current_ranges_a(self) -> tuple[float, ...]:
+        """The fixed current ranges in amperes, smallest first."""
+        return tuple(sorted(self.current_ranges))
+
     def identify(self) -> InstrumentInfo:
         return InstrumentInfo(
             "Jetperch", self.model, str(getattr(self.device, "serial_number", "")), "",
@@ -178,12 +197,20 @@ class Joulescope:
         if request.current_range_a is None:
             i_range = "auto"  # seamless dynamic ranging is the Joulescope's normal mode
         else:
+            ranges = self.current_ranges
             i_range = next(
-                (v for a, v in I_RANGES.items() if np.isclose(a, request.current_range_a)), None
+                (v for a, v in ranges.items() if np.isclose(a, request.current_range_a)), None
             )
             if i_range is None:
+                model = self.model or "the Joulescope"
                 raise ConfigError(
-                    f"{request.current_range_a:g} A is not a Joulescope range ({sorted(I_RANGES)})",
+                    f"{request.current_range_a:g} A is not a range of {model} "
+                    f"({', '.join(ranges[a] for a in sorted(ranges, reverse=True))})"
+                    + (
+                        "; the 2 A range is the JS110's"
+                        if np.isclose(request.current_range_a, 2.0)
+                        else ""
+                    ),
                     context="current_range_a",
                 )
         if request.sync is not None:
@@ -200,7 +227,7 @@ class Joulescope:
             ("sampling_frequency", int(rate)),
             ("buffer_duration", self.buffer_duration_s),
             ("i_range", i_range),
-            ("v_range", "15V"),
+            ("v_range", V_RANGE),
         ]
         if "JS110" in self.model:
             params += [("current_lsb", "gpi0"), ("voltage_lsb", "gpi1")]

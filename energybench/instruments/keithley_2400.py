@@ -38,7 +38,9 @@ from energybench.instruments.capabilities import (
 from energybench.instruments.catalogue import supply_check
 from energybench.instruments.keithley_2400_model import (
     CapturePlan,
+    ask_buffer_points,
     check_start_stop,
+    find_digitize_block,
     stop_edge_position,
     trigger_model_commands,
     wait_trigger_idle,
@@ -71,9 +73,14 @@ class Keithley2461(ScpiDriver):
     has_digitizer = True
     current_ranges_a: tuple[float, ...] = (*_RANGES_7A[1:], 10.0)  # digitizer ranges [U]
     min_rate_hz, max_rate_hz = 1_000.0, 1_000_000.0
-    max_buffer_points = 6_875_000  # STANdard buffers, all buffers together
+    # Reading-buffer capacity when the instrument does not answer :TRAC:POIN? MAX: 6,875,000
+    # STANdard readings, all buffers together (2461 Reference Manual 2461-901-01 Rev A p.3-10).
+    max_buffer_points = 6_875_000
     buffer_name = "defbuffer1"
-    digitize_block = ":TRIG:BLOC:MDIG"  # 2015 manual: :TRIG:BLOC:DIG (keithley-2400.md#open-items)
+    # The digitize trigger block: :TRIG:BLOC:DIG in the 2461 Reference Manual Rev A (p.6-202);
+    # newer firmware names it :TRIG:BLOC:MDIG. Tried in this order, the first one the instrument
+    # knows is used (an unknown header is SCPI error -113); see _digitize_block().
+    digitize_blocks = (":TRIG:BLOC:DIG", ":TRIG:BLOC:MDIG")
     error_query = ":SYST:ERR?"
 
     def __init__(
@@ -97,6 +104,8 @@ class Keithley2461(ScpiDriver):
         self._current_limit_set = False
         self._line_frequency_hz: float | None = None
         self._plan: CapturePlan | None = None
+        self._buffer_points: int | None = None  # the instrument's, once asked
+        self.digitize_block: str | None = None  # the one this instrument accepted, once tried
 
     def identify(self) -> InstrumentInfo:
         info = super().identify()
@@ -195,27 +204,41 @@ class Keithley2461(ScpiDriver):
         interval = float(q(":SENS:CURR:NPLC?")) / self.line_frequency_hz()
         return 1.0 / interval, interval, float(q(":SENS:CURR:RANG?"))
 
+    def buffer_points(self) -> int:
+        """The most readings a buffer can hold: the instrument's answer to ``:TRAC:POIN? MAX``,
+        else the documented ``max_buffer_points``; asked once."""
+        if self._buffer_points is None:
+            self._buffer_points = ask_buffer_points(self, self.max_buffer_points)
+        return self._buffer_points
+
+    def _digitize_block(self) -> str:
+        """The digitize block's header this firmware knows (found once, then kept)."""
+        if self.digitize_block is None:
+            self.digitize_block = find_digitize_block(self, self.digitize_blocks, self.buffer_name)
+        return self.digitize_block
+
     def configure_capture(self, request: CaptureRequest) -> CaptureSettings:
         mode, line, edge, current_range = self._validate(request)
-        if request.duration_s / request.sample_interval_s + 2 > self.max_buffer_points:
+        commands = [":ABOR", *self._acquisition_commands(request.sample_interval_s, current_range)]
+        self.send_batch(commands)  # :ABOR first: no running model holds up the *OPC? below
+        limit = self.buffer_points()
+        if request.duration_s / request.sample_interval_s + 2 > limit:
             raise ConfigError(
                 f"{request.duration_s:g} s at {request.sample_interval_s:g} s per reading "
-                f"exceeds the {self.max_buffer_points}-reading buffer; nothing was sent",
+                f"exceeds the {limit}-reading buffer; nothing was armed",
                 context="duration_s",
             )
-        commands = [":ABOR", *self._acquisition_commands(request.sample_interval_s, current_range)]
-        self.send_batch(commands)
         rate, aperture, accepted_range = self._read_back()
         n_points = math.ceil(request.duration_s * rate - 1e-9)
         capacity = max(10, n_points + 2)
-        if capacity > self.max_buffer_points:
+        if capacity > limit:
             raise ConfigError(
-                f"{n_points} readings at {rate:g} S/s exceed the {self.max_buffer_points} "
+                f"{n_points} readings at {rate:g} S/s exceed the {limit} "
                 "reading buffer; lower the rate or the duration",
                 context="duration_s",
             )
         buf = self.buffer_name
-        acquire = self.digitize_block if self.has_digitizer else ":TRIG:BLOC:MEAS"
+        acquire = self._digitize_block() if self.has_digitizer else ":TRIG:BLOC:MEAS"
         batch = [
             f':TRAC:POIN {capacity},"{buf}"',
             f":FORM:DATA {'REAL' if self.data_format == 'REAL' else 'SRE'}",
@@ -326,6 +349,8 @@ class Keithley2460(Keithley2461):
     model = "2460"
     has_digitizer = False
     current_ranges_a = _RANGES_7A
+    # No 2460 document was checked: the 2461's figure (same firmware family), unverified.
+    max_buffer_points = 6_875_000
 
 
 class Keithley2450(Keithley2461):
@@ -334,3 +359,6 @@ class Keithley2450(Keithley2461):
     model = "2450"
     has_digitizer = False
     current_ranges_a = (10e-9, 100e-9, *_RANGES_7A[:7])
+    # "Memory buffer > 250,000 readings with selected measured values and timestamp"
+    # (SPEC-2450 Rev A p.6); later firmware may hold more, which :TRAC:POIN? MAX would tell.
+    max_buffer_points = 250_000

@@ -1,4 +1,5 @@
-"""The 2450/2460/2461 trigger models energybench runs, and reading them back.
+"""The 2450/2460/2461 trigger models energybench runs, reading them back, and asking the firmware
+what it offers (buffer size, the digitize block's name).
 
 ``hw_trigger_start_stop``: clear buffer → WAIT edge → acquire INF → WAIT edge → acquire 1. The INF
 acquisition runs "in the background until the trigger model reaches another acquisition block"
@@ -9,16 +10,21 @@ single reading starts at the second edge, so its RELative timestamp is the windo
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from energybench.errors import AcquisitionError, InstrumentTimeoutError
+from energybench.errors import AcquisitionError, InstrumentError, InstrumentTimeoutError
 from energybench.instruments.capabilities import SyncMode
+from energybench.instruments.scpi import ScpiDriver
 from energybench.transport.base import BaseTransport
 
+log = logging.getLogger(__name__)
+
 POLL_INTERVAL_S = 0.02
+UNDEFINED_HEADER = "-113"
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,59 @@ def trigger_model_commands(
     else:
         commands += [f'{acquire} 2,"{buffer}",{n_points}']
     return commands
+
+
+def ask_buffer_points(driver: ScpiDriver, documented: int) -> int:
+    """``:TRAC:POIN? MAX`` fenced with ``*OPC?``: the 24xx manuals document only
+    ``:TRAC:POIN? "<buffer>"``, so an instrument may just queue an error (drained here) and an
+    unanswered query must cost no timeout. ``documented`` when there is no numeric answer."""
+    transport = driver.transport
+    transport.write(":TRAC:POIN? MAX")
+    transport.write("*OPC?")
+    reply = transport.read_line().strip()
+    answer = None
+    if reply != "1":  # "1" alone is *OPC?'s (a buffer holds at least 10 readings)
+        answer = reply
+        transport.read_line()  # then *OPC?'s "1"
+    errors = driver.read_errors()
+    try:
+        return int(float(answer)) if answer is not None else _documented(driver, documented, errors)
+    except ValueError:
+        return _documented(driver, documented, [*errors, f"unexpected reply {answer!r}"])
+
+
+def _documented(driver: ScpiDriver, documented: int, errors: list[str]) -> int:
+    log.info(
+        "%s: no answer to :TRAC:POIN? MAX (%s); buffers hold up to the documented %d readings",
+        driver.resource,
+        "; ".join(errors) or "no error",
+        documented,
+    )
+    return documented
+
+
+def find_digitize_block(driver: ScpiDriver, headers: tuple[str, ...], buffer: str) -> str:
+    """The first of ``headers`` this firmware knows: each is defined once in an empty trigger
+    model until one draws no -113 (undefined header); any other error is raised."""
+    refused = []
+    for header in headers:
+        for command in (':TRIG:LOAD "Empty"', f'{header} 1,"{buffer}",1'):
+            driver.transport.write(command)
+        errors = driver.read_errors()
+        if not errors:
+            firmware = driver.info.firmware if driver.info else "not identified"
+            log.info("%s: digitize block %s (firmware %s)", driver.resource, header, firmware)
+            return header
+        if not all(e.strip().startswith(UNDEFINED_HEADER) for e in errors):
+            raise InstrumentError(
+                f"defining a digitize block with {header} failed: {'; '.join(errors)}",
+                context=driver.resource,
+                errors=errors,
+            )
+        refused.append(f"{header}: {'; '.join(errors)}")
+    raise InstrumentError(
+        f"the instrument knows no digitize block ({' | '.join(refused)})", context=driver.resource
+    )
 
 
 def wait_trigger_idle(transport: BaseTransport, timeout_s: float, line: int) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from typing import ClassVar
 
 import numpy as np
 
@@ -59,8 +60,18 @@ class Keithley2600B(ScpiDriver):
     current_ranges_a = (100e-9, 1e-6, 10e-6, 100e-6, 1e-3, 10e-3, 100e-3, 1.0, 3.0)  # [U]
     min_interval_s = 1 / 20_000  # 0.001 NPLC, measure to memory (keithley-2600b.md#speed)
     max_nplc = 25.0
-    max_buffer_points = 100_000  # [U] for the 2600B; >100,000 without timestamps on the 2600
+    # Readings a dedicated buffer holds "with timestamp and source setting": "> 60,000"
+    # (SPEC-2602B Rev B p.11; > 140,000 without). The driver collects timestamps, so it asks
+    # nvbuffer<n>.capacity after setting that up and uses this figure only without an answer.
+    max_buffer_points = 60_000
     digio_lines = range(1, 15)
+    # digio.trigger[N].mode per edge: TRIG_RISINGA detects rising input edges whatever the
+    # line's programmed state; TRIG_RISING sees none while that state is low (2600 Series
+    # Reference Manual p.12-20, which points to TRIG_RISINGA).
+    trigger_modes: ClassVar[dict[str, str]] = {
+        "falling": "digio.TRIG_FALLING",
+        "rising": "digio.TRIG_RISINGA",
+    }
 
     def __init__(
         self,
@@ -180,18 +191,14 @@ class Keithley2600B(ScpiDriver):
                     context="sync.mode",
                 )
             line = parse_line(request.sync, self.digio_lines, "sync.line")
-            edge = {"falling": "TRIG_FALLING", "rising": "TRIG_RISING"}[request.sync.polarity]
+            edge = self.trigger_modes[request.sync.polarity]
         nplc = request.sample_interval_s * self.line_frequency_hz()
         if nplc > self.max_nplc:
             raise ConfigError(
                 f"{nplc:g} NPLC exceeds {self.max_nplc:g}", context="sample_interval_s"
             )
         n_points = math.ceil(request.duration_s / request.sample_interval_s - 1e-9)
-        if n_points > self.max_buffer_points:
-            raise ConfigError(
-                f"{n_points} readings exceed the {self.max_buffer_points}-reading buffer",
-                context="duration_s",
-            )
+        self._plan = None
         s = self.smu
         commands = [
             f"{s}.abort()",
@@ -214,7 +221,7 @@ class Keithley2600B(ScpiDriver):
             ]
         if line:
             commands += [
-                f"digio.trigger[{line}].mode = digio.{edge}",
+                f"digio.trigger[{line}].mode = {edge}",
                 f"digio.trigger[{line}].clear()",
                 f"{s}.trigger.arm.stimulus = digio.trigger[{line}].EVENT_ID",
             ]
@@ -234,12 +241,38 @@ class Keithley2600B(ScpiDriver):
             f"{s}.trigger.measure.action = {s}.ENABLE",
         ]
         self.send_batch(commands)
+        capacity = self.buffer_points(request.measure_voltage)
+        if n_points > capacity:
+            raise ConfigError(
+                f"{n_points} readings exceed the {capacity}-reading buffer (with timestamps); "
+                "nothing was armed: lower the rate or the duration",
+                context="duration_s",
+            )
         accepted_nplc = self._number(f"{s}.measure.nplc")
         accepted_range = self._number(f"{s}.measure.rangei")
         aperture = accepted_nplc / self.line_frequency_hz()
         interval = max(aperture, self.min_interval_s)
         self._plan = (n_points, interval, aperture, accepted_range, request.measure_voltage, line)
         return CaptureSettings(interval, n_points, 0, accepted_range)
+
+    def buffer_points(self, both: bool = True) -> int:
+        """Readings the capture's buffers hold as now set up (``nvbuffer<n>.capacity``, which
+        shrinks when timestamps are collected); the documented ``max_buffer_points`` when the
+        instrument gives no number."""
+        buffers = ["nvbuffer1", "nvbuffer2"] if both else ["nvbuffer1"]
+        expression = ", ".join(f"{self.smu}.{b}.capacity" for b in buffers)
+        try:
+            return int(min(float(v) for v in self._print(expression).split("\t")))
+        except (ValueError, InstrumentError, InstrumentTimeoutError) as exc:
+            errors = self.read_errors()
+            log.warning(
+                "%s: no buffer capacity from print(%s) (%s); using the documented %d readings",
+                self.resource,
+                expression,
+                "; ".join(errors) or exc,
+                self.max_buffer_points,
+            )
+            return self.max_buffer_points
 
     def arm(self) -> None:
         if self._plan is None:

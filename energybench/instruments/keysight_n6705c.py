@@ -44,8 +44,12 @@ from energybench.transport.base import BaseTransport
 log = logging.getLogger(__name__)
 
 MAX_POINTS = 512 * 1024
-WAITING_FOR_TRIGGER = 8  # STAT:OPER bit 3 [U]
-ACQUISITION_ACTIVE = 32  # STAT:OPER bit 5 [U]
+# STAT:OPER bit 5, MEAS-active: set from INIT:ACQ until the acquisition is over, through the wait
+# for its trigger. The N6705B/C has no "waiting for the measurement trigger" bit: its bit 3 is
+# "not used, 0 is returned" (N6705C Operating and Service Guide p.350, Operation Status; bit 3 =
+# WTG-meas exists only on N6700C-family mainframes), so a missing edge cannot be told apart from
+# a long capture by the status alone.
+MEASUREMENT_ACTIVE = 32
 SUPPORTED_MODULES = ("N6781A", "N6785A")
 
 
@@ -268,24 +272,39 @@ class KeysightN6705C(ElogStreaming, ScpiDriver):
         return self._capture
 
     def wait_complete(self, timeout_s: float) -> None:
-        """Poll the operation status until the acquisition has triggered and completed."""
+        """Poll the operation status until the acquisition is over (MEAS-active clears)."""
         state = self._require_capture()
         deadline = time.monotonic() + timeout_s
         delay = 0.002
         while True:
             status = int(self._query_float(f"STAT:OPER:COND? (@{self.channel})"))
-            if not status & (WAITING_FOR_TRIGGER | ACQUISITION_ACTIVE):
+            if not status & MEASUREMENT_ACTIVE:
                 return
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                what = "trigger" if status & WAITING_FOR_TRIGGER else "end of acquisition"
                 raise InstrumentTimeoutError(
-                    f"no {what} within {timeout_s:g} s (trigger source {state.plan.source}, "
-                    f"{state.plan.polarity} edge): check the timestamp wiring",
-                    context=self.resource,
+                    self._still_active_message(state, timeout_s), context=self.resource
                 )
             time.sleep(min(delay, remaining))
             delay = min(delay * 2, 0.05)
+
+    @staticmethod
+    def _still_active_message(state: _CaptureState, timeout_s: float) -> str:
+        """Why an acquisition can still be active: the status cannot say whether it waits for
+        its trigger, but the capture's own length after the trigger is known."""
+        settings = state.settings
+        after_s = (settings.n_points - settings.pretrigger_points) * settings.sample_interval_s
+        edge = f"trigger source {state.plan.source}, {state.plan.polarity} edge"
+        if timeout_s > after_s:
+            return (
+                f"acquisition still active after {timeout_s:g} s; it ends {after_s:g} s after its "
+                f"trigger, so no trigger came ({edge}) or it came in the last {after_s:g} s: "
+                "check the timestamp wiring (an N6705 does not report waiting for a trigger)"
+            )
+        return (
+            f"acquisition still active after {timeout_s:g} s; it ends {after_s:g} s after its "
+            f"trigger ({edge}): allow more than {after_s:g} s"
+        )
 
     def _fetch_array(self, what: str, channel: int, count: int, timeout_s: float) -> np.ndarray:
         try:

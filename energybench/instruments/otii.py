@@ -118,6 +118,7 @@ class OtiiArc(OtiiRecordingStream):
         self._rate_hz = 0.0
         self._line = "i1"
         self._measure_voltage = True
+        self._v_per = 1  # current samples per voltage sample (the Arc: 4 kS/s over 1 kS/s)
         self._recording = False
         self._stop_sent = False
         self._reading = False

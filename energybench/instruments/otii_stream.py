@@ -3,7 +3,10 @@
 
 :meth:`start` starts a project recording; :meth:`chunks` polls the ``mc`` data count and
 fetches ``mc`` (and ``mv``) in chunks of up to ``chunk_samples`` as :class:`TraceChunk`, sample
-ids from ``timestamp / interval`` (a jump is counted in ``stats``, never hidden); the GPI
+ids from ``timestamp / interval`` (a jump is counted in ``stats``, never hidden). The Arc
+samples voltage at 1 kS/s while current runs at 4 kS/s (Qoitech, "Otii and short pulses"): each
+``mv`` sample, the average of its 1 ms, is held over the current samples it spans (both grids
+start with the recording), and a chunk ends where the voltage data does; the GPI
 channel's timestamped transitions become a digital line on the same grid
 (:class:`~energybench.instruments.otii_json.DigitalLine`). While recording, the newest
 ``digital_lag_s`` of samples is held back until a later poll in case GPI transitions reach the
@@ -62,8 +65,7 @@ class OtiiRecordingStream:
         self._request("arc_set_range", self._device({"range": setting}))
         for name, on in (("mc", True), ("mv", request.measure_voltage), (line, True)):
             self._request("arc_enable_channel", self._device({"channel": name, "enable": on}))
-        rate = self._request("arc_get_channel_samplerate", self._device({"channel": "mc"}))
-        rate_hz = float(rate.get("value", 0))
+        rate_hz = self._channel_rate_hz("mc")
         if rate_hz != request.sample_rate_hz:
             if self.info is None or self.info.model != "Ace":
                 raise ConfigError(
@@ -75,13 +77,22 @@ class OtiiRecordingStream:
                 "arc_set_channel_samplerate",
                 self._device({"channel": "mc", "value": int(request.sample_rate_hz)}),
             )
-            rate = self._request("arc_get_channel_samplerate", self._device({"channel": "mc"}))
-            rate_hz = float(rate.get("value", 0))
+            rate_hz = self._channel_rate_hz("mc")
             if rate_hz != request.sample_rate_hz:
                 raise InstrumentError(
                     f"the Ace reports {rate_hz:g} Hz after setting {request.sample_rate_hz:g} Hz",
                     context=self.resource,
                 )
+        self._v_per = 1
+        if request.measure_voltage:  # mv may run slower (the Arc: 1 kS/s): current samples per
+            v_rate_hz = self._channel_rate_hz("mv")  # voltage sample must be a whole number
+            per = rate_hz / v_rate_hz if v_rate_hz > 0 else 0.0
+            if per < 1 or abs(per - round(per)) > 1e-9:
+                raise InstrumentError(
+                    f"mv samples at {v_rate_hz:g} Hz, not a whole fraction of mc's {rate_hz:g} Hz",
+                    context=self.resource,
+                )
+            self._v_per = round(per)
         project = self._request("otii_get_active_project").get("project_id", -1)
         if project == -1:
             project = self._request("otii_create_project")["project_id"]
@@ -114,6 +125,10 @@ class OtiiRecordingStream:
         self._wake.clear()
         log.info("%s: recording %d at %g Hz", self.resource, self.recording_id, self._rate_hz)
 
+    def _channel_rate_hz(self, channel: str) -> float:
+        reply = self._request("arc_get_channel_samplerate", self._device({"channel": channel}))
+        return float(reply.get("value", 0))
+
     def _rec(self, channel: str, extra: dict | None = None) -> dict:
         return {
             "channel": channel,
@@ -125,7 +140,11 @@ class OtiiRecordingStream:
     def _count(self, channel: str) -> int:
         return int(self._request("recording_get_channel_data_count", self._rec(channel))["count"])
 
-    def _analog(self, channel: str, index: int, n: int) -> tuple[int, np.ndarray]:
+    def _analog(
+        self, channel: str, index: int, n: int, rate_hz: float | None = None
+    ) -> tuple[int, np.ndarray]:
+        """``n`` values from ``index``, checked against the channel's rate; (first id, values)."""
+        rate_hz = self._rate_hz if rate_hz is None else rate_hz
         data = self._request(
             "recording_get_channel_data", self._rec(channel, {"count": n, "index": index})
         )
@@ -137,26 +156,32 @@ class OtiiRecordingStream:
                 context=self.resource,
             )
         interval = float(data["interval"])
-        if abs(interval * self._rate_hz - 1.0) > 1e-6:
+        if abs(interval * rate_hz - 1.0) > 1e-6:
             raise InstrumentError(
-                f"{channel}: interval {interval:g} s does not match {self._rate_hz:g} Hz",
+                f"{channel}: interval {interval:g} s does not match {rate_hz:g} Hz",
                 context=self.resource,
             )
-        return round(float(data["timestamp"]) * self._rate_hz), values
+        return round(float(data["timestamp"]) * rate_hz), values
 
     def _next_chunk(self, final: bool) -> TraceChunk | None:
         held = 0 if final else round(self.digital_lag_s * self._rate_hz)
-        n = min(self._count("mc") - held - self._index, self.chunk_samples)
+        recorded = self._count("mc")
+        available = recorded - held
+        if self._measure_voltage:  # as far as whole voltage samples reach
+            available = min(available, self._count("mv") * self._v_per)
+        n = min(available - self._index, self.chunk_samples)
         if n <= 0:
+            if final and recorded > self._index:  # less than one voltage sample's worth
+                log.info(
+                    "%s: the last %d current samples have no voltage sample; not delivered",
+                    self.resource,
+                    recorded - self._index,
+                )
             return None
         first, current = self._analog("mc", self._index, n)
         voltage: np.ndarray | float = self._voltage_v or 0.0
         if self._measure_voltage:
-            v_first, voltage = self._analog("mv", self._index, n)
-            if v_first != first:
-                raise InstrumentError(
-                    f"mv starts at sample {v_first}, mc at {first}", context=self.resource
-                )
+            voltage = self._voltage_on_current_grid(first, n)
         count = self._count(self._line)
         if count > self._digital_index:
             data = self._request(
@@ -181,6 +206,20 @@ class OtiiRecordingStream:
         self._next_id = first + n
         self.stats.samples_received += n
         return TraceChunk(first, self._rate_hz, current, voltage, {self._line: bits})
+
+    def _voltage_on_current_grid(self, first: int, n: int) -> np.ndarray:
+        """The ``mv`` samples spanning current samples ``[first, first + n)``, each held over
+        the ``_v_per`` current samples of its interval."""
+        per = self._v_per
+        lo, hi = self._index // per, -(-(self._index + n) // per)
+        v_first, values = self._analog("mv", lo, hi - lo, self._rate_hz / per)
+        if v_first * per != first - (self._index - lo * per):
+            raise InstrumentError(
+                f"mv sample {v_first} does not start at mc sample {first - self._index + lo * per}",
+                context=self.resource,
+            )
+        offset = self._index - lo * per
+        return np.repeat(values, per)[offset : offset + n]
 
     def chunks(self, timeout_s: float) -> Iterator[TraceChunk]:
         """Chunks until :meth:`stop` (then the rest of the recording); InstrumentTimeoutError

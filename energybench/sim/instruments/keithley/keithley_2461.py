@@ -21,7 +21,6 @@ import numpy as np
 from energybench.errors import ConfigError
 from energybench.sim.instruments.keithley.keithley_buffers import (
     DEFAULT_BUFFERS,
-    MAX_STANDARD_READINGS,
     BufferCommands,
     unquote,
 )
@@ -50,14 +49,18 @@ class ModelSpec:
     max_current_a: float
     current_ranges_a: tuple[float, ...]
     digitizer: bool
+    max_buffer_points: int  # readings, all STANdard buffers together
 
 
 _RANGES_7A = (1e-6, 10e-6, 100e-6, 1e-3, 10e-3, 100e-3, 1.0, 4.0, 5.0, 7.0)
 MODELS = {
-    "2450": ModelSpec(210.0, 1.05, (10e-9, 100e-9, *_RANGES_7A[:7]), False),
-    "2460": ModelSpec(105.0, 7.35, _RANGES_7A, False),
-    "2461": ModelSpec(105.0, 7.35, (*_RANGES_7A, 10.0), True),
+    # SPEC-2450 Rev A p.6: "Memory buffer > 250,000 readings"
+    "2450": ModelSpec(210.0, 1.05, (10e-9, 100e-9, *_RANGES_7A[:7]), False, 250_000),
+    "2460": ModelSpec(105.0, 7.35, _RANGES_7A, False, 6_875_000),  # the 2461's [U]
+    # 2461 Reference Manual 2461-901-01 Rev A p.3-10: 6,875,000 STANdard readings
+    "2461": ModelSpec(105.0, 7.35, (*_RANGES_7A, 10.0), True, 6_875_000),
 }
+DIGITIZE_BLOCKS = ("DIGitize", "MDIGitize")
 
 
 class SimKeithley2461(BufferCommands, ScpiInstrument):
@@ -77,15 +80,30 @@ class SimKeithley2461(BufferCommands, ScpiInstrument):
         trigger_latency_s: float = 0.0,
         serial_number: str = "04455555",
         firmware: str = "1.7.0b",
+        digitize_block: str = "DIGitize",
+        max_buffer_points: int | None = None,
+        answers_points_max: bool = False,
     ) -> None:
         super().__init__()
         if model not in MODELS:
             raise ConfigError(
                 f"model must be one of {sorted(MODELS)}, got {model!r}", context="model"
             )
+        if digitize_block not in DIGITIZE_BLOCKS:
+            raise ConfigError(
+                f"must be one of {DIGITIZE_BLOCKS}, got {digitize_block!r}",
+                context="digitize_block",
+            )
+        # Firmware differences: the digitize trigger block's name (Rev A manual: DIGitize;
+        # newer firmware: MDIGitize, the other one is then an undefined header), the buffer
+        # capacity and whether :TRAC:POIN? MAX is answered (the 24xx manuals document only
+        # :TRAC:POIN? "<buffer>", so by default it is not).
+        self.digitize_block = digitize_block
+        self.answers_points_max = answers_points_max
         self.timeline = timeline
         self.model = model
         self.spec = MODELS[model]
+        self.max_buffer_points = max_buffer_points or self.spec.max_buffer_points
         self.identity = f"KEITHLEY INSTRUMENTS,MODEL {model},{serial_number},{firmware}"
         self.driver = f"keithley_{model}"
         self.adc = AdcModel.build(measurement, voltage_measurement, seed)
@@ -208,8 +226,7 @@ class SimKeithley2461(BufferCommands, ScpiInstrument):
             c("DIGitize:CURRent:APERture?", lambda r: f"{self._aperture_s():.10e}")
             c("DIGitize:COUNt", lambda r: setattr(self, "dig_count", int(r.float_arg(0, 1, 1e6))))
             c("DIGitize:COUNt?", lambda r: str(self.dig_count))
-            c("TRIGger:BLOCk:DIGitize", lambda r: self._acq_block(r, "DIGITIZE"))
-            c("TRIGger:BLOCk:MDIGitize", lambda r: self._acq_block(r, "DIGITIZE"))
+            c(f"TRIGger:BLOCk:{self.digitize_block}", lambda r: self._acq_block(r, "DIGITIZE"))
         self.register_buffer_commands()
         c("DIGital:LINE:MODE", self._line_mode)
         c("DIGital:LINE:MODE?", lambda r: ",".join(self.line_modes[self._line(r)]))
@@ -355,7 +372,7 @@ class SimKeithley2461(BufferCommands, ScpiInstrument):
         elif count_text == "AUTO":
             count = self.dig_count
         else:
-            count = int(r.float_arg(2, 0, MAX_STANDARD_READINGS))
+            count = int(r.float_arg(2, 0, self.max_buffer_points))
         self._define(Block(self._block_no(r), kind, buffer=self._buf_arg(r, 1), count=count))
 
     def _delay_block(self, r: Request) -> None:

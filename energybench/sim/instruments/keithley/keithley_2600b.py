@@ -8,9 +8,11 @@ significant digits as ``format.asciiprecision = 6`` prints), ``printbuffer(first
 TSP syntax or runtime error onto the error queue, as the instrument does.
 
 The trigger model is the arm-on-digital-I/O pattern: ``smua.trigger.arm.stimulus =
-digio.trigger[N].EVENT_ID`` arms on the line's edge, then ``smua.trigger.count`` readings are
-taken back to back at NPLC / line frequency (never faster than 20,000 readings/s) into the
-buffers given to ``smua.trigger.measure.iv``/``.i``, with timestamps relative to the first.
+digio.trigger[N].EVENT_ID`` arms on the line's edge as its mode detects it (``TRIG_RISING`` sees
+none while ``digio.writebit`` holds the line low), then ``smua.trigger.count`` readings are taken
+back to back at NPLC / line frequency (at most 20,000/s) into the buffers given to
+``smua.trigger.measure.iv``/``.i``, timestamps relative to the first. A buffer's ``capacity``
+follows what it collects (SPEC-2602B); readings past it are discarded.
 """
 
 from __future__ import annotations
@@ -22,40 +24,31 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from energybench.sim.instruments.keithley.keithley_common import AdcModel, SimBuffer
+from energybench.sim.instruments.keithley.keithley_tsp import (
+    CONSTANTS,
+    DIGIO_CONSTANTS,
+    FORMAT_CONSTANTS,
+    RUNTIME_ERROR,
+    SYNTAX_ERROR,
+    TspError,
+    detected_edge,
+    split_args,
+    tsp_number,
+)
 from energybench.sim.physics.measurement import MeasurementModel
 from energybench.sim.physics.timeline import Timeline
 from energybench.sim.wire.scpi_server import ScpiInstrument, ScpiServer, binary_block
 
 LINE_FREQUENCY_HZ = 60.0
 MIN_INTERVAL_S = 1 / 20_000  # "measure to memory" at 0.001 NPLC (keithley-2600b.md#speed)
-BUFFER_CAPACITY = 100_000
+# Dedicated buffer capacity, SPEC-2602B Rev B p.11: "> 60,000" readings "with timestamp and
+# source setting", "> 140,000" without. The data sheet gives no figure for timestamps alone: the
+# simulator holds the lower one as soon as either is collected.
+CAPACITY_PLAIN, CAPACITY_WITH_EXTRAS = 140_000, 60_000
+COLLECT = ("collecttimestamps", "collectsourcevalues")
 CURRENT_RANGES_A = (100e-9, 1e-6, 10e-6, 100e-6, 1e-3, 10e-3, 100e-3, 1.0, 3.0)
 MAX_VOLTAGE_V, MAX_CURRENT_A = 40.4, 3.03
 EVENT_ID_BASE = 100  # digio.trigger[N].EVENT_ID = 100 + N (any distinct ids do)
-SYNTAX_ERROR, RUNTIME_ERROR = -285, -286
-CONSTANTS = {
-    "OUTPUT_DCAMPS": 0,
-    "OUTPUT_DCVOLTS": 1,
-    "OUTPUT_OFF": 0,
-    "OUTPUT_ON": 1,
-    "AUTORANGE_OFF": 0,
-    "AUTORANGE_ON": 1,
-    "AUTOZERO_OFF": 0,
-    "AUTOZERO_ONCE": 1,
-    "AUTOZERO_AUTO": 2,
-    "DISABLE": 0,
-    "ENABLE": 1,
-    "SOURCE_HOLD": 0,
-}
-FORMAT_CONSTANTS = {"ASCII": 1, "REAL32": 4, "REAL64": 5, "BIGENDIAN": 0, "LITTLEENDIAN": 1}
-DIGIO_CONSTANTS = {"TRIG_BYPASS": 0, "TRIG_FALLING": 1, "TRIG_RISING": 2, "TRIG_EITHER": 3}
-
-
-class TspError(Exception):
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass
@@ -64,27 +57,10 @@ class _Channel:
     buffers: dict[str, SimBuffer] = field(default_factory=dict)
     measure_buffers: tuple[str, ...] = ()
     armed_at_s: float | None = None
+    collect: dict[str, set[str]] = field(default_factory=dict)  # buffer -> extras collected
 
-
-def _split_args(text: str) -> list[str]:
-    out, depth, current = [], 0, ""
-    for ch in text:
-        depth += 1 if ch in "([" else -1 if ch in ")]" else 0
-        if ch == "," and depth == 0:
-            out.append(current.strip())
-            current = ""
-        else:
-            current += ch
-    return [*out, current.strip()] if current.strip() or out else []
-
-
-def _number(value: object, digits: int = 6) -> str:
-    """How TSP prints a value (numbers at ``format.asciiprecision`` significant digits)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return f"{float(value):.{max(1, digits) - 1}e}"
-    return "nil" if value is None else str(value)
+    def capacity(self, buffer: str) -> int:
+        return CAPACITY_WITH_EXTRAS if self.collect.get(buffer) else CAPACITY_PLAIN
 
 
 class SimKeithley2600B(ScpiInstrument):
@@ -122,6 +98,7 @@ class SimKeithley2600B(ScpiInstrument):
         self.channels = {name: self._new_channel() for name in ("smua", "smub")}
         self.format = {"data": 1.0, "byteorder": 1.0, "asciiprecision": 6.0}
         self.digio_mode = {n: 0.0 for n in range(1, 15)}
+        self.digio_out = {n: True for n in range(1, 15)}  # programmed line state (writebit)
         self.digio_detect_from = {n: 0.0 for n in range(1, 15)}
         self._apply_output("smua")
 
@@ -147,8 +124,9 @@ class SimKeithley2600B(ScpiInstrument):
             "trigger.source.action": 0,
             "trigger.endpulse.action": 0,
         }
-        buffers = {n: SimBuffer(n, BUFFER_CAPACITY) for n in ("nvbuffer1", "nvbuffer2")}
-        return _Channel({k: float(v) for k, v in settings.items()}, buffers)
+        buffers = {n: SimBuffer(n, CAPACITY_PLAIN) for n in ("nvbuffer1", "nvbuffer2")}
+        collect: dict[str, set[str]] = {name: set() for name in buffers}
+        return _Channel({k: float(v) for k, v in settings.items()}, buffers, collect=collect)
 
     def _apply_output(self, channel: str) -> None:
         if channel != "smua":
@@ -177,13 +155,13 @@ class SimKeithley2600B(ScpiInstrument):
     def _statement(self, text: str) -> str | bytes | None:
         call = re.fullmatch(r"([A-Za-z_][\w.\[\]]*)\s*\((.*)\)", text)
         if call and call.group(1) == "print":
-            values = [self._eval(a) for a in _split_args(call.group(2))]
+            values = [self._eval(a) for a in split_args(call.group(2))]
             digits = int(self.format["asciiprecision"])
-            return "\t".join(_number(v, digits) for v in values)
+            return "\t".join(tsp_number(v, digits) for v in values)
         if call and call.group(1) == "printbuffer":
-            return self._printbuffer([self._eval(a) for a in _split_args(call.group(2))])
+            return self._printbuffer([self._eval(a) for a in split_args(call.group(2))])
         if call:
-            self._call(call.group(1), [self._eval(a) for a in _split_args(call.group(2))])
+            self._call(call.group(1), [self._eval(a) for a in split_args(call.group(2))])
             return None
         assign = re.fullmatch(r"([A-Za-z_][\w.\[\]]*)\s*=\s*(.+)", text)
         if assign:
@@ -199,7 +177,7 @@ class SimKeithley2600B(ScpiInstrument):
             return text[1:-1]
         call = re.fullmatch(r"([A-Za-z_][\w.\[\]]*)\s*\((.*)\)", text)
         if call:
-            return self._call(call.group(1), [self._eval(a) for a in _split_args(call.group(2))])
+            return self._call(call.group(1), [self._eval(a) for a in split_args(call.group(2))])
         if re.fullmatch(r"[A-Za-z_][\w.\[\]]*", text):
             return self._get(text)
         raise TspError(SYNTAX_ERROR, f"TSP Syntax error at line 1: unexpected symbol near '{text}'")
@@ -224,6 +202,12 @@ class SimKeithley2600B(ScpiInstrument):
                 return CONSTANTS[rest]
             if rest in ch.settings:
                 return ch.settings[rest]
+            extra = re.fullmatch(
+                r"(nvbuffer[12])\.(capacity|collecttimestamps|collectsourcevalues)", rest
+            )
+            if extra:
+                name, what = extra.groups()
+                return ch.capacity(name) if what == "capacity" else float(what in ch.collect[name])
             buf = re.fullmatch(r"(nvbuffer[12])(?:\.(n|readings|timestamps|sourcevalues))?", rest)
             if buf:
                 self._run_trigger(name)
@@ -261,7 +245,15 @@ class SimKeithley2600B(ScpiInstrument):
             if rest in ("source.output", "source.levelv"):
                 self._apply_output(name)
             return
-        if found and re.fullmatch(r"nvbuffer[12]\.(collecttimestamps|appendmode)", found[2]):
+        collect = found and re.fullmatch(r"(nvbuffer[12])\.(collect\w+)", found[2])
+        if collect and collect.group(2) in COLLECT:
+            ch, name = found[0], collect.group(1)
+            ch.collect[name] = (ch.collect[name] - {collect.group(2)}) | (
+                {collect.group(2)} if value else set()
+            )
+            ch.buffers[name].capacity = ch.capacity(name)
+            return
+        if found and re.fullmatch(r"nvbuffer[12]\.appendmode", found[2]):
             return
         head, _, rest = path.partition(".")
         if head == "format" and rest in self.format:
@@ -279,7 +271,6 @@ class SimKeithley2600B(ScpiInstrument):
             "source.limiti": (1e-9, MAX_CURRENT_A),
             "measure.nplc": (0.001, 25.0),
             "measure.rangei": (0.0, CURRENT_RANGES_A[-1]),
-            "trigger.count": (0, BUFFER_CAPACITY),
         }
         low, high = bounds.get(name, (-math.inf, math.inf))
         if not low <= value <= high:
@@ -311,6 +302,9 @@ class SimKeithley2600B(ScpiInstrument):
                     raise TspError(RUNTIME_ERROR, "TSP Runtime error: no measure buffers")
                 ch.armed_at_s = self.timeline.now_s
                 return None
+        if path == "digio.writebit" and len(args) == 2 and int(args[0]) in self.digio_out:
+            self.digio_out[int(args[0])] = bool(args[1])
+            return None
         trig = re.fullmatch(r"digio\.trigger\[(\d+)\]\.clear", path)
         if trig and int(trig.group(1)) in self.digio_mode:
             self.digio_detect_from[int(trig.group(1))] = self.timeline.now_s
@@ -324,7 +318,7 @@ class SimKeithley2600B(ScpiInstrument):
             if not self.errors:
                 return "0\tQueue Is Empty\t0\t0"  # printed as is
             code, message = self.errors.popleft()
-            return f"{_number(code)}\t{message}\t{_number(2)}\t{_number(0)}"
+            return f"{tsp_number(code)}\t{message}\t{tsp_number(2)}\t{tsp_number(0)}"
         if path == "reset":
             self.reset()
             return None
@@ -349,9 +343,9 @@ class SimKeithley2600B(ScpiInstrument):
         start = ch.armed_at_s
         if stimulus:
             line = stimulus - EVENT_ID_BASE
-            kind = {1: "falling", 2: "rising", 3: "both"}.get(int(self.digio_mode.get(line, 0)))
+            kind = detected_edge(int(self.digio_mode.get(line, 0)), self.digio_out.get(line, True))
             if kind is None or line not in self.lines:
-                return  # bypassed or unwired line: never triggers
+                return  # no input detection in this mode, or an unwired line: never triggers
             t_from = max(start, self.digio_detect_from[line])
             edges = self.timeline.edges(self.lines[line], kind, t_from, self.timeline.now_s)
             if not len(edges):
@@ -402,7 +396,7 @@ class SimKeithley2600B(ScpiInstrument):
         form = int(self.format["data"])
         if form == FORMAT_CONSTANTS["ASCII"]:
             digits = int(self.format["asciiprecision"])
-            return ", ".join(_number(float(v), digits) for v in table)
+            return ", ".join(tsp_number(float(v), digits) for v in table)
         dtype = "f4" if form == FORMAT_CONSTANTS["REAL32"] else "f8"
         big = int(self.format["byteorder"]) == FORMAT_CONSTANTS["BIGENDIAN"]
         return binary_block(table, dtype, big_endian=big, definite=False)

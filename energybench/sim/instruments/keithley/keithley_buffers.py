@@ -16,7 +16,6 @@ from energybench.sim.wire.scpi_server import (
 )
 
 DEFAULT_BUFFERS = ("defbuffer1", "defbuffer2")
-MAX_STANDARD_READINGS = 6_875_000
 
 
 def unquote(text: str) -> str:
@@ -24,7 +23,8 @@ def unquote(text: str) -> str:
 
 
 class BufferCommands:
-    """Mixin for a :class:`ScpiInstrument` with ``buffers``, ``buffer()``, ``trigger`` and the
+    """Mixin for a :class:`ScpiInstrument` with ``buffers``, ``buffer()``, ``trigger``,
+    ``max_buffer_points``, ``answers_points_max`` and the
     ``data_format``/``big_endian``/``ascii_precision`` settings."""
 
     def register_buffer_commands(self) -> None:
@@ -32,7 +32,7 @@ class BufferCommands:
         c("TRACe:MAKE", self._trace_make)
         c("TRACe:DELete", self._trace_delete)
         c("TRACe:POINts", self._trace_points)
-        c("TRACe:POINts?", lambda r: str(self.buffer(self._buf_arg(r, 0)).capacity))
+        c("TRACe:POINts?", self._trace_points_query)
         c("TRACe:CLEar", lambda r: self.buffer(self._buf_arg(r, 0)).clear())
         c("TRACe:ACTual?", self._trace_actual)
         c("TRACe:DATA?", self._trace_data)
@@ -44,8 +44,13 @@ class BufferCommands:
     def _buf_arg(self, r: Request, index: int) -> str:
         return unquote(r.args[index]) if len(r.args) > index else "defbuffer1"
 
+    def _trace_points_query(self, r: Request) -> str:
+        if self.answers_points_max and r.args and r.args[0].upper() in ("MAX", "MAXIMUM"):
+            return str(self.max_buffer_points)
+        return str(self.buffer(self._buf_arg(r, 0)).capacity)  # MAX: "Buffer MAX does not exist"
+
     def _trace_make(self, r: Request) -> None:
-        name, size = unquote(r.arg(0)), int(r.float_arg(1, 10, MAX_STANDARD_READINGS))
+        name, size = unquote(r.arg(0)), int(r.float_arg(1, 10, self.max_buffer_points))
         if name in self.buffers:
             raise ScpiError(ILLEGAL_PARAMETER, "Buffer name already exists")
         self.buffers[name] = SimBuffer(name, size)
@@ -58,7 +63,7 @@ class BufferCommands:
 
     def _trace_points(self, r: Request) -> None:
         buf = self.buffer(self._buf_arg(r, 1))
-        buf.capacity = int(r.float_arg(0, 10, MAX_STANDARD_READINGS))
+        buf.capacity = int(r.float_arg(0, 10, self.max_buffer_points))
         buf.clear()
 
     def _trace_actual(self, r: Request) -> str:

@@ -12,8 +12,11 @@ unverified (marked [U] in docs/instruments/keysight-n6705c.md) is chosen and doc
   and answers an empty block (``#10``, or an empty line in ASCII).
 - Elog records not fetched within ``elog_fifo_s`` of virtual time are lost, oldest first; the
   next ``FETC:ELOG?`` queues ``+313,"Elog FIFO overflow; <n> records lost"``.
-- ``STAT:OPER:COND?`` bits: 2 = output off, 3 = waiting for the acquisition trigger. Bit 5
-  (acquisition active) is never set: a triggered acquisition completes at once in virtual time.
+- ``STAT:OPER:COND?`` bits as the N6705C Operating and Service Guide (p.350) lists them: 2 = output
+  off, 5 = MEAS-active from ``INIT:ACQ`` until the acquisition is over (through the wait for its
+  trigger); bit 3 is "not used" and always 0. In virtual time a triggered acquisition completes at
+  once, so bit 5 clears as soon as the trigger is found; at realtime pace, when the wall clock
+  reaches its end.
 """
 
 from __future__ import annotations

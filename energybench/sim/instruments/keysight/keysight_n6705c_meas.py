@@ -21,8 +21,10 @@ from energybench.sim.wire.scpi_server import Request
 
 DATA_STALE = -230
 ELOG_OVERFLOW = 313
-WAITING_FOR_TRIGGER = 8
-ACQUISITION_ACTIVE = 32  # STAT:OPER bit 5: triggered, still acquiring (realtime pace)
+# STAT:OPER bits of an N6705B/C output (N6705C Operating and Service Guide p.350): 0 CV, 1 CC,
+# 2 OFF, 3 "not used, 0 is returned", 4 WTG-tran, 5 MEAS-active, 6 TRAN-active.
+OUTPUT_OFF = 4
+MEASUREMENT_ACTIVE = 32
 MAX_ELOG_RECORDS = 1_000_000
 
 
@@ -136,10 +138,10 @@ class MeasurementCommands:
     def _condition(self, request: Request) -> str:
         values = []
         for ch in self._channels(request):
-            bits = 0 if ch.output_on else 4
+            bits = 0 if ch.output_on else OUTPUT_OFF
             run = self.acquisitions.get(ch.number)
-            if run is not None and not self._progress(run, 0.0):
-                bits |= WAITING_FOR_TRIGGER if run.trigger_s is None else ACQUISITION_ACTIVE
+            if run is not None and not self._progress(run, 0.0):  # waiting, or still acquiring
+                bits |= MEASUREMENT_ACTIVE
             values.append(f"{bits:+d}")
         return ",".join(values)
 

@@ -10,8 +10,9 @@ message after connecting, its content is not documented]; login and licences
 (``otii_is_logged_in``/``login``/``has_license``/``get_licenses``/``reserve_license``/
 ``return_license``; without a reserved Automation licence every device, project and recording
 command answers "No license"); ``otii_get_devices`` (one device); ``arc_*`` supply commands
-(``arc_set_main`` applies the output to the Timeline via ``set_supply``); channels ``mc``, ``mv``,
-``mp`` and ``i1``/``i2`` (timeline pins, exact transition timestamps); projects and recordings
+(``arc_set_main`` applies the output to the Timeline via ``set_supply``); channels ``mc``, ``mv``
+(1 kS/s on the Arc, as Qoitech documents), ``mp`` and ``i1``/``i2`` (timeline pins, exact
+transition timestamps); projects and recordings
 (:mod:`energybench.sim.instruments.otii.otii_recording`).
 Not modelled: the max-current cut-off, battery
 emulation, UART, the expansion port.
@@ -56,6 +57,7 @@ log = logging.getLogger(__name__)
 
 MODELS = ("Arc", "Ace")
 CHANNELS = ("mc", "mv", "mp", "i1", "i2")
+ARC_VOLTAGE_RATE_HZ = 1000
 SEND_TIMEOUT_S = 10.0
 MAX_IDLE_STEP_S = 0.5
 
@@ -241,10 +243,18 @@ class SimOtiiArc:
 
     def new_recording(self, pins: dict[str, str], analog: tuple[str, ...]) -> SimRecording:
         rec = SimRecording(len(self.recordings) + 1, self.timeline, self.sample_rate_hz,
-                           self.current_model, self.voltage_model, pins, analog)  # fmt: skip
+                           self.current_model, self.voltage_model, pins, analog,
+                           self.channel_rate_hz("mv"))  # fmt: skip
         self.recordings.append(rec)
         self._idle.restart()
         return rec
+
+    def channel_rate_hz(self, channel: str) -> float:
+        """The Arc samples voltage at 1 kS/s while current runs at 4 kS/s (Qoitech blog, "Otii
+        and short pulses"); the Ace's channels share its settable rate [U]."""
+        if self.model == "Arc" and channel == "mv":
+            return ARC_VOLTAGE_RATE_HZ
+        return self.sample_rate_hz
 
     def _recording_for(self, data: dict) -> SimRecording:
         rid = need(data, "recording_id", int)

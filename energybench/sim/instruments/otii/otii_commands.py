@@ -191,7 +191,7 @@ HANDLERS = {
     "arc_set_range": _set_range,
     "arc_get_range": lambda s, d: {"range": s.range},
     "arc_enable_channel": _enable_channel,
-    "arc_get_channel_samplerate": lambda s, d: (s._channel(d), {"value": s.sample_rate_hz})[1],
+    "arc_get_channel_samplerate": lambda s, d: {"value": s.channel_rate_hz(s._channel(d))},
     "arc_set_channel_samplerate": _set_samplerate,
     "project_start_recording": _start_recording,
     "project_stop_recording": _stop_recording,
@@ -199,7 +199,9 @@ HANDLERS = {
     "recording_get_channel_info": lambda s, d: (r := s._recording_for(d)).info(s._channel(d, r)),
     "recording_get_channel_data_count": _data_count,
     "recording_get_channel_data_index": lambda s, d: {
-        "index": s._recording_for(d).index_at(float(need(d, "timestamp", (int, float))))
+        "index": (r := s._recording_for(d)).index_at(
+            float(need(d, "timestamp", (int, float))), s._channel(d, r)
+        )
     },
     "recording_get_channel_data": _channel_data,
     "recording_get_channel_statistics": _statistics,

@@ -5,6 +5,10 @@ Timestamps are seconds since the recording started; the recording starts on the 
 free-running sample grid (``k / sample_rate_hz`` of the timeline), so analog sample ``k`` of the
 recording is the bin average over ``[t_start + k/fs, t_start + (k+1)/fs)`` of the timeline
 (``"bin"`` samples, [D]: the Arc's 4 kS/s main current is assumed to average, not point-sample).
+The voltage ``mv`` has its own rate: the Arc samples it at 1 kS/s while current runs at 4 kS/s
+(Qoitech, "Otii and short pulses"), its sample ``j`` the average over
+``[t_start + j/fv, t_start + (j+1)/fv)`` (both grids start with the recording [D]). Power ``mp``
+is kept at the current's rate from the timeline's voltage [U: how the Arc derives it].
 Samples are measured once (seeded noise) and stored, so data and statistics always agree.
 """
 
@@ -58,10 +62,12 @@ class SimRecording:
         voltage_model: MeasurementModel,
         pins: dict[str, str],
         analog: tuple[str, ...],
+        voltage_rate_hz: float | None = None,
     ) -> None:
         self.recording_id = recording_id
         self.timeline = timeline
         self.fs = float(sample_rate_hz)
+        self.rates = {"mc": self.fs, "mp": self.fs, "mv": float(voltage_rate_hz or self.fs)}
         self.grid_id = ceil_id(timeline.now_s * self.fs)  # first sample on the global grid
         self.t_start_s = self.grid_id / self.fs
         self.t_stop_s: float | None = None
@@ -72,6 +78,7 @@ class SimRecording:
         self.initial = {ch: timeline.pin_at(pin, self.t_start_s) for ch, pin in self.pins.items()}
         self._columns = {"mc": _Column(), "mv": _Column(), "mp": _Column()}
         self.rendered = 0
+        self.rendered_v = 0  # mv samples, at rates["mv"]
 
     @property
     def running(self) -> bool:
@@ -86,24 +93,30 @@ class SimRecording:
         end = self.timeline.now_s if self.t_stop_s is None else self.t_stop_s
         return max(end, self.t_start_s)
 
-    def final_count(self) -> int:
-        return max(0, math.floor((self.end_s() - self.t_start_s) * self.fs + EPS))
+    def final_count(self, rate_hz: float | None = None) -> int:
+        rate = self.fs if rate_hz is None else rate_hz
+        return max(0, math.floor((self.end_s() - self.t_start_s) * rate + EPS))
 
     # ---- analog --------------------------------------------------------------------------
-    def extend(self) -> int:
-        """Measure every sample that became final; returns the count."""
+    def extend(self, channel: str = "mc") -> int:
+        """Measure every sample that became final; returns the channel's count."""
         target = self.final_count()
         while self.rendered < target:
             n = min(target - self.rendered, RENDER_BLOCK)
             t0 = (self.grid_id + self.rendered) / self.fs
             r = self.timeline.render(t0, self.fs, n, kind="bin")
             current = self.current_model.apply(r.current_a)
-            voltage = self.voltage_model.apply(r.voltage_v)
             self._columns["mc"].append(current)
-            self._columns["mv"].append(voltage)
-            self._columns["mp"].append(current * voltage)
+            self._columns["mp"].append(current * self.voltage_model.apply(r.voltage_v))
             self.rendered += n
-        return self.rendered
+        fv = self.rates["mv"]
+        target_v = self.final_count(fv)
+        while self.rendered_v < target_v:
+            n = min(target_v - self.rendered_v, RENDER_BLOCK)
+            r = self.timeline.render(self.t_start_s + self.rendered_v / fv, fv, n, kind="bin")
+            self._columns["mv"].append(self.voltage_model.apply(r.voltage_v))
+            self.rendered_v += n
+        return self.rendered_v if channel == "mv" else self.rendered
 
     def array(self, channel: str) -> np.ndarray:
         """The measured samples so far (a view: use it before the next :meth:`extend`)."""
@@ -111,10 +124,11 @@ class SimRecording:
 
     def analog_data(self, channel: str, index: int, count: int) -> dict:
         values = self.array(channel)[index : index + count]
+        rate = self.rates[channel]
         return {
             "data_type": "analog",
-            "timestamp": index / self.fs,
-            "interval": 1.0 / self.fs,
+            "timestamp": index / rate,
+            "interval": 1.0 / rate,
             "values": values.tolist(),
         }
 
@@ -139,24 +153,30 @@ class SimRecording:
     def count(self, channel: str, delay_s: float = 0.0) -> int:
         if channel in self.pins:
             return len(self.transitions(channel, delay_s))
-        return self.extend()
+        return self.extend(channel)
 
     def info(self, channel: str) -> dict:
-        count = self.extend()
-        rate = self.fs if channel in self.analog else 0
-        return {"from": 0.0, "to": count / self.fs, "offset": 0, "sample_rate": rate}
+        rate = self.rates.get(channel, self.fs)
+        count = self.extend(channel)
+        sample_rate = rate if channel in self.analog else 0
+        return {"from": 0.0, "to": count / rate, "offset": 0, "sample_rate": sample_rate}
 
-    def index_at(self, timestamp_s: float) -> int:
-        return min(max(ceil_id(timestamp_s * self.fs), 0), self.extend())
+    def index_at(self, timestamp_s: float, channel: str = "mc") -> int:
+        rate = self.rates.get(channel, self.fs)
+        return min(max(ceil_id(timestamp_s * rate), 0), self.extend(channel))
 
     def statistics(self, channel: str, from_s: float, to_s: float) -> dict:
-        """min/max/average of the channel and energy Σ v·i/fs over the bins starting in
+        """min/max/average of the channel and energy Σ p/fs over the bins starting in
         [from, to) ([U]: the real statistics' exact sample selection is not documented)."""
         count = self.extend()
         a = min(max(ceil_id(from_s * self.fs), 0), count)
         b = min(max(ceil_id(to_s * self.fs), a), count)
-        values = self.array(channel)[a:b]
         power = self.array("mp")[a:b]
+        values = power if channel == "mp" else self.array("mc")[a:b]
+        if channel == "mv":  # its own, coarser grid
+            rate, count_v = self.rates["mv"], self.extend("mv")
+            a_v = min(max(ceil_id(from_s * rate), 0), count_v)
+            values = self.array("mv")[a_v : min(max(ceil_id(to_s * rate), a_v), count_v)]
         if values.size == 0:
             return {"min": 0.0, "max": 0.0, "average": 0.0, "energy": 0.0}
         return {
