@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import difflib
 import json
-import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from energybench.errors import ConfigError
 from energybench.submission.rules import AVAILABILITIES
+from energybench.submission.tree import read_toml
 
 # (key in the JSON, what it holds). "Operating System " keeps the trailing space of the
 # template and of every published file; the TOML spells it without.
@@ -132,19 +132,10 @@ def apply_facts(desc: SystemDescription, facts: SystemFacts) -> list[str]:
     return changed
 
 
-def _where(path: Path, key: str) -> str:
-    return f'{path}: [system]."{key}"' if key else str(path)
-
-
 def load_system_toml(path: Path) -> SystemDescription:
     """Read and validate ``systems/<name>.toml``; ConfigError names every bad field."""
     path = Path(path)
-    try:
-        table = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc}", context=str(path)) from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"not valid TOML: {exc}", context=str(path)) from exc
+    table = read_toml(path)
     problems: list[str] = []
     system = table.get("system")
     if not isinstance(system, dict):

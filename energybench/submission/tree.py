@@ -85,6 +85,16 @@ class Tree:
         return Path(path).relative_to(self.org).as_posix()
 
 
+def read_toml(path: Path) -> dict:
+    """A TOML file's table; ConfigError naming the file when unreadable or invalid."""
+    try:
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc}", context=str(path)) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", context=str(path)) from exc
+
+
 def write_config(tree: Tree) -> Path:
     path = tree.root / CONFIG_NAME
     path.write_text(
@@ -108,10 +118,7 @@ def load_tree(root: Path) -> Tree:
             "--submitter ...` first",
             context=str(root),
         )
-    try:
-        table = tomllib.loads(path.read_text(encoding="utf-8")).get("submission", {})
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read: {exc}", context=str(path)) from exc
+    table = read_toml(path).get("submission", {})
     problems = []
     division = table.get("division")
     if division not in DIVISIONS:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from energybench.errors import EnergybenchError
 from energybench.submission.check.official import BenchmarkFolder
-from energybench.submission.check.problems import EnergyFigure, Problem
+from energybench.submission.check.problems import EnergyFigure, Problem, read_text, rel_path
 from energybench.submission.check.recompute import (
     Recomputed,
     recompute_energybench,
@@ -38,21 +38,13 @@ def runner_validity(root: Path, folder: Path) -> list[Problem]:
         path = folder / name
         if not path.is_file():
             continue
-        lines = [
-            line.strip()
-            for line in path.read_bytes().decode("utf-8", errors="replace").splitlines()
-            if NOT_VALID.search(line)
-        ]
+        lines = [line.strip() for line in read_text(path).splitlines() if NOT_VALID.search(line)]
         if lines:
             more = f" (+{len(lines) - 1} more)" if len(lines) > 1 else ""
             problems.append(
-                Problem("error", _rel(root, path), "runner-validity", f"{lines[0]!r}{more}")
+                Problem("error", rel_path(root, path), "runner-validity", f"{lines[0]!r}{more}")
             )
     return problems
-
-
-def _rel(root: Path, path: Path) -> str:
-    return Path(path).relative_to(root).as_posix()
 
 
 def _recompute(folder: BenchmarkFolder) -> Recomputed:
@@ -78,7 +70,7 @@ def check_energy(
         return [], None
     sww = folder.benchmark == SWW
     txt = energy / "results.txt"
-    text = txt.read_bytes().decode("utf-8", errors="replace") if txt.is_file() else ""
+    text = read_text(txt) if txt.is_file() else ""
     m = last_match(SWW_POWER if sww else ENERGY_MEDIAN, text, anchored=False)
     published = _float(m.group(1)) if m else None
     unit = "mW" if sww else "uJ/inf"
@@ -88,26 +80,32 @@ def check_energy(
     except (EnergybenchError, OSError, ValueError) as exc:  # a bad raw file is a finding
         reason = exc.one_line() if isinstance(exc, EnergybenchError) else f"{exc}"
         problems.append(
-            Problem("error", _rel(root, energy), "energy-raw", f"cannot recompute: {reason}")
+            Problem("error", rel_path(root, energy), "energy-raw", f"cannot recompute: {reason}")
         )
         return problems, EnergyFigure(
-            _rel(root, energy), folder.benchmark, unit, published, None, "no usable raw data"
+            rel_path(root, energy), folder.benchmark, unit, published, None, "no usable raw data"
         )
-    raw = _rel(root, rec.raw_path)
-    windows_at = _rel(root, rec.windows_path)
+    raw = rel_path(root, rec.raw_path)
+    windows_at = rel_path(root, rec.windows_path)
     values = [1e3 * p for p in rec.mean_power_w] if sww else [1e6 * v for v in rec.per_inference_j]
     recomputed = (values[0] if values else None) if sww else rec.median_per_inference_j
     if recomputed is not None and not sww:
         recomputed *= 1e6
     figure = EnergyFigure(
-        _rel(root, energy), folder.benchmark, unit, published, recomputed, rec.source, len(values)
+        rel_path(root, energy),
+        folder.benchmark,
+        unit,
+        published,
+        recomputed,
+        rec.source,
+        len(values),
     )
     what = "mean power" if sww else "median energy per inference"
     if published is not None and figure.deviation is not None and abs(figure.deviation) > tolerance:
         problems.append(
             Problem(
                 "error",
-                _rel(root, txt),
+                rel_path(root, txt),
                 "energy-recompute",
                 f"{what} {published:g} {unit}; the raw data ({raw}) give {recomputed:.6g} {unit} "
                 f"({figure.deviation:+.3%}, tolerance {tolerance:.2%})",
@@ -126,7 +124,7 @@ def check_energy(
         if not abs(e - r) <= tolerance * abs(e)
     ]
     problems += [
-        Problem("error", _rel(root, rec.raw_path), "energy-edges", p) for p in rec.edge_problems
+        Problem("error", rel_path(root, rec.raw_path), "energy-edges", p) for p in rec.edge_problems
     ]
     problems += [Problem("warning", windows_at, "energy-raw", note) for note in rec.notes]
     wanted = SWW_ENERGY_WINDOWS if sww else ENERGY_WINDOWS
@@ -166,7 +164,7 @@ def _per_window(
     published = _published_windows(txt) if txt.is_file() else None
     if published is None or not published.windows:
         return []
-    where = _rel(root, txt)
+    where = rel_path(root, txt)
     problems = []
     if len(published.windows) != len(values):
         problems.append(

@@ -13,7 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from energybench.submission.check.org_rules import org_problems
-from energybench.submission.check.problems import Official, OfficialVerdict, Problem
+from energybench.submission.check.problems import (
+    Official,
+    OfficialVerdict,
+    Problem,
+    read_text,
+    rel_path,
+)
 from energybench.submission.rules import (
     AUC,
     AVAILABILITIES,
@@ -77,10 +83,6 @@ def _files(path: Path) -> set[str]:
     return {f for f in os.listdir(path) if os.path.isfile(os.path.join(path, f))}
 
 
-def _text(path: Path) -> str:
-    return path.read_bytes().decode("utf-8", errors="replace")
-
-
 class _Checker:
     def __init__(self, root: Path, rules: Rules) -> None:
         self.root = root
@@ -90,7 +92,7 @@ class _Checker:
         self.last: _Outcome | None = None
 
     def rel(self, path: Path) -> str:
-        return Path(path).relative_to(self.root).as_posix()
+        return rel_path(self.root, path)
 
     def problem(self, severity: str, path: Path, rule: str, message: str, official: Official):
         return Problem(severity, self.rel(path), rule, message, official)  # type: ignore[arg-type]
@@ -349,7 +351,7 @@ class _Checker:
             return False, None
         logged += self.files_diff(path, files)
         target = self.rules.targets[model]
-        m = last_match(TOP1 if target.metric == "top-1" else AUC, _text(txt), anchored=True)
+        m = last_match(TOP1 if target.metric == "top-1" else AUC, read_text(txt), anchored=True)
         acc = m.group(1) if m else None
         try:
             ok = acc is not None and float(acc) >= target.minimum
@@ -374,7 +376,7 @@ class _Checker:
         if not txt.exists():
             out.causes.append(self.problem("error", txt, "performance", "missing", "logged"))
             return False, None
-        m = last_match(PERF_MEDIAN, _text(txt), anchored=True)
+        m = last_match(PERF_MEDIAN, read_text(txt), anchored=True)
         try:
             if m:
                 return True, float(m.group(1))
@@ -398,7 +400,7 @@ class _Checker:
             if model == SWW
             else (ENERGY_MEDIAN, "'Median energy cost is N uJ/inf' line")
         )
-        m = last_match(pattern, _text(txt), anchored=False) if txt.exists() else None
+        m = last_match(pattern, read_text(txt), anchored=False) if txt.exists() else None
         try:
             if m:
                 return True, float(m.group(1))
@@ -410,7 +412,7 @@ class _Checker:
 
     def sww(self, source: Path, closed: bool, out: _Outcome):
         txt = source / "results.txt"
-        text = _text(txt) if txt.exists() else ""
+        text = read_text(txt) if txt.exists() else ""
         throughput = last_match(SWW_THROUGHPUT, text, anchored=False)
         accuracy = last_match(SWW_ACCURACY, text, anchored=False)
         duty = last_match(SWW_DUTY, text, anchored=False)

@@ -8,12 +8,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from energybench.submission.check.problems import Problem
+from energybench.submission.check.problems import Problem, rel_path
 from energybench.submission.rules import FILE_SIZE_LIMIT_BYTES
-
-
-def _rel(root: Path, path: str | Path) -> str:
-    return Path(path).relative_to(root).as_posix()
 
 
 def org_problems(root: Path, org: Path) -> tuple[list[Problem], bool]:
@@ -25,13 +21,13 @@ def org_problems(root: Path, org: Path) -> tuple[list[Problem], bool]:
     problems: list[Problem] = []
     links = [f for f in files if os.path.islink(f)]
     problems += [
-        Problem("error", _rel(root, f), "symlink", "symbolic link", "fatal") for f in links
+        Problem("error", rel_path(root, f), "symlink", "symbolic link", "fatal") for f in links
     ]
     big = [f for f in files if not os.path.islink(f) and os.path.getsize(f) > FILE_SIZE_LIMIT_BYTES]
     problems += [
         Problem(
             "error",
-            _rel(root, f),
+            rel_path(root, f),
             "file-size",
             f"{os.path.getsize(f) / 2**20:.0f} MiB > {FILE_SIZE_LIMIT_BYTES / 2**20:.0f} MiB",
             "fatal",
@@ -42,19 +38,21 @@ def org_problems(root: Path, org: Path) -> tuple[list[Problem], bool]:
         name = os.path.basename(path)
         if name.startswith("."):
             problems.append(
-                Problem("warning", _rel(root, path), "name", "name starts with a dot", "warning")
+                Problem(
+                    "warning", rel_path(root, path), "name", "name starts with a dot", "warning"
+                )
             )
         if " " in name:
             problems.append(
-                Problem("warning", _rel(root, path), "name", "name holds a space", "warning")
+                Problem("warning", rel_path(root, path), "name", "name holds a space", "warning")
             )
     problems += [
-        Problem("error", _rel(root, d), "pycache", "__pycache__ folder", "fatal")
+        Problem("error", rel_path(root, d), "pycache", "__pycache__ folder", "fatal")
         for d in dirs
         if d.endswith("__pycache__")
     ]
     problems += [
-        Problem("error", _rel(root, d), "empty-folder", "empty folder", "fatal")
+        Problem("error", rel_path(root, d), "empty-folder", "empty folder", "fatal")
         for d in dirs
         if not os.listdir(d)
     ]

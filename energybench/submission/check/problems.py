@@ -5,6 +5,7 @@ the raw data, and the official checker's verdict as predicted from its rules."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 Severity = Literal["error", "warning"]
@@ -17,6 +18,16 @@ _OFFICIAL_NOTE = {
     "warning": "official checker: warning",
     "none": "official checker: not checked",
 }
+
+
+def rel_path(root: Path, path: str | Path) -> str:
+    """``path`` relative to the checked root, POSIX separators (how problems name files)."""
+    return Path(path).relative_to(root).as_posix()
+
+
+def read_text(path: Path) -> str:
+    """A results/log file as text, whatever bytes it holds (undecodable ones replaced)."""
+    return Path(path).read_bytes().decode("utf-8", errors="replace")
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from energybench.errors import EnergybenchError
 from energybench.submission.check.official import BenchmarkFolder
-from energybench.submission.check.problems import Problem
+from energybench.submission.check.problems import Problem, rel_path
 from energybench.submission.manifest import file_sha256, load_manifest
 from energybench.submission.runs import RunFolder, is_run_folder, load_run
 from energybench.submission.tree import MANIFEST_NAME, RAW
@@ -23,22 +23,18 @@ CALIBRATION_FIELDS = ("id", "instrument", "sha256", "valid_until")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
-def _rel(root: Path, path: Path) -> str:
-    return Path(path).relative_to(root).as_posix()
-
-
 def check_manifest(root: Path, org: Path) -> list[Problem]:
     """Every file the manifest lists is there with its sha256; placed folders hold no others."""
     path = org / MANIFEST_NAME
     try:
         manifest = load_manifest(path)
     except EnergybenchError as exc:
-        return [Problem("error", _rel(root, path), "manifest", exc.message)]
+        return [Problem("error", rel_path(root, path), "manifest", exc.message)]
     if manifest is None:
         return [
             Problem(
                 "warning",
-                _rel(root, org),
+                rel_path(root, org),
                 "manifest",
                 f"no {MANIFEST_NAME} (not placed by `energybench submission add`): raw files "
                 "cannot be checked against recorded hashes",
@@ -48,7 +44,7 @@ def check_manifest(root: Path, org: Path) -> list[Problem]:
     listed = manifest.files()
     for rel, digest in sorted(listed.items()):
         file = org / rel
-        where = _rel(root, file)
+        where = rel_path(root, file)
         if not file.is_file():
             problems.append(Problem("error", where, "manifest", "listed in the manifest, missing"))
         elif file_sha256(file) != digest:
@@ -67,7 +63,7 @@ def check_manifest(root: Path, org: Path) -> list[Problem]:
             if not base.is_dir():
                 continue
             problems += [
-                Problem("warning", _rel(root, f), "manifest", "not in the manifest")
+                Problem("warning", rel_path(root, f), "manifest", "not in the manifest")
                 for f in sorted(base.rglob("*"))
                 if f.is_file() and f.relative_to(org).as_posix() not in listed
             ]
@@ -146,7 +142,7 @@ def check_instruments(root: Path, folder: BenchmarkFolder, require: bool) -> lis
         return []
     raw = folder.path / RAW / "energy"
     if not is_run_folder(raw):
-        where = _rel(root, folder.path / "energy")
+        where = rel_path(root, folder.path / "energy")
         return [
             Problem(
                 "warning",
@@ -161,8 +157,8 @@ def check_instruments(root: Path, folder: BenchmarkFolder, require: bool) -> lis
     try:
         run = load_run(raw)
     except EnergybenchError as exc:
-        return [Problem("error", _rel(root, raw), "provenance", exc.one_line())]
-    where = _rel(root, raw / "results.json")
+        return [Problem("error", rel_path(root, raw), "provenance", exc.one_line())]
+    where = rel_path(root, raw / "results.json")
     meter = run.provenance.get("meter") or {}
     problems = [
         Problem("error", where, "instrument-identity", f"meter {key} not recorded")

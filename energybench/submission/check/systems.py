@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from energybench.errors import EnergybenchError
-from energybench.submission.check.problems import Problem
+from energybench.submission.check.problems import Problem, rel_path
 from energybench.submission.manifest import load_manifest
 from energybench.submission.system import (
     json_problems,
@@ -21,10 +21,6 @@ from energybench.submission.tree import MANIFEST_NAME
 HANDLED_BY_WALK = ("Status", "system_type")  # the official rules' walk reports these
 
 
-def _rel(root: Path, path: Path) -> str:
-    return Path(path).relative_to(root).as_posix()
-
-
 def check_system(root: Path, org: Path, system: str) -> list[Problem]:
     json_path = org / "systems" / f"{system}.json"
     toml_path = json_path.with_suffix(".toml")
@@ -35,7 +31,7 @@ def check_system(root: Path, org: Path, system: str) -> list[Problem]:
             data = json.loads(json_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             data = None  # reported by the walk (the checker stops on it)
-    where = _rel(root, json_path)
+    where = rel_path(root, json_path)
     if isinstance(data, dict):
         problems += [
             Problem("error", where, "system-field", f'"{key}": {text}')
@@ -57,7 +53,7 @@ def check_system(root: Path, org: Path, system: str) -> list[Problem]:
             problems.append(
                 Problem(
                     "warning",
-                    _rel(root, toml_path),
+                    rel_path(root, toml_path),
                     "system-toml",
                     "missing: the JSON has no description to be rendered from",
                 )
@@ -66,7 +62,7 @@ def check_system(root: Path, org: Path, system: str) -> list[Problem]:
         problems.append(
             Problem(
                 "warning",
-                _rel(root, org / "systems"),
+                rel_path(root, org / "systems"),
                 "energy-hookup",
                 f"no energy-hookup description for {system} (the rules ask for one with energy "
                 "results)",
@@ -81,7 +77,7 @@ def _has_hookup(org: Path, system: str) -> bool:
 
 
 def _toml(root: Path, toml_path: Path, data: object) -> list[Problem]:
-    where = _rel(root, toml_path)
+    where = rel_path(root, toml_path)
     try:
         desc = load_system_toml(toml_path)
     except EnergybenchError as exc:
@@ -111,4 +107,6 @@ def _toml(root: Path, toml_path: Path, data: object) -> list[Problem]:
 def check_code(root: Path, org: Path) -> list[Problem]:
     if (org / "code").is_dir():
         return []
-    return [Problem("warning", _rel(root, org), "code", "no code/ folder (the rules ask for it)")]
+    return [
+        Problem("warning", rel_path(root, org), "code", "no code/ folder (the rules ask for it)")
+    ]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from energybench.submission.check.energy import runner_validity
 from energybench.submission.check.official import BenchmarkFolder
-from energybench.submission.check.problems import Problem
+from energybench.submission.check.problems import Problem, read_text, rel_path
 from energybench.submission.rules import (
     MIN_WINDOW_S,
     PERFORMANCE_WINDOWS,
@@ -22,10 +22,6 @@ from energybench.submission.rules import (
 
 _WINDOW = re.compile(r"Performance results for window\s+\d+")
 _RUNTIME = re.compile(r"Runtime\s*:\s*([\d.]+(?:[eE][-+]?\d+)?)\s*sec")
-
-
-def _rel(root: Path, path: Path) -> str:
-    return Path(path).relative_to(root).as_posix()
 
 
 def performance_windows(text: str) -> tuple[int, list[float]]:
@@ -45,8 +41,8 @@ def check_validity(root: Path, folder: BenchmarkFolder) -> list[Problem]:
     txt = folder.path / "performance" / "results.txt"
     if not txt.is_file():
         return problems
-    where = _rel(root, txt)
-    windows, runtimes = performance_windows(txt.read_bytes().decode("utf-8", errors="replace"))
+    where = rel_path(root, txt)
+    windows, runtimes = performance_windows(read_text(txt))
     if windows != PERFORMANCE_WINDOWS:
         problems.append(
             Problem(
@@ -77,12 +73,14 @@ def _sww(root: Path, folder: BenchmarkFolder) -> list[Problem]:
         txt = folder.path / mode / "results.txt"
         if not txt.is_file():
             continue
-        text = txt.read_bytes().decode("utf-8", errors="replace")
+        text = read_text(txt)
         for pattern, what in (
             (SWW_ACCURACY, "the TP/FN/FP line (F1)"),
             (SWW_DUTY, "'Average duty cycle:'"),
             (SWW_THROUGHPUT, "'Estimated throughput:'"),
         ):
             if last_match(pattern, text, anchored=False) is None:
-                problems.append(Problem("error", _rel(root, txt), "sww-figures", f"no {what} line"))
+                problems.append(
+                    Problem("error", rel_path(root, txt), "sww-figures", f"no {what} line")
+                )
     return problems
