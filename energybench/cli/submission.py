@@ -74,8 +74,8 @@ def add(
         console.print(f"wrote {path}", highlight=False)
     if report.to_confirm:
         console.print(
-            f"{len(report.to_confirm)} field(s) of systems/{system}.toml to confirm: "
-            + ", ".join(report.to_confirm),
+            f"{len(report.to_confirm)} field(s) of systems/{system}.toml still to confirm (its "
+            "to_confirm list; `submission check` warns about each)",
             highlight=False,
         )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -109,11 +109,14 @@ def placed_runs(tree: Tree, system: str) -> list[RunFolder]:
     base = tree.results(system)
     if not base.is_dir():
         return []
-    return [
-        load_run(folder)
-        for folder in sorted(base.glob(f"*/{RAW}/*"))
-        if folder.is_dir() and is_run_folder(folder)
-    ]
+    placements = (load_manifest(tree.manifest) or Manifest()).placements
+    runs = []
+    for folder in sorted(base.glob(f"*/{RAW}/*")):
+        if folder.is_dir() and is_run_folder(folder):
+            mode_dir = tree.relative(folder.parent.parent / folder.name)
+            origin = placements.get(mode_dir, {}).get("run_folder")
+            runs.append(replace(load_run(folder), origin=origin))
+    return runs
 
 
 def _dut_names(runs: list[RunFolder]) -> dict[str, list[str]]:
@@ -143,7 +146,7 @@ def add_runs(tree: Tree, system: str, paths: list[Path], *, replace: bool = Fals
         raise SubmissionError(
             "already placed (use --replace to overwrite): "
             + ", ".join(
-                f"{r.benchmark}/{r.mode} holds {existing[(r.benchmark, r.mode)].path.name}"
+                f"{r.benchmark}/{r.mode} holds {existing[(r.benchmark, r.mode)].name}"
                 for r in clashes
             ),
             context=str(tree.results(system)),

@@ -129,7 +129,7 @@ def hookup_text(system: str, runs: Sequence[RunFolder]) -> str:
         wiring = SYNC_WIRING.get(mode, f"sync mode {mode!r}").format(line=sync.get("line") or "-")
         dut = run.provenance.get("dut") or {}
         lines += [
-            f"### {run.benchmark} ({run.workload.name}, run {run.path.name})",
+            f"### {run.benchmark} ({run.workload.name}, run {run.name})",
             "",
             f"- Bench: {_value(bench.get('name'))}; bench file {_value(bench.get('file'))} "
             f"(sha256 {_value(bench.get('sha256'))}); meter driver `{bench.get('meter_driver')}`.",
@@ -188,7 +188,7 @@ def code_readme_text(system: str, runs: Sequence[RunFolder]) -> str:
         for run in sorted(by_workload[name], key=lambda r: r.mode):
             bench = (run.provenance.get("bench") or {}).get("file") or "BENCH.toml"
             lines.append(
-                f"| {name} | {run.mode} | {run.path.name} | `energybench run {name} --mode "
+                f"| {name} | {run.mode} | {run.name} | `energybench run {name} --mode "
                 f"{run.mode} --bench {bench} --dataset DATASET` |"
             )
     lines += ["", "Workload definitions (sha256), as recorded by the runs:", ""]

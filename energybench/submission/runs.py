@@ -30,6 +30,11 @@ class RunFolder:
     path: Path
     data: dict[str, Any]
     workload: Workload
+    origin: str | None = None  # the run folder's own name, for a run read back from a tree
+
+    @property
+    def name(self) -> str:
+        return self.origin or self.path.name
 
     @property
     def mode(self) -> str:
@@ -65,7 +70,7 @@ class RunFolder:
 
     @property
     def label(self) -> str:
-        return f"{self.path.name} ({self.workload.name} {self.mode})"
+        return f"{self.name} ({self.workload.name} {self.mode})"
 
 
 def is_run_folder(path: Path) -> bool:
