@@ -124,7 +124,8 @@ def check_energy(
         if not abs(e - r) <= tolerance * abs(e)
     ]
     problems += [
-        Problem("error", rel_path(root, rec.raw_path), "energy-edges", p) for p in rec.edge_problems
+        Problem("error", rel_path(root, path), "energy-edges", text)
+        for path, text in rec.edge_problems
     ]
     problems += [Problem("warning", windows_at, "energy-raw", note) for note in rec.notes]
     wanted = SWW_ENERGY_WINDOWS if sww else ENERGY_WINDOWS

@@ -42,7 +42,7 @@ class Recomputed:
     inferences: list[int] = field(default_factory=list)
     recorded_energy_j: list[float] = field(default_factory=list)  # what the run recorded
     notes: list[str] = field(default_factory=list)
-    edge_problems: list[str] = field(default_factory=list)
+    edge_problems: list[tuple[Path, str]] = field(default_factory=list)  # (trace file, problem)
 
     @property
     def per_inference_j(self) -> list[float]:
@@ -72,9 +72,15 @@ def _sync_line(trace: Trace, configured: str) -> str | None:
     return trace.digital_names[0] if len(trace.digital_names) == 1 else None
 
 
-def _check_edges(trace: Trace, window: Window, sync: dict, out: Recomputed, name: str) -> None:
+def _check_edges(trace: Trace, window: Window, sync: dict, out: Recomputed, path: Path) -> None:
+    """Where the timestamp line is sampled with the current (digital_channel), each window
+    edge must be an edge found on it again. Triggered captures start at the trigger (the
+    edge itself precedes sample 0) and event markers are the meter's own: not re-detected."""
+    if sync.get("mode") != "digital_channel":
+        return
     line = _sync_line(trace, str(sync.get("line", "")))
     if line is None:
+        out.edge_problems.append((path, f"no timestamp line {sync.get('line')!r} in the trace"))
         return
     scan = scan_edges(
         trace,
@@ -86,9 +92,12 @@ def _check_edges(trace: Trace, window: Window, sync: dict, out: Recomputed, name
         gap = np.min(np.abs(scan.positions - position)) if scan.count else np.inf
         if gap > EDGE_TOLERANCE_SAMPLES:
             out.edge_problems.append(
-                f"window {window.index} {label} at {trace.time_s(position):.6f} s is not a "
-                f"{sync.get('polarity', 'falling')} edge of {line} in {name} "
-                f"(nearest {gap / trace.sample_rate_hz:.6g} s away)"
+                (
+                    path,
+                    f"window {window.index} {label} at {trace.time_s(position):.6f} s is not a "
+                    f"{sync.get('polarity', 'falling')} edge of {line} "
+                    f"(nearest {gap / trace.sample_rate_hz:.6g} s away)",
+                )
             )
 
 
@@ -125,7 +134,7 @@ def recompute_energybench(run: RunFolder) -> Recomputed:
             stop = w["stop_s"] * trace.sample_rate_hz
         window = Window(int(w["index"]), start, stop, int(w["inferences"]))
         (result,) = integrate_windows(trace, [window])
-        _check_edges(trace, window, sync, out, path.name)
+        _check_edges(trace, window, sync, out, path)
         out.raw_path = path
         out.energy_j.append(result.energy_j)
         out.duration_s.append(result.duration_s)

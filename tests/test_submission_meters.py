@@ -1,0 +1,45 @@
+"""`submission check` recomputes an energy run from each kind of raw recording the simulated
+meters leave: triggered captures (one file per window, analog or trigger sync, an end found on
+the current step), event-marker and digital-line streams at other rates."""
+
+from __future__ import annotations
+
+import pytest
+from runner_helpers import lab_bench, require_meter, standin
+
+from energybench.runner.run import run_workload
+from energybench.sim.lab import VirtualLab
+from energybench.sim.meters import attach_meter
+from energybench.submission.add import add_runs, init_tree
+from energybench.submission.check import check_tree
+
+# triggered captures (analog sync, both trigger edges, start edge + current step) and a
+# digital line at the Arc's 4 kHz; the LPM01A's marker stream is read the same way as the
+# other streams (sample id over the rate), and its energy runs are test_runner_energy's
+METERS = ("n6705c", "keithley2461", "b2900", "otii")
+
+
+@pytest.mark.parametrize("meter", METERS)
+def test_the_energy_of_each_recording_kind_is_recomputed(tmp_path, meter) -> None:
+    require_meter(meter)
+    data = standin(tmp_path, "kws01", files=5)
+    with VirtualLab("fast-m33", mode="energy", workload="kws01") as lab:
+        attach_meter(lab, meter, seed=3)
+        (result,) = run_workload(lab_bench(lab, meter), "kws01", "energy", data, tmp_path / "runs")
+    assert result.valid, result.validity
+    tree, _ = init_tree(tmp_path / "tree", "open", "Lab", "v1.4")
+    add_runs(tree, "Sys", [result.folder])
+    report = check_tree(tree.root)
+    (figure,) = report.energy
+    assert figure.windows == 5
+    assert figure.recomputed == pytest.approx(figure.published, rel=1e-5)
+    energy_errors = [p.line() for p in report.errors if p.rule.startswith(("energy", "window"))]
+    assert energy_errors == []
+    # the raw recording cut to its first half: the recomputation fails
+    raw = tree.raw_dir("Sys", "kws", "energy")
+    recording = sorted(raw.glob("capture_w*_a*.*")) or sorted(raw.glob("trace.*"))
+    recording[-1].write_bytes(recording[-1].read_bytes()[: recording[-1].stat().st_size // 2])
+    broken = check_tree(tree.root)
+    assert any(
+        p.rule in ("energy-recompute", "energy-raw", "energy-edges") for p in broken.errors
+    ), "\n".join(p.line() for p in broken.problems)
