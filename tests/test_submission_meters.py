@@ -1,6 +1,6 @@
 """`submission check` recomputes an energy run from each kind of raw recording the simulated
-meters leave: triggered captures (one file per window, analog or trigger sync, an end found on
-the current step), event-marker and digital-line streams at other rates."""
+meters leave: triggered captures (one file per window; both edges from the trigger, or the end
+found on the current step) and a digital-line stream at another rate."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from energybench.sim.meters import attach_meter
 from energybench.submission.add import add_runs, init_tree
 from energybench.submission.check import check_tree
 
-# triggered captures (analog sync, both trigger edges, start edge + current step) and a
-# digital line at the Arc's 4 kHz; the LPM01A's marker stream is read the same way as the
-# other streams (sample id over the rate), and its energy runs are test_runner_energy's
-METERS = ("n6705c", "keithley2461", "b2900", "otii")
+# triggered captures (both trigger edges; start edge + current step), written as CSV at their
+# non-integer rates, and a digital line streamed at the Arc's 4 kHz. The N6705C's and LPM01A's
+# recordings are read the same ways (capture time base; sample id over the rate).
+METERS = ("keithley2461", "b2900", "otii")
 
 
 @pytest.mark.parametrize("meter", METERS)
