@@ -69,7 +69,8 @@ def test_init_leaves_no_empty_folder_and_refuses_other_settings(tmp_path) -> Non
     assert (root / "energybench-submission.toml").is_file()
     assert tree.system_toml("Board1").is_file() and tree.code_readme().is_file()
     assert all(any(d.iterdir()) for d in root.rglob("*") if d.is_dir())
-    init_tree(root, "closed", "Org", "v1.3")  # the same again: fine
+    init_tree(root, "closed", "Org", "v1.3")  # the same again: fine, and the template TOML
+    assert load_system_toml(tree.system_toml("template")).values["Submitter"] == "Org"
     with pytest.raises(SubmissionError, match=r"already set up for closed/Org v1\.3"):
         init_tree(root, "open", "Org", "v1.3")
     report = check_tree(root)  # nothing to check yet, and the official checker would crash
@@ -87,6 +88,8 @@ def test_init_leaves_no_empty_folder_and_refuses_other_settings(tmp_path) -> Non
         (["init", "{root}", "--division", "closed", "--submitter", "Org", "--version", "v1.2"],
          2, "--version: unknown rules version 'v1.2'"),
         (["add", "{root}", "--system", "B"], 1, "no energybench-submission.toml"),
+        (["init", "{root}", "--division", "open", "--submitter", "O", "--system", "template"],
+         2, "--system: 'template' names the tree's template TOML"),
         (["check", "{root}"], 1, "not a submission tree root"),
     ],
 )  # fmt: skip

@@ -339,3 +339,18 @@ def test_a_confirmed_field_is_rendered_and_no_longer_warned(tree) -> None:
     system = json.loads((org(tree) / "systems" / f"{SYSTEM}.json").read_text())
     assert system["Processor(s) Name"] == "Arm Cortex-M33"
     assert not any("[system-json-stale]" in line for line in lines(tree)[1])
+
+
+def test_a_new_system_starts_from_the_template(built, tree) -> None:
+    template = org(tree) / "systems" / "template.toml"  # init ran without --system
+    text = template.read_text().replace('  "Inference Framework",\n', "")
+    template.write_text(
+        text.replace('"Inference Framework" = ""', '"Inference Framework" = "TFLM"')
+    )
+    runs = sorted(built[1].glob("*_kws01_*"))
+    proc = energybench("submission", "add", str(tree), *map(str, runs), "--system", "Other")
+    assert proc.returncode == 0, proc.stderr
+    system = json.loads((org(tree) / "systems" / "Other.json").read_text())
+    assert system["Inference Framework"] == "TFLM"
+    assert "SimJS220 (serial SIM-JS220-0001)" in system["Hardware Notes"]  # the meter, guessed
+    assert system["Submitter"] == SUBMITTER and system["Division"] == "Closed"

@@ -30,9 +30,11 @@ from energybench.submission.runs import (
     submission_problems,
 )
 from energybench.submission.system import (
+    TEMPLATE_NAME,
     SystemDescription,
     apply_facts,
     default_description,
+    from_template,
     load_system_toml,
     write_system_json,
     write_system_toml,
@@ -131,7 +133,7 @@ def _dut_names(runs: list[RunFolder]) -> dict[str, list[str]]:
 def add_runs(tree: Tree, system: str, paths: list[Path], *, replace: bool = False) -> AddReport:
     """Place ``paths`` (run folders, or folders of run folders) for ``system``; then render
     the system JSON, hookup and READMEs from every run the system holds."""
-    check_name(system, "--system")
+    system_name(system)
     runs = [load_run(p) for p in expand_run_paths(paths)]
     refused = _refusals(runs, tree)
     if refused:
@@ -210,7 +212,12 @@ def render_system(tree: Tree, system: str, report: AddReport | None = None) -> A
             write_system_toml(toml_path, desc)
             report.written.append(tree.relative(toml_path))
     else:
-        desc = default_description(system, tree.submitter, tree.division, facts)
+        template = tree.system_toml(TEMPLATE_NAME)
+        desc = (
+            from_template(system, load_system_toml(template), facts)
+            if template.is_file()
+            else default_description(system, tree.submitter, tree.division, facts)
+        )
         write_system_toml(toml_path, desc)
         report.written.append(tree.relative(toml_path))
     if runs:  # a systems/<name>.json without results/<name>/ is harmless but pointless
@@ -236,8 +243,9 @@ def render_system(tree: Tree, system: str, report: AddReport | None = None) -> A
 def init_tree(
     root: Path, division: str, submitter: str, version: str, system: str | None = None
 ) -> tuple[Tree, list[str]]:
-    """Write the settings file, the code/ README and, with ``system``, its description TOML
-    (no empty folder: the checker refuses them). Re-running with the same settings is fine."""
+    """Write the settings file, the code/ README and a description TOML: ``system``'s, or
+    without it ``systems/template.toml``, from which `add` starts each new system's (no empty
+    folder: the checker refuses them). Re-running with the same settings is fine."""
     from energybench import __version__
     from energybench.submission.rules import DIVISIONS
     from energybench.submission.system import SystemFacts
@@ -262,12 +270,19 @@ def init_tree(
         readme.parent.mkdir(parents=True, exist_ok=True)
         readme.write_text(org_code_readme_text(submitter), encoding="utf-8")
         written.append(str(readme))
-    if system is not None:
-        check_name(system, "--system")
-        path = tree.system_toml(system)
-        if not path.is_file():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            facts = SystemFacts(energybench_version=__version__)
-            write_system_toml(path, default_description(system, submitter, division, facts))
-            written.append(str(path))
+    name = system_name(system) if system is not None else TEMPLATE_NAME
+    path = tree.system_toml(name)
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        facts = SystemFacts(energybench_version=__version__)
+        write_system_toml(path, default_description(name, submitter, division, facts))
+        written.append(str(path))
     return tree, written
+
+
+def system_name(system: str) -> str:
+    """A system name usable as results/<system>/ (``template`` names the template TOML)."""
+    check_name(system, "--system")
+    if system == TEMPLATE_NAME:
+        raise UsageError(f"{system!r} names the tree's template TOML", context="--system")
+    return system

@@ -61,12 +61,19 @@ def system_facts(runs: Sequence[RunFolder]) -> SystemFacts:
         ),
         None,
     )
+    meter = next((r.provenance.get("meter") for r in energy if r.provenance.get("meter")), None)
     return SystemFacts(
         dut_name=dut.get("name"),
         dut_profile=dut.get("profile"),
         supply_voltage_v=voltage,
         energybench_version=version,
+        meter=_meter_text(meter) if meter else None,
     )
+
+
+def _meter_text(meter: dict) -> str:
+    text = " ".join(str(meter[k]) for k in ("vendor", "model") if meter.get(k))
+    return text + (f" (serial {meter['serial_number']})" if meter.get("serial_number") else "")
 
 
 def _calibration(run: RunFolder) -> str:

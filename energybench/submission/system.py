@@ -54,6 +54,7 @@ FIELDS: tuple[tuple[str, str], ...] = (
 )
 JSON_KEYS = tuple(k for k, _ in FIELDS)
 FORBIDDEN_KEYS = ("system_type",)  # the checker stops with "invalid system type" when present
+TEMPLATE_NAME = "template"  # systems/template.toml: what `init` writes without --system
 
 
 def toml_key(json_key: str) -> str:
@@ -92,6 +93,15 @@ class SystemFacts:
     dut_profile: str | None = None
     supply_voltage_v: float | None = None
     energybench_version: str | None = None
+    meter: str | None = None  # "vendor model (serial ...)" of the energy runs' meter
+
+
+def from_template(name: str, template: SystemDescription, facts: SystemFacts) -> SystemDescription:
+    """A new system's description starting from the tree's template (fields common to every
+    system, e.g. the inference framework), then the guesses ``facts`` allow."""
+    desc = SystemDescription(name, dict(template.values), list(template.to_confirm))
+    apply_facts(desc, facts)
+    return desc
 
 
 def default_description(
@@ -120,6 +130,8 @@ def apply_facts(desc: SystemDescription, facts: SystemFacts) -> list[str]:
         changed.append("Board Name")
     if facts.supply_voltage_v:
         note = f"Operating at {facts.supply_voltage_v:.3g} V (DUT supply during the energy runs)"
+        if facts.meter:
+            note += f"; energy measured with {facts.meter}"
         if desc.set_guess("Hardware Notes", note, "the energy runs' supply voltage"):
             changed.append("Hardware Notes")
     parts = []
@@ -199,10 +211,15 @@ def write_system_toml(path: Path, desc: SystemDescription) -> Path:
     """Write the description; every field on its line, guessed ones marked with their source."""
     lines = [
         f"# System description of {desc.name!r} for an MLPerf Tiny submission.",
-        f"# `energybench submission add` renders systems/{desc.name}.json from this file (the",
-        "# keys are the official template's). Fields energybench filled or left empty are listed",
-        "# in to_confirm: check each value, then delete its name; `submission check` warns about",
-        "# every name still listed. Comments in this file are rewritten by `add`.",
+        (
+            "# `energybench submission add --system NAME` starts systems/NAME.toml from this "
+            "template."
+            if desc.name == TEMPLATE_NAME
+            else f"# `energybench submission add` renders systems/{desc.name}.json from this file."
+        ),
+        "# The keys are the official template's. Fields energybench filled or left empty are",
+        "# listed in to_confirm: check each value, then delete its name; `submission check` warns",
+        "# about every name still listed. Comments in this file are rewritten by `add`.",
         "to_confirm = [",
         *(f"  {_string(toml_key(k))}," for k in desc.to_confirm),
         "]",
