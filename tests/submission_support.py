@@ -32,7 +32,7 @@ from energybench.sim.sww.audio import make_standin_sd_card
 from energybench.workloads.definitions import load_workload
 
 PROFILE = "fast-m33"
-METER = "stream"
+METER = "sim_stream"
 FILES = {"kws01": 12, "vww01": 6, "ic01": 8, "ad01": 4}
 SWW_BURSTS_S = tuple((2.0 + 2.0 * k, 2.5 + 2.0 * k) for k in range(50))
 SWW_LENGTH_S = 103.0

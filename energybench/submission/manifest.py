@@ -4,6 +4,7 @@ a file changed or replaced since."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -11,13 +12,21 @@ from pathlib import Path
 from typing import Any
 
 from energybench.errors import SubmissionError
+from energybench.submission.tree import MANIFEST_NAME
 
 FORMAT = "energybench-manifest/1"
 _CHUNK_BYTES = 1 << 20
 
 
 def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks (raw traces can be large)."""
+    """Hex sha256 of a file, read in 1 MiB chunks (raw traces can be large); remembered per
+    (path, size, modification time), so a check hashes each file once."""
+    stat = Path(path).stat()
+    return _sha256(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4096)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
     digest = hashlib.sha256()
     with Path(path).open("rb") as handle:
         while block := handle.read(_CHUNK_BYTES):
@@ -61,3 +70,20 @@ def load_manifest(path: Path) -> Manifest | None:
 
 def save_manifest(path: Path, manifest: Manifest) -> None:
     Path(path).write_text(manifest.to_json(), encoding="utf-8")
+
+
+def changed_files(org: Path, folder: Path) -> list[Path]:
+    """Files below ``folder`` that ``org``'s manifest lists with another sha256, or that are
+    gone (empty without a readable manifest)."""
+    try:
+        manifest = load_manifest(Path(org) / MANIFEST_NAME)
+    except SubmissionError:
+        return []
+    if manifest is None:
+        return []
+    changed = []
+    for rel, digest in manifest.files().items():
+        path = Path(org) / rel
+        if path.is_relative_to(folder) and (not path.is_file() or file_sha256(path) != digest):
+            changed.append(path)
+    return sorted(changed)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from energybench.errors import EnergybenchError
+from energybench.errors import EnergybenchError, SubmissionError
 from energybench.submission.check.official import BenchmarkFolder
 from energybench.submission.check.problems import EnergyFigure, Problem, read_text, rel_path
 from energybench.submission.check.recompute import (
@@ -15,6 +15,7 @@ from energybench.submission.check.recompute import (
     recompute_energybench,
     recompute_runner_folder,
 )
+from energybench.submission.manifest import changed_files
 from energybench.submission.rules import (
     ENERGY_MEDIAN,
     ENERGY_WINDOWS,
@@ -47,9 +48,17 @@ def runner_validity(root: Path, folder: Path) -> list[Problem]:
     return problems
 
 
-def _recompute(folder: BenchmarkFolder) -> Recomputed:
+def _recompute(root: Path, folder: BenchmarkFolder) -> Recomputed:
     raw = folder.path / RAW / "energy"
     if is_run_folder(raw):
+        # a raw file that is not what was placed is not read: a damaged recording can make
+        # the JLS library loop, and its figures prove nothing anyway (the manifest rule says so)
+        changed = changed_files(root / folder.division / folder.submitter, raw)
+        if changed:
+            names = ", ".join(p.name for p in changed)
+            raise SubmissionError(
+                f"not recomputed: {names} differ(s) from the manifest", context=rel_path(root, raw)
+            )
         return recompute_energybench(load_run(raw))
     return recompute_runner_folder(folder.path / "energy")
 
@@ -76,7 +85,7 @@ def check_energy(
     unit = "mW" if sww else "uJ/inf"
     problems = runner_validity(root, energy)
     try:
-        rec = _recompute(folder)
+        rec = _recompute(root, folder)
     except (EnergybenchError, OSError, ValueError) as exc:  # a bad raw file is a finding
         reason = exc.one_line() if isinstance(exc, EnergybenchError) else f"{exc}"
         problems.append(

@@ -214,12 +214,10 @@ class _Checker:
         elif outcome.kind == "none":
             self.results[name] = None
         effect: Official = "fatal" if outcome.kind in ("none", "crash") else "logged"
-        self.walk.problems += [
-            Problem(p.severity, p.path, p.rule, p.message, effect) for p in outcome.causes
-        ]
         outcome.causes = [
             Problem(p.severity, p.path, p.rule, p.message, effect) for p in outcome.causes
         ]
+        self.walk.problems += outcome.causes
 
     def finish(self) -> None:
         verdict = self.walk.verdict
