@@ -35,12 +35,16 @@ def test_the_energy_of_each_recording_kind_is_recomputed(tmp_path, meter) -> Non
     assert figure.recomputed == pytest.approx(figure.published, rel=1e-5)
     energy_errors = [p.line() for p in report.errors if p.rule.startswith(("energy", "window"))]
     assert energy_errors == []
-    # the raw recording cut to its first half: not what was placed, so not read (a JLS cut
-    # inside a chunk makes pyjls loop), and said so beside the manifest error
+    # the raw recording cut to its first half: the manifest says so, and the recomputation
+    # fails (a CSV capture then lacks the window's samples; a JLS recording that changed is
+    # not read at all: one cut inside a chunk makes pyjls loop)
     raw = tree.raw_dir("Sys", "kws", "energy")
     recording = sorted(raw.glob("capture_w*_a*.*")) or sorted(raw.glob("trace.*"))
     recording[-1].write_bytes(recording[-1].read_bytes()[: recording[-1].stat().st_size // 2])
     broken = {(p.rule, p.path.rsplit("/", 1)[-1]): p.message for p in check_tree(tree.root).errors}
     assert ("manifest", recording[-1].name) in broken
-    assert "not recomputed" in broken[("energy-raw", "energy")]
-    assert recording[-1].name in broken[("energy-raw", "energy")]
+    failed = broken[("energy-raw", "energy")]
+    if recording[-1].suffix == ".jls":
+        assert f"not recomputed: {recording[-1].name}" in failed
+    else:  # cut inside a line (the reader names it) or between lines (too few samples)
+        assert recording[-1].name in failed or "outside the trace" in failed

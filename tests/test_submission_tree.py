@@ -129,7 +129,7 @@ def test_the_official_checker_accepts_the_tree_with_our_figures(built, version, 
             assert row["PowerUnit"] == "mW"
             continue
         median = figures["energy"]["median_energy_per_inference_j"] * 1e6
-        assert float(row["Power"]) == pytest.approx(median, rel=1e-6)
+        assert float(row["Power"]) == pytest.approx(median, abs=5e-5)  # printed to 4 decimals
         assert float(row["Result"]) == pytest.approx(
             figures["performance"]["median_throughput_per_s"], rel=1e-4
         )

@@ -51,9 +51,10 @@ def runner_validity(root: Path, folder: Path) -> list[Problem]:
 def _recompute(root: Path, folder: BenchmarkFolder) -> Recomputed:
     raw = folder.path / RAW / "energy"
     if is_run_folder(raw):
-        # a raw file that is not what was placed is not read: a damaged recording can make
-        # the JLS library loop, and its figures prove nothing anyway (the manifest rule says so)
-        changed = changed_files(root / folder.division / folder.submitter, raw)
+        # a JLS recording that is not what was placed is not read: one cut inside a chunk
+        # makes the JLS library (pyjls 0.17) loop; the manifest rule reports the change
+        org = root / folder.division / folder.submitter
+        changed = [p for p in changed_files(org, raw) if p.suffix.lower() == ".jls"]
         if changed:
             names = ", ".join(p.name for p in changed)
             raise SubmissionError(
