@@ -162,9 +162,12 @@ def _replace_median(path: Path, factor: float) -> None:
 
 
 def _shorten_raw_window(path: Path) -> None:
+    """Window 2 recorded as 9.5 s long: its stop edge, time and duration."""
     data = json.loads(path.read_text())
+    rate = data["figures"]["trace_sample_rate_hz"]
     window = next(w for w in data["windows"] if w["valid"] and w["index"] == 2)
     window["stop_s"] = window["start_s"] + 9.5
+    window["stop_position"] = window["start_position"] + 9.5 * rate
     window["duration_s"] = 9.5
     path.write_text(json.dumps(data, indent=2))
 

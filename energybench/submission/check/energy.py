@@ -10,11 +10,7 @@ from pathlib import Path
 from energybench.errors import EnergybenchError, SubmissionError
 from energybench.submission.check.official import BenchmarkFolder
 from energybench.submission.check.problems import EnergyFigure, Problem, read_text, rel_path
-from energybench.submission.check.recompute import (
-    Recomputed,
-    recompute_energybench,
-    recompute_runner_folder,
-)
+from energybench.submission.check.recompute import Recomputed, recompute
 from energybench.submission.manifest import changed_files
 from energybench.submission.rules import (
     ENERGY_MEDIAN,
@@ -60,8 +56,30 @@ def _recompute(root: Path, folder: BenchmarkFolder) -> Recomputed:
             raise SubmissionError(
                 f"not recomputed: {names} differ(s) from the manifest", context=rel_path(root, raw)
             )
-        return recompute_energybench(load_run(raw))
-    return recompute_runner_folder(folder.path / "energy")
+        return recompute(raw)
+    return recompute(folder.path / "energy")
+
+
+def _recorded_windows(root: Path, folder: BenchmarkFolder) -> list[Problem]:
+    """The window lengths an energybench run recorded (results.json), each at least 10 s."""
+    raw = folder.path / RAW / "energy"
+    if not is_run_folder(raw):
+        return []
+    try:
+        run = load_run(raw)
+    except EnergybenchError:
+        return []  # the recomputation names what is wrong with it
+    where = rel_path(root, raw / "results.json")
+    return [
+        Problem(
+            "error",
+            where,
+            "window-length",
+            f"energy window {w['index']} recorded as {d:.3f} s < {MIN_WINDOW_S:g} s",
+        )
+        for w in run.valid_windows
+        if (d := float(w.get("duration_s") or 0.0)) < MIN_WINDOW_S
+    ]
 
 
 def _published_windows(path: Path) -> PublishedResults | None:
@@ -84,7 +102,7 @@ def check_energy(
     m = last_match(SWW_POWER if sww else ENERGY_MEDIAN, text, anchored=False)
     published = _float(m.group(1)) if m else None
     unit = "mW" if sww else "uJ/inf"
-    problems = runner_validity(root, energy)
+    problems = runner_validity(root, energy) + _recorded_windows(root, folder)
     try:
         rec = _recompute(root, folder)
     except (EnergybenchError, OSError, ValueError) as exc:  # a bad raw file is a finding
