@@ -18,6 +18,7 @@ from energybench.submission.rules import (
     SWW_WAKEWORDS,
     Rules,
 )
+from energybench.traces.energybench_run import is_energybench_results
 from energybench.workloads.definitions import Workload, load_workload
 
 RESULTS_JSON = "results.json"
@@ -73,16 +74,17 @@ class RunFolder:
         return f"{self.name} ({self.workload.name} {self.mode})"
 
 
+def _is_run_results(data: object) -> bool:
+    return is_energybench_results(data) and {"workload", "mode", "windows"} <= data.keys()  # type: ignore[union-attr]
+
+
 def is_run_folder(path: Path) -> bool:
-    return (Path(path) / RESULTS_JSON).is_file() and _energybench_json(Path(path) / RESULTS_JSON)
-
-
-def _energybench_json(path: Path) -> bool:
+    """Whether ``path`` holds an energybench run's results.json (not an MLCommons list)."""
+    source = Path(path) / RESULTS_JSON
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return source.is_file() and _is_run_results(json.loads(source.read_bytes()))
+    except (OSError, ValueError, UnicodeDecodeError):
         return False
-    return isinstance(data, dict) and {"workload", "mode", "windows"} <= data.keys()
 
 
 def load_run(path: Path) -> RunFolder:
@@ -93,10 +95,10 @@ def load_run(path: Path) -> RunFolder:
     if not source.is_file():
         raise SubmissionError("not an energybench run folder (no results.json)", context=str(path))
     try:
-        data = json.loads(source.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        data = json.loads(source.read_bytes())
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise SubmissionError(f"cannot read: {exc}", context=where) from exc
-    if not isinstance(data, dict) or not {"workload", "mode", "windows"} <= data.keys():
+    if not _is_run_results(data):
         raise SubmissionError(
             "not an energybench results.json (a list of trials is the MLCommons runner's)",
             context=where,
