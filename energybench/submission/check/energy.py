@@ -135,7 +135,7 @@ def check_energy(
                 "error",
                 rel_path(root, txt),
                 "energy-recompute",
-                f"{what} {published:g} {unit}; the raw data ({raw}) give {recomputed:.6g} {unit} "
+                f"{what} {published!r} {unit}; the raw data ({raw}) give {recomputed:.4f} {unit} "
                 f"({figure.deviation:+.3%}, tolerance {tolerance:.2%})",
             )
         )
