@@ -50,6 +50,7 @@ def _register() -> None:
         report,
         run,
         score,
+        submission,
     )
 
 

@@ -199,6 +199,8 @@ def _provenance(
             "meter_driver": bench.meter.driver,
             "meter_resource": bench.meter.resource,
             "sync": asdict(bench.sync),
+            "supply": _supply_provenance(bench),
+            "interface_board": bench.interface is not None,
         },
         "workload": {
             "name": workload.name,
@@ -207,6 +209,19 @@ def _provenance(
         },
         "dataset": _dataset_provenance(dataset),
         "options": opts,
+    }
+
+
+def _supply_provenance(bench: Bench) -> dict | None:
+    """The supply settings of the bench file ([supply]; None when the DUT is powered
+    otherwise), for the submission's energy-hookup description."""
+    if bench.supply is None:
+        return None
+    s = bench.supply
+    return {
+        "voltage_v": s.voltage_v,
+        "current_limit_a": s.current_limit_a,
+        "driver": s.instrument.driver if s.instrument else bench.meter.driver,
     }
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,15 +95,19 @@ def write_wav(path: Path, samples: np.ndarray, sample_rate_hz: int) -> Path:
 
 
 def standin_audio(
-    seed: int = 0, sample_rate_hz: int = STANDIN_RATE_HZ, length_s: float = STANDIN_LENGTH_S
+    seed: int = 0,
+    sample_rate_hz: int = STANDIN_RATE_HZ,
+    length_s: float = STANDIN_LENGTH_S,
+    bursts_s: Sequence[tuple[float, float]] = STANDIN_BURSTS_S,
 ) -> np.ndarray:
-    """Stereo int16: faint seeded noise plus a few 10 ms-faded tone bursts (1 kHz + 2.5 kHz)."""
+    """Stereo int16: faint seeded noise plus 10 ms-faded tone bursts (1 kHz + 2.5 kHz) at
+    ``bursts_s`` (start, end) in seconds."""
     rng = np.random.default_rng(seed)
     n = round(length_s * sample_rate_hz)
     t = np.arange(n) / sample_rate_hz
     signal = rng.normal(0.0, 0.003, n)
     fade = round(0.01 * sample_rate_hz)
-    for start_s, end_s in STANDIN_BURSTS_S:
+    for start_s, end_s in bursts_s:
         if end_s > length_s:
             continue
         i0, i1 = round(start_s * sample_rate_hz), round(end_s * sample_rate_hz)
@@ -117,18 +122,28 @@ def standin_audio(
     return np.stack([left, left], axis=1)
 
 
-def make_standin_sd_card(folder: Path, *, seed: int = 0) -> Path:
-    """Write the stand-in WAV and its truth JSON into ``folder``; returns ``folder``."""
+def make_standin_sd_card(
+    folder: Path,
+    *,
+    seed: int = 0,
+    bursts_s: Sequence[tuple[float, float]] = STANDIN_BURSTS_S,
+    length_s: float = STANDIN_LENGTH_S,
+    wav_name: str = STANDIN_WAV,
+    truth_name: str = STANDIN_TRUTH,
+) -> Path:
+    """Write the stand-in WAV (tone bursts at ``bursts_s``) and its truth JSON into
+    ``folder``; returns ``folder``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    write_wav(folder / STANDIN_WAV, standin_audio(seed), STANDIN_RATE_HZ)
+    audio = standin_audio(seed, STANDIN_RATE_HZ, length_s, bursts_s)
+    write_wav(folder / wav_name, audio, STANDIN_RATE_HZ)
     truth = [
         {
-            "wav_file": STANDIN_WAV,
+            "wav_file": wav_name,
             "sample_rate": STANDIN_RATE_HZ,
-            "length_sec": STANDIN_LENGTH_S,
-            "detection_windows": [[s - STANDIN_LEAD_S, e] for s, e in STANDIN_BURSTS_S],
+            "length_sec": length_s,
+            "detection_windows": [[s - STANDIN_LEAD_S, e] for s, e in bursts_s],
         }
     ]
-    (folder / STANDIN_TRUTH).write_text(json.dumps(truth, indent=2) + "\n", encoding="utf-8")
+    (folder / truth_name).write_text(json.dumps(truth, indent=2) + "\n", encoding="utf-8")
     return folder
