@@ -13,16 +13,26 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple, get_args
 
 import numpy as np
 
 from energybench.analysis.trace import DEFAULT_CHUNK_SAMPLES, SampleRange, Trace, TraceChunk
 from energybench.errors import AnalysisError
 
+# the one polarity type: a timestamp pin's active edge (falling or rising), or both when scanning
 Polarity = Literal["falling", "rising", "both"]
 AnalogSignal = Literal["current", "voltage", "power"]
-POLARITIES = ("falling", "rising", "both")
+POLARITIES: tuple[Polarity, ...] = get_args(Polarity)
+
+
+class Edge(NamedTuple):
+    """One level change found by the scanner: its (fractional) sample position, direction, and
+    whether it could be placed (False: samples around it are missing; a barrier, never kept)."""
+
+    position: float
+    rising: bool
+    resolved: bool = True
 
 
 @dataclass(frozen=True)
@@ -170,7 +180,7 @@ def scan_edges(
     kept, glitches = _filter_glitches(edges, min_pulse_s * trace.sample_rate_hz)
     if polarity != "both":
         want = polarity == "rising"
-        kept = [e for e in kept if e[1] == want]
+        kept = [e for e in kept if e.rising == want]
     source = f"digital line {line!r}" if line is not None else f"threshold {threshold.describe()}"
     return EdgeScan(
         source=source,
@@ -179,8 +189,8 @@ def scan_edges(
         first_sample_id=trace.first_sample_id,
         start_id=start,
         stop_id=stop,
-        positions=np.array([e[0] for e in kept], dtype=np.float64),
-        rising=np.array([e[1] for e in kept], dtype=bool),
+        positions=np.array([e.position for e in kept], dtype=np.float64),
+        rising=np.array([e.rising for e in kept], dtype=bool),
         glitches=np.array(glitches, dtype=np.float64),
         min_pulse_s=min_pulse_s,
         unresolved=tuple(unresolved),
@@ -188,25 +198,23 @@ def scan_edges(
     )
 
 
-def _filter_glitches(
-    edges: list[tuple[float, bool, bool]], min_pulse_samples: float
-) -> tuple[list[tuple[float, bool]], list[float]]:
-    """Drop pulses shorter than ``min_pulse_samples`` (both edges). ``edges`` holds
-    (position, rising, resolved); unresolved level changes are barriers, never dropped."""
-    stack: list[tuple[float, bool, bool]] = []
+def _filter_glitches(edges: list[Edge], min_pulse_samples: float) -> tuple[list[Edge], list[float]]:
+    """Drop pulses shorter than ``min_pulse_samples`` (both edges); unresolved level changes
+    are barriers, never dropped, and never kept."""
+    stack: list[Edge] = []
     glitches: list[float] = []
     for edge in edges:
         if (
             min_pulse_samples > 0
-            and edge[2]
+            and edge.resolved
             and stack
-            and stack[-1][2]
-            and edge[0] - stack[-1][0] < min_pulse_samples
+            and stack[-1].resolved
+            and edge.position - stack[-1].position < min_pulse_samples
         ):
-            glitches.append(stack.pop()[0])
+            glitches.append(stack.pop().position)
             continue
         stack.append(edge)
-    return [(p, r) for p, r, resolved in stack if resolved], glitches
+    return [e for e in stack if e.resolved], glitches
 
 
 class _Scanner:
@@ -223,7 +231,7 @@ class _Scanner:
         self.last_value = math.nan
         self.last_cross = {True: (-math.inf, -1), False: (-math.inf, -1)}  # rising -> (pos, lo)
         self.last_gap = -math.inf  # last valid analog sample id followed by missing/NaN samples
-        self.edges: list[tuple[float, bool, bool]] = []
+        self.edges: list[Edge] = []
         self.unresolved: list[UnresolvedEdge] = []
 
     def feed(self, chunk: TraceChunk) -> None:
@@ -320,10 +328,10 @@ class _Scanner:
     def _record(self, lo: int, hi: int, up: bool, crossings, gaps: np.ndarray | None) -> None:
         if hi - lo > 1:
             self.unresolved.append(UnresolvedEdge(lo, hi, up))
-            self.edges.append((float(hi), up, False))
+            self.edges.append(Edge(float(hi), up, resolved=False))
             return
         if crossings is None:
-            self.edges.append((lo + self.offset, up, True))
+            self.edges.append(Edge(lo + self.offset, up))
             return
         pos, los = crossings[up]
         k = int(np.searchsorted(los, hi, side="left")) - 1  # last crossing that starts before hi
@@ -332,9 +340,9 @@ class _Scanner:
         gap = int(gaps[j]) if j >= 0 else self.last_gap
         if cross_lo < 0 or gap > cross_lo:  # the level may have been crossed again in the gap
             self.unresolved.append(UnresolvedEdge(lo, hi, up))
-            self.edges.append((float(hi), up, False))
+            self.edges.append(Edge(float(hi), up, resolved=False))
             return
-        self.edges.append((cross_pos, up, True))
+        self.edges.append(Edge(cross_pos, up))
 
     def _crossings(self, x: np.ndarray, ids: np.ndarray | None, first: int):
         """Interpolated crossings of the level between consecutive valid samples, by direction,
@@ -355,5 +363,5 @@ class _Scanner:
         crossings = {True: (pos[up], ids[k][up]), False: (pos[~up], ids[k][~up])}
         return crossings, ids[:-1][~consecutive]
 
-    def result(self) -> tuple[list[tuple[float, bool, bool]], list[UnresolvedEdge]]:
+    def result(self) -> tuple[list[Edge], list[UnresolvedEdge]]:
         return self.edges, self.unresolved
