@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, get_args, runtime_checkable
 
+from energybench.analysis.edges import Polarity
 from energybench.analysis.trace import Trace, TraceChunk
 from energybench.errors import InstrumentError
 
@@ -27,8 +28,8 @@ SyncMode = Literal[
     "event_marker",  # the instrument inserts markers into its data stream (LPM01A eventsrc)
     "host_timestamp",  # fallback: host-side times only; flagged in results
 ]
-SYNC_MODES: tuple[str, ...] = SyncMode.__args__  # type: ignore[attr-defined]
-Polarity = Literal["falling", "rising"]
+SYNC_MODES: tuple[SyncMode, ...] = get_args(SyncMode)
+PIN_POLARITIES: tuple[Polarity, ...] = ("falling", "rising")  # a timestamp pin's active edge
 
 
 @dataclass(frozen=True)
@@ -80,11 +81,14 @@ class PowerSupply(Protocol):
 
 @dataclass(frozen=True)
 class SyncSpec:
-    """How the timestamp pin reaches the instrument."""
+    """How the timestamp pin reaches the instrument (the bench file's ``[sync]``): the mode,
+    the driver-specific input, the pin's active edge, and the shortest pulse that counts
+    (shorter ones are glitches, dropped by the analysis)."""
 
     mode: SyncMode
     line: str = ""  # driver-specific input name: "PIN1", "EXT", "DIO1", "gpi[0]", "d7"
-    polarity: Polarity = "falling"
+    polarity: Polarity = "falling"  # a pin's edge: "falling" or "rising" (the bench checks)
+    min_pulse_s: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -42,11 +42,9 @@ from pathlib import Path
 from typing import Any
 
 from energybench.errors import ConfigError
-from energybench.instruments.capabilities import SYNC_MODES
+from energybench.instruments.capabilities import PIN_POLARITIES, SYNC_MODES, SyncSpec
 from energybench.runner.bench_schema import (
     BUILDS,
-    MODES,
-    POLARITIES,
     REQUIRED_SECTIONS,
     SECTIONS,
     SUPPLY_LIMIT_KEYS,
@@ -60,6 +58,7 @@ from energybench.runner.bench_schema import (
     driver_class,
     suggestion,
 )
+from energybench.workloads.definitions import MODES
 
 
 @dataclass(frozen=True)
@@ -80,14 +79,6 @@ class SupplyConfig:
 
 
 @dataclass(frozen=True)
-class SyncConfig:
-    mode: str
-    line: str = ""
-    polarity: str = "falling"
-    min_pulse_s: float = 0.0
-
-
-@dataclass(frozen=True)
 class PortConfig:
     port: str
     baud: dict[str, int]
@@ -104,7 +95,7 @@ class Bench:
     name: str
     meter: InstrumentConfig
     supply: SupplyConfig | None
-    sync: SyncConfig
+    sync: SyncSpec
     dut: PortConfig
     interface: PortConfig | None = None
     source: Path | None = None
@@ -194,21 +185,27 @@ def _supply(p: Problems, s: dict, meter: dict) -> SupplyConfig:
     return supply
 
 
-def _sync(p: Problems, table: dict) -> SyncConfig:
-    mode = p.get(table, "mode", str, "sync")
-    mode = SYNC_ALIASES.get(mode, mode)
-    if mode is not None and mode not in SYNC_MODES:
-        p.add(f"sync.mode: {mode!r} is not a sync mode{suggestion(mode, SYNC_MODES)}")
-    polarity = p.get(table, "polarity", str, "sync", "falling")
-    if polarity is not None and polarity not in POLARITIES:
-        p.add(f"sync.polarity: {polarity!r} is not a polarity{suggestion(polarity, POLARITIES)}")
+def _sync(p: Problems, table: dict) -> SyncSpec | None:
+    """``[sync]`` as the capabilities' SyncSpec (None when a value is wrong: the problems say
+    which). Mode and polarity are looked up, so they carry their Literal types."""
+    name = p.get(table, "mode", str, "sync")
+    name = SYNC_ALIASES.get(name, name)
+    mode = next((m for m in SYNC_MODES if m == name), None)
+    if name is not None and mode is None:
+        p.add(f"sync.mode: {name!r} is not a sync mode{suggestion(name, SYNC_MODES)}")
+    edge = p.get(table, "polarity", str, "sync", "falling")
+    polarity = next((e for e in PIN_POLARITIES if e == edge), None)
+    if edge is not None and polarity is None:
+        p.add(f"sync.polarity: {edge!r} is not a polarity{suggestion(edge, PIN_POLARITIES)}")
     min_pulse_s = p.get(table, "min_pulse_s", float, "sync", 0.0)
     p.check(
         min_pulse_s is None or (math.isfinite(min_pulse_s) and min_pulse_s >= 0),
         f"sync.min_pulse_s: must be >= 0, got {min_pulse_s}",
     )
     line = p.get(table, "line", (str, int), "sync", "")
-    return SyncConfig(mode or "", str(line or ""), polarity or "falling", min_pulse_s or 0.0)
+    if mode is None or polarity is None:
+        return None
+    return SyncSpec(mode, str(line or ""), polarity, min_pulse_s or 0.0)
 
 
 def parse_bench(table: dict, where: str = "bench file") -> Bench:

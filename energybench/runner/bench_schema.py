@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from energybench.errors import ConfigError, EnergybenchError
-from energybench.instruments.capabilities import Polarity
 from energybench.instruments.registry import NOT_OPTIONS, driver_names, driver_options, load_driver
+from energybench.workloads.definitions import MODES
 
 INSTRUMENT_KEYS = ("driver", "resource", "channel", "options")
 SUPPLY_LIMIT_KEYS = ("voltage_v", "current_limit_a", "max_voltage_v", "max_current_a")
@@ -28,9 +28,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "interface": ("port", "baud"),
 }
 REQUIRED_SECTIONS = ("meter", "sync", "dut")
-MODES = ("energy", "performance", "accuracy")
 BUILDS = ("energy", "performance")  # the firmware builds [dut] flash programs
-POLARITIES: tuple[str, ...] = Polarity.__args__  # type: ignore[attr-defined]
 SYNC_ALIASES = {"hardware_trigger": "hw_trigger_start", "none": "host_timestamp"}
 
 

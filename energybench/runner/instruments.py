@@ -14,7 +14,6 @@ from energybench.errors import ConfigError
 from energybench.instruments.capabilities import (
     PowerSupply,
     StreamingMeter,
-    SyncSpec,
     TriggeredMeter,
 )
 from energybench.instruments.registry import load_driver
@@ -57,10 +56,6 @@ class BenchInstruments:
 
     def option(self, name: str, default: Any = None) -> Any:
         return self.bench.meter.options.get(name, default)
-
-    def sync_spec(self) -> SyncSpec:
-        sync = self.bench.sync
-        return SyncSpec(sync.mode, sync.line, sync.polarity)  # type: ignore[arg-type]
 
     # ---- power --------------------------------------------------------------------------
     def power_on(self) -> None:

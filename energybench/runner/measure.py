@@ -141,7 +141,7 @@ class StreamMeasurer:
         self.request = StreamRequest(
             sample_rate_hz=rate,
             current_range_a=instruments.option("current_range_a"),
-            sync=instruments.sync_spec(),
+            sync=instruments.bench.sync,
         )
         self.acq: StreamAcquisition | None = None
         self.sink = _EdgeCountingSink(
@@ -347,7 +347,7 @@ class TriggeredMeasurer:
             sample_interval_s=float(interval),
             pretrigger_s=0.0,
             current_range_a=self._range(),
-            sync=self.instruments.sync_spec(),
+            sync=self.instruments.bench.sync,
         )
 
     def _range(self) -> float | None:

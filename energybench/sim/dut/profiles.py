@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from energybench.errors import ConfigError
+from energybench.workloads.definitions import MODES
 
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
 WORKLOADS = ("kws01", "vww01", "ic01", "ad01")
-MODES = ("energy", "performance", "accuracy")
 
 
 @dataclass(frozen=True)
