@@ -11,6 +11,11 @@ import numpy as np
 import pytest
 
 from energybench.analysis.trace import Trace, TraceChunk
+from energybench.calibration.budget import (
+    find_profile,
+    median_expanded_uncertainty,
+    window_budget,
+)
 from energybench.errors import ConfigError, EdgeCountError, RunError
 from energybench.runner.bench import parse_bench
 from energybench.runner.context import RunOptions
@@ -19,11 +24,6 @@ from energybench.runner.recording import RecordingSink
 from energybench.runner.results import ModeResult
 from energybench.runner.run import write_folder
 from energybench.runner.runlog import RunLog
-from energybench.runner.uncertainty import (
-    find_profile,
-    median_expanded_uncertainty,
-    window_budget,
-)
 from energybench.runner.window_analysis import end_from_current_step
 from energybench.traces.csv_io import read_csv
 

@@ -13,6 +13,12 @@ import math
 import statistics
 
 from energybench.analysis.integrate import WindowResult
+from energybench.calibration.budget import (
+    find_profile,
+    median_expanded_uncertainty,
+    uncertainty_components,
+    window_budget,
+)
 from energybench.errors import ConfigError, DutError, RunError
 from energybench.runner.context import RunContext
 from energybench.runner.dut_setup import DutSession
@@ -32,12 +38,6 @@ from energybench.runner.results import (
     UNCERTAINTY_COMPONENTS,
     ModeResult,
     WindowRecord,
-)
-from energybench.runner.uncertainty import (
-    find_profile,
-    median_expanded_uncertainty,
-    uncertainty_components,
-    window_budget,
 )
 
 log = logging.getLogger(__name__)
