@@ -10,6 +10,8 @@ import tomllib
 import numpy as np
 import pytest
 
+from energybench.acquisition.recording import RecordingSink
+from energybench.analysis.capture import end_from_current_step
 from energybench.analysis.trace import Trace, TraceChunk
 from energybench.calibration.budget import (
     find_profile,
@@ -20,11 +22,9 @@ from energybench.errors import ConfigError, EdgeCountError, RunError
 from energybench.runner.bench import parse_bench
 from energybench.runner.context import RunOptions
 from energybench.runner.dut_setup import connect_dut
-from energybench.runner.recording import RecordingSink
 from energybench.runner.results import ModeResult
 from energybench.runner.run import write_folder
 from energybench.runner.runlog import RunLog
-from energybench.runner.window_analysis import end_from_current_step
 from energybench.traces.csv_io import read_csv
 
 
@@ -229,30 +229,31 @@ def test_a_result_without_a_folder_cannot_be_written() -> None:
     assert info.value.context == "kws01 energy"
 
 
-def test_a_sync_line_that_never_goes_quiet_ends_the_wait_at_its_deadline(monkeypatch) -> None:
+def test_a_sync_line_that_never_goes_quiet_ends_the_wait_at_its_deadline() -> None:
     """Edges that keep arriving (a toggling line) cannot hold a window open past the
     deadline: the wait ends with an AcquisitionError (the window is then invalid)."""
     from types import SimpleNamespace
 
     from energybench.errors import AcquisitionError
-    from energybench.runner import measure
+    from energybench.runner.measurer import STREAM_WINDOW
+    from energybench.runner.stream_measurer import StreamMeasurer
 
-    sink = SimpleNamespace(last_edge_id=0, next_sample_id=0)
+    acq = SimpleNamespace(last_edge_id=0, next_sample_id=0)
     calls = []
 
     def wait_for(predicate, timeout_s, what) -> None:
         calls.append(timeout_s)
         if len(calls) > 10_000:  # the unbounded loop this test guards against
             raise RuntimeError("the wait never ended")
-        sink.last_edge_id += 10  # a new edge before every check
-        sink.next_sample_id += 10
+        acq.last_edge_id += 10  # a new edge before every check
+        acq.next_sample_id += 10
         assert predicate()
 
-    monkeypatch.setattr(measure, "EDGE_WAIT_S", 0.0)
-    measurer = object.__new__(measure.StreamMeasurer)
-    measurer.acq, measurer.sink = SimpleNamespace(wait_for=wait_for), sink
+    acq.wait_for = wait_for
+    measurer = object.__new__(StreamMeasurer)
+    measurer.acq, measurer.end, measurer.edge_wait_s = acq, STREAM_WINDOW, 0.0
     with pytest.raises(AcquisitionError, match="kept arriving"):
-        measurer._wait_quiet(0, expected_s=0.001, rate=1000.0, floor_factor=0.0)
+        measurer._wait_quiet(0, expected_s=0.001, rate_hz=1000.0)
 
 
 def test_window_counts_come_from_the_workload_unless_the_options_set_them(tmp_path) -> None:

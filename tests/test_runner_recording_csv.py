@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from energybench.acquisition.recording import CsvStreamWriter
 from energybench.analysis.trace import SampleRange, TraceChunk
 from energybench.errors import TraceFileError
-from energybench.runner.recording import CsvStreamWriter
 from energybench.traces.csv_io import read_csv
 
 RATE_HZ = 1 / 307.2e-6  # an N6705 Elog period: not an integer rate

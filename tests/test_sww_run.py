@@ -14,6 +14,7 @@ import pytest
 from sww_fake import FakeSwwBench, bench_text, frame_ticks, long_truth, write_truth
 
 from energybench.analysis.trace import Trace
+from energybench.analysis.window_analysis import analyze_interval
 from energybench.dut.board import BoardClient, duty_cycle_from_ticks
 from energybench.dut.link import InterfaceBoardLink
 from energybench.dut.sww import StopResult, SwwClient
@@ -22,13 +23,12 @@ from energybench.runner import energy as energy_module
 from energybench.runner.bench import parse_bench
 from energybench.runner.context import RunContext, RunOptions
 from energybench.runner.dut_setup import DutSession, connect_dut
-from energybench.runner.measure import Measured
+from energybench.runner.measurer import Measured, Recording, run_drive
 from energybench.runner.mlc_format import EnergyWindow, energy_results_txt, sww_results_lines
 from energybench.runner.run import run_workload
 from energybench.runner.runlog import RunLog
 from energybench.runner.stream_energy import run_stream_energy
 from energybench.runner.stream_step import run_streaming, stop_if_streaming
-from energybench.runner.window_analysis import analyze_interval
 from energybench.transport.scripted import ScriptedTransport
 from energybench.workloads.dataset import load_dataset
 from energybench.workloads.definitions import load_workload
@@ -298,22 +298,23 @@ class _FakeMeasurer:
     """Runs the stream step inside the 'recording', then analyses a synthetic 1 kHz trace with
     the real window analysis: the pulses given per attempt (2 = a valid window)."""
 
+    stream_rate_hz = None
+
     def __init__(self, edges_per_attempt: list[int], fake: FakeSwwBench) -> None:
         self.edges = list(edges_per_attempt)
         self.fake = fake
         self.commands_at_start: list[list[str]] = []
-        self.result = None
 
     def start(self) -> None:
         pass
 
-    def stop(self) -> None:
-        pass
+    def stop(self) -> Recording:
+        return Recording(continuous=False)
 
-    def measure(self, inferences, warmups, expected_s, timeout_s, *, step=None) -> Measured:
+    def measure(self, drive, *, inferences, expected_s, window) -> Measured:
         self.commands_at_start.append(list(self.fake.commands))
         out = Measured()
-        step(out)
+        run_drive(drive, out)
         rate, n = 1000.0, round((expected_s + 2.0) * 1000)
         level = np.ones(n, dtype=bool)
         pulses = [500, 500 + round(expected_s * 1000), 700][: self.edges.pop(0)]
@@ -458,9 +459,6 @@ def test_a_stream_too_long_for_the_window_memory_is_refused_before_streaming(
 ) -> None:
     """1200 s at 100 kHz is 120 M samples, beyond what one window may hold in memory: refused
     up front, not after a 20-minute stream (and its re-runs) whose window cannot be analysed."""
-    from energybench.instruments.capabilities import StreamRequest
-    from energybench.runner.measure import StreamMeasurer
-
     long_truth(tmp_path, windows=50)
     (tmp_path / "sww01" / "sww_long_test.json").write_text(
         json.dumps(
@@ -475,8 +473,7 @@ def test_a_stream_too_long_for_the_window_memory_is_refused_before_streaming(
         )
     )
     wl = load_workload("sww01")
-    measurer = StreamMeasurer.__new__(StreamMeasurer)
-    measurer.request = StreamRequest(sample_rate_hz=100_000.0)
+    measurer = SimpleNamespace(stream_rate_hz=100_000.0)  # a stream measurer's window memory
     monkeypatch.setattr(energy_module, "choose_measurer", lambda *a: measurer)
     bench = _bench("/dev/null")
     dut = SimpleNamespace(baud=115200)  # never sent anything: refused first
@@ -485,12 +482,16 @@ def test_a_stream_too_long_for_the_window_memory_is_refused_before_streaming(
         with pytest.raises(ConfigError, match="lower sample rate") as info:
             run_stream_energy(ctx, dut, SimpleNamespace(meter_info={}))  # type: ignore[arg-type]
     assert info.value.context == "meter.sample_rate_hz"
-    measurer.request = StreamRequest(sample_rate_hz=10_000.0)  # the default rate fits
+    measurer.stream_rate_hz = 10_000.0  # the default rate fits
     with RunLog(tmp_path / "log2.txt") as runlog:
         ctx = RunContext(bench, wl, load_dataset(tmp_path, wl), RunOptions(), runlog, tmp_path)
-        from energybench.runner.stream_energy import _StreamEnergy
+        from energybench.runner.energy import EnergyMode
+        from energybench.runner.results import ModeResult
+        from energybench.runner.stream_energy import StreamPlan
 
-        _StreamEnergy(ctx, dut, SimpleNamespace(meter_info={}))  # type: ignore[arg-type]
+        instruments = SimpleNamespace(meter_info={})
+        plan = StreamPlan(ctx, dut)  # type: ignore[arg-type]
+        EnergyMode(ctx, dut, instruments, plan, ModeResult("sww01", "energy"))  # type: ignore[arg-type]
 
 
 def test_a_missing_start_marker_makes_the_stream_invalid(tmp_path) -> None:

@@ -21,10 +21,10 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
-import numpy as np
-
+from energybench.acquisition.edge_counter import EdgeCounter
 from energybench.acquisition.result import AcquisitionResult, DropCause, DroppedRange, peak_abs
 from energybench.acquisition.sinks import ChunkSink
+from energybench.analysis.edges import timestamp_line
 from energybench.analysis.trace import TraceChunk, nan_ranges
 from energybench.errors import AcquisitionError, ConfigError, stop_reason
 from energybench.instruments.capabilities import StreamingMeter, StreamRequest, StreamSettings
@@ -43,7 +43,11 @@ def _peaks(chunk: TraceChunk | None) -> tuple[float, float]:
 
 
 class StreamAcquisition:
-    """One streamed recording: ``start()``, wait while the DUT works, ``stop()`` → result."""
+    """One streamed recording: ``start()``, wait while the DUT works, ``stop()`` → result.
+
+    Timestamp edges are counted as they arrive (``edges_seen``, ``last_edge_id``, ``edge_id``)
+    on ``edge_line`` when given (it must be streamed), else on the request's sync line, or the
+    only digital line streamed when the meter names it otherwise."""
 
     def __init__(
         self,
@@ -73,9 +77,8 @@ class StreamAcquisition:
         self.chunk_timeout_s = chunk_timeout_s
         self.join_timeout_s = join_timeout_s
         self.max_current_a = max_current_a
-        sync = request.sync
-        self.edge_line = edge_line or (sync.line if sync else None) or None
-        self.edge_polarity = sync.polarity if sync else "falling"
+        self._requested_line = edge_line
+        self.edge_line: str | None = None  # known once the meter says what it streams
         self.settings: StreamSettings | None = None
         self.result: AcquisitionResult | None = None
         self._queue: queue.Queue[TraceChunk] = queue.Queue(maxsize=queue_chunks)
@@ -89,8 +92,7 @@ class StreamAcquisition:
         self._first_id: int | None = None
         self._next_id: int | None = None
         self._samples = 0
-        self._edges = 0
-        self._last_bit: bool | None = None
+        self._counter: EdgeCounter | None = None
         self._prev_chunk: TraceChunk | None = None
         self._dropped: list[DroppedRange] = []
         self._overflow: list[tuple[int, int]] = []  # reader side, sample-id ranges
@@ -105,12 +107,7 @@ class StreamAcquisition:
         self._started = True
         try:
             self.settings = self.meter.configure_stream(self.request)
-            if self.edge_line and self.edge_line not in self.settings.digital_names:
-                raise ConfigError(
-                    f"sync line {self.edge_line!r} is not streamed "
-                    f"(lines: {self.settings.digital_names})",
-                    context="sync.line",
-                )
+            self._count_edges_on(self.settings.digital_names)
         except BaseException:  # ``with`` never reaches __exit__: close the sink here
             self._close_sink_quietly()
             raise
@@ -128,6 +125,22 @@ class StreamAcquisition:
             raise
         log.info("acquisition started at %g Hz", self.settings.sample_rate_hz)
         return self.settings
+
+    def _count_edges_on(self, names: tuple[str, ...]) -> None:
+        """The line whose edges are counted (ConfigError when it is not streamed)."""
+        sync, requested = self.request.sync, self._requested_line
+        if requested is not None:
+            configured, line = requested, (requested if requested in names else None)
+        elif sync is not None and names:
+            configured, line = sync.line, timestamp_line(sync.line, names)
+        else:
+            return  # nothing to count on
+        if line is None:
+            raise ConfigError(
+                f"sync line {configured!r} is not streamed (lines: {names})", context="sync.line"
+            )
+        self.edge_line = line
+        self._counter = EdgeCounter(line, sync.polarity if sync else "falling")
 
     def _close_sink_quietly(self) -> None:
         try:
@@ -162,7 +175,26 @@ class StreamAcquisition:
 
     @property
     def edges_seen(self) -> int:
-        return self._edges
+        return self._counter.count if self._counter is not None else 0
+
+    @property
+    def last_edge_id(self) -> int | None:
+        """The sample id just after the last edge counted (None before the first)."""
+        return self._counter.last_edge_id if self._counter is not None else None
+
+    def edge_id(self, k: int) -> int:
+        """The sample id just after the ``k``-th edge counted (0-based; IndexError before it
+        arrived: wait for ``edges_seen > k`` first)."""
+        if self._counter is None:
+            raise IndexError(f"no edge {k}: no line is counted")
+        return self._counter.edge_id(k)
+
+    @property
+    def failure(self) -> BaseException | None:
+        """What stopped the reader or the writer thread (the meter or the recording failed);
+        None while both are fine. A wait that raised AcquisitionError because of it cannot be
+        cured by waiting longer."""
+        return self._failure
 
     @property
     def next_sample_id(self) -> int | None:
@@ -211,7 +243,7 @@ class StreamAcquisition:
     def wait_for_edges(self, n: int, timeout_s: float) -> None:
         if not self.edge_line:
             raise ConfigError("no sync line to count edges on", context="sync.line")
-        self.wait_for(lambda: self._edges >= n, timeout_s, f"{n} edges on {self.edge_line}")
+        self.wait_for(lambda: self.edges_seen >= n, timeout_s, f"{n} edges on {self.edge_line}")
 
     def _context(self) -> str:
         return f"acquisition from {getattr(self.meter, 'resource', type(self.meter).__name__)}"
@@ -272,16 +304,15 @@ class StreamAcquisition:
         for r in nan_ranges(chunk.current_a, chunk.first_sample_id):
             self._add_drop(r.start_id, r.stop_id, "nan", chunk, chunk)
         self.sink.append(chunk)
-        edges = self._count_edges(chunk)
         with self._cond:
+            if self._counter is not None:
+                self._counter.feed(chunk)
             self._samples += chunk.n_samples
-            self._edges += edges
             self._next_id = chunk.stop_sample_id
             self._prev_chunk = chunk
             self._cond.notify_all()
 
     def _record_gap(self, start_id: int, stop_id: int, after: TraceChunk | None) -> None:
-        self._last_bit = None  # an edge inside a gap is unknowable: do not count across it
         host = any(a < stop_id and start_id < b for a, b in self._overflow)
         self._add_drop(start_id, stop_id, "host_overflow" if host else "instrument",
                        self._prev_chunk, after)  # fmt: skip
@@ -304,17 +335,6 @@ class StreamAcquisition:
         log.warning("samples [%d, %d) missing (%s): up to %.3g J", start_id, stop_id, cause,
                     drop.energy_bound_j)  # fmt: skip
         self._dropped.append(drop)
-
-    def _count_edges(self, chunk: TraceChunk) -> int:
-        if not self.edge_line or chunk.n_samples == 0:
-            return 0
-        bits = chunk.digital[self.edge_line]
-        if self._last_bit is not None:
-            bits = np.concatenate(([self._last_bit], bits))
-        self._last_bit = bool(bits[-1])
-        if self.edge_polarity == "falling":
-            return int(np.count_nonzero(bits[:-1] & ~bits[1:]))
-        return int(np.count_nonzero(~bits[:-1] & bits[1:]))
 
     # ---- stop --------------------------------------------------------------------------
     def stop(self) -> AcquisitionResult:
@@ -410,7 +430,7 @@ class StreamAcquisition:
             samples=self._samples,
             dropped=dropped,
             overflow_chunks=len(self._overflow),
-            edges=self._edges,
+            edges=self.edges_seen,
             error=None if self._failure is None else str(self._failure),
             reasons=tuple(reasons),
         )

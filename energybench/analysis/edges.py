@@ -35,6 +35,16 @@ class Edge(NamedTuple):
     resolved: bool = True
 
 
+def timestamp_line(configured: str, names: tuple[str, ...]) -> str | None:
+    """The digital line carrying the timestamp among the recorded ``names``: the configured one
+    (a bench's sync line), else the only line recorded (a driver may name its input, e.g. the
+    N6705's ``BUS`` or the LPM01A's ``d7``, differently from the line it streams); None when
+    several lines are recorded and none is the configured one, or none at all."""
+    if configured in names:
+        return configured
+    return names[0] if len(names) == 1 else None
+
+
 @dataclass(frozen=True)
 class AnalogThreshold:
     """A threshold on current (A), voltage (V) or power (W) with optional hysteresis.
@@ -139,11 +149,10 @@ class EdgeScan:
 
 
 def edge_line(trace: Trace, configured: str) -> str:
-    """The digital line carrying the timestamp: the configured one, or the only one."""
-    if configured in trace.digital_names:
-        return configured
-    if len(trace.digital_names) == 1:
-        return trace.digital_names[0]
+    """The digital line of ``trace`` carrying the timestamp (:func:`timestamp_line`)."""
+    line = timestamp_line(configured, trace.digital_names)
+    if line is not None:
+        return line
     raise AnalysisError(
         f"sync line {configured!r} is not among the recorded lines {trace.digital_names}",
         context="sync.line",

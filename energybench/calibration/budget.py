@@ -119,6 +119,23 @@ def window_budget(
     return WindowBudget(abs(energy_j) * rel_i, abs(energy_j) * rel_v, abs(energy_j) * rel_t, edges)
 
 
+@dataclass(frozen=True)
+class MeterBudget:
+    """The budget source of one bench's meter: its shipped profile's accuracy figures, for
+    :func:`window_budget` (no profile: edges and the windows' spread only, noted)."""
+
+    profile: InstrumentProfile | None
+
+    @classmethod
+    def for_meter(cls, driver: str, identity: dict[str, str] | None = None) -> MeterBudget:
+        return cls(find_profile(driver, identity))
+
+    @property
+    def source(self) -> str | None:
+        """The profile file the figures come from."""
+        return self.profile.path.name if self.profile else None
+
+
 def median_expanded_uncertainty(values: list[float], systematic_standard: list[float]) -> float:
     """U (k=2) of the median of per-inference values: the windows' systematic standard
     uncertainty (their median) with the statistical term 1.2533·s/√n in quadrature."""

@@ -10,10 +10,11 @@ import logging
 import numpy as np
 
 from energybench.errors import DutError, DutTimeoutError, WorkloadError
+from energybench.runner.abort import ModeAborted
 from energybench.runner.context import RunContext
 from energybench.runner.dut_setup import DutSession
 from energybench.runner.mlc_format import accuracy_results_txt, not_valid_lines
-from energybench.runner.performance import ModeAborted, check_alive, download
+from energybench.runner.performance import check_alive, download
 from energybench.runner.results import LABEL_COUNTS, ModeResult
 from energybench.workloads.scoring import (
     normalize_probabilities,
@@ -71,9 +72,11 @@ def score(metric: str, labels: np.ndarray, per_file: np.ndarray) -> dict:
     return out
 
 
-def run_accuracy(ctx: RunContext, dut: DutSession) -> ModeResult:
+def run_accuracy(ctx: RunContext, dut: DutSession, result: ModeResult | None = None) -> ModeResult:
+    """Accuracy mode into ``result`` (the orchestrator's: a mode that stops early is written
+    with its reason)."""
     wl = ctx.workload
-    result = ModeResult(wl.name, "accuracy")
+    result = result if result is not None else ModeResult(wl.name, "accuracy")
     samples = ctx.dataset.samples
     if ctx.options.accuracy_limit is not None:
         samples = samples[: ctx.options.accuracy_limit]

@@ -8,6 +8,7 @@ import logging
 import statistics
 
 from energybench.errors import DutError, DutTimeoutError
+from energybench.runner.abort import ModeAborted, ends_early, measuring
 from energybench.runner.context import RunContext
 from energybench.runner.dut_setup import DutSession
 from energybench.runner.mlc_format import (
@@ -19,10 +20,6 @@ from energybench.runner.results import ModeResult, WindowRecord
 from energybench.workloads.dataset import Sample
 
 log = logging.getLogger(__name__)
-
-
-class ModeAborted(DutError):
-    """A mode stopped early (the DUT stopped answering, the meter failed, ...)."""
 
 
 def window_files(ctx: RunContext, windows: int, result: ModeResult | None = None) -> list[Sample]:
@@ -92,15 +89,19 @@ def _windows(
         for attempt in range(opts.max_attempts):
             record = WindowRecord(slot, attempt, sample.file, n, counts.warmups)
             result.windows.append(record)
-            try:
-                download(ctx, dut, sample.first_input(wl))
-                inf = dut.client.infer(n, counts.warmups, opts.infer_timeout(n * latency))
-            except DutTimeoutError as exc:
-                record.invalidate(f"DUT timeout: {exc}")
+            inf, timed_out = None, False
+            with measuring(record):
+                try:
+                    download(ctx, dut, sample.first_input(wl))
+                    inf = dut.client.infer(n, counts.warmups, opts.infer_timeout(n * latency))
+                except DutTimeoutError as exc:
+                    record.invalidate(f"DUT timeout: {exc}")
+                    timed_out = True
+                except DutError as exc:
+                    record.invalidate(f"DUT error: {exc}")
+            if timed_out:
                 check_alive(dut)
-                continue
-            except DutError as exc:
-                record.invalidate(f"DUT error: {exc}")
+            if inf is None:
                 continue
             elapsed = inf.dut_elapsed_s
             if elapsed is None or elapsed <= 0:
@@ -118,29 +119,36 @@ def _windows(
         ctx.progress.advance()
 
 
-def run_performance(ctx: RunContext, dut: DutSession) -> ModeResult:
+def run_performance(
+    ctx: RunContext, dut: DutSession, result: ModeResult | None = None
+) -> ModeResult:
+    """Performance mode into ``result`` (the orchestrator's, so an interrupted run keeps what
+    was measured)."""
     wl, opts = ctx.workload, ctx.options
     counts = wl.counts("performance")
-    result = ModeResult(wl.name, "performance")
+    result = result if result is not None else ModeResult(wl.name, "performance")
     windows = ctx.windows("performance")
     files = window_files(ctx, windows, result)
     ctx.progress.start(f"{wl.name} performance", windows + 1)
-    latency = probe_latency(ctx, dut, files[0])
-    n = opts.scaled_inferences(latency, counts.inferences)
-    result.figures["probe_latency_s"] = latency
-    result.figures["inferences_per_window"] = n
-    ctx.progress.advance()
     try:
-        _windows(ctx, dut, result, files, n, latency)
-    except ModeAborted as exc:  # the attempts so far stay in the record
-        result.aborted = exc.one_line()
-        result.validity.append(f"aborted: {result.aborted}")
-        ctx.runlog.write("runner", f"performance mode aborted: {result.aborted}")
+        with ends_early(result, ctx.runlog):
+            latency = probe_latency(ctx, dut, files[0])
+            n = opts.scaled_inferences(latency, counts.inferences)
+            result.figures["probe_latency_s"] = latency
+            result.figures["inferences_per_window"] = n
+            ctx.progress.advance()
+            _windows(ctx, dut, result, files, n, latency)  # the attempts so far stay recorded
+    finally:  # also when the run is interrupted: the windows so far are summarised
+        _finish(result, windows, opts.max_attempts)
+    return result
+
+
+def _finish(result: ModeResult, windows: int, max_attempts: int) -> None:
     valid = result.valid_windows
     txt_windows = [PerformanceWindow(w.duration_s, w.inferences) for w in valid]  # type: ignore[arg-type]
     result.results_txt = performance_results_txt(txt_windows)
     if len(valid) != windows:
-        why = "" if result.aborted else f" (a slot failed {opts.max_attempts} attempts)"
+        why = "" if result.aborted else f" (a slot failed {max_attempts} attempts)"
         result.validity.append(f"{len(valid)} valid window(s), {windows} required{why}")
     if valid:
         throughput = statistics.median(w.throughput_per_s for w in valid)  # type: ignore[misc]
@@ -151,4 +159,3 @@ def run_performance(ctx: RunContext, dut: DutSession) -> ModeResult:
         )
     result.results_txt += not_valid_lines(result.validity)
     result.valid = not result.validity
-    return result

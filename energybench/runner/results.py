@@ -31,6 +31,7 @@ class WindowRecord:
     warmups: int
     valid: bool = True
     problems: list[str] = field(default_factory=list)
+    partial: bool = False  # cut mid-way (Ctrl-C, a signal, a lost meter): never valid
     duration_s: float | None = None  # meter window (energy) or DUT timing (performance)
     energy_j: float | None = None
     energy_per_inference_j: float | None = None
@@ -57,6 +58,11 @@ class WindowRecord:
         self.valid = False
         self.problems.append(problem)
 
+    def cut(self, reason: str) -> None:
+        """The attempt was cut mid-way by what ended the mode: kept, marked partial, invalid."""
+        self.partial = True
+        self.invalidate(f"not completed: {reason}")
+
 
 @dataclass
 class ModeResult:
@@ -77,6 +83,12 @@ class ModeResult:
     @property
     def valid_windows(self) -> list[WindowRecord]:
         return [w for w in self.windows if w.valid]
+
+    def abort(self, reason: str) -> None:
+        """The mode ended early: the first reason goes into ``aborted`` and the validity."""
+        if self.aborted is None:
+            self.aborted = reason
+            self.validity.append(f"aborted: {reason}")
 
     def to_dict(self) -> dict[str, Any]:
         return json_ready(
@@ -103,6 +115,7 @@ CSV_COLUMNS = (
     ("attempt", "attempt"),
     ("file", "file"),
     ("valid", "valid"),
+    ("partial", "partial"),
     ("inferences", "inferences"),
     ("warmups", "warmups"),
     ("duration_s", "duration_s"),

@@ -16,8 +16,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from energybench import __version__
-from energybench.errors import DutError, EnergybenchError, RunError, UsageError, stop_reason
+from energybench.errors import DutError, RunError, UsageError, stop_reason
 from energybench.instruments.shutdown import ShutdownReport, shutdown_summary
+from energybench.runner.abort import ModeAborted
 from energybench.runner.accuracy import run_accuracy
 from energybench.runner.bench import Bench
 from energybench.runner.bench_lock import hold_bench
@@ -25,19 +26,20 @@ from energybench.runner.context import NullProgress, Progress, RunContext, RunOp
 from energybench.runner.dut_setup import DutSession, connect_dut
 from energybench.runner.instruments import open_instruments, open_supply
 from energybench.runner.mlc_format import not_valid_lines
-from energybench.runner.performance import ModeAborted, run_performance
+from energybench.runner.performance import run_performance
 from energybench.runner.results import ModeResult, write_csv, write_json
 from energybench.runner.runlog import RunLog
 from energybench.runner.stream_mode import run_stream_mode
 from energybench.transport.interrupts import deferred_interrupt
 from energybench.workloads.dataset import Dataset, load_dataset
-from energybench.workloads.definitions import Workload, load_workload
+from energybench.workloads.definitions import MODES, Mode, Workload, load_workload
 from energybench.workloads.stream_dataset import StreamDataset
 
 log = logging.getLogger(__name__)
 
-RUN_MODES = ("performance", "accuracy", "energy", "all")
-ALL_ORDER = ("performance", "accuracy", "energy")  # energy last: it switches the supply off
+RUN_MODES = (*MODES, "all")
+# `all` runs energy last: it switches the supply off
+ALL_ORDER: tuple[Mode, ...] = (*(m for m in MODES if m != "energy"), "energy")
 MODEL_ALIASES = {"ic02": "ic01"}
 
 
@@ -124,33 +126,43 @@ def _check_model(ctx: RunContext, dut: DutSession) -> None:
         )
 
 
-def _run_mode(ctx: RunContext, mode: str, last_build: str | None) -> ModeResult:
+def _run_mode(ctx: RunContext, mode: str, last_build: str | None, result: ModeResult) -> None:
+    """Open what ``mode`` needs, run it into ``result``, leave the bench safe."""
     if mode == "energy":
-        from energybench.runner.energy import run_energy  # needs the acquisition layer
+        _run_energy(ctx, last_build, result)
+    else:
+        _run_dut_mode(ctx, mode, last_build, result)
 
-        instruments = open_instruments(ctx.bench)
-        dut = None
-        try:
-            with ctx.runlog.instrument_exchanges():
-                ctx.provenance["meter"] = instruments.meter_info
-                ctx.provenance["supply"] = instruments.supply_info or None
-                instruments.power_on()
-                settle = float(
-                    instruments.option("settle_s", 0.0 if not instruments.powered else 0.2)
-                )
-                time.sleep(settle)
-                dut = _connect(ctx, mode, last_build)
-                ctx.provenance["dut"] = dut.describe()
-                if ctx.workload.streaming:
-                    from energybench.runner.stream_energy import run_stream_energy
 
-                    return run_stream_energy(ctx, dut, instruments)
-                return run_energy(ctx, dut, instruments)
-        finally:
-            if dut is not None:
-                dut.close()
-            with ctx.runlog.instrument_exchanges():  # the shutdown's exchanges are logged too
-                _record_shutdown(ctx, "instruments shut down", instruments.close())
+def _run_energy(ctx: RunContext, last_build: str | None, result: ModeResult) -> None:
+    """Energy mode: the meter (and supply) opened and powered, then the DUT."""
+    from energybench.runner.energy_infer import run_energy  # needs the acquisition layer
+    from energybench.runner.stream_energy import run_stream_energy
+
+    instruments = open_instruments(ctx.bench)
+    dut = None
+    try:
+        with ctx.runlog.instrument_exchanges():
+            ctx.provenance["meter"] = instruments.meter_info
+            ctx.provenance["supply"] = instruments.supply_info or None
+            instruments.power_on()
+            time.sleep(float(instruments.option("settle_s", 0.2 if instruments.powered else 0.0)))
+            dut = _connect(ctx, "energy", last_build)
+            ctx.provenance["dut"] = dut.describe()
+            if ctx.workload.streaming:
+                run_stream_energy(ctx, dut, instruments, result)
+            else:
+                run_energy(ctx, dut, instruments, result)
+    finally:
+        if dut is not None:
+            dut.close()
+        with ctx.runlog.instrument_exchanges():  # the shutdown's exchanges are logged too
+            _record_shutdown(ctx, "instruments shut down", instruments.close())
+
+
+def _run_dut_mode(ctx: RunContext, mode: str, last_build: str | None, result: ModeResult) -> None:
+    """Performance or accuracy: the DUT alone (its rail switched on when the bench's supply
+    powers it)."""
     supply = open_supply(ctx.bench)  # a rail the bench's SMU powers: on in every mode
     try:
         if supply is not None:
@@ -162,10 +174,11 @@ def _run_mode(ctx: RunContext, mode: str, last_build: str | None) -> ModeResult:
         try:
             ctx.provenance["dut"] = dut.describe()
             if ctx.workload.streaming:
-                return run_stream_mode(ctx, dut, mode)
-            if mode == "performance":
-                return run_performance(ctx, dut)
-            return run_accuracy(ctx, dut)
+                run_stream_mode(ctx, dut, mode, result)
+            elif mode == "performance":
+                run_performance(ctx, dut, result)
+            else:
+                run_accuracy(ctx, dut, result)
         finally:
             dut.close()
     finally:
@@ -236,12 +249,36 @@ def _dataset_provenance(dataset: Dataset | StreamDataset) -> dict:
     return info
 
 
-def _aborted(workload: str, mode: str, reason: str) -> ModeResult:
-    """The result of a mode that stopped before producing its own: results.txt says why."""
-    result = ModeResult(workload, mode, aborted=reason)
-    result.validity.append(f"aborted: {reason}")
-    result.results_txt = not_valid_lines(result.validity)
-    return result
+def _stopped(result: ModeResult, reason: str) -> None:
+    """A mode that raised: its reason recorded once, never valid, and results.txt says why
+    (written from the validity when the mode ended before writing it)."""
+    known = result.aborted is not None
+    result.abort(reason)
+    result.valid = False
+    if not result.results_txt:
+        result.results_txt = not_valid_lines(result.validity)
+    elif not known:
+        result.results_txt += not_valid_lines([f"aborted: {reason}"])
+
+
+def _write(
+    result: ModeResult, ctx: RunContext, started: datetime, *, failing: bool = False
+) -> None:
+    """results.txt/json/csv of a finished or stopped mode; while the mode's own exception
+    propagates (``failing``), a write failure is logged, never raised over it."""
+    ctx.provenance["started_utc"] = started.isoformat()
+    ctx.provenance["finished_utc"] = datetime.now(UTC).isoformat()
+    result.provenance = ctx.provenance
+    try:
+        write_folder(result)
+    except Exception as exc:
+        if not failing:
+            raise
+        log.error("writing the results of %s %s failed: %s", result.workload, result.mode, exc)
+    ctx.runlog.write(
+        "runner",
+        f"{result.mode}: {'valid' if result.valid else 'NOT valid'} {result.validity}",
+    )
 
 
 def write_folder(result: ModeResult) -> None:
@@ -306,26 +343,19 @@ def _run_modes(
             ctx.provenance = _provenance(bench, wl, dataset, options)
             started = datetime.now(UTC)
             runlog.write("runner", f"energybench {__version__}: {wl.name} {m} on {bench.name}")
+            result = ModeResult(wl.name, m, folder=folder)  # the modes fill it as they go
             try:
-                result = _run_mode(ctx, m, last_build)
-            except ModeAborted as exc:
-                result = _aborted(wl.name, m, exc.one_line())
-            except (EnergybenchError, KeyboardInterrupt) as exc:  # Terminated: SIGTERM/SIGHUP
-                reason = stop_reason(exc)
-                runlog.write("runner", f"{m} mode failed: {reason}")
-                failed = _aborted(wl.name, m, reason)
-                failed.folder = folder
-                failed.provenance = ctx.provenance
-                write_folder(failed)
-                raise
-            result.folder = folder
-            ctx.provenance["started_utc"] = started.isoformat()
-            ctx.provenance["finished_utc"] = datetime.now(UTC).isoformat()
-            result.provenance = ctx.provenance
-            write_folder(result)
-            runlog.write(
-                "runner", f"{m}: {'valid' if result.valid else 'NOT valid'} {result.validity}"
-            )
+                _run_mode(ctx, m, last_build, result)
+            except BaseException as exc:  # Ctrl-C and signals too: what was measured is kept
+                reason, failing = stop_reason(exc), not isinstance(exc, ModeAborted)
+                if failing:
+                    runlog.write("runner", f"{m} mode failed: {reason}")
+                _stopped(result, reason)
+                _write(result, ctx, started, failing=failing)
+                if failing:
+                    raise
+            else:
+                _write(result, ctx, started)
         results.append(result)
         last_build = _build(m)
         if m == "performance" and result.valid:

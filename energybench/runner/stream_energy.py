@@ -7,23 +7,21 @@ stream energy and of the mean power, as the other workloads report theirs."""
 
 from __future__ import annotations
 
-import logging
+from dataclasses import dataclass
+from typing import Any
 
+from energybench.acquisition.recording import MAX_WINDOW_SAMPLES
+from energybench.analysis.window_analysis import QUIET_MAX_S
+from energybench.calibration.budget import K
 from energybench.dut.board import LIST_TIMEOUT_S
 from energybench.errors import ConfigError, DutError
+from energybench.runner.abort import ModeAborted
 from energybench.runner.context import RunContext
 from energybench.runner.dut_setup import DutSession, identify_dut
-from energybench.runner.energy import _Energy
+from energybench.runner.energy import EnergyMode
+from energybench.runner.energy_figures import EnergySummary
 from energybench.runner.instruments import BenchInstruments
-from energybench.runner.measure import (
-    QUIET_MAX_S,
-    Measured,
-    StreamMeasurer,
-    TriggeredMeasurer,
-    dut_problems,
-)
-from energybench.runner.performance import ModeAborted
-from energybench.runner.recording import MAX_WINDOW_SAMPLES
+from energybench.runner.measurer import STREAM_WINDOW, Measurer
 from energybench.runner.results import ModeResult, WindowRecord
 from energybench.runner.stream_mode import fill_record, prepare, stream_figures, streams_for
 from energybench.runner.stream_step import (
@@ -35,26 +33,53 @@ from energybench.runner.stream_step import (
 )
 from energybench.workloads.sww import SwwTruth
 
-log = logging.getLogger(__name__)
 
-# figures of the generic energy mode that mean something else for one stream
-_RENAMED = {
-    "median_energy_per_inference_j": "stream_energy_j",
-    "energy_per_inference_uncertainty_j": "stream_energy_uncertainty_j",
-}
-# latency_s: the window rows carry the frame processing time, not a per-inference latency
-_DROPPED = (
-    "window_energy_per_inference_j",
-    "probe_latency_s",
-    "inferences_per_window",
-    "latency_s",
-)
+@dataclass(frozen=True)
+class StreamAttempt:
+    """Steps 2-8 of one stream inside the window (step 1, ``dut stop``, before it opens)."""
+
+    ctx: RunContext
+    dut: DutSession
+    truth: SwwTruth
+    inferences: int = 1
+    warmups: int = 0
+
+    @property
+    def file(self) -> str:
+        return self.truth.wav_file
+
+    @property
+    def expected_s(self) -> float:
+        return self.truth.length_s + SETTLE_S
+
+    def prepare(self, record: WindowRecord) -> bool:
+        try:
+            stop_if_streaming(self.dut, self.ctx.runlog)  # its pulse stays outside the window
+        except DutError as exc:
+            record.invalidate(f"DUT error before the stream: {exc}")
+            self.dut.client.link.resync()
+            return False
+        return True
+
+    def drive(self) -> StreamOutcome:
+        return run_streaming(self.dut, self.truth, runlog=self.ctx.runlog)
+
+    def fill(self, record: WindowRecord, activity: StreamOutcome | None) -> None:
+        if activity is not None:
+            fill_record(record, activity)
+
+    def retry(self, record: WindowRecord) -> StreamAttempt:
+        return self
 
 
-class _StreamEnergy(_Energy):
-    PROBE_WINDOWS = 0  # one stream, no probe
+class StreamPlan:
+    """One window: the first stream of the truth file."""
 
-    def __init__(self, ctx: RunContext, dut: DutSession, instruments: BenchInstruments) -> None:
+    noun = "stream"
+    end = STREAM_WINDOW
+    probe_windows = 0  # one stream, no probe
+
+    def __init__(self, ctx: RunContext, dut: DutSession) -> None:
         if ctx.bench.sync.mode == "hw_trigger_start":
             raise ConfigError(
                 "a start-only trigger cannot delimit a stream: its end is the stop pulse, and "
@@ -62,18 +87,18 @@ class _StreamEnergy(_Energy):
                 "digital_channel, event_marker or analog_channel)",
                 context="sync.mode",
             )
-        super().__init__(ctx, dut, instruments)
-        if isinstance(self.measurer, TriggeredMeasurer):
-            self.measurer.require_both_edges = True
-        if isinstance(self.measurer, StreamMeasurer):
-            self._check_window_fits(self.measurer.request.sample_rate_hz)
-        self.outcome: StreamOutcome | None = None
+        self.ctx, self.dut = ctx, dut
+        (self.truth,) = streams_for(ctx, "energy")
+        self.outcomes: list[StreamOutcome] = []  # the valid stream's
 
-    def _check_window_fits(self, rate_hz: float) -> None:
+    def check(self, measurer: Measurer) -> None:
         """The stream's window (start .. the quiet samples after the replies that follow the
         stop pulse) must fit the in-memory window limit: refused before a stream whose window
         could not be analysed (the official one lasts 20 minutes)."""
-        (truth,) = streams_for(self.ctx, "energy")
+        rate_hz = measurer.stream_rate_hz
+        if rate_hz is None:
+            return
+        truth = self.truth
         streamed_s = truth.length_s + SETTLE_S
         span_s = (
             streamed_s
@@ -90,95 +115,52 @@ class _StreamEnergy(_Energy):
                 context="meter.sample_rate_hz",
             )
 
-    def _check_dut_after_power_cycle(self) -> None:
-        """The rebooted DUT answers ``name``/``profile`` (the sww01 firmware has no
-        timestamp-mode banner to check)."""
-        identify_dut(self.dut.client)
-
-    def _step(self, truth: SwwTruth):
-        """Steps 2-8 of the stream inside the measured interval; failures become problems."""
-
-        def step(out: Measured) -> None:
-            with dut_problems(out):
-                self.outcome = run_streaming(self.dut, truth, runlog=self.ctx.runlog)
-
-        return step
-
-    def stream(self, truth: SwwTruth) -> WindowRecord:
-        opts = self.ctx.options
-        expected_s = truth.length_s + SETTLE_S
-        record = None
-        for attempt in range(opts.max_attempts):
-            record = WindowRecord(0, attempt, truth.wav_file, 1, 0)
-            self.result.windows.append(record)
-            self.outcome = None
-            try:
-                stop_if_streaming(self.dut, self.ctx.runlog)  # step 1: before the window opens
-            except DutError as exc:
-                record.invalidate(f"DUT error before the stream: {exc}")
-                self.dut.client.link.resync()
-                continue
-            try:
-                measured = self.measurer.measure(
-                    1, 0, expected_s, opts.infer_timeout(expected_s), step=self._step(truth)
-                )
-            except BaseException as exc:  # the mode ends here; the attempt is not a result
-                record.invalidate(f"not completed: {type(exc).__name__}: {exc}")
-                raise
-            self._fill(record, measured)
-            if self.outcome is not None:
-                fill_record(record, self.outcome)
-            if record.valid:
-                return record
-            self.ctx.runlog.write("runner", f"stream attempt {attempt} invalid: {record.problems}")
-            self.ctx.progress.note(f"stream invalid, re-running: {record.problems[0]}")
-            self._recover(measured)
-        if record is None:
-            raise ModeAborted("max_attempts must be >= 1", context="max_attempts")
-        return record
-
-    def _prepare(self) -> None:
-        prepare(self.ctx, self.dut, self.result)
+    def prepare(self, mode: EnergyMode) -> None:
+        prepare(self.ctx, self.dut, mode.result)
         self.ctx.progress.start(f"{self.ctx.workload.name} energy", 1)
 
-    def _measure_all(self) -> None:
-        (truth,) = streams_for(self.ctx, "energy")
-        record = self.stream(truth)
+    def measure_all(self, mode: EnergyMode) -> None:
+        record, outcome = mode.slot(0, StreamAttempt(self.ctx, self.dut, self.truth))
         if not record.valid:
             raise ModeAborted(
                 f"the stream failed {self.ctx.options.max_attempts} attempt(s); last: "
                 + "; ".join(record.problems)
             )
+        self.outcomes = [outcome]
         self.ctx.progress.advance()
 
-    def _finish(self) -> None:
-        super()._finish()
-        self._stream_figures()
+    def check_after_power_cycle(self, dut: DutSession) -> None:
+        """The rebooted DUT answers ``name``/``profile`` (the sww01 firmware has no
+        timestamp-mode banner to check)."""
+        identify_dut(dut.client)
 
-    def _extra_results_txt(self) -> str:
-        outcomes = [self.outcome] if self.outcome is not None and self.result.valid_windows else []
-        return stream_figures(self.ctx, self.result, outcomes)
+    def figures(self, mode: EnergyMode, summary: EnergySummary) -> dict[str, Any]:
+        """The stream's energy (one "inference") and the mean power, each with its expanded
+        uncertainty; the window rows carry the frame processing time, not a latency."""
+        (window,) = summary.windows
+        figures: dict[str, Any] = {
+            "stream_energy_j": summary.median_per_inference_j,
+            "stream_energy_uncertainty_j": summary.uncertainty_j,
+            "coverage_factor": int(K),
+            "mean_power_w": summary.mean_power_w,
+            "stream_duration_s": window.duration_s,  # start to stop pulse (meter)
+        }
+        if window.energy_uncertainty_j is not None and window.duration_s:
+            figures["mean_power_uncertainty_w"] = window.energy_uncertainty_j / window.duration_s
+        return figures
 
-    def _stream_figures(self) -> None:
-        """The generic per-inference figures renamed for one stream; the mean power's
-        expanded uncertainty from the stream energy's."""
-        figures = self.result.figures
-        for old, new in _RENAMED.items():
-            if old in figures:
-                figures[new] = figures.pop(old)
-        for key in _DROPPED:
-            figures.pop(key, None)
-        valid = self.result.valid_windows
-        if valid:
-            figures["stream_duration_s"] = valid[0].duration_s  # start to stop pulse (meter)
-        if valid and valid[0].energy_uncertainty_j is not None and valid[0].duration_s:
-            figures["mean_power_uncertainty_w"] = (
-                valid[0].energy_uncertainty_j / valid[0].duration_s
-            )
+    def results_lines(self, mode: EnergyMode) -> str:
+        return stream_figures(self.ctx, mode.result, self.outcomes)
 
 
 def run_stream_energy(
-    ctx: RunContext, dut: DutSession, instruments: BenchInstruments
+    ctx: RunContext,
+    dut: DutSession,
+    instruments: BenchInstruments,
+    result: ModeResult | None = None,
 ) -> ModeResult:
-    """Energy mode of a stream workload on an open bench (instruments powered, DUT connected)."""
-    return _StreamEnergy(ctx, dut, instruments).run()
+    """Energy mode of a stream workload on an open bench (instruments powered, DUT connected),
+    into ``result`` (the orchestrator's, so an interrupted run keeps what was measured)."""
+    plan = StreamPlan(ctx, dut)
+    result = result if result is not None else ModeResult(ctx.workload.name, "energy")
+    return EnergyMode(ctx, dut, instruments, plan, result).run()

@@ -11,10 +11,11 @@ import logging
 import statistics
 
 from energybench.errors import DutError, DutTimeoutError
+from energybench.runner.abort import ModeAborted, ends_early, measuring
 from energybench.runner.context import RunContext
 from energybench.runner.dut_setup import DutSession
 from energybench.runner.mlc_format import not_valid_lines, sww_results_lines
-from energybench.runner.performance import ModeAborted, check_alive
+from energybench.runner.performance import check_alive
 from energybench.runner.results import ModeResult, WindowRecord
 from energybench.runner.stream_step import (
     StreamOutcome,
@@ -58,16 +59,19 @@ def stream_once(
     for attempt in range(ctx.options.max_attempts):
         record = WindowRecord(slot, attempt, truth.wav_file, 1, 0)
         result.windows.append(record)
-        outcome = None
-        try:
-            stop_if_streaming(dut, ctx.runlog)
-            outcome = run_streaming(dut, truth, runlog=ctx.runlog)
-        except DutTimeoutError as exc:
-            record.invalidate(f"DUT timeout: {exc}")
+        outcome, timed_out = None, False
+        with measuring(record):
+            try:
+                stop_if_streaming(dut, ctx.runlog)
+                outcome = run_streaming(dut, truth, runlog=ctx.runlog)
+            except DutTimeoutError as exc:
+                record.invalidate(f"DUT timeout: {exc}")
+                timed_out = True
+            except DutError as exc:
+                record.invalidate(f"DUT error: {exc}")
+                dut.client.link.resync()
+        if timed_out:
             check_alive(dut)
-        except DutError as exc:
-            record.invalidate(f"DUT error: {exc}")
-            dut.client.link.resync()
         if outcome is not None:
             record.duration_s = outcome.host_s
             fill_record(record, outcome)
@@ -149,32 +153,29 @@ def stream_figures(ctx: RunContext, result: ModeResult, outcomes: list[StreamOut
     return sww_results_lines(tp, fn, fp, duty, period, throughput) if scored else ""
 
 
-def _finish(result: ModeResult) -> ModeResult:
-    result.results_txt += not_valid_lines(result.validity)
-    result.valid = not result.validity
-    return result
-
-
-def run_stream_mode(ctx: RunContext, dut: DutSession, mode: str) -> ModeResult:
-    """Accuracy or performance mode of a stream workload (energy: runner/stream_energy.py)."""
-    result = ModeResult(ctx.workload.name, mode)
+def run_stream_mode(
+    ctx: RunContext, dut: DutSession, mode: str, result: ModeResult | None = None
+) -> ModeResult:
+    """Accuracy or performance mode of a stream workload (energy: runner/stream_energy.py),
+    into ``result`` (the orchestrator's, so an interrupted run keeps what was measured)."""
+    result = result if result is not None else ModeResult(ctx.workload.name, mode)
     prepare(ctx, dut, result)
     streams = streams_for(ctx, mode)
     ctx.progress.start(f"{ctx.workload.name} {mode}", len(streams))
     outcomes: list[StreamOutcome] = []
     try:
-        for slot, truth in enumerate(streams):
-            record, outcome = stream_once(ctx, dut, result, slot, truth)
-            if not record.valid or outcome is None:
-                raise ModeAborted(
-                    f"stream {truth.wav_file} failed {ctx.options.max_attempts} attempt(s); "
-                    "last: " + "; ".join(record.problems)
-                )
-            outcomes.append(outcome)
-            ctx.progress.advance()
-    except ModeAborted as exc:
-        result.aborted = exc.one_line()
-        result.validity.append(f"aborted: {result.aborted}")
-        ctx.runlog.write("runner", f"{mode} mode aborted: {result.aborted}")
-    result.results_txt += stream_figures(ctx, result, outcomes)
-    return _finish(result)
+        with ends_early(result, ctx.runlog):
+            for slot, truth in enumerate(streams):
+                record, outcome = stream_once(ctx, dut, result, slot, truth)
+                if not record.valid or outcome is None:
+                    raise ModeAborted(
+                        f"stream {truth.wav_file} failed {ctx.options.max_attempts} "
+                        "attempt(s); last: " + "; ".join(record.problems)
+                    )
+                outcomes.append(outcome)
+                ctx.progress.advance()
+    finally:  # also when the run is interrupted: the streams so far are summarised
+        result.results_txt += stream_figures(ctx, result, outcomes)
+        result.results_txt += not_valid_lines(result.validity)
+        result.valid = not result.validity
+    return result

@@ -1,9 +1,10 @@
-"""The run's recording sink: every chunk goes to the JLS file as it arrives (a crash leaves a
-readable file), and the chunks of the window being measured are also kept in memory so the
-window is analysed (and re-run if invalid) before the next one starts.
+"""Raw data on disk as it arrives. :class:`RecordingSink`: a stream's sink writing every chunk
+to a JLS file (CSV for a rate JLS cannot store) at once, so a crash leaves a readable file, and
+keeping the chunks of the window being measured in memory so the window is analysed (and re-run
+if invalid) before the next one starts. :func:`write_capture`: one triggered capture, whole.
 
 Memory: one window's samples (current + voltage float32 + lines), e.g. 11 s at 1 MS/s ≈ 100 MB;
-the runner refuses rates that would need more than :data:`MAX_WINDOW_SAMPLES`.
+a window needing more than :data:`MAX_WINDOW_SAMPLES` is refused.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from energybench.analysis.trace import (
 from energybench.errors import AcquisitionError
 from energybench.traces.continuity import GAP_WRITE_SAMPLES, MAX_GAP_S, gap_before, max_gap_samples
 from energybench.traces.csv_io import metadata_line
+from energybench.transport.interrupts import deferred_interrupt
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,7 @@ class RecordingSink:
         *,
         sample_kind: SampleKind | Callable[[], SampleKind] = "point",
         source: SourceInfo | None = None,
+        metadata: dict | None = None,
     ) -> None:
         self.path = Path(path)
         self._kind = sample_kind
@@ -55,7 +58,8 @@ class RecordingSink:
         self.sample_kind: SampleKind = "point" if callable(sample_kind) else sample_kind
         self.rate_hz: float | None = None
         self.digital_names: tuple[str, ...] = ()
-        self.metadata: dict = {}  # written into the file when it is created (the run's plan)
+        # written into the file when it is created (e.g. the run's plan of windows)
+        self.metadata: dict = dict(metadata or {})
 
     # ---- ChunkSink -------------------------------------------------------------------------
     def append(self, chunk: TraceChunk) -> None:
@@ -249,3 +253,39 @@ class CsvStreamWriter:
             self._file.write(metadata_line({"closed": closed}))
         finally:
             self._file.close()
+
+
+def _float32_exact(trace: Trace) -> bool:
+    """Whether every current and voltage sample is a float32 value (JLS stores float32)."""
+    for chunk in trace.chunks():
+        for values in (chunk.current_a, chunk.voltage_array()):
+            x = np.asarray(values)
+            if x.dtype != np.float32 and not np.array_equal(
+                x.astype(np.float32), x, equal_nan=True
+            ):
+                return False
+    return True
+
+
+def write_capture(trace: Trace, path: Path, metadata: dict | None = None) -> Path | None:
+    """Write a capture losslessly, so a re-analysis reproduces the window's figures: as JLS
+    when its rate is an integer and its samples float32 values (what JLS stores), else as CSV
+    (17 significant digits); with ``metadata`` (how its window is found) inside the file.
+    None when it could not be written (logged: the figures stand, the caller flags the file).
+    A stop signal waits until the file is complete (it holds measured data)."""
+    with deferred_interrupt():
+        return _write_capture(trace, path, metadata)
+
+
+def _write_capture(trace: Trace, path: Path, metadata: dict | None) -> Path | None:
+    try:
+        if float(trace.sample_rate_hz).is_integer() and _float32_exact(trace):
+            from energybench.traces.jls_writer import write_jls
+
+            return write_jls(path.with_suffix(".jls"), trace, metadata=metadata)
+        from energybench.traces.csv_io import write_csv
+
+        return write_csv(path.with_suffix(".csv"), trace, metadata=metadata)
+    except Exception as exc:
+        log.error("cannot record the capture to %s: %s", path, exc)
+        return None

@@ -1,0 +1,170 @@
+"""The figures of an energy mode: one window attempt's record from what the meter measured
+(energy, power, latency, missing samples, minimum duration, the expanded uncertainty of its
+energy from the budget, its plot), and the summary of the valid windows (median per inference
+with its expanded uncertainty), which a window plan then names."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from energybench.calibration.budget import (
+    MeterBudget,
+    WindowBudget,
+    median_expanded_uncertainty,
+    uncertainty_components,
+    window_budget,
+)
+from energybench.runner.context import RunOptions
+from energybench.runner.measurer import Measured
+from energybench.runner.mlc_format import EnergyWindow
+from energybench.runner.plots import plot_window
+from energybench.runner.results import WindowRecord
+
+
+def record_window(record: WindowRecord, measured: Measured, options: RunOptions) -> None:
+    """The meter's figures of one attempt into its record, and what makes it invalid."""
+    for problem in measured.problems:
+        record.invalidate(problem)
+    record.edge_source = measured.edge_source
+    record.raw_file = measured.raw_file
+    if measured.interval_ids is not None:
+        record.interval_ids = list(measured.interval_ids)
+    w = measured.window
+    if w is None:
+        if record.valid:
+            record.invalidate("no window was measured")
+        return
+    record.start_position, record.stop_position = w.start_position, w.stop_position
+    record.duration_s = w.duration_s
+    record.energy_j = w.energy_j
+    record.energy_per_inference_j = w.energy_per_inference_j
+    record.mean_power_w = w.mean_power_w
+    record.mean_current_a = w.mean_current_a
+    record.latency_s = w.latency_s
+    record.missing_samples = w.missing_samples
+    record.start_s = measured.start_s
+    record.stop_s = (measured.start_s or 0.0) + w.duration_s
+    if w.missing_samples > options.max_dropped_samples:
+        record.invalidate(f"{w.missing_samples} samples missing in the window")
+    if w.duration_s < options.min_window_s:
+        record.invalidate(f"window lasted {w.duration_s:.3f} s < {options.min_window_s:g} s")
+
+
+def record_uncertainty(
+    record: WindowRecord,
+    measured: Measured,
+    meter: MeterBudget,
+    notes: list[str],
+) -> WindowBudget | None:
+    """The expanded uncertainty (k=2) of the window energy into the record; its budget, None
+    when no window was measured."""
+    w, trace = measured.window, measured.trace
+    if w is None or trace is None:
+        return None
+    budget = window_budget(
+        meter.profile,
+        energy_j=w.energy_j,
+        duration_s=w.duration_s,
+        mean_current_a=w.mean_current_a,
+        mean_voltage_v=w.mean_power_w / w.mean_current_a if w.mean_current_a else 0.0,
+        current_range_a=measured.current_range_a,
+        sample_rate_hz=trace.sample_rate_hz,
+        notes=notes,
+    )
+    record.energy_uncertainty_j = budget.expanded_j
+    return budget
+
+
+def budget_terms(budget: WindowBudget, meter: MeterBudget) -> dict[str, Any]:
+    """A window budget's terms (J) as results.json lists them."""
+    return {
+        "current": budget.current_j,
+        "voltage": budget.voltage_j,
+        "timebase": budget.timebase_j,
+        "edges": budget.edges_j,
+        "combined_standard": budget.standard_j,
+        "expanded_k2": budget.expanded_j,
+        "profile": meter.source,
+    }
+
+
+def record_plot(record: WindowRecord, measured: Measured, path: Path, title: str) -> None:
+    """A PNG of the window (its verdict in the title) beside the results."""
+    trace, w = measured.trace, measured.window
+    if trace is None or trace.n_samples <= 1:
+        return
+    verdict = "valid" if record.valid else "INVALID"
+    png = plot_window(
+        path,
+        trace,
+        w.start_position if w else None,
+        w.stop_position if w else None,
+        f"{title} — {verdict}",
+    )
+    record.plot = png.name if png else None
+
+
+@dataclass(frozen=True)
+class WindowSetup:
+    """What a window's uncertainty rests on: its budget, the current range in use (None: the
+    widest) and the calibration record applied (None: none)."""
+
+    budget: WindowBudget
+    current_range_a: float | None
+    calibration_id: str | None
+
+
+@dataclass(frozen=True)
+class EnergySummary:
+    """The valid windows' energy figures, before a window plan names them."""
+
+    windows: tuple[WindowRecord, ...]
+    per_inference_j: tuple[float, ...]  # per window
+    median_per_inference_j: float
+    uncertainty_j: float  # expanded (k=2), of the median per inference
+    components: dict[str, float | int]  # its standard terms kept apart (compare needs them)
+    mean_power_w: float  # median over the windows
+    latency_s: float  # median over the windows
+
+    def results_windows(self) -> list[EnergyWindow]:
+        """The windows as results.txt lists them."""
+        return [
+            EnergyWindow(_f(w.duration_s), w.inferences, _f(w.energy_j), w.energy_uncertainty_j)
+            for w in self.windows
+        ]
+
+
+def summarize(
+    valid: Sequence[WindowRecord], budgets: Sequence[WindowBudget]
+) -> EnergySummary | None:
+    """Median figures of the valid windows (``budgets``: theirs, in order); the uncertainty
+    combines their budgets (per inference) with the spread of the windows."""
+    if not valid:
+        return None
+    per_inf = tuple(_f(w.energy_per_inference_j) for w in valid)
+    n = [w.inferences for w in valid]
+    return EnergySummary(
+        windows=tuple(valid),
+        per_inference_j=per_inf,
+        median_per_inference_j=statistics.median(per_inf),
+        uncertainty_j=median_expanded_uncertainty(
+            list(per_inf), [b.standard_j / k for b, k in zip(budgets, n, strict=True)]
+        ),
+        components=uncertainty_components(
+            list(per_inf),
+            [b.systematic_j / k for b, k in zip(budgets, n, strict=True)],
+            [b.edges_j / k for b, k in zip(budgets, n, strict=True)],
+        ),
+        mean_power_w=statistics.median(_f(w.mean_power_w) for w in valid),
+        latency_s=statistics.median(_f(w.latency_s) for w in valid),
+    )
+
+
+def _f(value: float | None) -> float:
+    """A figure every valid window has (NaN if one ever did not)."""
+    return math.nan if value is None else value
