@@ -180,27 +180,31 @@ def test_wrong_workload_firmware_is_refused(tmp_path) -> None:
         run_workload(lab_bench(lab, None), "ic01", "performance", root, tmp_path / "r")
 
 
-def test_flash_hook_switches_builds_for_all_modes(tmp_path) -> None:
+@pytest.mark.parametrize("mode", ["performance", "accuracy"])
+def test_flash_hook_switches_builds_for_all_modes(tmp_path, mode) -> None:
     """`all` without a meter-free bench still runs performance and accuracy first; the flash
-    hook is called before the mode that needs the other build."""
+    hook is called before the mode that needs the other build, with the build's name: the DUT
+    on the energy build is flashed with "performance" for accuracy mode too (never
+    "accuracy", which no bench file's [dut] flash has a command for)."""
     root = standin(tmp_path, "kws01", files=5)
     flashed = []
     with VirtualLab("fast-m33", mode="energy", workload="kws01") as lab:
 
-        def flash(mode: str) -> None:
-            flashed.append(mode)
-            lab.flash(mode)
+        def flash(build: str) -> None:
+            flashed.append(build)
+            lab.flash(build)
 
         (result,) = run_workload(
             lab_bench(lab, None),
             "kws01",
-            "performance",
+            mode,
             root,
             tmp_path / "r",
             options=RunOptions(flash=flash),
         )
     assert flashed == ["performance"]
-    assert result.valid
+    assert result.valid, result.validity
+    assert "flashing the performance build" in (result.folder / "log.txt").read_text()
 
 
 def test_performance_powers_the_rail_from_the_bench_supply(tmp_path) -> None:

@@ -109,8 +109,8 @@ def _connect(ctx: RunContext, mode: str, last_build: str | None = None) -> DutSe
     except DutError as exc:
         if ctx.options.flash is None or exc.context != "timestamp mode":
             raise
-        ctx.runlog.write("runner", f"{exc.message}; flashing the {mode} build")
-        ctx.options.flash(mode)
+        ctx.runlog.write("runner", f"{exc.message}; flashing the {_build(mode)} build")
+        ctx.options.flash(_build(mode))
         dut = connect_dut(ctx.bench, mode, ctx.runlog, timeout_s=ctx.options.dut_timeout_s)
     _check_model(ctx, dut)
     return dut
