@@ -163,3 +163,14 @@ class InterfaceBoardLink(_LinkBase):
             lines.append(text)
             if text == READY:
                 return lines
+
+
+def open_link(
+    port: str, baud_rate: int, *, via_board: bool, on_exchange: ExchangeHook | None = None
+) -> DirectLink | InterfaceBoardLink:
+    """Open the serial port ``port`` (a VISA ASRL resource or a device path) as a direct DUT
+    link, or as the interface board relaying to the DUT."""
+    from energybench.transport import open_transport
+
+    transport = open_transport(port, baud_rate=baud_rate)
+    return (InterfaceBoardLink if via_board else DirectLink)(transport, on_exchange)

@@ -14,12 +14,11 @@ from dataclasses import dataclass
 
 from energybench.dut.board import BoardClient
 from energybench.dut.client import DutClient, DutIdentity
-from energybench.dut.link import DirectLink, InterfaceBoardLink
+from energybench.dut.link import InterfaceBoardLink, open_link
 from energybench.dut.sww import SwwClient
 from energybench.errors import ConfigError, DutError, EnergybenchError
 from energybench.runner.bench import Bench
 from energybench.runner.runlog import RunLog
-from energybench.transport import open_transport
 
 log = logging.getLogger(__name__)
 
@@ -102,17 +101,15 @@ def connect_dut(
                 f"bench {bench.name!r} has no interface board ({needs} the DUT through it)",
                 context="interface",
             )
-        port = bench.interface.port
-        transport = open_transport(port, baud_rate=bench.interface.baud_for(mode))
-        link: DirectLink | InterfaceBoardLink = InterfaceBoardLink(transport, hook)
+        link = open_link(
+            bench.interface.port, bench.interface.baud_for(mode), via_board=True, on_exchange=hook
+        )
         kind = "interface board"
     else:
-        port = bench.dut.port
-        transport = open_transport(port, baud_rate=baud)
-        link = DirectLink(transport, hook)
+        link = open_link(bench.dut.port, baud, via_board=False, on_exchange=hook)
         kind = "direct"
     if runlog is not None:
-        runlog.skip_resources.add(transport.resource)
+        runlog.skip_resources.add(link.name)  # its exchanges are logged by the hook
     client = (
         SwwClient(link, timeout_s=timeout_s) if stream else DutClient(link, timeout_s=timeout_s)
     )
