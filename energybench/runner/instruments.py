@@ -17,7 +17,6 @@ from energybench.instruments.capabilities import (
     TriggeredMeter,
 )
 from energybench.instruments.registry import load_driver
-from energybench.instruments.scpi import SafetyLimits
 from energybench.instruments.shutdown import (
     CONFIRM_STEP,
     ShutdownReport,
@@ -25,9 +24,10 @@ from energybench.instruments.shutdown import (
     confirm_output_off,
     run_shutdown_steps,
 )
+from energybench.instruments.supply_limits import SafetyLimits
 from energybench.runner.bench import Bench, InstrumentConfig
 from energybench.runner.bench_schema import RUNNER_OPTIONS  # the rest goes to open()
-from energybench.transport import deferred_interrupt
+from energybench.transport.interrupts import deferred_interrupt
 
 log = logging.getLogger(__name__)
 
