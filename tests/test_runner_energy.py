@@ -4,8 +4,12 @@ failure paths (hung DUT, dropped connection, dropped chunk)."""
 
 from __future__ import annotations
 
+import csv
 import json
+import os
 import re
+import signal
+import threading
 import time
 
 import pytest
@@ -80,6 +84,12 @@ def test_energy_ideal_matches_ground_truth(tmp_path, meter) -> None:
     for name in ("log.txt", "results.txt", "results.json", "results.csv"):
         assert (folder / name).is_file()
     assert len(list(folder.glob("energy_inf_*.png"))) == 5
+    if "capture_files" in result.figures:  # triggered: the probe's and each window's capture
+        names = result.figures["capture_files"]
+        assert names[0].startswith("capture_probe_a0.") and len(names) == 6
+        assert all((folder / name).is_file() for name in names)
+    else:  # streaming: one recording of the whole mode
+        assert (folder / result.figures["trace_file"]).is_file()
     saved = json.loads((folder / "results.json").read_text())
     assert saved["figures"]["energy_per_inference_uncertainty_j"] > 0
     assert saved["provenance"]["energybench_version"]
@@ -252,3 +262,65 @@ def test_n6705c_elog_stream_with_the_vmeter_sync_channel(tmp_path) -> None:
     assert result.figures["trace_file"] == "trace.csv"
     trace = read_csv(result.folder / "trace.csv")
     assert trace.sample_kind == "bin" and "timestamp" in trace.digital_names
+
+
+def _saved(tmp_path):
+    (folder,) = (tmp_path / "runs").iterdir()
+    saved = json.loads((folder / "results.json").read_text())
+    with (folder / "results.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return folder, saved, rows
+
+
+def test_an_interrupted_energy_run_keeps_the_windows_it_measured(tmp_path) -> None:
+    """Ctrl-C after the second window: the run stops (the interrupt propagates) and its
+    folder holds both windows with their figures, the reason, and the raw trace."""
+
+    def arm(lab, sim):
+        def interrupt() -> None:
+            raise KeyboardInterrupt
+
+        return StepProgress({2: interrupt})  # 0: the probe, 1 and 2: windows 0 and 1
+
+    with pytest.raises(KeyboardInterrupt):
+        _energy_run(tmp_path, "sim_stream", progress=arm)
+    folder, saved, rows = _saved(tmp_path)
+    assert saved["aborted"] == "interrupted (Ctrl-C)" and saved["valid"] is False
+    windows = [(w["index"], w["valid"], w["partial"]) for w in saved["windows"]]
+    assert windows == [(0, True, False), (1, True, False)]
+    assert all(w["energy_per_inference_j"] > 0 for w in saved["windows"])
+    assert saved["figures"]["median_energy_per_inference_j"] > 0
+    assert [(r["window"], r["valid"], r["partial"]) for r in rows] == [
+        ("0", "True", "False"),
+        ("1", "True", "False"),
+    ]
+    assert float(rows[1]["energy_per_inference_j"]) == saved["windows"][1]["energy_per_inference_j"]
+    text = (folder / "results.txt").read_text()
+    assert "Energy data for trial 1" in text and "Energy data for trial 2" not in text
+    assert "ERROR: Not valid for submission.  aborted: interrupted (Ctrl-C)\n" in text
+    assert read_jls(folder / "trace.jls").n_samples > 0
+    assert "energy mode stopped: interrupted (Ctrl-C)" in (folder / "log.txt").read_text()
+
+
+def test_a_window_cut_mid_way_is_kept_as_partial(tmp_path) -> None:
+    """The DUT hangs inside window 2 (after its start pulse) and Ctrl-C arrives while the
+    runner waits for it: windows 0 and 1 stay valid, window 2 is recorded as partial."""
+
+    def arm(lab, sim):
+        def hang_then_ctrl_c() -> None:
+            lab.dut.faults.hang_on_infer = True
+            threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT)).start()
+
+        return StepProgress({2: hang_then_ctrl_c})
+
+    with pytest.raises(KeyboardInterrupt):
+        _energy_run(tmp_path, "sim_stream", progress=arm, options=RunOptions(infer_timeout_s=60.0))
+    folder, saved, rows = _saved(tmp_path)
+    assert saved["aborted"] == "interrupted (Ctrl-C)"
+    windows = [(w["index"], w["valid"], w["partial"]) for w in saved["windows"]]
+    assert windows == [(0, True, False), (1, True, False), (2, False, True)]
+    cut = saved["windows"][2]
+    assert cut["problems"] == ["not completed: interrupted (Ctrl-C)"]
+    assert cut["energy_j"] is None  # a cut window has no figures
+    assert [r["partial"] for r in rows] == ["False", "False", "True"]
+    assert "Energy data for trial 1" in (folder / "results.txt").read_text()

@@ -171,6 +171,37 @@ def test_performance_mode_aborted_by_a_silent_dut_keeps_its_attempts(tmp_path) -
     assert "DUT timeout" in saved["windows"][0]["problems"][0]
 
 
+def test_an_interrupted_performance_run_keeps_its_windows(tmp_path) -> None:
+    """Ctrl-C after the second window: the interrupt propagates, and the folder holds both
+    windows, the reason, and the MLC runner's own line for a short run."""
+    root = standin(tmp_path, "kws01", files=5)
+
+    def interrupt() -> None:
+        raise KeyboardInterrupt
+
+    with (
+        VirtualLab("fast-m33", mode="performance", workload="kws01") as lab,
+        pytest.raises(KeyboardInterrupt),
+    ):
+        run_workload(
+            lab_bench(lab, None),
+            "kws01",
+            "performance",
+            root,
+            tmp_path / "r",
+            progress=StepProgress({2: interrupt}),  # 0: the probe, 1 and 2: windows 0 and 1
+        )
+    (folder,) = (tmp_path / "r").iterdir()
+    saved = json.loads((folder / "results.json").read_text())
+    assert saved["aborted"] == "interrupted (Ctrl-C)" and saved["valid"] is False
+    assert [(w["index"], w["valid"]) for w in saved["windows"]] == [(0, True), (1, True)]
+    assert all(w["throughput_per_s"] > 0 for w in saved["windows"])
+    text = (folder / "results.txt").read_text()
+    assert "ERROR: Not valid for submission.  aborted: interrupted (Ctrl-C)\n" in text
+    assert "ERROR 1 - loop_count was not exactly 5." in text
+    assert len((folder / "results.csv").read_text().splitlines()) == 3  # header + 2 windows
+
+
 def test_wrong_workload_firmware_is_refused(tmp_path) -> None:
     root = standin(tmp_path, "ic01", files=5)
     with (

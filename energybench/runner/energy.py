@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from collections.abc import Iterable
 from typing import Any, Protocol
 
 from energybench.calibration.budget import MeterBudget
@@ -291,7 +290,9 @@ class EnergyMode:
             result.validity.append(f"raw trace incomplete: {recording.write_error}")
         if recording.captures:
             result.figures["capture_files"] = list(recording.captures)
-        result.notes.extend(_unrecorded(recording.unrecorded))
+        result.notes.extend(
+            f"capture of window {label} could not be recorded" for label in recording.unrecorded
+        )
 
     def _finish(self) -> None:
         result = self.result
@@ -321,7 +322,3 @@ class EnergyMode:
         result.results_txt += self.plan.results_lines(self)
         result.results_txt += not_valid_lines(result.validity)
         result.valid = not result.validity
-
-
-def _unrecorded(labels: Iterable[str]) -> list[str]:
-    return [f"capture of window {label} could not be recorded" for label in labels]
