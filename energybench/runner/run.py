@@ -348,8 +348,10 @@ def _run_modes(
                 _run_mode(ctx, m, last_build, result)
             except BaseException as exc:  # Ctrl-C and signals too: what was measured is kept
                 reason, failing = stop_reason(exc), not isinstance(exc, ModeAborted)
-                if failing:
-                    runlog.write("runner", f"{m} mode failed: {reason}")
+                if result.aborted is None:  # the mode had not recorded why it ended
+                    runlog.write(
+                        "runner", f"{m} mode {'failed' if failing else 'aborted'}: {reason}"
+                    )
                 _stopped(result, reason)
                 _write(result, ctx, started, failing=failing)
                 if failing:
