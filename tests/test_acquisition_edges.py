@@ -106,3 +106,23 @@ def test_the_failure_that_stopped_the_stream_is_public() -> None:
     assert isinstance(acq.failure, OSError)
     with pytest.raises(AcquisitionError):
         acq.stop()
+
+
+def test_a_reader_thread_slow_to_start_does_not_end_the_stream(monkeypatch) -> None:
+    """On a loaded host a thread may start late: the writer must never take a reader that has
+    not started yet for one that has finished (the stream then 'ended' before it began)."""
+    import threading
+    import time
+
+    start = threading.Thread.start
+
+    def late_reader(thread: threading.Thread) -> None:
+        if thread.name == "acq-reader":
+            time.sleep(0.5)  # five of the writer's polls
+        start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", late_reader)
+    acq = StreamAcquisition(_Meter(("ts",)), CountingSink(), StreamRequest(RATE))
+    acq.start()
+    acq.wait_for_samples(300, timeout_s=10.0)
+    assert acq.stop().samples == 300

@@ -115,8 +115,11 @@ class StreamAcquisition:
             self.meter.start()
             self._writer = threading.Thread(target=self._write_loop, name="acq-writer", daemon=True)
             self._reader = threading.Thread(target=self._read_loop, name="acq-reader", daemon=True)
-            self._writer.start()
+            # the reader first: the writer ends once the reader is not alive and the queue is
+            # empty, and a reader not yet started is not alive either (on a slow host the
+            # writer's first poll could end the acquisition before it began)
             self._reader.start()
+            self._writer.start()
         except BaseException:  # never leave a started meter (or an open sink) behind
             with contextlib.suppress(Exception):
                 self.meter.stop()
