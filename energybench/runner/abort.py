@@ -36,7 +36,7 @@ def ends_early(
         runlog.write("runner", f"{result.mode} mode aborted: {result.aborted}")
     except BaseException as exc:
         result.abort(stop_reason(exc))
-        runlog.write("runner", f"{result.mode} mode stopped: {result.aborted}")
+        runlog.write("runner", f"{result.mode} mode failed: {result.aborted}")
         raise
 
 
