@@ -34,7 +34,9 @@ from energybench.runner.measurer import (
 
 log = logging.getLogger(__name__)
 
-CAPTURE_POINTS = 90_000  # fits every supported triggered meter's buffer (B2900: 100 k)
+# fits every supported triggered meter's buffer with margin: the 2600B holds 60,000 readings with
+# timestamps (SPEC-2602B, its profile's max_buffer_points), the B2900 100,000 (its max_points)
+CAPTURE_POINTS = 50_000
 
 
 class TriggeredMeasurer:
