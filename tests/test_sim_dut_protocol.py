@@ -201,3 +201,39 @@ def test_client_can_close_and_reopen_the_port(dut_port) -> None:
         with serial.Serial(dut.port, dut.baud, timeout=0.05) as again:
             assert read_for(again, 0.05) == b""
             assert command(again, "name") == b"m-name-dut-[unspecified]\r\nm-ready\r\n"
+
+
+def test_idle_time_never_enters_the_timed_loop() -> None:
+    """The model runs in wall time between the start pulse and the modelled loop; a meter that
+    lets idle time pass meanwhile (here an aggressive idle clock) must not stretch the window:
+    its truth is the profile's loop, exactly (it read 0.161 s for 0.061 s under load)."""
+    import threading
+    import time
+
+    timeline = Timeline(supply_voltage_v=1.8, output_on=True)
+    dut = SimDut(timeline, load_profile("fast-m33"), mode="energy", idle_speed=0).start()
+    real_infer = dut.model.infer
+
+    def slow_infer() -> None:  # a model that takes 30 ms of wall time
+        time.sleep(0.03)
+        real_infer()
+
+    dut.model.infer = slow_infer
+    stop = threading.Event()
+
+    def idle_clock() -> None:  # 1 ms ticks of 1000x wall time, as the lab's idle clock does
+        while not stop.wait(0.001):
+            with timeline.hold():
+                timeline.advance_to(timeline.now_s + 1.0)
+
+    ticker = threading.Thread(target=idle_clock, daemon=True)
+    ticker.start()
+    try:
+        dut.execute("infer 7 0")
+    finally:
+        stop.set()
+        ticker.join(timeout=2)
+        dut.stop()
+    (window,) = dut.windows
+    hold_s = dut.profile.timestamp_hold_s
+    assert window.duration_s == pytest.approx(window.loop_s + hold_s, rel=1e-9)

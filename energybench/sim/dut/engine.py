@@ -15,6 +15,7 @@ Physical effects (UART time, currents, timestamps, inference time) go through :c
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Protocol
 
 FW_VERSION = "ULPMark for tinyML Firmware V0.0.1"
@@ -52,6 +53,8 @@ class Hooks(Protocol):
     def timestamp(self) -> None: ...  # th_timestamp(): GPIO pulse or m-lap-us line
 
     def compute(self, inferences: int, timed: bool) -> None: ...  # n x th_infer()
+
+    def timed_section(self) -> AbstractContextManager[object]: ...  # start pulse .. end pulse
 
     def infer_done(self, inferences: int, warmups: int) -> None: ...  # ground-truth record
 
@@ -204,9 +207,10 @@ class EeMonitor:
         self.hooks.compute(warmups, timed=False)
         emit("m-warmup-done\r\n")
         emit(f"m-infer-start-{_as_int(n)}\r\n")
-        self.hooks.timestamp()
-        self.hooks.compute(n, timed=True)
-        self.hooks.timestamp()
+        with self.hooks.timed_section():
+            self.hooks.timestamp()
+            self.hooks.compute(n, timed=True)
+            self.hooks.timestamp()
         self.hooks.infer_done(n, warmups)
         emit("m-infer-done\r\n")
         emit(self.model.results_line() + "\r\n")

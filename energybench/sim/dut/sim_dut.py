@@ -27,6 +27,7 @@ import logging
 import random
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -317,6 +318,16 @@ class SimDut:
         lap_us = self.clock_us(t)
         self._stamps = [*self._stamps[-1:], (t, lap_us)]
         self.emit(f"m-lap-us-{lap_us}\r\n")
+
+    def timed_section(self) -> AbstractContextManager[object]:
+        """From the start pulse to the end pulse nothing else moves the timeline at virtual pace:
+        the model runs in wall time between the pulse and the modelled loop, and a meter letting
+        idle time pass meanwhile (the lab's idle clock ticks 0.1 s at a time) stretched the
+        window beyond the profile's latency. At realtime pace the DUT sleeps to the wall clock
+        inside the section, so the timeline is not held (meters must keep streaming)."""
+        if self.timeline.pace == "realtime":
+            return contextlib.nullcontext()
+        return self.timeline.hold()
 
     def clock_us(self, t_s: float) -> int:
         """The DUT's own µs timer at true time ``t_s``: since boot, with clock error, 32-bit."""
