@@ -43,6 +43,7 @@ from typing import Any
 
 from energybench.errors import ConfigError
 from energybench.instruments.capabilities import PIN_POLARITIES, SYNC_MODES, SyncSpec
+from energybench.calibration.procedure import calibration_settings
 from energybench.runner.bench_schema import (
     BUILDS,
     REQUIRED_SECTIONS,
@@ -99,6 +100,8 @@ class Bench:
     dut: PortConfig
     interface: PortConfig | None = None
     source: Path | None = None
+    # [calibration]: store, validity_days, procedure, reference (docs/calibration.md)
+    calibration: dict[str, Any] = field(default_factory=dict)
 
 
 def _instrument(
@@ -224,8 +227,13 @@ def parse_bench(table: dict, where: str = "bench file") -> Bench:
     interface = None
     if "interface" in table:
         interface = _port(p, sections["interface"], "interface", 115200)
+    calibration = {}
+    try:
+        calibration = calibration_settings(sections["calibration"])
+    except ConfigError as exc:
+        p.add(f"{exc.context}: {exc.message}")
     p.raise_if_any()
-    return Bench(name, meter, supply, sync, dut, interface)  # type: ignore[arg-type]
+    return Bench(name, meter, supply, sync, dut, interface, calibration=calibration)  # type: ignore[arg-type]
 
 
 def load_bench(path: Path) -> Bench:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from energybench.calibration.correction import Correction
 from energybench.calibration.budget import (
     MeterBudget,
     WindowBudget,
@@ -60,6 +61,7 @@ def record_uncertainty(
     measured: Measured,
     meter: MeterBudget,
     notes: list[str],
+    correction: Correction | None = None,
 ) -> WindowBudget | None:
     """The expanded uncertainty (k=2) of the window energy into the record; its budget, None
     when no window was measured."""
@@ -75,6 +77,7 @@ def record_uncertainty(
         current_range_a=measured.current_range_a,
         sample_rate_hz=trace.sample_rate_hz,
         notes=notes,
+        correction=correction,
     )
     record.energy_uncertainty_j = budget.expanded_j
     return budget

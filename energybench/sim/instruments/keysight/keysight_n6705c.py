@@ -83,6 +83,11 @@ class N6705Instrument(MeasurementCommands, ScpiInstrument):
         self.elog_fifo_s = elog_fifo_s
         self._measurement = (measurement, voltage_measurement)
         self._seed = seed
+        # seconds of command latency, drawn per output change (0: applied at once): a real
+        # supply acts a little after the command, at no fixed phase of any meter's sample clock
+        self.latency_jitter_s = 0.0
+        self._jitter = np.random.default_rng(seed + 4242)
+        self._last_applied_s = 0.0
         self.reset()
         self._register()
 
@@ -136,9 +141,17 @@ class N6705Instrument(MeasurementCommands, ScpiInstrument):
         """Channel 1's source state drives the DUT rail."""
         if ch.number != 1 or attribute not in ("voltage_v", "output_on", "emulation"):
             return
-        self.timeline.set_supply(
-            self.timeline.now_s, voltage_v=ch.voltage_v, output_on=ch.output_on and ch.sources
-        )
+        if not self.latency_jitter_s:
+            self.timeline.set_supply(
+                self.timeline.now_s, voltage_v=ch.voltage_v, output_on=ch.output_on and ch.sources
+            )
+            return
+        with self.timeline.hold():  # no idle advance between reading now and the append
+            t_s = self.timeline.now_s + float(self._jitter.uniform(0.0, self.latency_jitter_s))
+            t_s = self._last_applied_s = max(t_s, self._last_applied_s)
+            self.timeline.set_supply(
+                t_s, voltage_v=ch.voltage_v, output_on=ch.output_on and ch.sources
+            )
 
     # ---- command table -------------------------------------------------------------------
     def _register(self) -> None:
