@@ -32,8 +32,14 @@ def corrected_trace(trace: Trace, correction: Correction, current_range_a: float
         if voltage is not None:
             volts = voltage.apply(np.asarray(volts))
             volts = volts if isinstance(chunk.voltage_v, np.ndarray) else float(volts)
-        return TraceChunk(chunk.first_sample_id, chunk.sample_rate_hz, amps, volts,
-                          chunk.digital, chunk.current_range)  # fmt: skip
+        return TraceChunk(
+            chunk.first_sample_id,
+            chunk.sample_rate_hz,
+            amps,
+            volts,
+            chunk.digital,
+            chunk.current_range,
+        )
 
     ids = ",".join(correction.record_ids) or None
     return dataclasses.replace(trace, reader=reader, calibration_id=ids)
@@ -78,7 +84,12 @@ def apply_correction(
     """A measured window re-integrated with the correction: the corrected trace view and the
     corrected result (its edges moved by the skew)."""
     fixed = integrate_corrected(
-        trace, result.start_position, result.stop_position, result.inferences, correction,
-        current_range_a, allow_missing=result.incomplete,
-    )  # fmt: skip
+        trace,
+        result.start_position,
+        result.stop_position,
+        result.inferences,
+        correction,
+        current_range_a,
+        allow_missing=result.incomplete,
+    )
     return corrected_trace(trace, correction, current_range_a), fixed

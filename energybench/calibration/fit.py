@@ -57,8 +57,9 @@ def zero(readings: np.ndarray) -> ZeroResult:
     if values.size < 2:
         raise ConfigError("the zero step recorded fewer than 2 samples", context="zero")
     scatter = float(np.std(values, ddof=1))
-    return ZeroResult(float(np.mean(values)), scatter, scatter / math.sqrt(values.size),
-                      int(values.size))  # fmt: skip
+    return ZeroResult(
+        float(np.mean(values)), scatter, scatter / math.sqrt(values.size), int(values.size)
+    )
 
 
 def linear_fit(
@@ -74,8 +75,9 @@ def linear_fit(
     y = np.asarray(measured, dtype=np.float64)
     u = np.asarray(measured_std, dtype=np.float64)
     if x.size < 3 or np.ptp(x) <= 0:
-        raise ConfigError("a gain fit needs at least 3 points at different currents",
-                          context="gain")  # fmt: skip
+        raise ConfigError(
+            "a gain fit needs at least 3 points at different currents", context="gain"
+        )
     design = np.column_stack([x, np.ones_like(x)])
     (gain, offset), *_ = np.linalg.lstsq(design, y, rcond=None)
     residuals = y - (gain * x + offset)
@@ -121,5 +123,6 @@ def skew_from_steps(lags_samples: list[float], sample_rate_hz: float) -> SkewRes
     lags = np.asarray(lags_samples, dtype=np.float64) / sample_rate_hz
     if lags.size < 2:
         raise ConfigError("the skew step found fewer than 2 current steps", context="skew")
-    return SkewResult(float(np.mean(lags)), float(np.std(lags, ddof=1) / math.sqrt(lags.size)),
-                      int(lags.size))  # fmt: skip
+    return SkewResult(
+        float(np.mean(lags)), float(np.std(lags, ddof=1) / math.sqrt(lags.size)), int(lags.size)
+    )

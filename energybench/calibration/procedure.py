@@ -30,9 +30,14 @@ STEP_KEYS = {
     "skew": ("kind", "connect", "voltage_fraction", "repeats", "on_s", "off_s"),
 }
 REFERENCE_KEYS = (
-    "id", "kind", "resistance_ohm", "uncertainty_rel", "tolerance_rel", "certificate_date",
+    "id",
+    "kind",
+    "resistance_ohm",
+    "uncertainty_rel",
+    "tolerance_rel",
+    "certificate_date",
     "certificate_valid_days",
-)  # fmt: skip
+)
 CALIBRATION_KEYS = ("store", "validity_days", "procedure", "reference")
 
 
@@ -158,8 +163,9 @@ def calibration_settings(table: Mapping[str, Any] | None, where: str = "[calibra
         )
     days = table.get("validity_days", DEFAULT_VALIDITY_DAYS)
     if not isinstance(days, int) or isinstance(days, bool) or days <= 0:
-        raise ConfigError(f"must be a whole number of days > 0, got {days!r}",
-                          context=f"{where}.validity_days")  # fmt: skip
+        raise ConfigError(
+            f"must be a whole number of days > 0, got {days!r}", context=f"{where}.validity_days"
+        )
     table["validity_days"] = days
     return table
 
@@ -175,8 +181,9 @@ def parse_reference(table: Mapping[str, Any] | None) -> Reference:
         )
     unknown = sorted(set(table) - set(REFERENCE_KEYS))
     if unknown:
-        raise ConfigError(f"unknown key(s) {unknown} (valid: {', '.join(REFERENCE_KEYS)})",
-                          context=where)  # fmt: skip
+        raise ConfigError(
+            f"unknown key(s) {unknown} (valid: {', '.join(REFERENCE_KEYS)})", context=where
+        )
 
     def number(key: str, default: float | None = None) -> float:
         value = table.get(key, default)
@@ -188,16 +195,21 @@ def parse_reference(table: Mapping[str, Any] | None) -> Reference:
     try:
         date = raw_date if isinstance(raw_date, dt.date) else dt.date.fromisoformat(str(raw_date))
     except ValueError:
-        raise ConfigError(f"must be an ISO date (YYYY-MM-DD), got {raw_date!r}",
-                          context=f"{where}.certificate_date") from None  # fmt: skip
+        raise ConfigError(
+            f"must be an ISO date (YYYY-MM-DD), got {raw_date!r}",
+            context=f"{where}.certificate_date",
+        ) from None
     if not isinstance(table.get("id"), str) or not table["id"]:
-        raise ConfigError("the reference's id (serial or asset number) is missing",
-                          context=f"{where}.id")  # fmt: skip
+        raise ConfigError(
+            "the reference's id (serial or asset number) is missing", context=f"{where}.id"
+        )
     uncertainty = number("uncertainty_rel")
     tolerance = number("tolerance_rel")
     if tolerance < uncertainty:
-        raise ConfigError("tolerance_rel must not be smaller than uncertainty_rel",
-                          context=f"{where}.tolerance_rel")  # fmt: skip
+        raise ConfigError(
+            "tolerance_rel must not be smaller than uncertainty_rel",
+            context=f"{where}.tolerance_rel",
+        )
     return Reference(
         reference_id=table["id"],
         kind=str(table.get("kind", "resistor")),

@@ -59,7 +59,8 @@ def content_hash(document: Mapping[str, Any]) -> str:
 def record_id(identity: Mapping[str, str], channel: int, range_a: float | None, when: str) -> str:
     """``<model>-<serial>-ch<n>-<range>-<UTC time>`` with only file-name-safe characters."""
     rng = "any" if range_a is None else f"{range_a:g}A"
-    raw = f"{identity.get('model', '')}-{identity.get('serial_number', '')}-ch{channel}-{rng}-{when}"
+    who = f"{identity.get('model', '')}-{identity.get('serial_number', '')}"
+    raw = f"{who}-ch{channel}-{rng}-{when}"
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", raw)
 
 
@@ -99,8 +100,9 @@ class CalibrationRecord:
         """The content hash matches the content (else the record was edited or damaged)."""
         if content_hash(self.data) != self.data.get("content_hash"):
             where = str(self.path or self.data.get("record_id"))
-            raise ConfigError("content hash mismatch: the record was changed after it was "
-                              "written", context=where)  # fmt: skip
+            raise ConfigError(
+                "content hash mismatch: the record was changed after it was written", context=where
+            )
 
     def status(
         self, identity: Mapping[str, str], now: dt.datetime, channel: int = 1
@@ -109,22 +111,29 @@ class CalibrationRecord:
         mine = self.identity
         for key in IDENTITY_KEYS:
             if str(identity.get(key, "")) != mine[key]:
-                return "mismatch", (f"record {self.record_id} is for {key} {mine[key]!r}, the "
-                                    f"instrument has {identity.get(key, '')!r}")  # fmt: skip
+                return "mismatch", (
+                    f"record {self.record_id} is for {key} {mine[key]!r}, the "
+                    f"instrument has {identity.get(key, '')!r}"
+                )
         if int(self.data.get("channel", 1)) != channel:
             return "mismatch", f"record {self.record_id} is for channel {self.data['channel']}"
         if now > self.expires:
-            return "expired", (f"record {self.record_id} expired on "
-                               f"{self.expires.date().isoformat()}")  # fmt: skip
+            return "expired", (
+                f"record {self.record_id} expired on {self.expires.date().isoformat()}"
+            )
         return "valid", ""
 
     def correction(self) -> Correction:
         """The record's coefficients as a :class:`Correction` (current channel and skew)."""
         c = self.data["coefficients"]
         linear = LinearCorrection(
-            "current", self.range_a, gain=float(c["gain"]), gain_std=float(c["gain_std"]),
-            offset=float(c["offset_a"]), offset_std=float(c["offset_std_a"]),
-        )  # fmt: skip
+            "current",
+            self.range_a,
+            gain=float(c["gain"]),
+            gain_std=float(c["gain_std"]),
+            offset=float(c["offset_a"]),
+            offset_std=float(c["offset_std_a"]),
+        )
         skew = self.data.get("skew") or {}
         return Correction(
             current={self.range_a: linear},
@@ -186,10 +195,16 @@ def load_record(path: Path) -> CalibrationRecord:
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot read calibration record: {exc}", context=str(path)) from exc
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        raise ConfigError(f"not a calibration record (schema {SCHEMA} expected)",
-                          context=str(path))  # fmt: skip
-    for key in ("record_id", "created_utc", "instrument", "coefficients", "validity",
-                "reference", "content_hash"):  # fmt: skip
+        raise ConfigError(f"not a calibration record (schema {SCHEMA} expected)", context=str(path))
+    for key in (
+        "record_id",
+        "created_utc",
+        "instrument",
+        "coefficients",
+        "validity",
+        "reference",
+        "content_hash",
+    ):
         if key not in data:
             raise ConfigError(f"calibration record lacks {key!r}", context=str(path))
     record = CalibrationRecord(data, path)

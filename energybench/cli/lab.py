@@ -46,7 +46,9 @@ def _attach(lab, meter: str, seed: int, gain_error: float, offset_a: float, skew
     from energybench.sim.physics.measurement import MeasurementModel
 
     extra = {"skew_s": skew_s} if skew_s else {}
-    model = MeasurementModel(gain_error=gain_error, offset=offset_a) if gain_error or offset_a else None
+    model = (
+        MeasurementModel(gain_error=gain_error, offset=offset_a) if gain_error or offset_a else None
+    )
     attach_meter(lab, meter, measurement=model, seed=seed, **extra)
     if lab.reference is not None and sim_meter(meter).role != "supply":
         attach_supply(lab, seed=seed)

@@ -71,6 +71,8 @@ def summarize(results: Sequence[ModeResult], label: str = "") -> dict[str, Any]:
             row["mean_power_mw"] = _scaled(f.get("mean_power_w"), 1e3)
             row["energy_latency_ms"] = _scaled(f.get("latency_s"), 1e3)
             row["energy_folder"] = str(r.folder) if r.folder else None
+            if "calibration_status" in f:
+                row["calibration"] = f["calibration_status"]
         elif r.mode == "performance":
             row["latency_ms"] = _scaled(f.get("latency_s"), 1e3)
             row["throughput_per_s"] = f.get("median_throughput_per_s")
@@ -154,6 +156,9 @@ def render_table(rows: Sequence[dict[str, Any]], console, title: str = "energybe
         ("valid", "left"),
     ):
         table.add_column(header, justify=justify)  # type: ignore[arg-type]
+    calibrated = any("calibration" in row for row in rows)
+    if calibrated:
+        table.add_column("calibration", justify="left")
     for row in rows:
         energy = row.get("energy_per_inference_uj")
         u = row.get("energy_uncertainty_uj")
@@ -176,13 +181,9 @@ def render_table(rows: Sequence[dict[str, Any]], console, title: str = "energybe
             power += f" ± {row['mean_power_uncertainty_mw']:.3f}"  # sww01: power is the figure
         problems = row.get("problems") or []
         valid = "yes" if row.get("valid") else "NO: " + "; ".join(problems)[:120]
-        table.add_row(
-            row.get("workload", ""),
-            row.get("model", ""),
-            energy_text,
-            _fmt(latency, ".3f"),
-            accuracy,
-            power,
-            valid,
-        )
+        cells = [row.get("workload", ""), row.get("model", ""), energy_text,
+                 _fmt(latency, ".3f"), accuracy, power, valid]  # fmt: skip
+        if calibrated:
+            cells.append(str(row.get("calibration", "—"))[:100])
+        table.add_row(*cells)
     console.print(table)

@@ -41,9 +41,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from energybench.calibration.procedure import calibration_settings
 from energybench.errors import ConfigError
 from energybench.instruments.capabilities import PIN_POLARITIES, SYNC_MODES, SyncSpec
-from energybench.calibration.procedure import calibration_settings
 from energybench.runner.bench_schema import (
     BUILDS,
     REQUIRED_SECTIONS,

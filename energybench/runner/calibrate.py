@@ -72,10 +72,12 @@ def run_calibration(
     reference = parse_reference(bench.calibration.get("reference"))
     reference.check_valid(now.date())
     say(f"procedure {proc.name}: {proc.description}")
-    say(f"reference {reference.reference_id}: {reference.resistance_ohm:g} Ω "
+    say(
+        f"reference {reference.reference_id}: {reference.resistance_ohm:g} Ω "
         f"± {reference.uncertainty_rel * 1e6:g} ppm (k=2), tolerance "
         f"{reference.tolerance_rel * 100:g} %, certificate of {reference.certificate_date} "
-        f"(valid until {reference.expires()})")  # fmt: skip
+        f"(valid until {reference.expires()})"
+    )
     instruments = open_reference_bench(bench)
     try:
         found = _run_steps(proc, bench, instruments, reference, say, confirm)
@@ -97,10 +99,12 @@ def _run_steps(
 ) -> Findings:
     found = Findings()
     supply = instruments.supply
-    assert bench.supply is not None  # open_reference_bench refused otherwise
-    volts = bench.supply.voltage_v
+    supply_cfg = bench.supply
+    if supply_cfg is None:  # open_reference_bench refused it already
+        raise CalibrationRefused("no [supply]", context="supply")
+    volts = supply_cfg.voltage_v
     supply.set_output(False)
-    supply.set_current_limit(bench.supply.current_limit_a)
+    supply.set_current_limit(supply_cfg.current_limit_a)
     for number, step in enumerate(proc.steps, start=1):
         say(f"step {number}/{len(proc.steps)} ({step.kind}): connect: {step.connect}")
         confirm(step)
@@ -116,8 +120,9 @@ def _run_steps(
                 _skew(step, stream, supply, volts, found, say)
             supply.set_output(False)
     if found.gain is None:
-        raise CalibrationRefused("the procedure has no gain step: nothing to record",
-                                 context=proc.name)  # fmt: skip
+        raise CalibrationRefused(
+            "the procedure has no gain step: nothing to record", context=proc.name
+        )
     return found
 
 
@@ -143,8 +148,10 @@ def _zero(step: Step, stream: Stream, supply: Any, volts: float, found: Findings
     found.zero = fit.zero(block.current_a)
     found.points.append((0.0, found.zero.offset, found.zero.offset_std))
     z = found.zero
-    say(f"  zero: offset {z.offset * 1e6:+.3f} µA, scatter {z.scatter * 1e6:.3f} µA rms "
-        f"({z.samples} samples)")  # fmt: skip
+    say(
+        f"  zero: offset {z.offset * 1e6:+.3f} µA, scatter {z.scatter * 1e6:.3f} µA rms "
+        f"({z.samples} samples)"
+    )
 
 
 def _gain(
@@ -173,9 +180,11 @@ def _gain(
     g = fit.linear_fit(ref, meas, u, reference.standard_rel)
     found.gain = g
     worst = g.worst_relative_residual()
-    say(f"  fit: gain {g.gain:.6f} ± {g.gain_std:.6f}, offset {g.offset * 1e6:+.3f} ± "
+    say(
+        f"  fit: gain {g.gain:.6f} ± {g.gain_std:.6f}, offset {g.offset * 1e6:+.3f} ± "
         f"{g.offset_std * 1e6:.3f} µA (standard uncertainties); worst residual "
-        f"{worst * 100:.4f} % of the reference current")  # fmt: skip
+        f"{worst * 100:.4f} % of the reference current"
+    )
     if worst > reference.tolerance_rel:
         raise CalibrationRefused(
             f"fit residual {worst * 100:.3g} % exceeds the reference tolerance "
@@ -187,9 +196,12 @@ def _gain(
 def _skew(step: Step, stream: Stream, supply: Any, volts: float, found: Findings, say: Say):
     supply.set_voltage(float(step.get("voltage_fraction", 1.0)) * volts)
     block = toggle_pattern(
-        stream, supply, int(step.get("repeats", 200)),
-        float(step.get("on_s", 0.01)), float(step.get("off_s", 0.01)),
-    )  # fmt: skip
+        stream,
+        supply,
+        int(step.get("repeats", 200)),
+        float(step.get("on_s", 0.01)),
+        float(step.get("off_s", 0.01)),
+    )
     supply.set_voltage(volts)
     lags = []
     for fall, rise in pulses(block):
@@ -199,8 +211,10 @@ def _skew(step: Step, stream: Stream, supply: Any, volts: float, found: Findings
             lags.append(position - (fall - 0.5))
     found.skew = fit.skew_from_steps(lags, block.sample_rate_hz)
     s = found.skew
-    say(f"  skew: the current lags the sync line by {s.skew_s * 1e6:.2f} ± "
-        f"{s.skew_std_s * 1e6:.2f} µs ({s.steps} steps)")  # fmt: skip
+    say(
+        f"  skew: the current lags the sync line by {s.skew_s * 1e6:.2f} ± "
+        f"{s.skew_std_s * 1e6:.2f} µs ({s.steps} steps)"
+    )
 
 
 def _record(
@@ -212,7 +226,8 @@ def _record(
     now: dt.datetime,
 ) -> CalibrationRecord:
     g = found.gain
-    assert g is not None
+    if g is None:
+        raise CalibrationRefused("no gain fit to record", context=proc.name)
     identity = instruments.meter_info
     range_a = instruments.option("current_range_a")
     days = int(bench.calibration.get("validity_days", 365))
@@ -231,13 +246,19 @@ def _record(
         "self_calibration": found.self_calibration,
         "reference": reference.to_dict(),
         "coefficients": {
-            "gain": g.gain, "gain_std": g.gain_std,
-            "offset_a": g.offset, "offset_std_a": g.offset_std,
-        },  # fmt: skip
-        "zero": None if z is None else {
-            "offset_a": z.offset, "scatter_a": z.scatter,
-            "offset_std_a": z.offset_std, "samples": z.samples,
-        },  # fmt: skip
+            "gain": g.gain,
+            "gain_std": g.gain_std,
+            "offset_a": g.offset,
+            "offset_std_a": g.offset_std,
+        },
+        "zero": None
+        if z is None
+        else {
+            "offset_a": z.offset,
+            "scatter_a": z.scatter,
+            "offset_std_a": z.offset_std,
+            "samples": z.samples,
+        },
         "fit": {
             "points": [
                 {"reference_a": x, "measured_a": y, "residual_a": r}
@@ -246,10 +267,13 @@ def _record(
             "worst_relative_residual": g.worst_relative_residual(),
             "tolerance_rel": reference.tolerance_rel,
         },
-        "skew": None if found.skew is None else {
-            "skew_s": found.skew.skew_s, "skew_std_s": found.skew.skew_std_s,
+        "skew": None
+        if found.skew is None
+        else {
+            "skew_s": found.skew.skew_s,
+            "skew_std_s": found.skew.skew_std_s,
             "steps": found.skew.steps,
-        },  # fmt: skip
+        },
         "validity": {"days": days, "expires_utc": (now + dt.timedelta(days=days)).isoformat()},
     }
     return finish(document)

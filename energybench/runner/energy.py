@@ -240,8 +240,9 @@ class EnergyMode:
         )
         correction = self.correction
         if correction is not None and measured.window is not None and measured.trace is not None:
-            corrected = apply_correction(measured.trace, measured.window, correction,
-                                         measured.current_range_a)  # fmt: skip
+            corrected = apply_correction(
+                measured.trace, measured.window, correction, measured.current_range_a
+            )
             measured.trace, measured.window = corrected
         return measured
 

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from energybench.calibration.correction import Correction
 from energybench.calibration.budget import (
     MeterBudget,
     WindowBudget,
@@ -20,6 +19,7 @@ from energybench.calibration.budget import (
     uncertainty_components,
     window_budget,
 )
+from energybench.calibration.correction import Correction
 from energybench.runner.context import RunOptions
 from energybench.runner.measurer import Measured
 from energybench.runner.mlc_format import EnergyWindow

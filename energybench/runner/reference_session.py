@@ -40,9 +40,12 @@ class Block:
 
     def trace(self) -> Trace:
         return Trace.from_arrays(
-            self.current_a, self.voltage_v, self.sample_rate_hz,
-            digital={"sync": self.sync}, first_sample_id=self.first_sample_id,
-        )  # fmt: skip
+            self.current_a,
+            self.voltage_v,
+            self.sample_rate_hz,
+            digital={"sync": self.sync},
+            first_sample_id=self.first_sample_id,
+        )
 
 
 def open_reference_bench(bench: Bench) -> BenchInstruments:
@@ -51,20 +54,23 @@ def open_reference_bench(bench: Bench) -> BenchInstruments:
     try:
         instruments = open_instruments(bench)
     except EnergybenchError as exc:
-        raise CalibrationRefused(f"the instrument does not answer: {exc}",
-                                 context=bench.meter.resource) from exc  # fmt: skip
+        raise CalibrationRefused(
+            f"the instrument does not answer: {exc}", context=bench.meter.resource
+        ) from exc
     if not instruments.streaming:
         instruments.close()
         raise CalibrationRefused(
             f"{bench.meter.driver} is not a streaming meter: the procedures need one "
-            "(triggered meters are not supported yet)", context="meter.driver",
-        )  # fmt: skip
+            "(triggered meters are not supported yet)",
+            context="meter.driver",
+        )
     if instruments.supply is None or bench.supply is None:
         instruments.close()
         raise CalibrationRefused(
             "the procedure steps the supply voltage: the bench needs a controllable "
-            "[supply] (a driver and resource)", context="supply",
-        )  # fmt: skip
+            "[supply] (a driver and resource)",
+            context="supply",
+        )
     return instruments
 
 
@@ -103,8 +109,9 @@ class Stream:
         while have < n:
             chunk = self._pending.pop(0) if self._pending else next(self._chunks)  # type: ignore[arg-type]
             if chunks and chunk.first_sample_id != chunks[-1].stop_sample_id:
-                raise CalibrationRefused("the meter dropped samples during the procedure",
-                                         context="meter")  # fmt: skip
+                raise CalibrationRefused(
+                    "the meter dropped samples during the procedure", context="meter"
+                )
             if have + chunk.n_samples > n:
                 cut = chunk.first_sample_id + n - have
                 self._pending.insert(0, chunk.slice(cut, chunk.stop_sample_id))
@@ -134,8 +141,9 @@ class Stream:
                 return blocks
         raise CalibrationRefused(
             "the sync line never followed the supply output: is the reference fixture's sync "
-            "output connected to the meter's sync input?", context="sync.line",
-        )  # fmt: skip
+            "output connected to the meter's sync input?",
+            context="sync.line",
+        )
 
     def wait_voltage(self, target_v: float, tolerance_v: float) -> None:
         """Read (and discard) samples until the measured voltage is ``target_v`` ± tolerance
@@ -147,8 +155,9 @@ class Stream:
                 return
         raise CalibrationRefused(
             f"the rail never reached {target_v:g} V (±{tolerance_v:g} V) within {MAX_WAIT_S:g} s: "
-            "is the reference connected and the supply on?", context="supply",
-        )  # fmt: skip
+            "is the reference connected and the supply on?",
+            context="supply",
+        )
 
 
 def pulses(block: Block) -> list[tuple[int, int]]:
@@ -166,9 +175,7 @@ def pulses(block: Block) -> list[tuple[int, int]]:
     return out
 
 
-def toggle_pattern(
-    stream: Stream, supply, repeats: int, on_s: float, off_s: float
-) -> Block:
+def toggle_pattern(stream: Stream, supply, repeats: int, on_s: float, off_s: float) -> Block:
     """Switch the supply output on and off ``repeats`` times, recording throughout."""
     blocks = [stream.take(stream.samples(off_s))]
     for _ in range(repeats):

@@ -20,9 +20,9 @@ from energybench.errors import DutError, RunError, UsageError, stop_reason
 from energybench.instruments.shutdown import ShutdownReport, shutdown_summary
 from energybench.runner.abort import ModeAborted
 from energybench.runner.accuracy import run_accuracy
-from energybench.runner.calibration_use import choose_calibration
 from energybench.runner.bench import Bench
 from energybench.runner.bench_lock import hold_bench
+from energybench.runner.calibration_use import choose_calibration
 from energybench.runner.context import NullProgress, Progress, RunContext, RunOptions
 from energybench.runner.dut_setup import DutSession, connect_dut
 from energybench.runner.instruments import open_instruments, open_supply
