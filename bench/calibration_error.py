@@ -34,6 +34,11 @@ def _error(result, truth) -> tuple[float, float]:
     return median / statistics.median(true) - 1, u / median
 
 
+def _verdict(check) -> str:
+    word = "PASS" if check.passed else "FAIL"
+    return f"{word} error {check.error_rel * 100:+.4f} %, U {check.uncertainty_rel * 100:.4f} %"
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--gain-error", type=float, default=0.02)
@@ -46,8 +51,10 @@ def main() -> None:
         os.environ["ENERGYBENCH_CALIBRATION_DIR"] = str(tmp_path / "store")
         data = make_standin_dataset(tmp_path / "data", load_workload("kws01"), files=5)
         knobs = {"gain_error": args.gain_error, "offset_a": args.offset_a, "skew_s": args.skew_s}
-        print(f"injected: gain error {args.gain_error:+g}, offset {args.offset_a * 1e6:+g} µA, "
-              f"skew {args.skew_s * 1e6:g} µs (meter sim_stream, supply N6705C)")  # fmt: skip
+        print(
+            f"injected: gain error {args.gain_error:+g}, offset {args.offset_a * 1e6:+g} µA, "
+            f"skew {args.skew_s * 1e6:g} µs (meter sim_stream, supply N6705C)"
+        )
         with CalibrationLab(tmp_path / "store", **knobs) as cl:
             bench = cl.bench()
             options = RunOptions(plots=False, calibration="none")
@@ -58,32 +65,35 @@ def main() -> None:
             print(f"uncalibrated kws01: error {err * 100:+.4f} %, U/E {u_rel * 100:.3f} % (k=2)")
             cl.reference_on()
             started = time.monotonic()
-            record, path = run_calibration(bench)
+            record, _path = run_calibration(bench)
             wall = time.monotonic() - started
             c, s = record.data["coefficients"], record.data["skew"]
-            print(f"calibration ({wall:.1f} s wall): gain {c['gain']:.6f} ± {c['gain_std']:.1e}, "
-                  f"offset {c['offset_a'] * 1e6:+.3f} ± {c['offset_std_a'] * 1e6:.1e} µA, "
-                  f"skew {s['skew_s'] * 1e6:.1f} ± {s['skew_std_s'] * 1e6:.1f} µs (true gain "
-                  f"{(1 + args.gain_error) * cl.reference.certificate_ohm / cl.reference.true_ohm:.6f}"
-                  " against the certificate)")  # fmt: skip
+            ref = cl.reference
+            true_gain = (1 + args.gain_error) * ref.certificate_ohm / ref.true_ohm
+            print(
+                f"calibration ({wall:.1f} s wall): gain {c['gain']:.6f} ± {c['gain_std']:.1e}, "
+                f"offset {c['offset_a'] * 1e6:+.3f} ± {c['offset_std_a'] * 1e6:.1e} µA, "
+                f"skew {s['skew_s'] * 1e6:.1f} ± {s['skew_std_s'] * 1e6:.1f} µs (true gain "
+                f"{true_gain:.6f}"
+                " against the certificate)"
+            )
             before = run_verify(bench, "before")
-            print(f"verify before: {'PASS' if before.passed else 'FAIL'} error "
-                  f"{before.error_rel * 100:+.4f} % within U {before.uncertainty_rel * 100:.4f} %")  # fmt: skip
+            print(f"verify before: {_verdict(before)}")
             cl.dut_on()
             options = RunOptions(plots=False)
             (cal,) = run_workload(
                 bench, "kws01", "energy", data, tmp_path / "runs2", options=options
             )
             err, u_rel = _error(cal, cl.window_truth())
-            print(f"calibrated kws01:   error {err * 100:+.4f} %, U/E {u_rel * 100:.3f} % (k=2), "
-                  f"{cal.figures['calibration_status']}")  # fmt: skip
+            print(
+                f"calibrated kws01:   error {err * 100:+.4f} %, U/E {u_rel * 100:.3f} % (k=2), "
+                f"{cal.figures['calibration_status']}"
+            )
             cl.reference_on()
             after = run_verify(bench, "after", mark=[cal.folder])
-            print(f"verify after:  {'PASS' if after.passed else 'FAIL'} error "
-                  f"{after.error_rel * 100:+.4f} %, drift {after.drift_rel * 100:+.4f} %")  # fmt: skip
-            unc = run_verify(bench, "before", calibration="none")
-            print(f"verify uncalibrated: {'PASS' if unc.passed else 'FAIL'} error "
-                  f"{unc.error_rel * 100:+.4f} % vs U {unc.uncertainty_rel * 100:.4f} %")  # fmt: skip
+            print(f"verify after:  {_verdict(after)}, drift {after.drift_rel * 100:+.4f} %")
+            unc = run_verify(bench, "after", calibration="none")
+            print(f"verify with --calibration none: {_verdict(unc)}")
 
 
 if __name__ == "__main__":
