@@ -4,8 +4,9 @@ The reference load (the certified resistor on its fixture) is switched on for a 
 known length; the energy of each pulse is known from the certificate (``V²/R·T``, ``V`` the
 rail voltage during the pulse, ``T`` between its sync edges) and measured through the bench's
 meter with the calibration a run would apply. The check passes when every pulse's error lies
-within the combined expanded uncertainty (the meter's budget, calibrated or datasheet, and the
-certificate's). Each check is saved in the store (``verify/``); an ``after`` check reports the
+within the combined expanded uncertainty (the meter's budget, calibrated or datasheet; the
+certificate's; and the current channel's sampling of the reference's current steps, ±½ sample
+each). Each check is saved in the store (``verify/``); an ``after`` check reports the
 drift since the last ``before`` of the same meter. A failed check marks the session's results
 (``--mark RUN...``): their results.json become not valid, saying why.
 """
@@ -33,7 +34,7 @@ from energybench.runner.reference_session import toggle_pattern as _pattern
 
 LABELS = ("before", "after")
 PULSES = 3
-ON_S, OFF_S = 0.5, 0.1
+ON_S, OFF_S = 1.0, 0.1
 
 
 @dataclass
@@ -109,7 +110,12 @@ def run_verify(
             notes=notes,
             correction=use.correction,
         )
-        u_total = math.hypot(budget.expanded_j, expected * reference.uncertainty_rel)
+        # the current channel samples each step of the reference current too: within ±½
+        # sample of where it happened (the budget's edge term covers the sync line's side)
+        u_steps = 2 * (expected / duration_s) * math.sqrt(2) * 0.5 / (rate * math.sqrt(3))
+        u_total = math.sqrt(
+            budget.expanded_j**2 + (expected * reference.uncertainty_rel) ** 2 + u_steps**2
+        )
         error = measured.energy_j - expected
         errors.append(error / expected)
         u_rels.append(u_total / expected)
