@@ -51,7 +51,8 @@ def test_calibrate_then_run_verify_and_expire(tmp_path, store) -> None:
         )
         assert raw.valid, raw.validity
         assert _error(raw, cl.window_truth()) == pytest.approx(0.02, abs=0.006)
-        assert raw.figures["calibration_status"].startswith("uncalibrated (no calibration record")
+        assert raw.figures["calibration_status"] == "uncalibrated (no record)"
+    assert "no calibration record for SimJS220" in " ".join(raw.notes)
 
         cl.reference_on()
         said: list[str] = []
@@ -105,8 +106,9 @@ def test_calibrate_then_run_verify_and_expire(tmp_path, store) -> None:
             runs / "late",
             options=RunOptions(plots=False, windows=1),
         )
-        status = late.figures["calibration_status"]
-        assert status.startswith("uncalibrated") and "expired" in status
+        assert late.figures["calibration_status"] == "uncalibrated (expired)"
+        reason = json.loads((late.folder / "results.json").read_text())["provenance"]
+        assert "expired on" in reason["calibration"]["reason"]
 
 
 def test_refuses_an_expired_certificate(tmp_path, store) -> None:

@@ -71,7 +71,9 @@ def run(
         typer.echo(json.dumps(payload, indent=2))
     else:
         console = data_console()
-        render_table([row], console, title=f"energybench run — {bench_cfg.name}")
+        render_table(
+            [row], console, title=f"energybench run — {bench_cfg.name}", calibration_column=True
+        )
         for r in results:
             console.print(f"{r.mode}: {r.folder}")
     if not row["valid"]:

@@ -142,7 +142,14 @@ def _fmt(value: float | None, spec: str) -> str:
     return "—" if value is None else format(value, spec)
 
 
-def render_table(rows: Sequence[dict[str, Any]], console, title: str = "energybench") -> None:
+def render_table(
+    rows: Sequence[dict[str, Any]],
+    console,
+    title: str = "energybench",
+    calibration_column: bool = False,
+) -> None:
+    """The summary table; ``calibration_column``: the energy mode's calibration status too
+    (`energybench run`; the demo's lab is always uncalibrated and its table stays narrow)."""
     from rich.table import Table
 
     table = Table(title=title)
@@ -156,7 +163,7 @@ def render_table(rows: Sequence[dict[str, Any]], console, title: str = "energybe
         ("valid", "left"),
     ):
         table.add_column(header, justify=justify)  # type: ignore[arg-type]
-    calibrated = any("calibration" in row for row in rows)
+    calibrated = calibration_column and any("calibration" in row for row in rows)
     if calibrated:
         table.add_column("calibration", justify="left")
     for row in rows:

@@ -32,6 +32,7 @@ class CalibrationUse:
     status: str  # "calibrated" | "uncalibrated"
     reason: str  # why uncalibrated ("" when calibrated)
     record: CalibrationRecord | None = None
+    why: str = ""  # the reason in a word: no record | expired | mismatch | none | unreadable
 
     @property
     def correction(self) -> Correction | None:
@@ -39,8 +40,8 @@ class CalibrationUse:
 
     @property
     def label(self) -> str:
-        """The table's text: ``calibrated`` or ``uncalibrated (<reason>)``."""
-        return self.status if not self.reason else f"{self.status} ({self.reason})"
+        """The table's text: ``calibrated`` or ``uncalibrated (<why>)``."""
+        return self.status if not self.why else f"{self.status} ({self.why})"
 
     def provenance(self) -> dict[str, Any]:
         out: dict[str, Any] = {"status": self.status, "reason": self.reason or None}
@@ -65,18 +66,19 @@ def choose_calibration(
     now = now or dt.datetime.now(dt.UTC)
     channel = channel if channel is not None else bench.meter.channel
     if choice == "none":
-        return CalibrationUse(UNCALIBRATED, "--calibration none")
+        return CalibrationUse(UNCALIBRATED, "--calibration none", why="none")
     if choice == "auto":
         record, reason = find_record(bench_store(bench), identity, now, channel)
         if record is None:
-            return CalibrationUse(UNCALIBRATED, reason)
+            why = "expired" if "expired" in reason else "no record"
+            return CalibrationUse(UNCALIBRATED, reason, why=why)
         log.info("calibration record %s applies", record.record_id)
         return CalibrationUse(CALIBRATED, "", record)
     try:
         record = load_record(Path(choice))
     except ConfigError as exc:
-        return CalibrationUse(UNCALIBRATED, f"{choice}: {exc.message}")
+        return CalibrationUse(UNCALIBRATED, f"{choice}: {exc.message}", why="unreadable")
     state, reason = record.status(identity, now, channel)
     if state != "valid":
-        return CalibrationUse(UNCALIBRATED, reason)
+        return CalibrationUse(UNCALIBRATED, reason, why=state)
     return CalibrationUse(CALIBRATED, "", record)

@@ -168,7 +168,7 @@ def use_calibration(ctx: RunContext, identity: dict[str, str], result: ModeResul
     ctx.calibration = use
     ctx.provenance["calibration"] = use.provenance()
     result.figures["calibration_status"] = use.label
-    ctx.runlog.write("runner", f"calibration: {use.label}")
+    ctx.runlog.write("runner", f"calibration: {use.label} {use.reason}".rstrip())
     if use.record is None:
         result.notes.append(f"uncalibrated: {use.reason}")
 
