@@ -52,7 +52,7 @@ def test_calibrate_then_run_verify_and_expire(tmp_path, store) -> None:
         assert raw.valid, raw.validity
         assert _error(raw, cl.window_truth()) == pytest.approx(0.02, abs=0.006)
         assert raw.figures["calibration_status"] == "uncalibrated (no record)"
-    assert "no calibration record for SimJS220" in " ".join(raw.notes)
+        assert "no calibration record for SimJS220" in " ".join(raw.notes)
 
         cl.reference_on()
         said: list[str] = []
@@ -166,3 +166,28 @@ def test_record_schema_and_hash(tmp_path, store) -> None:
     path.write_text(json.dumps(data))
     with pytest.raises(Exception, match="content hash mismatch"):
         load_record(path)
+
+
+def test_analyze_applies_the_runs_calibration(tmp_path, store) -> None:
+    """`analyze` reproduces a calibrated run from its raw trace with the run's own record,
+    and `--calibration none` gives the raw (2 % high) figures."""
+    from typer.testing import CliRunner
+
+    from energybench.cli.app import app
+
+    data = make_standin_dataset(tmp_path / "data", load_workload("kws01"), files=5)
+    with CalibrationLab(store, seed=3, **KNOBS) as cl:
+        bench = cl.bench()
+        cl.reference_on()
+        run_calibration(bench)
+        cl.dut_on()
+        options = RunOptions(plots=False, windows=2)
+        (cal,) = run_workload(bench, "kws01", "energy", data, tmp_path / "runs", options=options)
+    runner = CliRunner()
+    done = runner.invoke(app, ["analyze", str(cal.folder), "--json"])
+    assert done.exit_code == 0, done.output
+    ours = json.loads(done.output)
+    assert ours["run"]["reproduced"] and ours["calibration"].startswith("the run's own")
+    raw = json.loads(runner.invoke(app, ["analyze", str(cal.folder), "--json",
+                                         "--calibration", "none"]).output)  # fmt: skip
+    assert raw["median_energy_per_inference_j"] / ours["median_energy_per_inference_j"] > 1.015

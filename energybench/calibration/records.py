@@ -240,3 +240,26 @@ def find_record(
     if reasons:
         return None, f"no valid calibration record for {model}: {reasons[0]}"
     return None, f"no calibration record for {model} in {store}"
+
+
+def correction_from_provenance(calibration: Mapping[str, Any]) -> Correction | None:
+    """The correction a run applied, from its results.json ``provenance.calibration`` (None
+    when it applied none)."""
+    coefficients = calibration.get("coefficients") if calibration else None
+    if not coefficients:
+        return None
+    linear = LinearCorrection(
+        "current",
+        None,
+        gain=float(coefficients["gain"]),
+        gain_std=float(coefficients["gain_std"]),
+        offset=float(coefficients["offset_a"]),
+        offset_std=float(coefficients["offset_std_a"]),
+    )
+    skew = calibration.get("skew") or {}
+    return Correction(
+        current={None: linear},
+        skew_s=float(skew.get("skew_s", 0.0)),
+        skew_std_s=float(skew.get("skew_std_s", 0.0)),
+        record_ids=(str(calibration.get("record_id", "")),),
+    )
