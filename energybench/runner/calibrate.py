@@ -105,6 +105,7 @@ def _run_steps(
     volts = supply_cfg.voltage_v
     supply.set_output(False)
     supply.set_current_limit(supply_cfg.current_limit_a)
+    Stream(instruments, bench)  # a meter the procedure cannot use is refused before step 1
     for number, step in enumerate(proc.steps, start=1):
         say(f"step {number}/{len(proc.steps)} ({step.kind}): connect: {step.connect}")
         confirm(step)
@@ -164,7 +165,7 @@ def _gain(
     say: Say,
 ) -> None:
     for fraction in step.get("voltage_fractions", [0.25, 0.5, 0.75, 1.0]):
-        target = float(fraction) * volts
+        target = round(float(fraction) * volts, 3)  # whole millivolts (LPM01A, Otii)
         supply.set_voltage(target)
         supply.set_output(True)
         stream.wait_voltage(target, VOLTAGE_TOLERANCE * volts)
@@ -194,7 +195,7 @@ def _gain(
 
 
 def _skew(step: Step, stream: Stream, supply: Any, volts: float, found: Findings, say: Say):
-    supply.set_voltage(float(step.get("voltage_fraction", 1.0)) * volts)
+    supply.set_voltage(round(float(step.get("voltage_fraction", 1.0)) * volts, 3))
     block = toggle_pattern(
         stream,
         supply,

@@ -84,6 +84,12 @@ class Stream:
         self.current_range_a = instruments.option("current_range_a")
         request = StreamRequest(rate, self.current_range_a, sync=bench.sync)
         settings = self.meter.configure_stream(request)
+        if settings.voltage_v is not None:
+            raise CalibrationRefused(
+                f"{bench.meter.driver} reports a constant voltage, not the rail's: the "
+                "reference procedures need the voltage across the reference measured",
+                context="meter.driver",
+            )
         self.rate_hz = settings.sample_rate_hz
         self._chunks: Iterator[TraceChunk] | None = None
         self._pending: list[TraceChunk] = []
