@@ -76,8 +76,10 @@ def test_calibrate_then_run_verify_and_expire(tmp_path, store) -> None:
         assert abs(_error(cal, cl.window_truth())) < 1e-3
         saved = json.loads((cal.folder / "results.json").read_text())
         assert saved["figures"]["calibration_status"] == "calibrated"
-        prov = saved["provenance"]["calibration"]
+        (prov,) = saved["provenance"]["calibration"]  # the submission checker's format
         assert prov["content_hash"] == record.hash and prov["coefficients"]["gain"] == c["gain"]
+        assert prov["id"] == record.record_id and len(prov["sha256"]) == 64
+        assert prov["valid_until"] == record.expires.isoformat()
 
         cl.reference_on()
         after = run_verify(bench, "after", mark=[cal.folder])
@@ -107,8 +109,9 @@ def test_calibrate_then_run_verify_and_expire(tmp_path, store) -> None:
             options=RunOptions(plots=False, windows=1),
         )
         assert late.figures["calibration_status"] == "uncalibrated (expired)"
-        reason = json.loads((late.folder / "results.json").read_text())["provenance"]
-        assert "expired on" in reason["calibration"]["reason"]
+        late_prov = json.loads((late.folder / "results.json").read_text())["provenance"]
+        assert late_prov["calibration"] == []
+        assert "expired on" in late_prov["calibration_status"]["reason"]
 
 
 def test_refuses_an_expired_certificate(tmp_path, store) -> None:

@@ -143,13 +143,21 @@ class CalibrationRecord:
         )
 
     def provenance(self) -> dict[str, Any]:
-        """What results.json keeps of the record it applied."""
+        """What results.json keeps of the record it applied (an entry of
+        ``provenance.calibration``: the submission checker reads ``id``, ``instrument``,
+        ``sha256`` of the record file, ``valid_from`` and ``valid_until``)."""
+        file_hash = None
+        if self.path is not None and Path(self.path).is_file():
+            file_hash = hashlib.sha256(Path(self.path).read_bytes()).hexdigest()
         return {
-            "record_id": self.record_id,
+            "id": self.record_id,
+            "instrument": self.identity["serial_number"] or self.identity["model"],
+            "sha256": file_hash,
+            "valid_from": self.data["created_utc"],
+            "valid_until": self.expires.isoformat(),
             "content_hash": self.hash,
             "file": str(self.path) if self.path else None,
-            "created_utc": self.data["created_utc"],
-            "expires_utc": self.expires.isoformat(),
+            "range_a": self.range_a,
             "reference_id": self.data["reference"]["id"],
             "coefficients": dict(self.data["coefficients"]),
             "skew": dict(self.data.get("skew") or {}),
@@ -242,11 +250,12 @@ def find_record(
     return None, f"no calibration record for {model} in {store}"
 
 
-def correction_from_provenance(calibration: Mapping[str, Any]) -> Correction | None:
-    """The correction a run applied, from its results.json ``provenance.calibration`` (None
-    when it applied none)."""
-    coefficients = calibration.get("coefficients") if calibration else None
-    if not coefficients:
+def correction_from_provenance(entries: Any) -> Correction | None:
+    """The correction a run applied, from its results.json ``provenance.calibration`` (the
+    list of records applied; None when it applied none)."""
+    entry = entries[0] if isinstance(entries, list) and entries else None
+    coefficients = entry.get("coefficients") if isinstance(entry, Mapping) else None
+    if not entry or not coefficients:
         return None
     linear = LinearCorrection(
         "current",
@@ -256,10 +265,10 @@ def correction_from_provenance(calibration: Mapping[str, Any]) -> Correction | N
         offset=float(coefficients["offset_a"]),
         offset_std=float(coefficients["offset_std_a"]),
     )
-    skew = calibration.get("skew") or {}
+    skew = entry.get("skew") or {}
     return Correction(
         current={None: linear},
         skew_s=float(skew.get("skew_s", 0.0)),
         skew_std_s=float(skew.get("skew_std_s", 0.0)),
-        record_ids=(str(calibration.get("record_id", "")),),
+        record_ids=(str(entry.get("id", "")),),
     )

@@ -181,7 +181,7 @@ def _calibration(path: Path, choice: str):
     if choice == "none":
         return None, None
     if choice == "run":
-        correction = correction_from_provenance(provenance.get("calibration") or {})
+        correction = correction_from_provenance(provenance.get("calibration"))
         label = "the run's own" if correction else None
     elif choice == "auto":
         meter = {k: str(v) for k, v in (provenance.get("meter") or {}).items()}

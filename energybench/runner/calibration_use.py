@@ -43,11 +43,13 @@ class CalibrationUse:
         """The table's text: ``calibrated`` or ``uncalibrated (<why>)``."""
         return self.status if not self.why else f"{self.status} ({self.why})"
 
-    def provenance(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"status": self.status, "reason": self.reason or None}
-        if self.record is not None:
-            out.update(self.record.provenance())
-        return out
+    def provenance(self) -> list[dict[str, Any]]:
+        """``provenance.calibration``: the records applied (none: an empty list)."""
+        return [self.record.provenance()] if self.record is not None else []
+
+    def status_dict(self) -> dict[str, Any]:
+        """``provenance.calibration_status``: calibrated or not, and why."""
+        return {"status": self.status, "why": self.why or None, "reason": self.reason or None}
 
 
 def bench_store(bench: Bench) -> Path:

@@ -167,6 +167,7 @@ def use_calibration(ctx: RunContext, identity: dict[str, str], result: ModeResul
     use = choose_calibration(ctx.bench, identity, ctx.options.calibration)
     ctx.calibration = use
     ctx.provenance["calibration"] = use.provenance()
+    ctx.provenance["calibration_status"] = use.status_dict()
     result.figures["calibration_status"] = use.label
     ctx.runlog.write("runner", f"calibration: {use.label} {use.reason}".rstrip())
     if use.record is None:
