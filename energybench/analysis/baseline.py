@@ -8,8 +8,8 @@ its result lines are sent, idles):
 1. the samples from the end edge up to :data:`SEARCH_S` later (or ``limit_position``: the
    next window's start) are cut into blocks of :data:`BLOCK_S` and each block's mean power
    taken;
-2. the idle level is a low percentile (:data:`LEVEL_PERCENTILE`) of those block means (UART
-   replies and other activity only raise the power); the noise of one block mean, σ, is the
+2. the idle level is the median of the block means near a low percentile
+   (:data:`LEVEL_PERCENTILE`) of them (UART replies and other activity only raise the power); the noise of one block mean, σ, is the
    median standard deviation of the samples inside the lowest quarter of the blocks over
    √(block samples) (activity elsewhere does not widen it);
 3. a block is quiet when its mean lies within ±max(:data:`QUIET_REL` of the level, 4σ) of it;
@@ -102,9 +102,12 @@ def idle_baseline(
     finite = np.isfinite(power)
     if finite.sum() < max(min_blocks, 2):
         return _unknown("the samples after the window's end edge are missing")
-    level = float(np.percentile(power[finite], LEVEL_PERCENTILE))
+    low = float(np.percentile(power[finite], LEVEL_PERCENTILE))
     sigma = _block_sigma(chunk.power_w().reshape(n_blocks, block), power)
-    band = max(QUIET_REL * abs(level), QUIET_SIGMA * sigma)
+    band = max(QUIET_REL * abs(low), QUIET_SIGMA * sigma)
+    # the level itself: the median of the blocks near that low percentile (which lies below
+    # the idle level by about a σ when the blocks scatter)
+    level = float(np.median(power[finite & (np.abs(power - low) <= band)]))
     quiet = finite & (np.abs(power - level) <= band)
     run_start, run_len = _longest_run(quiet)
     if run_len < min_blocks:
