@@ -9,9 +9,10 @@ its result lines are sent, idles):
    next window's start) are cut into blocks of :data:`BLOCK_S` and each block's mean power
    taken;
 2. the idle level is the median of the block means near a low percentile
-   (:data:`LEVEL_PERCENTILE`) of them (UART replies and other activity only raise the power); the noise of one block mean, σ, is the
-   median standard deviation of the samples inside the lowest quarter of the blocks over
-   √(block samples) (activity elsewhere does not widen it);
+   (:data:`LEVEL_PERCENTILE`) of them (UART replies and other activity only raise the
+   power); the noise of one block mean, σ, is the median standard deviation of the
+   samples inside the lowest quarter of the blocks over √(block samples) (activity
+   elsewhere does not widen it);
 3. a block is quiet when its mean lies within ±max(:data:`QUIET_REL` of the level, 4σ) of it;
    the baseline is the first :data:`MAX_SPAN_S` of the longest run of quiet blocks, which must
    last at least :data:`MIN_SPAN_S` and must not drift (its two halves agree within
