@@ -34,7 +34,7 @@ from energybench.analysis.trace import Trace
 BLOCK_S = 0.002  # one block mean
 MIN_SPAN_S = 0.010  # shortest quiet span that gives a baseline
 MAX_SPAN_S = 1.0  # longest span used (the level nearest the window)
-SEARCH_S = 2.0  # how far after the end edge a quiet span is looked for
+SEARCH_S = 1.25  # how far after the end edge a quiet span is looked for (1 s + the replies)
 LEVEL_PERCENTILE = 10.0
 QUIET_REL = 0.02  # a quiet block lies within ±2 % of the level ...
 QUIET_SIGMA = 4.0  # ... or within 4 σ of a block mean, whichever is wider
@@ -98,13 +98,14 @@ def idle_baseline(
             f"edge (a quiet span needs {MIN_SPAN_S * 1e3:.0f} ms)"
         )
     chunk = trace.read(first, first + n_blocks * block)
-    power = chunk.power_w().astype(np.float64).reshape(n_blocks, block).mean(axis=1)
+    samples = chunk.power_w().reshape(n_blocks, block)
+    power = samples.mean(axis=1)
     current = np.asarray(chunk.current_a, dtype=np.float64).reshape(n_blocks, block).mean(axis=1)
     finite = np.isfinite(power)
     if finite.sum() < max(min_blocks, 2):
         return _unknown("the samples after the window's end edge are missing")
     low = float(np.percentile(power[finite], LEVEL_PERCENTILE))
-    sigma = _block_sigma(chunk.power_w().reshape(n_blocks, block), power)
+    sigma = _block_sigma(samples, power)
     band = max(QUIET_REL * abs(low), QUIET_SIGMA * sigma)
     # the level itself: the median of the blocks near that low percentile (which lies below
     # the idle level by about a σ when the blocks scatter)
