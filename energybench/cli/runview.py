@@ -164,7 +164,12 @@ def render_table(rows: Sequence[dict[str, Any]], console, title: str = "energybe
         ("power (mW)", "right"),
         ("valid", "left"),
     ):
-        table.add_column(header, justify=justify)  # type: ignore[arg-type]
+        # the figures' headers and cells stay on one line; model, accuracy and validity wrap
+        table.add_column(
+            header,
+            justify=justify,  # type: ignore[arg-type]
+            no_wrap=header not in ("model", "accuracy", "valid"),
+        )
     for row in rows:
         energy = row.get("energy_per_inference_uj")
         u = row.get("energy_uncertainty_uj")
