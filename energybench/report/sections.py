@@ -11,27 +11,20 @@ from pathlib import Path
 from energybench.errors import EnergybenchError
 from energybench.report.runs import RunRecord
 from energybench.report.text import si_scale
-from energybench.runner.results import (
-    ENERGY_ABOVE_BASELINE,
-    ENERGY_ABOVE_BASELINE_UNCERTAINTY,
-    IDLE_BASELINE_POWER_UNCERTAINTY_W,
-    IDLE_BASELINE_POWER_W,
-    IDLE_BASELINE_UNKNOWN,
-    MEASUREMENT_SETUP,
-)
+from energybench.runner.results import MEASUREMENT_SETUP
 
 log = logging.getLogger(__name__)
 MAX_CAPTURES = 12  # triggered meters: capture plots drawn per run (the rest are listed)
 
 
-def _fmt(value, unit: str, digits: int = 4) -> str:
+def fmt_si(value, unit: str, digits: int = 4) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "—"
     factor, shown = si_scale([float(value)], unit)
     return f"{float(value) * factor:.{digits}f} {shown}"
 
 
-def _pm(value, u, unit: str, digits: int = 4) -> str:
+def pm_si(value, u, unit: str, digits: int = 4) -> str:
     """``value ± u`` in the value's unit prefix."""
     if value is None or not math.isfinite(float(value)):
         return "—"
@@ -71,11 +64,11 @@ def summary_table(runs: list[RunRecord]) -> str:
         f = r.figures
         if r.mode == "energy" and "mean_power_uncertainty_w" in f:
             figure = (
-                _pm(f.get("mean_power_w"), f.get("mean_power_uncertainty_w"), "W") + " (stream)"
+                pm_si(f.get("mean_power_w"), f.get("mean_power_uncertainty_w"), "W") + " (stream)"
             )
         elif r.mode == "energy":
             figure = (
-                _pm(
+                pm_si(
                     f.get("median_energy_per_inference_j"),
                     f.get("energy_per_inference_uncertainty_j"),
                     "J",
@@ -89,7 +82,7 @@ def summary_table(runs: list[RunRecord]) -> str:
             metric = f.get("metric")
             value = f.get(metric) if isinstance(metric, str) else None
             figure = "—" if value is None else f"{metric} {value:.4f}"
-        latency = _fmt(f.get("latency_s"), "s")
+        latency = fmt_si(f.get("latency_s"), "s")
         rows.append(
             [
                 escape(r.workload),
@@ -142,7 +135,9 @@ def run_section(run: RunRecord, figures: dict) -> str:
                     ),
                 )
             )
-        parts.append(_baseline(run))
+        from energybench.report.baseline_section import baseline_section
+
+        parts.append(baseline_section(run))
     parts.append(_windows_table(run))
     parts.append(_problems(run))
     parts.append(_provenance(run))
@@ -223,72 +218,6 @@ def _trace_parts(run: RunRecord, figures: dict, key: str) -> list[str]:
     return parts
 
 
-def _baseline(run: RunRecord) -> str:
-    """The idle baseline after the windows and the energy per inference above it."""
-    f = run.figures
-    head = "<h3>Idle baseline and inference increment</h3>"
-    idle = f.get(IDLE_BASELINE_POWER_W)
-    if idle is None:
-        reason = f.get(IDLE_BASELINE_UNKNOWN)
-        if reason:
-            return (
-                f"{head}<p>Idle baseline: <b>unknown</b> ({escape(str(reason))}), so the energy "
-                "above it (the inference increment) is not known; the energy per inference "
-                "above includes the idle power.</p>"
-            )
-        return (
-            f"{head}<p>Idle baseline: <b>not measured</b> in this run (recorded before "
-            "energybench measured one), so the energy above it (the inference increment) is "
-            "not known; the energy per inference above includes the idle power.</p>"
-        )
-    summary = html_table(
-        [
-            "idle baseline power (± U, k=2)",
-            "quiet span (shortest)",
-            "energy per inference, total (MLPerf)",
-            "energy per inference above the baseline (± U, k=2)",
-        ],
-        [
-            [
-                _pm(idle, f.get(IDLE_BASELINE_POWER_UNCERTAINTY_W), "W"),
-                _fmt(f.get("idle_baseline_span_s"), "s"),
-                _pm(
-                    f.get("median_energy_per_inference_j"),
-                    f.get("energy_per_inference_uncertainty_j"),
-                    "J",
-                ),
-                _pm(f.get(ENERGY_ABOVE_BASELINE), f.get(ENERGY_ABOVE_BASELINE_UNCERTAINTY), "J"),
-            ]
-        ],
-        {0, 1, 2, 3},
-    )
-    rows = [
-        [
-            str(w.get("index")),
-            str(w.get("attempt")),
-            _pm(w.get("idle_baseline_power_w"), w.get("idle_baseline_power_uncertainty_w"), "W"),
-            _fmt(w.get("idle_baseline_span_s"), "s"),
-            _pm(
-                w.get("energy_above_baseline_per_inference_j"),
-                w.get("energy_above_baseline_per_inference_uncertainty_j"),
-                "J",
-            ),
-            escape(w.get("idle_baseline_unknown") or ""),
-        ]
-        for w in run.windows
-        if w.get("energy_j") is not None
-    ]
-    per_window = html_table(
-        ["window", "attempt", "idle power", "quiet span", "above idle / inference", "unknown"],
-        rows,
-        {2, 3, 4},
-    )
-    return (
-        f"{head}<p>The idle power is measured in the quiet span after each window's end edge; "
-        "the MLPerf figure stays the total between the edges.</p>" + summary + per_window
-    )
-
-
 def _windows_table(run: RunRecord) -> str:
     rows = []
     for w in run.windows:
@@ -301,9 +230,9 @@ def _windows_table(run: RunRecord) -> str:
                 str(w.get("attempt")),
                 escape(str(w.get("file") or "")),
                 str(w.get("inferences")),
-                _fmt(w.get("duration_s"), "s", 6),
-                _pm(e, (u or 0.0) / n, "J"),
-                _fmt(w.get("latency_s"), "s"),
+                fmt_si(w.get("duration_s"), "s", 6),
+                pm_si(e, (u or 0.0) / n, "J"),
+                fmt_si(w.get("latency_s"), "s"),
                 _valid(bool(w.get("valid"))),
                 escape("; ".join(w.get("problems") or [])),
             ]
