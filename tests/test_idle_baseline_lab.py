@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import shared_path
 from runner_helpers import lab_bench, require_meter, standin
 
 from energybench.cli.runview import render_table, summarize
@@ -24,6 +25,7 @@ from energybench.runner.run import run_workload
 from energybench.sim.lab import VirtualLab
 from energybench.sim.meters import attach_meter
 from energybench.sim.physics.measurement import MeasurementModel
+from energybench.traces.reanalysis import ReanalysisOptions, reanalyze
 
 IDLE_W = 0.003 * 1.8  # fast-m33 profile: idle_current_a x supply_voltage_v
 QUICK = RunOptions(min_window_s=1.0, windows=3, plots=False)
@@ -132,3 +134,18 @@ def test_analyze_baseline_on_the_bundled_sample() -> None:
     assert proc.returncode == 0, proc.stderr
     assert "idle power" in proc.stdout and "above idle" in proc.stdout
     assert "5 of 5 window(s); median 3.7789 mW" in proc.stdout
+
+
+def test_analyze_baseline_on_a_published_runner_folder() -> None:
+    """The real v1.3 NUCLEO-U385RG-Q kws result (MLCommons runner, ../shared): every window
+    has a quiet span after it; the published total is unchanged."""
+    folder = shared_path(
+        "real-results/tiny_results_v1.3/closed/STMicroelectronics/results/NUCLEO_U385RG_Q/kws/"
+        "energy"
+    )
+    result = reanalyze(folder, ReanalysisOptions(baseline=True))
+    baseline = result.extra["baseline"]
+    assert baseline["windows_with_baseline"] == baseline["windows"] == 5
+    assert result.median_energy_per_inference_j == pytest.approx(245.3412e-6, rel=1e-6)
+    above = baseline["median_energy_above_baseline_per_inference_j"]
+    assert 0 < above < result.median_energy_per_inference_j
