@@ -6,7 +6,7 @@ from __future__ import annotations
 from html import escape
 
 from energybench.report.runs import RunRecord
-from energybench.report.sections import fmt_si, html_table, pm_si
+from energybench.report.sections import _fmt, _pm, html_table  # one SI format per report
 from energybench.runner.results import (
     ENERGY_ABOVE_BASELINE,
     ENERGY_ABOVE_BASELINE_UNCERTAINTY,
@@ -43,14 +43,14 @@ def baseline_section(run: RunRecord) -> str:
         ],
         [
             [
-                pm_si(idle, f.get(IDLE_BASELINE_POWER_UNCERTAINTY_W), "W"),
-                fmt_si(f.get("idle_baseline_span_s"), "s"),
-                pm_si(
+                _pm(idle, f.get(IDLE_BASELINE_POWER_UNCERTAINTY_W), "W"),
+                _fmt(f.get("idle_baseline_span_s"), "s"),
+                _pm(
                     f.get("median_energy_per_inference_j"),
                     f.get("energy_per_inference_uncertainty_j"),
                     "J",
                 ),
-                pm_si(f.get(ENERGY_ABOVE_BASELINE), f.get(ENERGY_ABOVE_BASELINE_UNCERTAINTY), "J"),
+                _pm(f.get(ENERGY_ABOVE_BASELINE), f.get(ENERGY_ABOVE_BASELINE_UNCERTAINTY), "J"),
             ]
         ],
         {0, 1, 2, 3},
@@ -59,9 +59,9 @@ def baseline_section(run: RunRecord) -> str:
         [
             str(w.get("index")),
             str(w.get("attempt")),
-            pm_si(w.get("idle_baseline_power_w"), w.get("idle_baseline_power_uncertainty_w"), "W"),
-            fmt_si(w.get("idle_baseline_span_s"), "s"),
-            pm_si(
+            _pm(w.get("idle_baseline_power_w"), w.get("idle_baseline_power_uncertainty_w"), "W"),
+            _fmt(w.get("idle_baseline_span_s"), "s"),
+            _pm(
                 w.get("energy_above_baseline_per_inference_j"),
                 w.get("energy_above_baseline_per_inference_uncertainty_j"),
                 "J",

@@ -17,14 +17,14 @@ log = logging.getLogger(__name__)
 MAX_CAPTURES = 12  # triggered meters: capture plots drawn per run (the rest are listed)
 
 
-def fmt_si(value, unit: str, digits: int = 4) -> str:
+def _fmt(value, unit: str, digits: int = 4) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "—"
     factor, shown = si_scale([float(value)], unit)
     return f"{float(value) * factor:.{digits}f} {shown}"
 
 
-def pm_si(value, u, unit: str, digits: int = 4) -> str:
+def _pm(value, u, unit: str, digits: int = 4) -> str:
     """``value ± u`` in the value's unit prefix."""
     if value is None or not math.isfinite(float(value)):
         return "—"
@@ -64,11 +64,11 @@ def summary_table(runs: list[RunRecord]) -> str:
         f = r.figures
         if r.mode == "energy" and "mean_power_uncertainty_w" in f:
             figure = (
-                pm_si(f.get("mean_power_w"), f.get("mean_power_uncertainty_w"), "W") + " (stream)"
+                _pm(f.get("mean_power_w"), f.get("mean_power_uncertainty_w"), "W") + " (stream)"
             )
         elif r.mode == "energy":
             figure = (
-                pm_si(
+                _pm(
                     f.get("median_energy_per_inference_j"),
                     f.get("energy_per_inference_uncertainty_j"),
                     "J",
@@ -82,7 +82,7 @@ def summary_table(runs: list[RunRecord]) -> str:
             metric = f.get("metric")
             value = f.get(metric) if isinstance(metric, str) else None
             figure = "—" if value is None else f"{metric} {value:.4f}"
-        latency = fmt_si(f.get("latency_s"), "s")
+        latency = _fmt(f.get("latency_s"), "s")
         rows.append(
             [
                 escape(r.workload),
@@ -230,9 +230,9 @@ def _windows_table(run: RunRecord) -> str:
                 str(w.get("attempt")),
                 escape(str(w.get("file") or "")),
                 str(w.get("inferences")),
-                fmt_si(w.get("duration_s"), "s", 6),
-                pm_si(e, (u or 0.0) / n, "J"),
-                fmt_si(w.get("latency_s"), "s"),
+                _fmt(w.get("duration_s"), "s", 6),
+                _pm(e, (u or 0.0) / n, "J"),
+                _fmt(w.get("latency_s"), "s"),
                 _valid(bool(w.get("valid"))),
                 escape("; ".join(w.get("problems") or [])),
             ]
