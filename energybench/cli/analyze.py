@@ -116,6 +116,14 @@ def analyze(
             "record file.",
         ),
     ] = "run",
+    baseline: Annotated[
+        bool,
+        typer.Option(
+            "--baseline",
+            help="Also measure the idle baseline in the quiet span after each window's end "
+            "edge and the energy per inference above it.",
+        ),
+    ] = False,
 ) -> None:
     """Analyse a recording: one row per window, the median, and what was checked."""
     from energybench.instruments.profiles import bounds_for_trace
@@ -133,6 +141,7 @@ def analyze(
         allow_implausible=allow_implausible,
         allow_truncated=allow_truncated,
         runner_rule=runner_rule,
+        baseline=baseline,
     )
     correct, label = _calibration(path, calibration)
     options = dataclasses.replace(options, correct=correct, correction_label=label)
