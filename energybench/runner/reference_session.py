@@ -139,9 +139,9 @@ class Stream:
     def until_sync(self, low: bool) -> list[Block]:
         """The blocks read until the sync line is ``low`` (the fixture saw the output switch);
         refused after :data:`MAX_WAIT_S` of samples."""
-        step = self.samples(0.002)
+        step = self.samples(0.02)
         blocks = []
-        for _ in range(int(MAX_WAIT_S / 0.002)):
+        for _ in range(int(MAX_WAIT_S / 0.02)):
             blocks.append(self.take(step))
             if np.any(blocks[-1].sync == (not low)) and blocks[-1].sync[-1] == (not low):
                 return blocks
