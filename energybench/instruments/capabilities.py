@@ -121,6 +121,9 @@ class Capture:
     trace: Trace
     settings: CaptureSettings
     edge_positions: tuple[float, ...] = ()
+    # further outputs digitized in the same acquisition (a MultiOutputMeter's rails), by
+    # output number, on the same sample ids as ``trace``
+    rails: dict[int, Trace] = field(default_factory=dict)
 
 
 @runtime_checkable
@@ -131,6 +134,22 @@ class TriggeredMeter(Protocol):
     def arm(self) -> None: ...
     def fetch(self, timeout_s: float) -> Capture: ...
     def abort(self) -> None: ...
+
+
+@runtime_checkable
+class MultiOutputMeter(Protocol):
+    """A triggered meter that digitizes further outputs, each sourcing one more DUT rail, in
+    the same acquisition as its main output (one trigger, the same sample ids)."""
+
+    max_channel: int
+
+    def set_rail_channels(self, ranges_a: dict[int, float | None]) -> None:
+        """Digitize these outputs (output -> current range, None: the widest) too."""
+        ...
+
+    def rail_output(self, channel: int) -> PowerSupply:
+        """The supply of one rail output, over the same connection."""
+        ...
 
 
 @dataclass(frozen=True)
