@@ -74,8 +74,8 @@ class N6705Rails:
         self.rail_channels = dict(ranges_a)
 
     def rail_output(self: KeysightN6705C, channel: int) -> RailOutput:
-        if channel not in self.rail_channels:
-            raise ConfigError(f"output {channel} is not a rail channel", context="channel")
+        if not 1 <= channel <= self.max_channel or channel == self.channel:
+            raise ConfigError(f"output {channel} cannot source a further rail", context="channel")
         return RailOutput(self, channel)
 
     def _rail_capture_commands(self: KeysightN6705C, measure_voltage: bool) -> list[str]:

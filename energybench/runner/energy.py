@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+from pathlib import Path
 from typing import Any, Protocol
 
 from energybench.calibration.budget import MeterBudget
@@ -42,6 +43,7 @@ from energybench.runner.measurer import (
 )
 from energybench.runner.mlc_format import energy_results_txt, not_valid_lines
 from energybench.runner.performance import check_alive
+from energybench.runner.rails import rails_measurer
 from energybench.runner.results import (
     MEASUREMENT_SETUP,
     UNCERTAINTY_COMPONENTS,
@@ -128,10 +130,21 @@ class WindowPlan(Protocol):
 
 def choose_measurer(
     ctx: RunContext, instruments: BenchInstruments, end: WindowEnd, plan: dict
-) -> StreamMeasurer | TriggeredMeasurer:
+) -> Measurer:
     """The measurer the bench's sync mode and meter call for (``plan``: what the run means to
-    record, written into a stream recording)."""
-    mode = ctx.bench.sync.mode
+    record, written into a stream recording); with the bench's further rails around it."""
+    main = measurer_for(instruments, ctx.folder, end, plan)
+    if not ctx.bench.rails:
+        return main
+    return rails_measurer(main, instruments, ctx.folder, end, plan, measurer_for)
+
+
+def measurer_for(
+    instruments: BenchInstruments, folder: Path, end: WindowEnd, plan: dict
+) -> StreamMeasurer | TriggeredMeasurer:
+    """The measurer of one meter (``instruments.meter``) by the bench's sync mode."""
+    bench = instruments.bench
+    mode = bench.sync.mode
     wanted = instruments.option("acquisition")
     if wanted not in (None, "stream", "capture"):
         raise ConfigError(f"must be 'stream' or 'capture', got {wanted!r}", context="acquisition")
@@ -139,17 +152,17 @@ def choose_measurer(
     if mode in STREAM_SYNC or analog_stream:
         if not instruments.streaming:
             raise ConfigError(
-                f"sync mode {mode} needs a streaming meter; {ctx.bench.meter.driver} is not one",
+                f"sync mode {mode} needs a streaming meter; {bench.meter.driver} is not one",
                 context="sync.mode",
             )
-        return StreamMeasurer(instruments, ctx.folder, end, plan=plan)
+        return StreamMeasurer(instruments, folder, end, plan=plan)
     if mode in TRIGGER_SYNC or mode == "analog_channel":
         if not instruments.triggered:
             raise ConfigError(
-                f"sync mode {mode} needs a triggered meter; {ctx.bench.meter.driver} is not one",
+                f"sync mode {mode} needs a triggered meter; {bench.meter.driver} is not one",
                 context="sync.mode",
             )
-        return TriggeredMeasurer(instruments, ctx.folder, end)
+        return TriggeredMeasurer(instruments, folder, end)
     raise ConfigError(
         f"sync mode {mode!r} cannot delimit energy windows (use a timestamp-pin sync mode)",
         context="sync.mode",

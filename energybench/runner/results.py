@@ -53,6 +53,9 @@ class WindowRecord:
     start_position: float | None = None
     stop_position: float | None = None
     interval_ids: list[int] | None = None
+    # further measured rails (bench file [rails.<name>]): each rail's figures of this window
+    # (energy_j, energy_per_inference_j, energy_uncertainty_j, mean_power_w, raw_file, ...)
+    rails: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def invalidate(self, problem: str) -> None:
         self.valid = False
