@@ -19,6 +19,7 @@ from energybench.errors import InstrumentError
 
 if TYPE_CHECKING:
     from energybench.instruments.shutdown import ShutdownReport
+    from energybench.instruments.supply_limits import SafetyLimits
 
 SyncMode = Literal[
     "digital_channel",  # the pin is sampled with the current (Joulescope GPI, PPK2 D0-D7)
@@ -147,8 +148,8 @@ class MultiOutputMeter(Protocol):
         """Digitize these outputs (output -> current range, None: the widest) too."""
         ...
 
-    def rail_output(self, channel: int) -> PowerSupply:
-        """The supply of one rail output, over the same connection."""
+    def rail_output(self, channel: int, limits: SafetyLimits) -> PowerSupply:
+        """The supply of one rail output, over the same connection, within ``limits``."""
         ...
 
 

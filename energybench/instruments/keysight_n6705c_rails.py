@@ -16,7 +16,8 @@ import numpy as np
 
 from energybench.analysis.trace import SourceInfo, Trace
 from energybench.errors import AcquisitionError, ConfigError
-from energybench.instruments.supply_limits import require_current_limit
+from energybench.instruments.catalogue import supply_check
+from energybench.instruments.supply_limits import SafetyLimits, require_current_limit
 
 if TYPE_CHECKING:
     from energybench.instruments.keysight_n6705c import KeysightN6705C
@@ -29,19 +30,21 @@ def _fmt(value: float) -> str:
 class RailOutput:
     """One further output of the mainframe as a supply (its rail's voltage and limit)."""
 
-    def __init__(self, driver: KeysightN6705C, channel: int) -> None:
+    def __init__(self, driver: KeysightN6705C, channel: int, limits: SafetyLimits) -> None:
         self.driver = driver
         self.channel = channel
         self.resource = f"{driver.resource} output {channel}"
+        self.supply_check = supply_check("keysight_n6705c", limits)  # this rail's own limits
+        self.supply_check.use_model(driver.module(channel))
         self._current_limit_a: float | None = None
 
     def set_voltage(self, voltage_v: float) -> None:
-        voltage_v = self.driver.supply_check.voltage(voltage_v)
+        voltage_v = self.supply_check.voltage(voltage_v)
         ch = f"(@{self.channel})"
         self.driver.send_batch([f"EMUL PS2Q,{ch}", f"VOLT {_fmt(voltage_v)},{ch}"])
 
     def set_current_limit(self, current_a: float) -> None:
-        current_a = self.driver.supply_check.current_limit(current_a)
+        current_a = self.supply_check.current_limit(current_a)
         self.driver.send_batch([f"CURR:LIM {_fmt(current_a)},(@{self.channel})"])
         self._current_limit_a = current_a
 
@@ -73,10 +76,10 @@ class N6705Rails:
                 raise ConfigError(f"must be > 0 A, got {range_a}", context="current_range_a")
         self.rail_channels = dict(ranges_a)
 
-    def rail_output(self: KeysightN6705C, channel: int) -> RailOutput:
+    def rail_output(self: KeysightN6705C, channel: int, limits: SafetyLimits) -> RailOutput:
         if not 1 <= channel <= self.max_channel or channel == self.channel:
             raise ConfigError(f"output {channel} cannot source a further rail", context="channel")
-        return RailOutput(self, channel)
+        return RailOutput(self, channel, limits)
 
     def _rail_capture_commands(self: KeysightN6705C, measure_voltage: bool) -> list[str]:
         batch = []

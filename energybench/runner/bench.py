@@ -227,8 +227,7 @@ def parse_bench(table: dict, where: str = "bench file") -> Bench:
     interface = None
     if "interface" in table:
         interface = _port(p, sections["interface"], "interface", 115200)
-    supply_table = sections["supply"] if "supply" in table else None
-    rail, rails = parse_rails(p, table.get("rails"), sections["meter"], supply_table)
+    rail, rails = parse_rails(p, table.get("rails"), sections["meter"])
     p.raise_if_any()
     return Bench(name, meter, supply, sync, dut, interface, rail=rail, rails=rails)  # type: ignore[arg-type]
 

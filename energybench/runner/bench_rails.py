@@ -6,8 +6,10 @@
     rail = "core"             # the rail this meter measures (default "core")
     [rails.io]                 # a further output of the same instrument, in the same captures
     channel = 2
-    voltage_v = 3.3            # it sources its rail: voltage and current limit required
+    voltage_v = 3.3            # it sources its rail: set-points and the rail's own limits
     current_limit_a = 0.05
+    max_voltage_v = 3.6
+    max_current_a = 0.1
     [rails.radio]              # or a meter of its own on the DUT's timestamp line
     driver = "sim_stream"
     resource = "tcp://127.0.0.1:5000"
@@ -34,11 +36,12 @@ from energybench.runner.bench_schema import (
 DEFAULT_RAIL = "core"
 RAIL_KEYS = (
     "driver", "resource", "channel", "options", "line", "voltage_v", "current_limit_a",
-    "current_range_a",
+    "max_voltage_v", "max_current_a", "current_range_a",
 )  # fmt: skip
 OWN_METER_KEYS = ("driver", "resource", "options", "line")  # a rail with a meter of its own
-OUTPUT_KEYS = ("voltage_v", "current_limit_a")  # an output of the main meter that sources it
-OUTPUT_LIMITS = {"voltage_v": "max_voltage_v", "current_limit_a": "max_current_a"}  # [supply]
+# an output of the main meter sources its rail: set-points and the rail's own safety limits
+OUTPUT_KEYS = ("voltage_v", "current_limit_a", "max_voltage_v", "max_current_a")
+OUTPUT_LIMITS = {"voltage_v": "max_voltage_v", "current_limit_a": "max_current_a"}
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
 
@@ -56,11 +59,19 @@ class RailConfig:
     line: str | None = None  # None: the bench's [sync] line
     voltage_v: float | None = None  # an output of the main meter: what it sources
     current_limit_a: float | None = None
+    max_voltage_v: float | None = None  # and the limits no set-point may exceed
+    max_current_a: float | None = None
     current_range_a: float | None = None  # None: the widest (never auto-ranging)
 
     @property
     def same_instrument(self) -> bool:
         return self.driver is None
+
+    @property
+    def range_a(self) -> float | None:
+        """The current range to use: the bench's, else (an output of the bench's meter) one
+        that holds the output's current limit, as for the main rail; None: the widest."""
+        return self.current_range_a if self.current_range_a is not None else self.current_limit_a
 
 
 def check_rail_name(p: Problems, name: Any, path: str) -> bool:
@@ -77,17 +88,15 @@ def _positive(p: Problems, table: Mapping, key: str, path: str) -> float | None:
     return value
 
 
-def _rail(
-    p: Problems, name: str, table: Mapping, meter: Mapping, supply: Mapping | None
-) -> RailConfig | None:
+def _rail(p: Problems, name: str, table: Mapping, meter: Mapping) -> RailConfig | None:
     path = f"rails.{name}"
     p.unknown(table, RAIL_KEYS, path)
     range_a = _positive(p, table, "current_range_a", path)
     if "driver" not in table:  # an output of the bench's meter
         for key in OWN_METER_KEYS[1:]:
             p.check(key not in table, f"{path}.{key}: only for a rail with a meter of its own "
-                    f"({path}.driver); an output of the bench's meter takes channel, voltage_v, "
-                    "current_limit_a")  # fmt: skip
+                    f"({path}.driver); an output of the bench's meter takes channel, "
+                    f"{', '.join(OUTPUT_KEYS)}")  # fmt: skip
         channel = p.get(table, "channel", int, path)
         main = meter.get("driver")
         cls = driver_class(Problems(path), main, "meter") if isinstance(main, str) else None
@@ -101,18 +110,16 @@ def _rail(
         if channel is not None and channel == meter.get("channel", 1):
             p.add(f"{path}.channel: output {channel} is the [meter]'s own rail")
         values = {k: _positive(p, table, k, path) for k in OUTPUT_KEYS}
-        for key, value in values.items():
+        for key in OUTPUT_KEYS:
             if key not in table:
                 p.missing(f"{path}.{key}", "missing (the output sources its rail)")
-            limit = (supply or {}).get(OUTPUT_LIMITS[key])
-            if value is not None and isinstance(limit, int | float) and value > limit:
-                p.add(f"{path}.{key}: {value} exceeds the supply's limit {limit}")
+        for key, top in OUTPUT_LIMITS.items():
+            value, limit = values[key], values[top]
+            if value is not None and limit is not None and value > limit:
+                p.add(f"{path}.{key}: {value} exceeds {path}.{top} {limit}")
         if channel is None:
             return None
-        v, limit_a = values["voltage_v"], values["current_limit_a"]
-        return RailConfig(
-            name, channel, voltage_v=v, current_limit_a=limit_a, current_range_a=range_a
-        )
+        return RailConfig(name, channel, current_range_a=range_a, **values)
     for key in OUTPUT_KEYS:
         p.check(key not in table, f"{path}.{key}: only for an output of the bench's meter; a "
                 "rail with a meter of its own is powered by the DUT's board")  # fmt: skip
@@ -134,9 +141,7 @@ def _rail(
                       None if line is None else str(line), current_range_a=range_a)  # fmt: skip
 
 
-def parse_rails(
-    p: Problems, rails: Any, meter: Mapping, supply: Mapping | None
-) -> tuple[str, tuple[RailConfig, ...]]:
+def parse_rails(p: Problems, rails: Any, meter: Mapping) -> tuple[str, tuple[RailConfig, ...]]:
     """``[meter] rail`` and the ``[rails.<name>]`` tables: the main rail's name and the others."""
     main = meter.get("rail", DEFAULT_RAIL)
     if not check_rail_name(p, main, "meter.rail"):
@@ -157,7 +162,7 @@ def parse_rails(
         if not isinstance(table, Mapping):
             p.add(f"[{path}]: must be a table, got {table!r}")
             continue
-        rail = _rail(p, name, table, meter, supply)
+        rail = _rail(p, name, table, meter)
         if rail is not None:
             found.append(rail)
     outputs = [r.channel for r in found if r.same_instrument]

@@ -43,7 +43,8 @@ from energybench.runner.measurer import (
 )
 from energybench.runner.mlc_format import energy_results_txt, not_valid_lines
 from energybench.runner.performance import check_alive
-from energybench.runner.rails import rails_measurer
+from energybench.runner.rails import RAIL_FOLDER, RailsMeasurer, rails_measurer
+from energybench.runner.rails_figures import rail_sources, rails_summary, record_rails
 from energybench.runner.results import (
     MEASUREMENT_SETUP,
     UNCERTAINTY_COMPONENTS,
@@ -188,6 +189,9 @@ class EnergyMode:
         plan.check(self.measurer)
         self.meter_budget = MeterBudget.for_meter(ctx.bench.meter.driver, instruments.meter_info)
         self._setups: dict[tuple[int, int], WindowSetup] = {}  # by (slot, attempt)
+        self.rail_sources = rail_sources(ctx.bench, self.meter_budget, instruments.rail_infos)
+        self._rail_budgets: dict[tuple[int, int], dict] = {}  # every rail's, by (slot, attempt)
+        self._rail_files: dict[str, dict[str, Any]] = {}  # each own rail meter's files
 
     def _recording_plan(self) -> dict:
         """What the run means to record, so a recording alone says what it should hold."""
@@ -275,6 +279,11 @@ class EnergyMode:
             self._setups[record.index, record.attempt] = WindowSetup(
                 budget, measured.current_range_a, measured.trace.calibration_id
             )
+        if measured.rails:
+            budgets = record_rails(record, measured, self.rail_sources, self.result.notes)
+            if budget is not None:
+                budgets[self.ctx.bench.rail] = budget
+            self._rail_budgets[record.index, record.attempt] = budgets
         if self.ctx.options.plots:
             tag = f"w{record.index}_a{record.attempt}"
             title = (
@@ -306,6 +315,15 @@ class EnergyMode:
         result.notes.extend(
             f"capture of window {label} could not be recorded" for label in recording.unrecorded
         )
+        if isinstance(self.measurer, RailsMeasurer):
+            for name, rail in self.measurer.recordings.items():
+                folder = RAIL_FOLDER.format(name)
+                files = [f"{folder}/{f}" for f in (rail.trace_file, *rail.captures) if f]
+                self._rail_files[name] = {"files": files}
+                if rail.acquisition is not None:
+                    self._rail_files[name]["dropped_samples"] = rail.acquisition.dropped_samples
+                if rail.write_error:
+                    result.validity.append(f"rail {name}: raw trace incomplete: {rail.write_error}")
 
     def _finish(self) -> None:
         result = self.result
@@ -325,6 +343,12 @@ class EnergyMode:
                 "calibration_ids": sorted({s.calibration_id or "" for s in setups}),
                 "profile": self.meter_budget.source,
             }
+            if self.ctx.bench.rails:
+                budgets = [self._rail_budgets.get((w.index, w.attempt), {}) for w in valid]
+                rails = rails_summary(valid, budgets, self.rail_sources, self.ctx.bench.rail)
+                for name, files in self._rail_files.items():
+                    rails["per_rail"][name].update(files)
+                result.figures["rails"] = rails
             result.results_txt = energy_results_txt(
                 summary.results_windows(), self.required_windows
             )

@@ -235,7 +235,10 @@ def _rail_outputs(meter: Any, bench: Bench) -> list[tuple[RailConfig, Any]]:
             "acquisition (no multi-output support): give the rail a meter of its own",
             context=f"rails.{outputs[0].name}.channel",
         )
-    return [(r, meter.rail_output(r.channel)) for r in outputs]
+    return [
+        (r, meter.rail_output(r.channel, SafetyLimits(r.max_voltage_v, r.max_current_a)))
+        for r in outputs
+    ]
 
 
 def _open_rails(out: BenchInstruments, limits: SafetyLimits | None) -> None:
@@ -244,7 +247,7 @@ def _open_rails(out: BenchInstruments, limits: SafetyLimits | None) -> None:
     bench = out.bench
     out.rail_supplies = _rail_outputs(out.meter, bench)
     if out.rail_supplies:
-        out.meter.set_rail_channels({r.channel: r.current_range_a for r, _ in out.rail_supplies})
+        out.meter.set_rail_channels({r.channel: r.range_a for r, _ in out.rail_supplies})
     for rail in bench.rails:
         if rail.same_instrument:
             continue

@@ -119,7 +119,7 @@ class RailsMeasurer:
         (the same acquisition, so the same sample positions)."""
         out: Measured = Measured(main.activity, dut_timeout=main.dut_timeout)
         out.problems.extend(from_drive)
-        out.current_range_a = rail.current_range_a
+        out.current_range_a = rail.range_a
         trace = main.rail_traces.get(rail.channel)
         if trace is None:
             if not out.problems:
