@@ -5,6 +5,7 @@ with one clear error naming the field."""
 
 from __future__ import annotations
 
+import csv
 import json
 import statistics
 import tomllib
@@ -76,8 +77,14 @@ def test_two_rail_run_each_rail_and_total_within_u_of_truth(tmp_path, meter) -> 
     median = result.figures["median_energy_per_inference_j"]
     assert median == core["energy_per_inference_j"]
     assert "linearly" in figures["combination"]
+    with (result.folder / "results.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert float(rows[-1]["io_energy_j"]) == valid[-1].rails["io"]["energy_j"]
+    assert "io_energy_uncertainty_k2_j" in rows[0]
     saved = json.loads((result.folder / "results.json").read_text())
     assert saved["figures"]["rails"]["total"]["energy_per_inference_j"] > median
+    rail_source = saved["provenance"]["rails"]["io"]
+    assert rail_source == {"output": 2} if meter == "keysight_n6705c" else rail_source["model"]
     folder = result.folder
     if meter == "keysight_n6705c":  # output 2 in the same captures, one file per window
         names = result.figures["capture_files"]
