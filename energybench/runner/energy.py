@@ -189,7 +189,11 @@ class EnergyMode:
         plan.check(self.measurer)
         self.meter_budget = MeterBudget.for_meter(ctx.bench.meter.driver, instruments.meter_info)
         self._setups: dict[tuple[int, int], WindowSetup] = {}  # by (slot, attempt)
-        self.rail_sources = rail_sources(ctx.bench, self.meter_budget, instruments.rail_infos)
+        self.rail_sources = (
+            rail_sources(ctx.bench, self.meter_budget, instruments.rail_infos)
+            if ctx.bench.rails
+            else {}
+        )
         self._rail_budgets: dict[tuple[int, int], dict] = {}  # every rail's, by (slot, attempt)
         self._rail_files: dict[str, dict[str, Any]] = {}  # each own rail meter's files
 
