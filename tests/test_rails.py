@@ -23,6 +23,7 @@ from energybench.sim.physics.measurement import MeasurementModel
 from energybench.sim.physics.rails import IoRailProfile, add_io_rail
 from energybench.sim.physics.timeline import Timeline
 from energybench.sim.rails_lab import RAIL_METERS, attach_two_rails, rails_bench_toml
+from energybench.traces.reanalysis import reanalyze
 
 NOISE = {  # errors each meter's profile accuracy covers (sim_stream's profile is ideal)
     "keysight_n6705c": MeasurementModel(gain_error=3e-4, offset=2e-6, noise_rms=5e-5, seed=7),
@@ -91,6 +92,11 @@ def test_two_rail_run_each_rail_and_total_within_u_of_truth(tmp_path, meter) -> 
         assert {f"capture_w{k}_a0_io.csv" for k in range(5)} <= set(names)
         assert all((folder / n).is_file() for n in names)
         assert valid[0].rails["io"]["raw_file"] == "capture_w0_a0_io.csv"
+        again = reanalyze(folder / "capture_w0_a0_io.csv")  # the rail's file alone re-analysed
+        assert again.median_energy_per_inference_j == pytest.approx(
+            valid[0].rails["io"]["energy_per_inference_j"], rel=1e-12
+        )
+        assert "the core rail's edges" in again.rule
     else:  # its own meter's recording in rail_io/
         assert io["files"] == ["rail_io/trace.jls"] and (folder / "rail_io/trace.jls").is_file()
         assert io["dropped_samples"] == 0

@@ -58,6 +58,7 @@ class RailsMeasurer:
         rails: tuple[RailConfig, ...],
         own: dict[str, Any],
         main_rail: str,
+        meter_info: dict[str, str] | None = None,
     ) -> None:
         """``main``: the bench meter's measurer; ``own``: the measurer of each rail with a
         meter of its own, by rail name (the other rails are outputs of the bench's meter)."""
@@ -66,6 +67,7 @@ class RailsMeasurer:
         self.rails = rails
         self.own = own
         self.main_rail = main_rail
+        self.meter_info = meter_info or {}  # the bench meter's identity, in its rails' files
         self.stream_rate_hz = main.stream_rate_hz
         self.recordings: dict[str, Recording] = {}  # each own meter's, after stop()
         self._captures: list[str] = []  # files of the outputs digitized in the main capture
@@ -136,6 +138,7 @@ class RailsMeasurer:
             "stop_position": main.window.stop_position if main.window else None,
             "inferences": inferences,
             **window.metadata(),
+            "meter": self.meter_info,
         }
         written = write_capture(trace, self.folder / f"capture_{window.tag}_{rail.name}", metadata)
         if written is None:
@@ -185,4 +188,4 @@ def rails_measurer(
         rail_folder.mkdir(parents=True, exist_ok=True)
         view = rail_instruments(instruments, rail)
         own[rail.name] = choose(view, rail_folder, end, {**plan, "rail": rail.name})
-    return RailsMeasurer(main, folder, bench.rails, own, bench.rail)
+    return RailsMeasurer(main, folder, bench.rails, own, bench.rail, instruments.meter_info)
