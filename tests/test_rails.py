@@ -11,7 +11,7 @@ import statistics
 import tomllib
 
 import pytest
-from runner_helpers import output_still_on, standin
+from runner_helpers import StepProgress, output_still_on, standin
 
 from energybench.errors import ConfigError
 from energybench.runner.bench import parse_bench
@@ -228,3 +228,37 @@ def test_io_rail_follows_the_core_through_its_own_profile() -> None:
     io.set_supply(3.0, output_on=False)  # its own output: the core stays powered
     core.advance_to(4.0)
     assert io.energy_j(3.0, 4.0) == 0.0 and core.energy_j(3.0, 4.0) > 0
+
+
+def test_hung_two_rail_dut_is_power_cycled_both_outputs(tmp_path) -> None:
+    """A hung DUT on a two-rail N6705C bench: both outputs are cycled (the I/O rail's off with
+    the core, on before it), the window re-run with both rails, and both outputs end off."""
+    root = standin(tmp_path, "kws01", files=5)
+    with VirtualLab("fast-m33", mode="energy", workload="kws01") as lab:
+        rails = attach_two_rails(lab, "keysight_n6705c", seed=3)
+        reset = lab.dut.reset
+
+        def reboot(*args, **kw) -> None:
+            lab.dut.faults.hang_on_infer = False
+            reset(*args, **kw)
+
+        lab.dut.reset = reboot
+
+        def hang() -> None:
+            lab.dut.faults.hang_on_infer = True
+
+        bench = parse_bench(tomllib.loads(rails_bench_toml(lab, rails)), "two-rail lab")
+        (result,) = run_workload(
+            bench, "kws01", "energy", root, tmp_path / "runs",
+            options=RunOptions(plots=False, infer_timeout_s=1.0), progress=StepProgress({2: hang}),
+        )  # fmt: skip
+        assert not output_still_on(lab)
+        assert not rails.io.supply_state(rails.io.now_s)[1]
+    assert result.valid, result.validity
+    invalid = [w for w in result.windows if not w.valid]
+    assert len(invalid) == 1 and any("DUT timeout" in p for p in invalid[0].problems)
+    assert all(w.rails["io"]["energy_j"] > 0 for w in result.valid_windows)
+    log = (result.folder / "log.txt").read_text()
+    assert "power-cycled" in log
+    io_off, io_on = log.count("'OUTP OFF,(@2)'"), log.count("'OUTP ON,(@2)'")
+    assert io_on == 2 and io_off >= 2  # on at the start and after the cycle; off in the cycle
