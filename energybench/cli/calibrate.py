@@ -136,7 +136,7 @@ def list_records(
     rows = []
     for r in records:
         c = r.data["coefficients"]
-        state, _ = r.status(r.identity, now, int(r.data.get("channel", 1)))
+        state, _ = r.status(r.identity, now, int(r.data.get("channel", 1)), r.range_a)
         rows.append(
             {
                 "record_id": r.record_id,
