@@ -29,7 +29,7 @@ def calibrate(
         str | None,
         typer.Option(
             help="Procedure name (calibration/*.toml) or file; default: the bench "
-            "file's [calibration] procedure, else reference-resistor."
+            "file's calibration.procedure, else reference-resistor."
         ),
     ] = None,
     yes: Annotated[
