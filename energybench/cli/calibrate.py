@@ -167,7 +167,10 @@ def list_records(
             f"{row['gain']:.6f}",
             f"{row['offset_a'] * 1e6:+.3f}",
         )
-    data_console().print(table)
+    if rows:
+        data_console().print(table)
+    else:
+        typer.echo(f"no calibration records in {folder}")
     for p in problems:
         typer.echo(f"not a valid record: {p}", err=True)
 

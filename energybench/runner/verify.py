@@ -26,7 +26,7 @@ from energybench.calibration.apply import integrate_corrected
 from energybench.calibration.budget import MeterBudget, window_budget
 from energybench.calibration.correction import IDENTITY
 from energybench.calibration.procedure import CalibrationRefused, parse_reference
-from energybench.errors import ConfigError
+from energybench.errors import ConfigError, UsageError
 from energybench.runner.bench import Bench
 from energybench.runner.calibration_use import bench_store, choose_calibration
 from energybench.runner.reference_session import Stream, open_reference_bench, pulses
@@ -64,7 +64,7 @@ def run_verify(
     now: dt.datetime | None = None,
 ) -> VerifyResult:
     if label not in LABELS:
-        raise ConfigError(f"--label must be one of {', '.join(LABELS)}", context="--label")
+        raise UsageError(f"must be one of {', '.join(LABELS)}", context="--label")
     now = now or dt.datetime.now(dt.UTC)
     reference = parse_reference(bench.calibration.get("reference"))
     reference.check_valid(now.date())
