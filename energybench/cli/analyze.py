@@ -107,7 +107,9 @@ def analyze(
         ),
     ] = False,
 ) -> None:
-    """Analyse a recording: one row per window, the median, and what was checked."""
+    """Analyse a recording: one row per window, the median with its uncertainty (U, k=2, when
+    the recording names a meter with a profile), and what was checked."""
+    from energybench.calibration.trace_budget import trace_uncertainty
     from energybench.instruments.profiles import bounds_for_trace
     from energybench.traces.reanalysis import ReanalysisOptions, reanalyze
 
@@ -124,8 +126,15 @@ def analyze(
         allow_truncated=allow_truncated,
         runner_rule=runner_rule,
     )
+    traces: list = []  # every recording the analysis reads: its meter gives the budget
+
+    def bounds_for(trace):
+        traces.append(trace)
+        return bounds_for_trace(trace)
+
     try:
-        result = reanalyze(path, options, bounds_for=bounds_for_trace).to_dict()
+        result = reanalyze(path, options, bounds_for=bounds_for).to_dict()
+        result.update(trace_uncertainty(traces, result["windows"]).to_dict())
     except EnergybenchError as exc:
         note = _remedy_note(exc)
         if note:

@@ -65,7 +65,13 @@ def energy_estimate(run: RunRecord, notes: list[str]) -> Estimate | None:
     n = len(values)
     reference = statistics.fmean(per_inf)
     comps = run.figures.get(UNCERTAINTY_COMPONENTS)
-    if isinstance(comps, dict) and reference:
+    status = str(run.figures.get("uncertainty_status", "known"))
+    if status != "known":  # a figure of the meter is unknown: so is this run's systematic part
+        rel_sys = math.nan
+        edges = float((comps or {}).get("edges_standard_per_window") or 0.0)
+        rel_edges = edges / math.sqrt(n) / abs(reference) if reference else 0.0
+        _note(notes, f"{run.name}: energy uncertainty {status}")
+    elif isinstance(comps, dict) and reference:
         rel_sys = float(comps.get("systematic_standard") or 0.0) / abs(reference)
         edges = float(comps.get("edges_standard_per_window") or 0.0)
         rel_edges = edges / math.sqrt(n) / abs(reference)
