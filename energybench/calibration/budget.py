@@ -290,7 +290,11 @@ def window_budget(
     if meter.profile is None and figures is None:
         unknown = "no instrument profile matches the meter"
     if unknown:
-        _note(notes, f"uncertainty unknown: no figure for {unknown}")
+        _note(
+            notes,
+            f"uncertainty unknown: no figure for {unknown} (state it in the bench file's "
+            "[meter] accuracy, docs/bench-file.md)",
+        )
         return WindowBudget(0.0, 0.0, 0.0, edges, noise, sampling_j, skew, unknown=unknown)
     _note_unverified(meter, mean_current_a, current_range_a, notes)
     e = abs(energy_j)

@@ -328,12 +328,7 @@ class EnergyMode:
             result.results_txt = energy_results_txt(
                 summary.results_windows(), self.required_windows
             )
-            if summary.uncertainty_status != "known":
-                result.notes.append(
-                    f"energy uncertainty {summary.uncertainty_status} (give the figure in the "
-                    "bench file's [meter] accuracy, see docs/bench-file.md)"
-                )
-            elif math.isnan(summary.uncertainty_j):
+            if summary.uncertainty_status == "known" and math.isnan(summary.uncertainty_j):
                 result.notes.append("no uncertainty could be computed")
         else:
             result.results_txt = "Power Edition Output\n"
