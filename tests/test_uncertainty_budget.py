@@ -180,3 +180,19 @@ def test_accuracy_confidence_intervals() -> None:
     interval = bootstrap_interval(lambda y, s: roc_auc(y == 1, s), labels, scores, resamples=300)
     assert interval is not None and interval[0] < auc < interval[1]
     assert 0.02 < interval[1] - interval[0] < 0.3
+
+
+def test_the_bench_file_states_meter_accuracy() -> None:
+    import tomllib
+    from pathlib import Path
+
+    from energybench.runner.bench import parse_bench
+
+    example = Path(__file__).resolve().parents[1] / "instruments/examples/otii_arc.bench.toml"
+    table = tomllib.loads(example.read_text())
+    table["meter"]["accuracy"] = {"gain": 1e-3, "offset_a": 5e-6, "source": "our certificate"}
+    bench = parse_bench(table)
+    assert bench.meter.accuracy == MeterFigures("our certificate", gain=1e-3, offset_a=5e-6)
+    table["meter"]["accuracy"] = {"gain": 1e-3}
+    with pytest.raises(ConfigError, match=r"meter\.accuracy\.source"):
+        parse_bench(table)

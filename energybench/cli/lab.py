@@ -125,7 +125,8 @@ def up(
             for name, resource in lab.resources().items():
                 typer.echo(f"# {name}: {resource}")
             typer.echo("# bench file:")
-            typer.echo(bench_toml(lab, meter) if meter else lab.bench_toml(), nl=False)
+            text = bench_toml(lab, meter, lab_figures=True) if meter else lab.bench_toml()
+            typer.echo(text, nl=False)
             typer.echo("# press Ctrl-C to stop", err=True)
             while not stop.wait(0.2):
                 pass
