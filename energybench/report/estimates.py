@@ -155,7 +155,9 @@ def combine(estimates: Sequence[Estimate]) -> Estimate:
         value=statistics.fmean(values),
         random_u=max(between, within),
         random_dof=float(k - 1),
-        systematic_u=max(e.systematic_u for e in estimates),
+        systematic_u=math.nan  # one run's unknown systematic part makes the pool's unknown
+        if any(math.isnan(e.systematic_u) for e in estimates)
+        else max(e.systematic_u for e in estimates),
         budget_random_u=math.sqrt(sum(e.budget_random_u**2 for e in estimates)) / k,
         replicates=k,
         basis=f"mean of {k} runs",
