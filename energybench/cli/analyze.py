@@ -106,6 +106,14 @@ def analyze(
             help="Analyse a recording holding fewer windows than it promised (flagged).",
         ),
     ] = False,
+    baseline: Annotated[
+        bool,
+        typer.Option(
+            "--baseline",
+            help="Also measure the idle baseline in the quiet span after each window's end "
+            "edge and the energy per inference above it.",
+        ),
+    ] = False,
 ) -> None:
     """Analyse a recording: one row per window, the median with its uncertainty (U, k=2, when
     the recording names a meter with a profile), and what was checked."""
@@ -125,6 +133,7 @@ def analyze(
         allow_implausible=allow_implausible,
         allow_truncated=allow_truncated,
         runner_rule=runner_rule,
+        baseline=baseline,
     )
     traces: list = []  # every recording the analysis reads: its meter gives the budget
 
