@@ -75,6 +75,20 @@ def up(
         typer.Option(help="ebdut-posix to run with --dut firmware (default: build firmware/)."),
     ] = None,
     meter: Annotated[str | None, typer.Option(help=METER_HELP)] = None,
+    rails: Annotated[
+        int,
+        typer.Option(
+            help="Measured rails of the DUT: 1, or 2 (core + I/O rail, each with its own "
+            "profile; the bench file declares [rails.io])."
+        ),
+    ] = 1,
+    rail_meter: Annotated[
+        str,
+        typer.Option(
+            help="With --rails 2: sim_stream (two streaming meters sharing the timestamp "
+            "line) or keysight_n6705c (outputs 1 and 2 of one N6705C, same captures)."
+        ),
+    ] = "sim_stream",
     sd_card: Annotated[
         Path | None,
         typer.Option(
@@ -87,6 +101,7 @@ def up(
     from energybench.errors import ConfigError, UsageError
     from energybench.sim.lab import VirtualLab
     from energybench.sim.meters import attach_meter, bench_toml, sim_meter
+    from energybench.sim.rails_lab import RAIL_METERS, attach_two_rails, rails_bench_toml
     from energybench.transport.interrupts import STOP_SIGNALS
 
     if meter is not None:
@@ -94,6 +109,21 @@ def up(
             meter = sim_meter(meter).name  # an alias becomes the driver's registry name
         except ConfigError as exc:
             raise UsageError(exc.message, context="--meter") from exc
+    if rails not in (1, 2):
+        raise UsageError(f"the lab simulates 1 or 2 rails, got {rails}", context="--rails")
+    if rails == 2:
+        if rail_meter not in RAIL_METERS:
+            raise UsageError(
+                f"must be {' or '.join(RAIL_METERS)}, got {rail_meter!r}", context="--rail-meter"
+            )
+        if meter is not None and meter != rail_meter:
+            raise UsageError(
+                f"--rails 2 measures with --rail-meter {rail_meter}; --meter {meter} is not "
+                "used (leave it out)",
+                context="--meter",
+            )
+        if workload == "sww01":
+            raise UsageError("the two-rail lab runs kws01, vww01, ic01, ad01", context="--rails")
     stop = threading.Event()
     # Ctrl-C, SIGTERM and SIGHUP all stop serving (the lab's instruments and DUT shut down)
     previous = {
@@ -112,7 +142,8 @@ def up(
             firmware_binary=firmware_binary,
             sd_card=sd_card,
         ) as lab:
-            if meter is not None:
+            two = attach_two_rails(lab, rail_meter) if rails == 2 else None
+            if meter is not None and two is None:
                 attach_meter(lab, meter)
             typer.echo(f"# virtual lab up: profile {lab.profile.name}, {mode} build, {workload}")
             typer.echo(f"# DUT ({dut}): {lab.dut.label}")
@@ -124,9 +155,16 @@ def up(
                 typer.echo(f"# interface SD card: {lab.sd_card}")
             for name, resource in lab.resources().items():
                 typer.echo(f"# {name}: {resource}")
+            if two is not None:
+                io_v = two.io.supply_state(two.io.now_s)[0]
+                core_v = lab.profile.supply_voltage_v
+                typer.echo(f"# rails: core {core_v} V, io {io_v} V, measured by {rail_meter}")
             typer.echo("# bench file:")
-            text = bench_toml(lab, meter, lab_figures=True) if meter else lab.bench_toml()
-            typer.echo(text, nl=False)
+            if two is not None:
+                typer.echo(rails_bench_toml(lab, two), nl=False)
+            else:
+                text = bench_toml(lab, meter, lab_figures=True) if meter else lab.bench_toml()
+                typer.echo(text, nl=False)
             typer.echo("# press Ctrl-C to stop", err=True)
             while not stop.wait(0.2):
                 pass

@@ -46,6 +46,7 @@ from typing import Any
 from energybench.calibration.meter_figures import MeterFigures
 from energybench.errors import ConfigError
 from energybench.instruments.capabilities import PIN_POLARITIES, SYNC_MODES, SyncSpec
+from energybench.runner.bench_rails import DEFAULT_RAIL, RailConfig, parse_rails
 from energybench.runner.bench_schema import (
     BUILDS,
     REQUIRED_SECTIONS,
@@ -103,6 +104,8 @@ class Bench:
     dut: PortConfig
     interface: PortConfig | None = None
     source: Path | None = None
+    rail: str = DEFAULT_RAIL  # the rail [meter] measures
+    rails: tuple[RailConfig, ...] = ()  # further measured rails ([rails.<name>])
 
 
 def _instrument(
@@ -234,8 +237,9 @@ def parse_bench(table: dict, where: str = "bench file") -> Bench:
     interface = None
     if "interface" in table:
         interface = _port(p, sections["interface"], "interface", 115200)
+    rail, rails = parse_rails(p, table.get("rails"), sections["meter"])
     p.raise_if_any()
-    return Bench(name, meter, supply, sync, dut, interface)  # type: ignore[arg-type]
+    return Bench(name, meter, supply, sync, dut, interface, rail=rail, rails=rails)  # type: ignore[arg-type]
 
 
 def load_bench(path: Path) -> Bench:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+from pathlib import Path
 from typing import Any, Protocol
 
 from energybench.calibration.budget import MeterBudget
@@ -44,6 +45,8 @@ from energybench.runner.measurer import (
 )
 from energybench.runner.mlc_format import energy_results_txt, not_valid_lines
 from energybench.runner.performance import check_alive
+from energybench.runner.rails import RAIL_FOLDER, RailsMeasurer, rails_measurer
+from energybench.runner.rails_figures import rail_sources, rails_summary, record_rails
 from energybench.runner.results import (
     MEASUREMENT_SETUP,
     UNCERTAINTY_COMPONENTS,
@@ -130,10 +133,21 @@ class WindowPlan(Protocol):
 
 def choose_measurer(
     ctx: RunContext, instruments: BenchInstruments, end: WindowEnd, plan: dict
-) -> StreamMeasurer | TriggeredMeasurer:
+) -> Measurer:
     """The measurer the bench's sync mode and meter call for (``plan``: what the run means to
-    record, written into a stream recording)."""
-    mode = ctx.bench.sync.mode
+    record, written into a stream recording); with the bench's further rails around it."""
+    main = measurer_for(instruments, ctx.folder, end, plan)
+    if not ctx.bench.rails:
+        return main
+    return rails_measurer(main, instruments, ctx.folder, end, plan, measurer_for)
+
+
+def measurer_for(
+    instruments: BenchInstruments, folder: Path, end: WindowEnd, plan: dict
+) -> StreamMeasurer | TriggeredMeasurer:
+    """The measurer of one meter (``instruments.meter``) by the bench's sync mode."""
+    bench = instruments.bench
+    mode = bench.sync.mode
     wanted = instruments.option("acquisition")
     if wanted not in (None, "stream", "capture"):
         raise ConfigError(f"must be 'stream' or 'capture', got {wanted!r}", context="acquisition")
@@ -141,17 +155,17 @@ def choose_measurer(
     if mode in STREAM_SYNC or analog_stream:
         if not instruments.streaming:
             raise ConfigError(
-                f"sync mode {mode} needs a streaming meter; {ctx.bench.meter.driver} is not one",
+                f"sync mode {mode} needs a streaming meter; {bench.meter.driver} is not one",
                 context="sync.mode",
             )
-        return StreamMeasurer(instruments, ctx.folder, end, plan=plan)
+        return StreamMeasurer(instruments, folder, end, plan=plan)
     if mode in TRIGGER_SYNC or mode == "analog_channel":
         if not instruments.triggered:
             raise ConfigError(
-                f"sync mode {mode} needs a triggered meter; {ctx.bench.meter.driver} is not one",
+                f"sync mode {mode} needs a triggered meter; {bench.meter.driver} is not one",
                 context="sync.mode",
             )
-        return TriggeredMeasurer(instruments, ctx.folder, end)
+        return TriggeredMeasurer(instruments, folder, end)
     raise ConfigError(
         f"sync mode {mode!r} cannot delimit energy windows (use a timestamp-pin sync mode)",
         context="sync.mode",
@@ -179,6 +193,13 @@ class EnergyMode:
             ctx.bench.meter.driver, instruments.meter_info, ctx.bench.meter.accuracy
         )
         self._setups: dict[tuple[int, int], WindowSetup] = {}  # by (slot, attempt)
+        self.rail_sources = (
+            rail_sources(ctx.bench, self.meter_budget, instruments.rail_infos)
+            if ctx.bench.rails
+            else {}
+        )
+        self._rail_budgets: dict[tuple[int, int], dict] = {}  # every rail's, by (slot, attempt)
+        self._rail_files: dict[str, dict[str, Any]] = {}  # each own rail meter's files
 
     def _recording_plan(self) -> dict:
         """What the run means to record, so a recording alone says what it should hold."""
@@ -274,6 +295,11 @@ class EnergyMode:
                 measured.trace.calibration_id,
                 window_latency_standard_s(record, measured, self.meter_budget),
             )
+        if measured.rails:
+            budgets = record_rails(record, measured, self.rail_sources, self.result.notes)
+            if budget is not None:
+                budgets[self.ctx.bench.rail] = budget
+            self._rail_budgets[record.index, record.attempt] = budgets
         if self.ctx.options.plots:
             tag = f"w{record.index}_a{record.attempt}"
             title = (
@@ -305,6 +331,15 @@ class EnergyMode:
         result.notes.extend(
             f"capture of window {label} could not be recorded" for label in recording.unrecorded
         )
+        if isinstance(self.measurer, RailsMeasurer):
+            for name, rail in self.measurer.recordings.items():
+                folder = RAIL_FOLDER.format(name)
+                files = [f"{folder}/{f}" for f in (rail.trace_file, *rail.captures) if f]
+                self._rail_files[name] = {"files": files}
+                if rail.acquisition is not None:
+                    self._rail_files[name]["dropped_samples"] = rail.acquisition.dropped_samples
+                if rail.write_error:
+                    result.validity.append(f"rail {name}: raw trace incomplete: {rail.write_error}")
 
     def _finish(self) -> None:
         result = self.result
@@ -328,6 +363,12 @@ class EnergyMode:
                 "calibration_ids": sorted({s.calibration_id or "" for s in setups}),
                 "profile": self.meter_budget.source,
             }
+            if self.ctx.bench.rails:
+                budgets = [self._rail_budgets.get((w.index, w.attempt), {}) for w in valid]
+                rails = rails_summary(valid, budgets, self.rail_sources, self.ctx.bench.rail)
+                for name, files in self._rail_files.items():
+                    rails["per_rail"][name].update(files)
+                result.figures["rails"] = rails
             result.results_txt = energy_results_txt(
                 summary.results_windows(), self.required_windows
             )

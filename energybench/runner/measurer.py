@@ -81,6 +81,10 @@ class Measured(Generic[T]):
     # recording) the host-known interval searched for its edges, in the file's sample ids
     raw_file: str | None = None
     interval_ids: tuple[int, int] | None = None
+    # further rails: traces of other outputs from the same capture (by output number), and
+    # each further rail's own measurement (by rail name; :mod:`energybench.runner.rails`)
+    rail_traces: dict[int, Trace] = field(default_factory=dict)
+    rails: dict[str, Measured] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -145,6 +145,11 @@ def _run_energy(ctx: RunContext, last_build: str | None, result: ModeResult) -> 
         with ctx.runlog.instrument_exchanges():
             ctx.provenance["meter"] = instruments.meter_info
             ctx.provenance["supply"] = instruments.supply_info or None
+            if ctx.bench.rails:  # each further rail: its own meter's identity, or its output
+                ctx.provenance["rails"] = {
+                    r.name: instruments.rail_infos.get(r.name) or {"output": r.channel}
+                    for r in ctx.bench.rails
+                }
             instruments.power_on()
             time.sleep(float(instruments.option("settle_s", 0.2 if instruments.powered else 0.0)))
             dut = _connect(ctx, "energy", last_build)

@@ -179,11 +179,23 @@ class StreamMeasurer:
     def measure(
         self, drive: Callable[[], T], *, inferences: int, expected_s: float, window: WindowId
     ) -> Measured[T]:
-        acq, rate_hz = self.acq, self._rate_hz()
-        out: Measured[T] = Measured(current_range_a=self.request.current_range_a)
-        start_id = self.sink.begin_window()
-        before = acq.edges_seen
+        out, state = self.begin(expected_s)
         run_drive(drive, out)
+        return self.finish(out, state, inferences=inferences, expected_s=expected_s)
+
+    def begin(self, expected_s: float) -> tuple[Measured, tuple[int, int]]:
+        """Before the DUT is driven: the window's record and where the recording stands."""
+        out: Measured = Measured(current_range_a=self.request.current_range_a)
+        return out, (self.sink.begin_window(), self.acq.edges_seen)
+
+    def finish(
+        self, out: Measured[T], state: tuple[int, int], *, inferences: int, expected_s: float,
+        window: WindowId | None = None,
+    ) -> Measured[T]:  # fmt: skip
+        """After the DUT was driven (``out`` holds what it did): the window's edges, its
+        interval cut from the recording, analysed."""
+        acq, rate_hz = self.acq, self._rate_hz()
+        start_id, before = state
         try:
             self._wait_edges(before, 0.0 if out.dut_timeout else self.edge_wait_s + expected_s)
         except AcquisitionError as exc:

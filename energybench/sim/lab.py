@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 
 # the drivers' sync modes, plus the bench file's alias "hardware_trigger" (hw_trigger_start)
 SYNC_MODES = (*CAPABILITY_SYNC_MODES, "hardware_trigger")
-ROLES = ("meter", "supply")
+ROLES = ("meter", "supply", "rail")  # "rail": a further rail's own meter (sim/rails_lab.py)
 
 
 class InstrumentSim(Protocol):

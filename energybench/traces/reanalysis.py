@@ -35,9 +35,11 @@ from energybench.analysis.plausibility import Bounds, Finding, SampleCheck, wind
 from energybench.analysis.report import AnalysisReport, analyze_trace, analyze_windows
 from energybench.analysis.stats import Summary, json_ready, nan_to_none
 from energybench.analysis.trace import Trace
+from energybench.analysis.windows import Window
 from energybench.errors import (
     AnalysisError,
     ImplausibleDataError,
+    TraceFileError,
     TruncatedRecordingError,
 )
 from energybench.traces.baseline_rows import add_baselines, baseline_summary
@@ -223,6 +225,8 @@ def _trace_file(path: Path, options: ReanalysisOptions, bounds_for: BoundsFor) -
     kind = run.get("kind")
     if kind == "energybench-capture" and not options.window_options_given:
         return _capture(path, trace, run, options, bounds_for(trace))
+    if kind == "energybench-rail-capture" and not options.window_options_given:
+        return _rail_capture(path, trace, run, options, bounds_for(trace))
     if kind == "energybench-run" and not options.window_options_given:
         from energybench.traces.reanalysis_run import results_beside
 
@@ -367,3 +371,30 @@ def _capture(
         add_baselines(result.rows, trace)
         result.extra["baseline"] = baseline_summary(result.rows)
     return result
+
+
+def _rail_capture(
+    path: Path, trace: Trace, run: dict, options: ReanalysisOptions, bounds: Bounds
+) -> Reanalysis:
+    """A further rail's output digitized in the main capture (docs/rails.md): its window is the
+    main rail's, at the edge positions the file records (the same acquisition's sample ids)."""
+    start, stop = run.get("start_position"), run.get("stop_position")
+    if start is None or stop is None:
+        raise TraceFileError(
+            f"rail capture without a window: the {run.get('main_rail')} rail had none here",
+            context=str(path),
+        )
+    window = Window(int(run.get("window", 0)), float(start), float(stop),
+                    options.inferences or int(run.get("inferences") or 0))  # fmt: skip
+
+    def analyse(t: Trace) -> AnalysisReport:
+        return analyze_windows(t, [window], allow_missing=options.allow_missing)
+
+    report, findings = checked(path, trace, bounds, options, analyse)
+    rule = (
+        f"rail {run.get('rail')} (output {run.get('output')}): the {run.get('main_rail')} "
+        f"rail's edges from {run.get('main_capture')}, same acquisition"
+    )
+    extra = {"trace": report.to_dict()["trace"], "rail": {k: run.get(k) for k in (
+        "rail", "output", "main_rail", "main_capture", "window", "attempt")}}  # fmt: skip
+    return Reanalysis.of_report(path, "capture", rule, report, bounds, findings, None, extra=extra)

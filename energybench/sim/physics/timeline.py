@@ -74,6 +74,7 @@ class Timeline:
         self.max_late_s = 0.0  # realtime pace: see sleep_until
         self._reporters: list[Callable[[], float]] = []
         self.max_report_wait_s = 0.0  # realtime pace: see wait_reported
+        self._load_listeners: list[Callable[[float, float], None]] = []
 
     # ---- clock -------------------------------------------------------------------------
     @property
@@ -205,6 +206,14 @@ class Timeline:
         with self._cond:
             self._check_append(t_s)
             self._load.set(t_s, current_a)
+            for listener in self._load_listeners:  # another rail following this one's activity
+                listener(t_s, current_a)
+
+    def add_load_listener(self, listener: Callable[[float, float], None]) -> None:
+        """Call ``listener(t_s, current_a)`` (under the timeline's lock) whenever the DUT's load
+        current on this rail changes: how a second rail of the same DUT follows its activity."""
+        with self._cond:
+            self._load_listeners.append(listener)
 
     def set_supply(
         self, t_s: float, *, voltage_v: float | None = None, output_on: bool | None = None
