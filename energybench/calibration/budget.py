@@ -297,6 +297,10 @@ def window_budget(
         )
         return WindowBudget(0.0, 0.0, 0.0, edges, noise, sampling_j, skew, unknown=unknown)
     _note_unverified(meter, mean_current_a, current_range_a, notes)
+    for term in terms.values():
+        if term.basis.startswith("calibration"):
+            _note(notes, f"current term from {term.basis}")
+            break
     e = abs(energy_j)
     current = terms["current"].standard or 0.0
     voltage = terms["voltage"].standard or 0.0

@@ -19,6 +19,7 @@ from energybench.calibration.budget import (
     uncertainty_status,
     window_budget,
 )
+from energybench.calibration.correction import Correction
 from energybench.calibration.meter_figures import MeterFigures
 from energybench.errors import ConfigError, EnergybenchError
 from energybench.instruments.profiles import profile_for_trace
@@ -62,10 +63,15 @@ def meter_budget_for_trace(trace: Trace) -> MeterBudget | None:
 
 
 def trace_uncertainty(
-    traces: Sequence[Trace], rows: Sequence[Mapping[str, Any]]
+    traces: Sequence[Trace],
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    correction: Correction | None = None,
+    current_range_a: float | None = None,
 ) -> TraceUncertainty:
     """The budget of every row (a window of ``analyze``) from the trace(s) it was read from:
-    one trace holds every window, or one capture per window (in order)."""
+    one trace holds every window, or one capture per window (in order); ``correction``: the
+    calibration the re-analysis applied (on ``current_range_a``; None: the widest range)."""
     if not traces:
         return TraceUncertainty(None, status="unknown: no recording read")
     meter = meter_budget_for_trace(traces[0])
@@ -80,7 +86,7 @@ def trace_uncertainty(
     budgets, per_inference, standard = [], [], []
     for k, row in enumerate(rows):
         trace = traces[k] if len(traces) == len(rows) else traces[0]
-        budget = _row_budget(meter, trace, row, out.notes)
+        budget = _row_budget(meter, trace, row, out.notes, correction, current_range_a)
         if budget is None:
             out.windows_j.append(None)
             continue
@@ -97,7 +103,14 @@ def trace_uncertainty(
     return out
 
 
-def _row_budget(meter: MeterBudget, trace: Trace, row: Mapping[str, Any], notes: list[str]):
+def _row_budget(
+    meter: MeterBudget,
+    trace: Trace,
+    row: Mapping[str, Any],
+    notes: list[str],
+    correction: Correction | None,
+    current_range_a: float | None,
+):
     energy, duration = row.get("energy_j"), row.get("duration_s")
     current, power = row.get("mean_current_a"), row.get("mean_power_w")
     if None in (energy, duration, current, power) or not duration:
@@ -119,10 +132,11 @@ def _row_budget(meter: MeterBudget, trace: Trace, row: Mapping[str, Any], notes:
         duration_s=float(duration),
         mean_current_a=float(current),
         mean_voltage_v=float(power) / float(current) if current else 0.0,
-        current_range_a=None,
+        current_range_a=current_range_a,
         sample_rate_hz=trace.sample_rate_hz,
         notes=notes,
         sample_kind=trace.sample_kind,
         edge_power_step_w=step,
         sampling_j=sampling,
+        correction=correction,
     )

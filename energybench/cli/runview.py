@@ -85,6 +85,8 @@ def summarize(results: Sequence[ModeResult], label: str = "") -> dict[str, Any]:
             row["energy_folder"] = str(r.folder) if r.folder else None
             if f.get("rails"):
                 row["rails"] = _rails_row(f["rails"])
+            if "calibration_status" in f:
+                row["calibration"] = f["calibration_status"]
         elif r.mode == "performance":
             row["latency_ms"] = _scaled(f.get("latency_s"), 1e3)
             row["throughput_per_s"] = f.get("median_throughput_per_s")
@@ -205,7 +207,14 @@ def _u_text(u: float | None) -> str:
     return "unknown" if u is None else f"{u:.3f}"
 
 
-def render_table(rows: Sequence[dict[str, Any]], console, title: str = "energybench") -> None:
+def render_table(
+    rows: Sequence[dict[str, Any]],
+    console,
+    title: str = "energybench",
+    calibration_column: bool = False,
+) -> None:
+    """The summary table; ``calibration_column``: the energy mode's calibration status too
+    (`energybench run`; the demo's lab is always uncalibrated and its table stays narrow)."""
     from rich.table import Table
 
     table = Table(title=title)
@@ -225,6 +234,9 @@ def render_table(rows: Sequence[dict[str, Any]], console, title: str = "energybe
             justify=justify,  # type: ignore[arg-type]
             no_wrap=header not in ("model", "accuracy [95 % CI]", "valid"),
         )
+    calibrated = calibration_column and any("calibration" in row for row in rows)
+    if calibrated:
+        table.add_column("calibration", justify="left")
     for row in rows:
         energy = row.get("energy_per_inference_uj")
         u = row.get("energy_uncertainty_uj")
@@ -264,14 +276,9 @@ def render_table(rows: Sequence[dict[str, Any]], console, title: str = "energybe
             power += f" ± {_u_text(row.get('mean_power_uncertainty_mw'))}"  # sww01: the figure
         problems = row.get("problems") or []
         valid = "yes" if row.get("valid") else "NO: " + "; ".join(problems)[:120]
-        table.add_row(
-            row.get("workload", ""),
-            row.get("model", ""),
-            energy_text,
-            above_text,
-            latency_text,
-            accuracy,
-            power,
-            valid,
-        )
+        cells = [row.get("workload", ""), row.get("model", ""), energy_text, above_text,
+                 latency_text, accuracy, power, valid]  # fmt: skip
+        if calibrated:
+            cells.append(str(row.get("calibration", "—"))[:100])
+        table.add_row(*cells)
     console.print(table)

@@ -26,6 +26,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "sync": ("mode", "line", "polarity", "min_pulse_s"),
     "dut": ("port", "baud", "flash"),
     "interface": ("port", "baud"),
+    "calibration": ("store", "validity_days", "procedure", "reference"),
     "rails": (),  # [rails.<name>] tables: energybench.runner.bench_rails
 }
 REQUIRED_SECTIONS = ("meter", "sync", "dut")

@@ -18,7 +18,9 @@ import math
 from pathlib import Path
 from typing import Any, Protocol
 
+from energybench.calibration.apply import apply_correction
 from energybench.calibration.budget import MeterBudget
+from energybench.calibration.correction import Correction
 from energybench.errors import ConfigError, DutError
 from energybench.runner.abort import ModeAborted, ends_early, measuring
 from energybench.runner.baseline_figures import baseline_figures, record_baseline
@@ -259,12 +261,24 @@ class EnergyMode:
 
     def measure(self, attempt: WindowAttempt, window: WindowId) -> Measured:
         """One window of ``attempt`` through the measurer (its raw file named for ``window``)."""
-        return self.measurer.measure(
+        measured = self.measurer.measure(
             attempt.drive,
             inferences=attempt.inferences,
             expected_s=attempt.expected_s,
             window=window,
         )
+        correction = self.correction
+        if correction is not None and measured.window is not None and measured.trace is not None:
+            corrected = apply_correction(
+                measured.trace, measured.window, correction, measured.current_range_a
+            )
+            measured.trace, measured.window = corrected
+        return measured
+
+    @property
+    def correction(self) -> Correction | None:
+        use = self.ctx.calibration
+        return use.correction if use is not None else None
 
     def recover(self, measured: Measured) -> None:
         """After a DUT timeout: power-cycle when the supply is ours, else check it answers."""
@@ -283,7 +297,9 @@ class EnergyMode:
     def _fill(self, record: WindowRecord, measured: Measured, attempt: WindowAttempt) -> None:
         record_window(record, measured, self.ctx.options)
         attempt.fill(record, measured.activity)
-        budget = record_uncertainty(record, measured, self.meter_budget, self.result.notes)
+        budget = record_uncertainty(
+            record, measured, self.meter_budget, self.result.notes, self.correction
+        )
         record_baseline(record, measured, self.meter_budget, self.result.notes)
         if budget is not None and measured.trace is not None:
             self.result.figures["uncertainty_budget_last_window_j"] = budget_terms(

@@ -31,6 +31,7 @@ from typing import Any
 
 from energybench.analysis.capture import capture_window, check_edges_agree
 from energybench.analysis.edges import edge_line
+from energybench.analysis.integrate import WindowResult
 from energybench.analysis.plausibility import Bounds, Finding, SampleCheck, window_findings
 from energybench.analysis.report import AnalysisReport, analyze_trace, analyze_windows
 from energybench.analysis.stats import Summary, json_ready, nan_to_none
@@ -62,6 +63,10 @@ class ReanalysisOptions:
     allow_implausible: bool = False
     allow_truncated: bool = False
     runner_rule: bool = False  # MLCommons runner folders: the runner's last-two rule
+    # energybench run folders (streams): re-integrates each window with a calibration applied
+    # (the caller builds it, e.g. from the run's own provenance; ``correction_label`` says which)
+    correct: Callable[[Trace, WindowResult], WindowResult] | None = None
+    correction_label: str | None = None
     baseline: bool = False  # the idle baseline after each window and the energy above it
 
     @property

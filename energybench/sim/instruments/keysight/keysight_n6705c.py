@@ -83,6 +83,11 @@ class N6705Instrument(MeasurementCommands, ScpiInstrument):
         self.elog_fifo_s = elog_fifo_s
         self._measurement = (measurement, voltage_measurement)
         self._seed = seed
+        # seconds of command latency, drawn per output change (0: applied at once): a real
+        # supply acts a little after the command, at no fixed phase of any meter's sample clock
+        self.latency_jitter_s = 0.0
+        self._jitter = np.random.default_rng(seed + 4242)
+        self._last_applied_s = 0.0
         self.reset()
         self._register()
 
@@ -139,7 +144,13 @@ class N6705Instrument(MeasurementCommands, ScpiInstrument):
         if rail is None or attribute not in ("voltage_v", "output_on", "emulation"):
             return
         on = ch.output_on and ch.sources
-        rail.set_supply(self.timeline.now_s, voltage_v=ch.voltage_v, output_on=on)
+        if not self.latency_jitter_s:
+            rail.set_supply(self.timeline.now_s, voltage_v=ch.voltage_v, output_on=on)
+            return
+        with self.timeline.hold():  # no idle advance between reading now and the append
+            t_s = self.timeline.now_s + float(self._jitter.uniform(0.0, self.latency_jitter_s))
+            t_s = self._last_applied_s = max(t_s, self._last_applied_s)
+            rail.set_supply(t_s, voltage_v=ch.voltage_v, output_on=on)
 
     # ---- command table -------------------------------------------------------------------
     def _register(self) -> None:
