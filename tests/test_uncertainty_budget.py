@@ -196,3 +196,38 @@ def test_the_bench_file_states_meter_accuracy() -> None:
     table["meter"]["accuracy"] = {"gain": 1e-3}
     with pytest.raises(ConfigError, match=r"meter\.accuracy\.source"):
         parse_bench(table)
+
+
+def test_accuracy_mode_scores_carry_their_intervals_and_the_table_shows_them() -> None:
+    import io
+
+    import numpy as np
+    from rich.console import Console
+
+    from energybench.cli.runview import render_table, summarize
+    from energybench.runner.accuracy import score
+    from energybench.runner.results import ModeResult
+
+    labels = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2, 0] * 10)
+    probs = np.eye(3)[labels] * 0.6 + 0.1
+    probs[:10] = np.roll(probs[:10], 1, axis=1)  # 10 of 100 wrong
+    figures = score("top1", labels, probs)
+    assert figures["top1"] == pytest.approx(0.9)
+    assert figures["top1_ci95"] == pytest.approx(wilson_interval(90, 100))
+    low, high = figures["auc_ci95"]
+    assert low <= figures["auc"] <= high
+    energy = ModeResult("kws01", "energy", valid=True)
+    energy.figures = {
+        "median_energy_per_inference_j": 1e-4,
+        "energy_per_inference_uncertainty_j": None,
+        "uncertainty_status": "unknown: accuracy.current in otii_arc.toml",
+        "latency_s": 0.01,
+        "latency_uncertainty_s": None,
+    }
+    accuracy = ModeResult("kws01", "accuracy", valid=True)
+    accuracy.figures = {**figures, "metric": "top1", "meets_quality_target": True}
+    out = io.StringIO()
+    render_table([summarize([energy, accuracy], "m")], Console(file=out, width=250))
+    text = out.getvalue()
+    assert "100.000 ± unknown" in text and "10.000 ± unknown" in text
+    assert "top-1 90.0 % [82.6, 94.5]" in text
