@@ -88,7 +88,7 @@ def run_verify(
         label, True, dict(instruments.meter_info), use.label, created_utc=now.isoformat()
     )
     correction = use.correction or IDENTITY
-    profile = MeterBudget.for_meter(bench.meter.driver, instruments.meter_info).profile
+    meter = MeterBudget.for_meter(bench.meter.driver, instruments.meter_info, bench.meter.accuracy)
     trace, rate = block.trace(), block.sample_rate_hz
     found = pulses(block)
     if not found:
@@ -102,7 +102,7 @@ def run_verify(
         expected = float(np.mean(inner**2)) / reference.resistance_ohm * duration_s
         notes: list[str] = []
         budget = window_budget(
-            profile,
+            meter,
             energy_j=measured.energy_j,
             duration_s=measured.duration_s,
             mean_current_a=measured.mean_current_a,
@@ -112,6 +112,12 @@ def run_verify(
             notes=notes,
             correction=use.correction,
         )
+        if budget.unknown:  # no check against an unknown U
+            raise CalibrationRefused(
+                f"the uncertainty is {budget.status}: state the figure in the bench file's "
+                "[meter] accuracy (docs/bench-file.md)",
+                context="meter.accuracy",
+            )
         # the current channel samples each step of the reference current too: within ±½
         # sample of where it happened (the budget's edge term covers the sync line's side)
         u_steps = 2 * (expected / duration_s) * math.sqrt(2) * 0.5 / (rate * math.sqrt(3))
