@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from lab_support import lab_up, read_line
 
 
@@ -24,6 +25,7 @@ def _cli(*args: str, env: dict) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_lab_calibrate_list_show_verify(tmp_path) -> None:
     env = {**os.environ, "ENERGYBENCH_CALIBRATION_DIR": str(tmp_path / "store")}
     knobs = ("--meter-gain-error", "0.02", "--meter-offset-a", "50e-6", "--meter-skew-s", "30e-6")

@@ -41,6 +41,7 @@ def store(tmp_path, monkeypatch):
     return folder
 
 
+@pytest.mark.slow
 def test_calibrate_then_run_verify_and_expire(tmp_path, store) -> None:
     data = make_standin_dataset(tmp_path / "data", load_workload("kws01"), files=5)
     with CalibrationLab(store, seed=2, **KNOBS) as cl:
@@ -127,6 +128,7 @@ def test_refuses_an_expired_certificate(tmp_path, store) -> None:
     assert not store.exists()
 
 
+@pytest.mark.slow
 def test_refuses_residuals_beyond_the_tolerance(tmp_path, store) -> None:
     # 3 mA rms of noise: the points' means scatter by far more than the resistor's 0.1 %
     with CalibrationLab(store, noise_a=3e-3, seed=4) as cl:
@@ -144,6 +146,7 @@ def test_refuses_an_instrument_that_does_not_answer(tmp_path, store) -> None:
             run_calibration(dataclasses.replace(bench, meter=meter))
 
 
+@pytest.mark.slow
 def test_record_schema_and_hash(tmp_path, store) -> None:
     with CalibrationLab(store, **KNOBS) as cl:
         cl.reference_on()
@@ -175,6 +178,7 @@ def test_record_schema_and_hash(tmp_path, store) -> None:
         load_record(path)
 
 
+@pytest.mark.slow
 def test_analyze_applies_the_runs_calibration(tmp_path, store) -> None:
     """`analyze` reproduces a calibrated run from its raw trace with the run's own record,
     and `--calibration none` gives the raw (2 % high) figures."""

@@ -71,7 +71,7 @@ class RailTimeline(Timeline):
         self._cond = main.hold()  # one lock: the rails change together
         self._pins = main._pins
         self._rail_cache = None
-        self._ref_g, self._ref_pin = Steps(0.0), None  # no reference load on a further rail
+        self._init_reference()  # no reference load on a further rail
         self._power_on_listeners = []  # this rail's power does not boot the DUT
         self._load_listeners = []
         with self._cond:

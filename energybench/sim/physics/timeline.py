@@ -31,6 +31,7 @@ from typing import Literal
 import numpy as np
 
 from energybench.errors import ConfigError
+from energybench.sim.physics.reference_load import ReferenceLoad
 from energybench.sim.physics.steps import Steps
 
 Pace = Literal["virtual", "realtime"]
@@ -47,7 +48,7 @@ class Rendering:
     pins: dict[str, np.ndarray]
 
 
-class Timeline:
+class Timeline(ReferenceLoad):
     """Append-only physical truth of one bench; thread-safe."""
 
     def __init__(
@@ -69,8 +70,7 @@ class Timeline:
         self._setpoint = Steps(supply_voltage_v)
         self._output = Steps(1.0 if output_on else 0.0)
         self._pins: dict[str, Steps] = {name: Steps(1.0 if lvl else 0.0) for name, lvl in pins}
-        self._ref_g = Steps(0.0)  # reference conductance (S); > 0: DUT off the rail
-        self._ref_pin: str | None = None
+        self._init_reference()  # no reference load on the rail (ReferenceLoad)
         self._now_s = 0.0
         self._horizon: Callable[[], float] | None = None
         self._power_on_listeners: list[Callable[[float], None]] = []
@@ -221,24 +221,6 @@ class Timeline:
         with self._cond:
             self._load_listeners.append(listener)
 
-    def connect_reference(self, t_s: float, resistance_ohm: float, sync_pin: str | None) -> None:
-        """From ``t_s`` on the rail's load is a resistor of ``resistance_ohm`` (the DUT is
-        disconnected) and ``sync_pin`` (if any) follows the reference fixture."""
-        if not resistance_ohm > 0:
-            raise ConfigError("reference resistance must be > 0", context="resistance_ohm")
-        with self._cond:
-            self._check_append(t_s)
-            if sync_pin is not None:
-                self._pin(sync_pin)
-            self._ref_pin = sync_pin
-            self._ref_g.set(t_s, 1.0 / resistance_ohm)
-
-    def disconnect_reference(self, t_s: float) -> None:
-        """From ``t_s`` on the DUT is back on the rail."""
-        with self._cond:
-            self._check_append(t_s)
-            self._ref_g.set(t_s, 0.0)
-
     def set_supply(
         self, t_s: float, *, voltage_v: float | None = None, output_on: bool | None = None
     ) -> None:
@@ -375,18 +357,8 @@ class Timeline:
             output = self._output.values_at(times[:-1])
             voltage = (setpoint - self.output_resistance_ohm * current) * output
             pins = {name: s.values_at(times[:-1]) > 0.5 for name, s in self._pins.items()}
-            if self._ref_pin is not None:
-                fixture = self._ref_g.values_at(times[:-1]) > 0
-                if fixture.any():
-                    pin = pins[self._ref_pin]
-                    pins[self._ref_pin] = np.where(fixture, output < 0.5, pin)
+            self._fixture_pin(pins, times[:-1], output)
         return Rendering(t0_s, sample_rate_hz, current, voltage, pins)
-
-    def _load_values(self, times: np.ndarray, setpoint: np.ndarray) -> np.ndarray:
-        """The load current before the output switch: the DUT's, or ``V_set·G`` while the
-        reference resistor is connected."""
-        g = self._ref_g.values_at(times)
-        return np.where(g > 0, setpoint * g, self._load.values_at(times))
 
     def _rail_steps(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Breakpoints of the rail current, its value and running integral; rebuilt only after
