@@ -7,8 +7,9 @@ sample-exact (sync mode ``digital_channel``). Current ranges are the JS220's, wi
 (``RANGES?``); a request's ``current_range_a`` fixes the range of that full scale (no other value
 is a range), None leaves the source auto-ranging, and every sample's range index is streamed
 (:attr:`StreamSettings.current_ranges_a` gives each index's full scale). Sample ids are
-checked for continuity: a jump is recorded in :attr:`stats` (count and ranges) and the chunk after it keeps its true ids, so the
-recorder writes the gap as missing samples; nothing is interpolated.
+checked for continuity: a jump is recorded in :attr:`stats` (count and ranges) and the chunk
+after it keeps its true ids, so the recorder writes the gap as missing samples; nothing is
+interpolated.
 
 :meth:`stop` may be called from another thread while :meth:`chunks` is being iterated (the
 acquisition layer does): it sends ``STOP`` and the iterator ends at the ``STOPPED`` reply.
