@@ -7,6 +7,9 @@
 - timebase: ``±ppm`` of the meter's clock scales every Δt: ``u = ppm·1e-6/√3`` relative;
 - edge placement: each edge lies within ±½ sample of its placed position (digital lines) →
   ``u_t = 0.5/(fs·√3)`` per edge, two edges, at the window's mean power: ``u = P̄·√2·u_t``.
+- range switch (a meter that switched range inside the window): the energy of the samples
+  settling after each switch, rectangular: ``u = E_switch/√3`` (set by the runner from
+  :mod:`energybench.analysis.ranges`; 0 otherwise).
 These combine in quadrature into ``u_E`` of the window energy (conservatively all taken as
 common to every window). The median over the windows adds the statistical term
 ``1.2533·s/√n`` (standard error of a median, s the windows' standard deviation) in quadrature
@@ -64,12 +67,14 @@ class WindowBudget:
     voltage_j: float
     timebase_j: float
     edges_j: float
+    range_switch_j: float = 0.0  # set by the caller: energy of a range switch's settling samples
 
     @property
     def standard_j(self) -> float:
         return math.sqrt(
             self.current_j**2 + self.voltage_j**2 + self.timebase_j**2 + self.edges_j**2
-        )
+            + self.range_switch_j**2
+        )  # fmt: skip
 
     @property
     def expanded_j(self) -> float:

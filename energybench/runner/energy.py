@@ -27,6 +27,7 @@ from energybench.runner.energy_figures import (
     WindowSetup,
     budget_terms,
     record_plot,
+    record_ranges,
     record_uncertainty,
     record_window,
     summarize,
@@ -40,13 +41,16 @@ from energybench.runner.measurer import (
     WindowEnd,
     WindowId,
 )
+from energybench.runner.meter_setup import AUTO, meter_ranges_a, wants_ranging
 from energybench.runner.mlc_format import energy_results_txt, not_valid_lines
 from energybench.runner.performance import check_alive
+from energybench.runner.ranging import RangeChoice, RangingRun, ranging_pass
 from energybench.runner.results import (
     MEASUREMENT_SETUP,
     UNCERTAINTY_COMPONENTS,
     ModeResult,
     WindowRecord,
+    flag_range_switches,
 )
 from energybench.runner.stream_measurer import StreamMeasurer
 from energybench.runner.triggered_measurer import TriggeredMeasurer
@@ -121,6 +125,10 @@ class WindowPlan(Protocol):
         """The summary's figures under this plan's names."""
         ...
 
+    def ranging_run(self, mode: EnergyMode) -> RangingRun | None:
+        """The short window a ranging pass records (None: this plan has none)."""
+        ...
+
     def results_lines(self, mode: EnergyMode) -> str:
         """Lines of results.txt after the energy block."""
         ...
@@ -144,6 +152,12 @@ def choose_measurer(
             )
         return StreamMeasurer(instruments, ctx.folder, end, plan=plan)
     if mode in TRIGGER_SYNC or mode == "analog_channel":
+        if instruments.option("current_range_a") == AUTO:
+            raise ConfigError(
+                "current_range_a = 'auto' (a ranging pass) needs a streaming meter; set the "
+                "triggered meter's range in A",
+                context="meter.options.current_range_a",
+            )
         if not instruments.triggered:
             raise ConfigError(
                 f"sync mode {mode} needs a triggered meter; {ctx.bench.meter.driver} is not one",
@@ -173,6 +187,7 @@ class EnergyMode:
         recording = self._recording_plan()
         self.measurer: Measurer = choose_measurer(ctx, instruments, plan.end, recording)
         plan.check(self.measurer)
+        self.ranging = isinstance(self.measurer, StreamMeasurer) and wants_ranging(instruments)
         self.meter_budget = MeterBudget.for_meter(ctx.bench.meter.driver, instruments.meter_info)
         self._setups: dict[tuple[int, int], WindowSetup] = {}  # by (slot, attempt)
 
@@ -190,6 +205,7 @@ class EnergyMode:
 
     def run(self) -> ModeResult:
         self.plan.prepare(self)
+        self._choose_range()
         self.measurer.start()
         try:
             with ends_early(self.result, self.ctx.runlog, (ModeAborted, MeterFailure)):
@@ -198,6 +214,28 @@ class EnergyMode:
             self._recorded(self.measurer.stop())
             self._finish()
         return self.result
+
+    def _choose_range(self) -> None:
+        """The stream's rate and current range into the figures; a ranging pass first when
+        the range is the pass' to pick (docs/bench-file.md#current-range)."""
+        measurer = self.measurer
+        if not isinstance(measurer, StreamMeasurer):
+            return
+        self.result.figures["sample_rate"] = measurer.rate.to_dict()
+        choice = RangeChoice(measurer.request.current_range_a, "bench file")
+        if choice.chosen_a is None:
+            choice = RangeChoice(None, "meter default")
+        run = self.plan.ranging_run(self) if self.ranging else None
+        if self.ranging and run is None:  # no short window to range on: the widest range
+            widest = max(meter_ranges_a(self.instruments))
+            choice = RangeChoice(widest, f"widest (no ranging pass for {self.plan.noun}s)")
+        elif run is not None:
+            choice = ranging_pass(
+                self.instruments, self.ctx.folder, self.plan.end, measurer.rate, run,
+                lambda text: self.ctx.runlog.write("runner", text),
+            )  # fmt: skip
+        measurer.use_range(choice.chosen_a)
+        self.result.figures["current_range"] = choice.to_dict()
 
     # ---- one slot ----------------------------------------------------------------------
     def slot(self, index: int, attempt: WindowAttempt) -> tuple[WindowRecord, Any]:
@@ -253,6 +291,7 @@ class EnergyMode:
 
     def _fill(self, record: WindowRecord, measured: Measured, attempt: WindowAttempt) -> None:
         record_window(record, measured, self.ctx.options)
+        record_ranges(record, measured)
         attempt.fill(record, measured.activity)
         budget = record_uncertainty(record, measured, self.meter_budget, self.result.notes)
         if budget is not None and measured.trace is not None:
@@ -296,6 +335,7 @@ class EnergyMode:
 
     def _finish(self) -> None:
         result = self.result
+        flag_range_switches(result)
         valid = result.valid_windows
         if len(valid) != self.required_windows:
             result.validity.append(

@@ -76,8 +76,21 @@ def record_uncertainty(
         sample_rate_hz=trace.sample_rate_hz,
         notes=notes,
     )
+    if measured.ranges is not None:  # the settling samples' energy rests on no measurement
+        budget.range_switch_j = measured.ranges.range_switch_energy_j / math.sqrt(3)
     record.energy_uncertainty_j = budget.expanded_j
     return budget
+
+
+def record_ranges(record: WindowRecord, measured: Measured) -> None:
+    """The current ranges inside the window (a stream's), into its record."""
+    use = measured.ranges
+    if use is None:
+        return
+    record.current_ranges_used_a = list(use.current_ranges_used_a)
+    record.range_switches = use.range_switches
+    record.range_switch_samples = use.range_switch_samples
+    record.range_switch_energy_j = use.range_switch_energy_j
 
 
 def budget_terms(budget: WindowBudget, meter: MeterBudget) -> dict[str, Any]:
@@ -87,6 +100,7 @@ def budget_terms(budget: WindowBudget, meter: MeterBudget) -> dict[str, Any]:
         "voltage": budget.voltage_j,
         "timebase": budget.timebase_j,
         "edges": budget.edges_j,
+        "range_switch": budget.range_switch_j,
         "combined_standard": budget.standard_j,
         "expanded_k2": budget.expanded_j,
         "profile": meter.source,

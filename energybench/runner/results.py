@@ -53,6 +53,11 @@ class WindowRecord:
     start_position: float | None = None
     stop_position: float | None = None
     interval_ids: list[int] | None = None
+    # the current ranges inside the window (streams): a switch is flagged and counted in U
+    current_ranges_used_a: list[float] | None = None
+    range_switches: int | None = None  # None: not known (a capture)
+    range_switch_samples: int | None = None
+    range_switch_energy_j: float | None = None
 
     def invalidate(self, problem: str) -> None:
         self.valid = False
@@ -106,6 +111,23 @@ class ModeResult:
         )
 
 
+def flag_range_switches(result: ModeResult) -> None:
+    """Windows with a current-range switch inside are flagged (a note per window and the
+    figure ``range_switch_windows``); their energy stays, its U counts the switch."""
+    switched = [w for w in result.windows if w.range_switches]
+    if not any(w.range_switches is not None for w in result.windows):
+        return
+    result.figures["range_switch_windows"] = [[w.index, w.attempt] for w in switched]
+    for w in switched:
+        note = (
+            f"window {w.index} attempt {w.attempt}: {w.range_switches} current-range "
+            f"switch(es) inside ({w.range_switch_samples} settling samples, "
+            f"{w.range_switch_energy_j or 0.0:.3g} J counted in U)"
+        )
+        if note not in result.notes:
+            result.notes.append(note)
+
+
 def write_json(path: Path, result: ModeResult) -> None:
     path.write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
 
@@ -130,6 +152,7 @@ CSV_COLUMNS = (
     ("start_s", "start_s"),
     ("stop_s", "stop_s"),
     ("missing_samples", "missing_samples"),
+    ("range_switches", "range_switches"),
     ("problems", "problems"),
 )
 
