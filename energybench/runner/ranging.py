@@ -35,6 +35,7 @@ class RangeChoice:
     peak_a: float | None = None  # the ranging pass' peak |current|
     margin: float | None = None
     ranging_file: str | None = None
+    attempts: int = 0  # windows the DUT ran for the pass (each one DUT window before the probe)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -43,6 +44,7 @@ class RangeChoice:
             "margin": self.margin,
             "source": self.source,
             "ranging_file": self.ranging_file,
+            "attempts": self.attempts,
         }
 
 
@@ -114,7 +116,7 @@ def ranging_pass(
                     f"ranging pass: peak {peak:.6g} A, margin x{MARGIN:g}: range "
                     f"{chosen:g} A (of {', '.join(f'{r:g}' for r in ranges)} A)"
                 )
-                return RangeChoice(chosen, "ranging pass", peak, MARGIN, RANGING_FILE)
+                return RangeChoice(chosen, "ranging pass", peak, MARGIN, RANGING_FILE, k + 1)
             problems = measured.problems or ["no window found"]
             log(f"ranging pass attempt {k} failed: {problems}")
             run.recover(measured)

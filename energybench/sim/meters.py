@@ -206,12 +206,15 @@ def _toml_value(value: Any) -> str:
 
 
 def bench_toml(lab: VirtualLab, name: str, **bench_options: Any) -> str:
-    """The lab's bench file with the sync mode, line and meter options of meter ``name``."""
+    """The lab's bench file with the sync mode, line and meter options of meter ``name``
+    (an option given as None is left out: e.g. ``sample_rate_hz=None``, the meter's native
+    rate)."""
     meter = sim_meter(name)
     text = lab.bench_toml()
     lines = []
     section = ""
-    options = {**meter.bench_options, **bench_options}
+    merged = {**meter.bench_options, **bench_options}
+    options = {k: v for k, v in merged.items() if v is not None}
     for line in text.splitlines():
         if line.startswith("["):
             section = line.strip("[]")
