@@ -205,7 +205,11 @@ class EnergyMode:
 
     def run(self) -> ModeResult:
         self.plan.prepare(self)
-        self._choose_range()
+        with ends_early(self.result, self.ctx.runlog, (ModeAborted, MeterFailure)):
+            self._choose_range()  # a ranging pass that never succeeds ends the mode here
+        if self.result.aborted is not None:
+            self._finish()
+            return self.result
         self.measurer.start()
         try:
             with ends_early(self.result, self.ctx.runlog, (ModeAborted, MeterFailure)):
