@@ -92,7 +92,8 @@ def test_run_folder_report_opens_and_shows_trace_windows_and_table(runs, browser
     for needle in (
         "Summary",
         "Window attempts",
-        "not measured",
+        "Idle baseline and inference increment",
+        "above idle / inference",  # the idle baseline is measured in every window
         "Provenance and calibration",
         "Validity problems",
         "195.7",

@@ -106,6 +106,14 @@ def analyze(
             help="Analyse a recording holding fewer windows than it promised (flagged).",
         ),
     ] = False,
+    baseline: Annotated[
+        bool,
+        typer.Option(
+            "--baseline",
+            help="Also measure the idle baseline in the quiet span after each window's end "
+            "edge and the energy per inference above it.",
+        ),
+    ] = False,
 ) -> None:
     """Analyse a recording: one row per window, the median, and what was checked."""
     from energybench.instruments.profiles import bounds_for_trace
@@ -123,6 +131,7 @@ def analyze(
         allow_implausible=allow_implausible,
         allow_truncated=allow_truncated,
         runner_rule=runner_rule,
+        baseline=baseline,
     )
     try:
         result = reanalyze(path, options, bounds_for=bounds_for_trace).to_dict()

@@ -43,6 +43,9 @@ def print_result(result: dict) -> None:
     if run is not None:
         headers[1:1] = ["attempt", "file", "valid"]
         headers.append("vs results.json")
+    baseline = result.get("baseline")
+    if baseline is not None:
+        headers += ["idle power (mW ± U)", "quiet span (ms)", f"above idle ({e_unit})"]
     for header in headers:
         table.add_column(header, justify="right")
     for w in rows:
@@ -60,6 +63,8 @@ def print_result(result: dict) -> None:
             cells[1:1] = [str(w["attempt"]), str(w["file"]), "yes" if w["valid"] else "no"]
             diff = w.get("relative_difference")
             cells.append("—" if diff is None else f"{diff:.1e}")
+        if baseline is not None:
+            cells += _baseline_cells(w, e_factor)
         table.add_row(*cells)
     console = data_console()
     console.print(table)
@@ -80,6 +85,40 @@ def print_result(result: dict) -> None:
     for warning in result["warnings"]:
         console.print(f"Note: {warning}")
     _print_comparison(console, result, i_factor, i_unit)
+    if baseline is not None:
+        _print_baseline(console, baseline, (e_factor, e_unit), (i_factor, i_unit))
+
+
+def _baseline_cells(w: dict, e_factor: float) -> list[str]:
+    idle, u = w.get("idle_baseline_power_w"), w.get("idle_baseline_power_uncertainty_w")
+    if idle is None:
+        return [f"unknown: {w.get('idle_baseline_unknown')}", "—", "—"]
+    return [
+        f"{idle * 1e3:.4f} ± {_fmt(u, 1e3)}",
+        f"{w['idle_baseline_span_s'] * 1e3:.1f}",
+        _fmt(w.get("energy_above_baseline_j"), e_factor),
+    ]
+
+
+def _print_baseline(console, baseline: dict, energy: tuple, per_inf: tuple) -> None:
+    idle = baseline["median_idle_baseline_power_w"]
+    above = baseline["median_energy_above_baseline_per_inference_j"]
+    what, (factor, unit) = "energy per inference", per_inf
+    if above is None:
+        above, what, (factor, unit) = (
+            baseline["median_energy_above_baseline_j"],
+            "window energy",
+            energy,
+        )
+    console.print(
+        f"Idle baseline (quiet span after each window's end edge): "
+        f"{baseline['windows_with_baseline']} of {baseline['windows']} window(s); median "
+        f"{'unknown' if idle is None else f'{idle * 1e3:.4f} mW'}; median {what} above it "
+        f"{'unknown' if above is None else f'{_fmt(above, factor)} {unit}'} "
+        f"({baseline['note']})"
+    )
+    for reason in baseline["unknown"]:
+        console.print(f"Idle baseline unknown: {reason}")
 
 
 def _finding(f: dict) -> str:

@@ -8,7 +8,7 @@ import sys
 
 import typer
 
-from energybench import __version__
+from energybench._version import __version__
 from energybench.errors import EnergybenchError
 
 app = typer.Typer(

@@ -7,7 +7,12 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from energybench.runner.results import ModeResult
+from energybench.runner.results import (
+    ENERGY_ABOVE_BASELINE,
+    ENERGY_ABOVE_BASELINE_UNCERTAINTY,
+    IDLE_BASELINE_POWER_W,
+    ModeResult,
+)
 
 
 class RichProgress:
@@ -70,6 +75,11 @@ def summarize(results: Sequence[ModeResult], label: str = "") -> dict[str, Any]:
             row["energy_uncertainty_uj"] = _scaled(f.get("energy_per_inference_uncertainty_j"), 1e6)
             row["mean_power_mw"] = _scaled(f.get("mean_power_w"), 1e3)
             row["energy_latency_ms"] = _scaled(f.get("latency_s"), 1e3)
+            row["energy_above_idle_uj"] = _scaled(f.get(ENERGY_ABOVE_BASELINE), 1e6)
+            row["energy_above_idle_uncertainty_uj"] = _scaled(
+                f.get(ENERGY_ABOVE_BASELINE_UNCERTAINTY), 1e6
+            )
+            row["idle_power_mw"] = _scaled(f.get(IDLE_BASELINE_POWER_W), 1e3)
             row["energy_folder"] = str(r.folder) if r.folder else None
         elif r.mode == "performance":
             row["latency_ms"] = _scaled(f.get("latency_s"), 1e3)
@@ -148,16 +158,29 @@ def render_table(rows: Sequence[dict[str, Any]], console, title: str = "energybe
         ("workload", "left"),
         ("model", "left"),
         ("energy/inference (µJ ± U, k=2)", "right"),
+        ("above idle (µJ ± U; idle mW)", "right"),
         ("latency (ms)", "right"),
         ("accuracy", "right"),
         ("power (mW)", "right"),
         ("valid", "left"),
     ):
-        table.add_column(header, justify=justify)  # type: ignore[arg-type]
+        # the figures' headers and cells stay on one line; model, accuracy and validity wrap
+        table.add_column(
+            header,
+            justify=justify,  # type: ignore[arg-type]
+            no_wrap=header not in ("model", "accuracy", "valid"),
+        )
     for row in rows:
         energy = row.get("energy_per_inference_uj")
         u = row.get("energy_uncertainty_uj")
         energy_text = "—" if energy is None else f"{energy:.3f} ± {_fmt(u, '.3f')}"
+        above = row.get("energy_above_idle_uj")
+        above_text = (
+            "—"
+            if above is None
+            else f"{above:.3f} ± {_fmt(row.get('energy_above_idle_uncertainty_uj'), '.3f')}; "
+            f"{_fmt(row.get('idle_power_mw'), '.3f')}"
+        )
         latency = row.get("latency_ms", row.get("energy_latency_ms"))
         if row.get("metric") == "f1":
             accuracy = _stream_accuracy(row)
@@ -180,6 +203,7 @@ def render_table(rows: Sequence[dict[str, Any]], console, title: str = "energybe
             row.get("workload", ""),
             row.get("model", ""),
             energy_text,
+            above_text,
             _fmt(latency, ".3f"),
             accuracy,
             power,

@@ -10,7 +10,7 @@ import logging
 from datetime import UTC, datetime
 from pathlib import Path
 
-from energybench import __version__
+from energybench._version import __version__
 from energybench.errors import ResultsError
 from energybench.report.compare_sections import comparison_section, history_section
 from energybench.report.runs import RunRecord

@@ -11,12 +11,7 @@ from pathlib import Path
 from energybench.errors import EnergybenchError
 from energybench.report.runs import RunRecord
 from energybench.report.text import si_scale
-from energybench.runner.results import (
-    ENERGY_ABOVE_BASELINE,
-    ENERGY_ABOVE_BASELINE_UNCERTAINTY,
-    IDLE_BASELINE_POWER_W,
-    MEASUREMENT_SETUP,
-)
+from energybench.runner.results import MEASUREMENT_SETUP
 
 log = logging.getLogger(__name__)
 MAX_CAPTURES = 12  # triggered meters: capture plots drawn per run (the rest are listed)
@@ -140,7 +135,9 @@ def run_section(run: RunRecord, figures: dict) -> str:
                     ),
                 )
             )
-        parts.append(_baseline(run))
+        from energybench.report.baseline_section import baseline_section
+
+        parts.append(baseline_section(run))
     parts.append(_windows_table(run))
     parts.append(_problems(run))
     parts.append(_provenance(run))
@@ -219,24 +216,6 @@ def _trace_parts(run: RunRecord, figures: dict, key: str) -> list[str]:
     except EnergybenchError as exc:
         parts.append(f"<p class=bad>The trace could not be drawn: {escape(exc.one_line())}</p>")
     return parts
-
-
-def _baseline(run: RunRecord) -> str:
-    f = run.figures
-    idle = f.get(IDLE_BASELINE_POWER_W)
-    if idle is None:
-        return (
-            "<h3>Idle baseline and inference increment</h3><p>Idle baseline: <b>not "
-            "measured</b> in this run, so the energy above it (the inference increment) is "
-            "not known; the energy per inference above includes the idle power.</p>"
-        )
-    inc = f.get(ENERGY_ABOVE_BASELINE)
-    inc_u = f.get(ENERGY_ABOVE_BASELINE_UNCERTAINTY)
-    return "<h3>Idle baseline and inference increment</h3>" + html_table(
-        ["idle baseline power", "energy per inference above the baseline (± U, k=2)"],
-        [[_fmt(idle, "W"), _pm(inc, inc_u, "J")]],
-        {0, 1},
-    )
 
 
 def _windows_table(run: RunRecord) -> str:

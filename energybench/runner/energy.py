@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from energybench.calibration.budget import MeterBudget
 from energybench.errors import ConfigError, DutError
 from energybench.runner.abort import ModeAborted, ends_early, measuring
+from energybench.runner.baseline_figures import baseline_figures, record_baseline
 from energybench.runner.context import RunContext
 from energybench.runner.dut_setup import DutSession
 from energybench.runner.energy_figures import (
@@ -298,6 +299,7 @@ class EnergyMode:
         record_ranges(record, measured)
         attempt.fill(record, measured.activity)
         budget = record_uncertainty(record, measured, self.meter_budget, self.result.notes)
+        record_baseline(record, measured, self.meter_budget, self.result.notes)
         if budget is not None and measured.trace is not None:
             self.result.figures["uncertainty_budget_last_window_j"] = budget_terms(
                 budget, self.meter_budget
@@ -349,6 +351,7 @@ class EnergyMode:
         summary = summarize(valid, [s.budget for s in setups])
         if summary is not None:
             result.figures.update(self.plan.figures(self, summary))
+            result.figures.update(baseline_figures(valid))
             result.figures[UNCERTAINTY_COMPONENTS] = summary.components
             ranges = {s.current_range_a for s in setups}
             result.figures[MEASUREMENT_SETUP] = {

@@ -14,7 +14,9 @@ from energybench.analysis.stats import json_ready
 # Figure names other layers read (report/ compares runs by them; keep them in one place).
 UNCERTAINTY_COMPONENTS = "uncertainty_components_per_inference_j"  # standard terms, k=1
 MEASUREMENT_SETUP = "measurement_setup"  # current ranges in use, calibration record ids
-IDLE_BASELINE_POWER_W = "idle_baseline_power_w"  # the DUT's idle power (not measured yet)
+IDLE_BASELINE_POWER_W = "idle_baseline_power_w"  # the DUT's idle power after the windows
+IDLE_BASELINE_POWER_UNCERTAINTY_W = "idle_baseline_power_uncertainty_w"  # expanded (k=2)
+IDLE_BASELINE_UNKNOWN = "idle_baseline_unknown"  # why there is no baseline (None: there is)
 ENERGY_ABOVE_BASELINE = "energy_above_baseline_per_inference_j"  # the inference increment
 ENERGY_ABOVE_BASELINE_UNCERTAINTY = "energy_above_baseline_per_inference_uncertainty_j"
 LABEL_COUNTS = "label_counts"  # accuracy mode: files per true label (the AUC's error needs it)
@@ -58,6 +60,14 @@ class WindowRecord:
     range_switches: int | None = None  # None: not known (a capture)
     range_switch_samples: int | None = None
     range_switch_energy_j: float | None = None
+    # the idle baseline in the quiet span after the end edge (energy windows; None: not
+    # measured, ``idle_baseline_unknown`` says why) and the energy per inference above it
+    idle_baseline_power_w: float | None = None
+    idle_baseline_power_uncertainty_w: float | None = None  # expanded (k=2)
+    idle_baseline_span_s: float | None = None
+    idle_baseline_unknown: str | None = None
+    energy_above_baseline_per_inference_j: float | None = None
+    energy_above_baseline_per_inference_uncertainty_j: float | None = None  # expanded (k=2)
 
     def invalidate(self, problem: str) -> None:
         self.valid = False
@@ -153,6 +163,15 @@ CSV_COLUMNS = (
     ("stop_s", "stop_s"),
     ("missing_samples", "missing_samples"),
     ("range_switches", "range_switches"),
+    ("idle_baseline_power_w", "idle_baseline_power_w"),
+    ("idle_baseline_power_uncertainty_k2_w", "idle_baseline_power_uncertainty_w"),
+    ("idle_baseline_span_s", "idle_baseline_span_s"),
+    ("idle_baseline_unknown", "idle_baseline_unknown"),
+    ("energy_above_baseline_per_inference_j", "energy_above_baseline_per_inference_j"),
+    (
+        "energy_above_baseline_per_inference_uncertainty_k2_j",
+        "energy_above_baseline_per_inference_uncertainty_j",
+    ),
     ("problems", "problems"),
 )
 

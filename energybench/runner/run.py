@@ -15,7 +15,7 @@ from dataclasses import asdict, fields
 from datetime import UTC, datetime
 from pathlib import Path
 
-from energybench import __version__
+from energybench._version import __version__
 from energybench.errors import DutError, RunError, UsageError, stop_reason
 from energybench.instruments.shutdown import ShutdownReport, shutdown_summary
 from energybench.runner.abort import ModeAborted

@@ -246,7 +246,7 @@ def init_tree(
     """Write the settings file, the code/ README and a description TOML: ``system``'s, or
     without it ``systems/template.toml``, from which `add` starts each new system's (no empty
     folder: the checker refuses them). Re-running with the same settings is fine."""
-    from energybench import __version__
+    from energybench._version import __version__
     from energybench.submission.rules import DIVISIONS
     from energybench.submission.system import SystemFacts
     from energybench.submission.tree import CONFIG_NAME, load_tree, write_config

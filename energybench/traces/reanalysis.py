@@ -40,6 +40,7 @@ from energybench.errors import (
     ImplausibleDataError,
     TruncatedRecordingError,
 )
+from energybench.traces.baseline_rows import add_baselines, baseline_summary
 from energybench.traces.folders import locate, require_raw_data
 
 BoundsFor = Callable[[Trace], Bounds]
@@ -59,6 +60,7 @@ class ReanalysisOptions:
     allow_implausible: bool = False
     allow_truncated: bool = False
     runner_rule: bool = False  # MLCommons runner folders: the runner's last-two rule
+    baseline: bool = False  # the idle baseline after each window and the energy above it
 
     @property
     def edge_options(self) -> list[str]:
@@ -272,8 +274,12 @@ def _plain_trace(
     extra = {"trace": report.to_dict()["trace"]}
     if edges is not None:
         extra["edges"] = report.to_dict()["edges"]
-    return Reanalysis.of_report(path, "trace", rule, report, bounds, findings, truncated,
-                                extra=extra)  # fmt: skip
+    result = Reanalysis.of_report(path, "trace", rule, report, bounds, findings, truncated,
+                                  extra=extra)  # fmt: skip
+    if options.baseline:
+        add_baselines(result.rows, trace)
+        result.extra["baseline"] = baseline_summary(result.rows)
+    return result
 
 
 def _plan_truncation(
@@ -355,5 +361,9 @@ def _capture(
             k: run.get(k) for k in ("window", "attempt", "edge_positions", "trigger_on_pin", "sync")
         },
     }
-    return Reanalysis.of_report(path, "capture", f"capture: {rule}", report, bounds, findings,
-                                truncated, extra=extra)  # fmt: skip
+    result = Reanalysis.of_report(path, "capture", f"capture: {rule}", report, bounds, findings,
+                                  truncated, extra=extra)  # fmt: skip
+    if options.baseline:
+        add_baselines(result.rows, trace)
+        result.extra["baseline"] = baseline_summary(result.rows)
+    return result

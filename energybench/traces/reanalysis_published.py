@@ -12,6 +12,7 @@ from energybench.analysis.plausibility import Bounds
 from energybench.analysis.report import AnalysisReport, analyze_windows
 from energybench.analysis.trace import Trace
 from energybench.errors import EdgeCountError, UsageError
+from energybench.traces.baseline_rows import add_baselines, baseline_summary
 from energybench.traces.reanalysis import Reanalysis, ReanalysisOptions, checked
 
 RUNNER_BOUNDS = Bounds.generic(unipolar=True, why="runner energy bins: energy drawn, never < 0")
@@ -58,5 +59,9 @@ def reanalyze_runner_folder(folder: Path, kind: str, options: ReanalysisOptions)
         "published_median_energy_per_inference_j": run.published_median_energy_per_inference_j,
         "expected_windows": run.expected_windows,
     }
-    return Reanalysis.of_report(run.path, run.runner, run.rule, report, RUNNER_BOUNDS, findings,
-                                run.truncation, list(run.warnings), extra)  # fmt: skip
+    result = Reanalysis.of_report(run.path, run.runner, run.rule, report, RUNNER_BOUNDS,
+                                  findings, run.truncation, list(run.warnings), extra)  # fmt: skip
+    if options.baseline:
+        add_baselines(result.rows, run.trace)
+        result.extra["baseline"] = baseline_summary(result.rows)
+    return result

@@ -24,6 +24,7 @@ from energybench.analysis.report import AnalysisReport, analyze_windows, summari
 from energybench.analysis.trace import Trace
 from energybench.analysis.windows import pair_edges_in_intervals
 from energybench.errors import TraceFileError, TruncatedRecordingError, UsageError
+from energybench.traces.baseline_rows import add_baseline, baseline_summary
 from energybench.traces.energybench_run import (
     EnergybenchRun,
     RunWindow,
@@ -82,10 +83,14 @@ def reanalyze_run(folder: Path, options: ReanalysisOptions, bounds_for: BoundsFo
         if not options.allow_truncated:
             raise TruncatedRecordingError(truncated, context=str(folder), remedy="allow_truncated")
     rows = [_row(w, r) for w, r in pairs]
+    if options.baseline:
+        _baselines(run, pairs, rows)
     valid = [r for w, r in pairs if w.valid]
     summary = summaries(valid)
     ours = summary["energy_per_inference_j"]
-    extra = {"run": _comparison(run, pairs, ours.median if ours else None)}
+    extra: dict[str, Any] = {"run": _comparison(run, pairs, ours.median if ours else None)}
+    if options.baseline:
+        extra["baseline"] = baseline_summary(rows)
     warnings = [f"the run was aborted: {run.aborted}"] if run.aborted else []
     warnings += [
         f"window {w.index} attempt {w.attempt} was invalid in the run: {'; '.join(w.problems)}"
@@ -95,6 +100,21 @@ def reanalyze_run(folder: Path, options: ReanalysisOptions, bounds_for: BoundsFo
     return Reanalysis(
         folder, "energybench run", rule, rows, summary, bounds, findings, truncated, warnings, extra
     )
+
+
+def _baselines(
+    run: EnergybenchRun, pairs: list[tuple[RunWindow, WindowResult]], rows: list[dict[str, Any]]
+) -> None:
+    """Each window's idle baseline as the run measured it: in its capture, or in the stream
+    up to the end of the host-known interval the run cut for it."""
+    traces: dict[Path, Trace] = {}
+    for (w, _), row in zip(pairs, rows, strict=True):
+        path = run.trace_file if run.trace_file is not None else w.raw_file
+        if path is None:
+            continue
+        trace = traces.get(path) or traces.setdefault(path, open_trace(path))
+        limit = float(w.interval_ids[1]) if run.trace_file is not None and w.interval_ids else None
+        add_baseline(row, trace, limit)
 
 
 def _row(w: RunWindow, r: WindowResult) -> dict[str, Any]:
