@@ -55,13 +55,14 @@ def main() -> None:
     print(f"recorded      {acq.get('samples', 0):,} samples, dropped {acq.get('dropped_samples')}")
     print(f"wall          {wall:.1f} s ({acq.get('samples', 0) / wall / 1e6:.2f} MS/s end to end)")
     ran = [w for w in result.windows if w.energy_j is not None]
-    print("window  attempt  uJ/inf (ours)  uJ/inf (truth)  error/U   switches  valid")
+    print("window  attempt  uJ/inf (ours)  uJ/inf (truth)  rel. error  error/U  switches  valid")
     for ours, true in zip(ran, truth, strict=False):
         expected = true.energy_j / true.inferences
         ratio = abs(ours.energy_j - true.energy_j) / (ours.energy_uncertainty_j or float("nan"))
         print(
             f"{ours.index:>6}  {ours.attempt:>7}  {ours.energy_per_inference_j * 1e6:13.4f}  "
-            f"{expected * 1e6:14.4f}  {ratio:7.3f}  {ours.range_switches!s:>8}  {ours.valid}"
+            f"{expected * 1e6:14.4f}  {ours.energy_j / true.energy_j - 1:10.2e}  {ratio:7.3f}  "
+            f"{ours.range_switches!s:>8}  {ours.valid}"
         )
     median = f.get("median_energy_per_inference_j")
     if median is not None:
