@@ -10,14 +10,17 @@ import math
 import numpy as np
 import pytest
 from runner_helpers import StepProgress, energy_truth, lab_bench, ranging_windows, standin
+from stream_testlib import bench_timeline
 
 from energybench.analysis.ranges import range_use
 from energybench.analysis.trace import Trace
 from energybench.errors import ConfigError
+from energybench.instruments.capabilities import StreamRequest
+from energybench.instruments.sim_stream import SimStreamMeter
 from energybench.runner.context import RunOptions
 from energybench.runner.ranging import MARGIN, pick_range
 from energybench.runner.run import run_workload
-from energybench.sim.instruments.stream_source import RANGES_A, RangeSwitch
+from energybench.sim.instruments.stream_source import RANGES_A, RangeSwitch, SimStreamSource
 from energybench.sim.lab import VirtualLab
 from energybench.sim.meters import attach_meter
 
@@ -147,3 +150,28 @@ def test_auto_range_needs_a_meter_with_ranges(tmp_path) -> None:
         bench = lab_bench(lab, "keithley_2461", current_range_a="auto")
         with pytest.raises(ConfigError, match="current_range_a"):
             run_workload(bench, "kws01", "energy", root, tmp_path / "runs")
+
+
+def test_stream_source_range_commands_and_driver_refusal() -> None:
+    """RANGES? lists the JS220's ranges widest first; RANGE sets one or auto; the driver refuses
+    a value that is no range and streams each sample's range index in a fixed range."""
+    with SimStreamSource(bench_timeline(), sample_rate_hz=10_000) as src:
+        meter = SimStreamMeter.open(src.resource)
+        try:
+            assert meter.range_table_a() == RANGES_A
+            assert meter.current_ranges_a == tuple(sorted(RANGES_A))
+            assert meter.native_sample_rate_hz() == 2e6
+            with pytest.raises(ConfigError, match=r"0\.5 A is not a range"):
+                meter.configure_stream(StreamRequest(10_000, current_range_a=0.5))
+            settings = meter.configure_stream(StreamRequest(10_000, current_range_a=0.18))
+            assert src.range_index == 1 and settings.current_ranges_a == RANGES_A
+            meter.configure_stream(StreamRequest(10_000))
+            assert src.range_index is None  # auto, the JS220's default
+            meter.configure_stream(StreamRequest(10_000, current_range_a=0.018))
+            meter.start()
+            chunk = next(meter.chunks(5.0))
+            meter.stop()
+            assert chunk.current_range is not None and set(chunk.current_range) == {2}
+        finally:
+            meter.close()
+    assert "RANGE 2" in src.commands and "RANGE auto" in src.commands
