@@ -25,6 +25,9 @@ def pytest_configure(config: pytest.Config) -> None:
     # as /dev/null, and another test session on the machine must not hold them
     if not os.environ.get("ENERGYBENCH_LOCK_DIR"):
         os.environ["ENERGYBENCH_LOCK_DIR"] = tempfile.mkdtemp(prefix="energybench-test-locks-")
+    # runs apply the newest calibration record (run --calibration auto): never the user's own
+    # store's, whose records could match a simulated meter's identity
+    os.environ["ENERGYBENCH_CALIBRATION_DIR"] = tempfile.mkdtemp(prefix="energybench-test-cal-")
 
 
 def shared_path(*parts: str) -> Path:

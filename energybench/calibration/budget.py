@@ -29,6 +29,7 @@ import math
 import statistics
 from dataclasses import dataclass
 
+from energybench.calibration.correction import Correction
 from energybench.errors import ConfigError
 from energybench.instruments.capabilities import InstrumentInfo
 from energybench.instruments.profiles import InstrumentProfile, load_profiles
@@ -96,12 +97,30 @@ def window_budget(
     current_range_a: float | None,
     sample_rate_hz: float,
     notes: list[str],
+    correction: Correction | None = None,
 ) -> WindowBudget:
     """The budget of one window (see the module docstring). ``current_range_a`` is the range
-    in use (None: the widest, what the meter uses when none is set)."""
+    in use (None: the widest, what the meter uses when none is set). With a ``correction``
+    covering the range, the current term is the calibration's coefficient uncertainty in place
+    of the datasheet's, and its skew uncertainty joins the edge term."""
     mean_power = energy_j / duration_s if duration_s > 0 else 0.0
     u_edge_s = 0.5 / (sample_rate_hz * math.sqrt(3))
     edges = mean_power * math.sqrt(2) * u_edge_s
+    calibrated = correction.for_range("current", current_range_a) if correction else None
+    if calibrated is not None and correction is not None and mean_current_a > 0:
+        edges = math.hypot(edges, mean_power * correction.skew_std_s)
+        rel_i = calibrated.standard_uncertainty(mean_current_a) / mean_current_a
+        _note(notes, f"current term from calibration {', '.join(correction.record_ids)}")
+        rel_v = 0.0
+        if profile is not None:
+            rel_v = _relative_standard(
+                profile, "voltage", mean_voltage_v, mean_voltage_v, notes,
+                f"no voltage accuracy in {profile.path.name}: voltage term 0",
+            )  # fmt: skip
+        timebase = profile.timebase_ppm() if profile is not None else None
+        rel_t = timebase[0] * 1e-6 / math.sqrt(3) if timebase is not None else 0.0
+        e = abs(energy_j)
+        return WindowBudget(e * rel_i, e * rel_v, e * rel_t, edges)
     if profile is None:
         _note(notes, "no instrument profile: uncertainty from edges and window spread only")
         return WindowBudget(0.0, 0.0, 0.0, edges)

@@ -4,6 +4,7 @@ library call is :func:`energybench.traces.reanalysis.reanalyze`, this module par
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Annotated
@@ -106,6 +107,15 @@ def analyze(
             help="Analyse a recording holding fewer windows than it promised (flagged).",
         ),
     ] = False,
+    calibration: Annotated[
+        str,
+        typer.Option(
+            "--calibration",
+            help="energybench run folders: run (the record the run applied, default), none "
+            "(raw), auto (the newest valid record in the store for the run's meter) or a "
+            "record file.",
+        ),
+    ] = "run",
     baseline: Annotated[
         bool,
         typer.Option(
@@ -133,6 +143,8 @@ def analyze(
         runner_rule=runner_rule,
         baseline=baseline,
     )
+    correct, label = _calibration(path, calibration)
+    options = dataclasses.replace(options, correct=correct, correction_label=label)
     try:
         result = reanalyze(path, options, bounds_for=bounds_for_trace).to_dict()
     except EnergybenchError as exc:
@@ -146,3 +158,58 @@ def analyze(
         from energybench.cli.analyze_table import print_result
 
         print_result(result)
+
+
+def _calibration(path: Path, choice: str):
+    """(the window re-integration with the chosen calibration, its label), or (None, None)."""
+    from energybench.traces.folders import locate
+
+    try:
+        located = locate(path)
+    except EnergybenchError:
+        return None, None
+    if located.kind != "energybench":
+        if choice not in ("run", "none"):
+            raise UsageError(
+                "a calibration applies to energybench run folders only", context="--calibration"
+            )
+        return None, None
+    import datetime as dt
+
+    from energybench.calibration.apply import integrate_corrected
+    from energybench.calibration.records import (
+        correction_from_provenance,
+        find_record,
+        load_record,
+        store_dir,
+    )
+    from energybench.traces.energybench_run import read_energybench_run
+
+    run = read_energybench_run(located.path)
+    provenance = json.loads(run.results_path.read_text(encoding="utf-8")).get("provenance", {})
+    if choice == "none":
+        return None, None
+    if choice == "run":
+        correction = correction_from_provenance(provenance.get("calibration"))
+        label = "the run's own" if correction else None
+    elif choice == "auto":
+        meter = {k: str(v) for k, v in (provenance.get("meter") or {}).items()}
+        record, reason = find_record(store_dir(), meter, dt.datetime.now(dt.UTC))
+        if record is None:
+            raise UsageError(reason, context="--calibration auto")
+        correction, label = record.correction(), f"record {record.record_id}"
+    else:
+        record = load_record(Path(choice))
+        correction, label = record.correction(), f"record {record.record_id}"
+    if correction is None:
+        return None, None
+
+    range_key = next(iter(correction.current), None)
+
+    def correct(trace, r):
+        return integrate_corrected(
+            trace, r.start_position, r.stop_position, r.inferences, correction, range_key,
+            allow_missing=r.incomplete,
+        )  # fmt: skip
+
+    return correct, f"{label} ({', '.join(correction.record_ids)})"

@@ -158,6 +158,7 @@ def _print_comparison(console, result: dict, factor: float, unit: str) -> None:
     run = result.get("run")
     if run is None:
         return
+    console.print(f"Calibration applied: {result.get('calibration') or 'none (raw)'}")
     recorded = run["recorded_median_energy_per_inference_j"]
     if recorded is not None and ours is not None:
         console.print(

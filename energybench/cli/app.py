@@ -43,6 +43,7 @@ def _register() -> None:
     """Attach the command modules (each adds its commands or sub-app to ``app``)."""
     from energybench.cli import (  # noqa: F401
         analyze,
+        calibrate,
         compare,
         demo,
         instruments,

@@ -33,6 +33,14 @@ def run(
     ),
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     no_plots: Annotated[bool, typer.Option("--no-plots", help="Skip the PNG per window.")] = False,
+    calibration: Annotated[
+        str,
+        typer.Option(
+            "--calibration",
+            help="auto (the newest valid record for the meter in the store), none, or a "
+            "record file; a missing/expired/mismatching record leaves the run uncalibrated.",
+        ),
+    ] = "auto",
     label: Annotated[
         str | None,
         typer.Option(
@@ -52,7 +60,7 @@ def run(
 
     load_workload(workload)  # a wrong workload name fails before the bench file is read
     bench_cfg = load_bench(bench)
-    options = RunOptions(plots=not no_plots, label=label)
+    options = RunOptions(plots=not no_plots, label=label, calibration=calibration)
     with RichProgress(message_console()) as progress:
         results = run_workload(
             bench_cfg, workload, mode, dataset, runs_dir, options=options, progress=progress
@@ -63,7 +71,9 @@ def run(
         typer.echo(json.dumps(payload, indent=2))
     else:
         console = data_console()
-        render_table([row], console, title=f"energybench run — {bench_cfg.name}")
+        render_table(
+            [row], console, title=f"energybench run — {bench_cfg.name}", calibration_column=True
+        )
         for r in results:
             console.print(f"{r.mode}: {r.folder}")
     if not row["valid"]:

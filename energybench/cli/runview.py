@@ -81,6 +81,10 @@ def summarize(results: Sequence[ModeResult], label: str = "") -> dict[str, Any]:
             )
             row["idle_power_mw"] = _scaled(f.get(IDLE_BASELINE_POWER_W), 1e3)
             row["energy_folder"] = str(r.folder) if r.folder else None
+            if f.get("rails"):
+                row["rails"] = _rails_row(f["rails"])
+            if "calibration_status" in f:
+                row["calibration"] = f["calibration_status"]
         elif r.mode == "performance":
             row["latency_ms"] = _scaled(f.get("latency_s"), 1e3)
             row["throughput_per_s"] = f.get("median_throughput_per_s")
@@ -97,6 +101,37 @@ def summarize(results: Sequence[ModeResult], label: str = "") -> dict[str, Any]:
     row["valid"] = bool(results) and all(r.valid for r in results)
     row["problems"] = problems
     return row
+
+
+def _rails_row(rails: dict[str, Any]) -> dict[str, Any]:
+    """Each rail's and the total energy per inference (µJ ± U), and which rail is MLPerf's."""
+
+    def uj(figures: dict[str, Any]) -> dict[str, float | None]:
+        return {
+            "energy_per_inference_uj": _scaled(figures.get("energy_per_inference_j"), 1e6),
+            "energy_uncertainty_uj": _scaled(
+                figures.get("energy_per_inference_uncertainty_j"), 1e6
+            ),
+        }
+
+    per_rail = {name: uj(f) for name, f in rails.get("per_rail", {}).items()}
+    return {
+        "per_rail": per_rail,
+        "total": uj(rails.get("total", {})),
+        "mlperf_rail": rails.get("mlperf_rail", {}).get("rail"),
+    }
+
+
+def _rails_text(rails: dict[str, Any]) -> str:
+    """Lines under the MLPerf figure: every other rail, then the total."""
+    lines = []
+    mlperf = rails.get("mlperf_rail")
+    for name, f in (*rails["per_rail"].items(), ("total", rails["total"])):
+        if name == mlperf:
+            continue
+        value = f.get("energy_per_inference_uj")
+        lines.append(f"{name} {_fmt(value, '.3f')} ± {_fmt(f.get('energy_uncertainty_uj'), '.3f')}")
+    return "\n".join(lines)
 
 
 def _stream_row(row: dict[str, Any], r: ModeResult) -> None:
@@ -150,7 +185,14 @@ def _fmt(value: float | None, spec: str) -> str:
     return "—" if value is None else format(value, spec)
 
 
-def render_table(rows: Sequence[dict[str, Any]], console, title: str = "energybench") -> None:
+def render_table(
+    rows: Sequence[dict[str, Any]],
+    console,
+    title: str = "energybench",
+    calibration_column: bool = False,
+) -> None:
+    """The summary table; ``calibration_column``: the energy mode's calibration status too
+    (`energybench run`; the demo's lab is always uncalibrated and its table stays narrow)."""
     from rich.table import Table
 
     table = Table(title=title)
@@ -170,6 +212,9 @@ def render_table(rows: Sequence[dict[str, Any]], console, title: str = "energybe
             justify=justify,  # type: ignore[arg-type]
             no_wrap=header not in ("model", "accuracy", "valid"),
         )
+    calibrated = calibration_column and any("calibration" in row for row in rows)
+    if calibrated:
+        table.add_column("calibration", justify="left")
     for row in rows:
         energy = row.get("energy_per_inference_uj")
         u = row.get("energy_uncertainty_uj")
@@ -181,6 +226,8 @@ def render_table(rows: Sequence[dict[str, Any]], console, title: str = "energybe
             else f"{above:.3f} ± {_fmt(row.get('energy_above_idle_uncertainty_uj'), '.3f')}; "
             f"{_fmt(row.get('idle_power_mw'), '.3f')}"
         )
+        if row.get("rails") and energy is not None:  # the MLPerf rail first, named
+            energy_text += f" ({row['rails']['mlperf_rail']}, MLPerf)\n" + _rails_text(row["rails"])
         latency = row.get("latency_ms", row.get("energy_latency_ms"))
         if row.get("metric") == "f1":
             accuracy = _stream_accuracy(row)
@@ -199,14 +246,9 @@ def render_table(rows: Sequence[dict[str, Any]], console, title: str = "energybe
             power += f" ± {row['mean_power_uncertainty_mw']:.3f}"  # sww01: power is the figure
         problems = row.get("problems") or []
         valid = "yes" if row.get("valid") else "NO: " + "; ".join(problems)[:120]
-        table.add_row(
-            row.get("workload", ""),
-            row.get("model", ""),
-            energy_text,
-            above_text,
-            _fmt(latency, ".3f"),
-            accuracy,
-            power,
-            valid,
-        )
+        cells = [row.get("workload", ""), row.get("model", ""), energy_text, above_text,
+                 _fmt(latency, ".3f"), accuracy, power, valid]  # fmt: skip
+        if calibrated:
+            cells.append(str(row.get("calibration", "—"))[:100])
+        table.add_row(*cells)
     console.print(table)

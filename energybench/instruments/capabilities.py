@@ -19,6 +19,7 @@ from energybench.errors import InstrumentError
 
 if TYPE_CHECKING:
     from energybench.instruments.shutdown import ShutdownReport
+    from energybench.instruments.supply_limits import SafetyLimits
 
 SyncMode = Literal[
     "digital_channel",  # the pin is sampled with the current (Joulescope GPI, PPK2 D0-D7)
@@ -121,6 +122,9 @@ class Capture:
     trace: Trace
     settings: CaptureSettings
     edge_positions: tuple[float, ...] = ()
+    # further outputs digitized in the same acquisition (a MultiOutputMeter's rails), by
+    # output number, on the same sample ids as ``trace``
+    rails: dict[int, Trace] = field(default_factory=dict)
 
 
 @runtime_checkable
@@ -131,6 +135,22 @@ class TriggeredMeter(Protocol):
     def arm(self) -> None: ...
     def fetch(self, timeout_s: float) -> Capture: ...
     def abort(self) -> None: ...
+
+
+@runtime_checkable
+class MultiOutputMeter(Protocol):
+    """A triggered meter that digitizes further outputs, each sourcing one more DUT rail, in
+    the same acquisition as its main output (one trigger, the same sample ids)."""
+
+    max_channel: int
+
+    def set_rail_channels(self, ranges_a: dict[int, float | None]) -> None:
+        """Digitize these outputs (output -> current range, None: the widest) too."""
+        ...
+
+    def rail_output(self, channel: int, limits: SafetyLimits) -> PowerSupply:
+        """The supply of one rail output, over the same connection, within ``limits``."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from energybench.instruments.capabilities import (
 )
 from energybench.instruments.catalogue import supply_check
 from energybench.instruments.keysight_elog import ElogStreaming
+from energybench.instruments.keysight_n6705c_rails import N6705Rails
 from energybench.instruments.keysight_sync import SyncPlan, plan_sync
 from energybench.instruments.scpi import ScpiDriver
 from energybench.instruments.shutdown import CONFIRM_STEP, ShutdownReport, confirm_output_off
@@ -65,8 +66,9 @@ class _CaptureState:
     channels: str
 
 
-class KeysightN6705C(ElogStreaming, ScpiDriver):
-    """Supply + triggered meter + Elog streaming meter on one N6705 output (``channel``)."""
+class KeysightN6705C(N6705Rails, ElogStreaming, ScpiDriver):
+    """Supply + triggered meter + Elog streaming meter on one N6705 output (``channel``); further
+    outputs as rails digitized in the same captures (:mod:`keysight_n6705c_rails`)."""
 
     kind = "supply+meter"
     sync_modes = ("hw_trigger_start", "analog_channel")
@@ -101,6 +103,8 @@ class KeysightN6705C(ElogStreaming, ScpiDriver):
         self._current_limit_a: float | None = None
         self._capture: _CaptureState | None = None
         self.last_sync_trace: Trace | None = None
+        self.rail_channels: dict[int, float | None] = {}
+        self._rail_ranges_a: dict[int, float] = {}
         ElogStreaming.__init__(self)
 
     @classmethod
@@ -173,11 +177,12 @@ class KeysightN6705C(ElogStreaming, ScpiDriver):
         return plan_sync(sync, self.sync_modes)
 
     def _channels(self, plan: SyncPlan) -> str:
-        return f"(@{self.channel},{self.sync_channel})" if plan.analog else f"(@{self.channel})"
+        used = [self.channel, *self.rail_channels, *([self.sync_channel] if plan.analog else [])]
+        return "(@" + ",".join(str(n) for n in used) + ")"
 
     def _other_channels(self, plan: SyncPlan) -> list[int]:
         """Installed channels this capture does not use (known after :meth:`identify`)."""
-        used = {self.channel, self.sync_channel} if plan.analog else {self.channel}
+        used = {self.channel, *self.rail_channels, *([self.sync_channel] if plan.analog else [])}
         return [n for n in range(1, (self.channel_count or 0) + 1) if n not in used]
 
     def _format_commands(self) -> list[str]:
@@ -229,6 +234,7 @@ class KeysightN6705C(ElogStreaming, ScpiDriver):
             f"SENS:FUNC:CURR ON,{ch}",
             f"SENS:FUNC:VOLT {'ON' if request.measure_voltage else 'OFF'},{ch}",
             range_command,
+            *self._rail_capture_commands(request.measure_voltage),
             f"SENS:SWE:TINT {_fmt(request.sample_interval_s)},{chs}",
         ]
         self.send_batch(batch)
@@ -250,6 +256,7 @@ class KeysightN6705C(ElogStreaming, ScpiDriver):
             ]
         )
         current_range = self._query_float(f"SENS:CURR:RANG? {ch}")
+        self._query_rail_ranges()
         settings = CaptureSettings(interval, points, pre, current_range)
         self._capture = _CaptureState(settings, plan, request.measure_voltage, chs)
         return settings
@@ -371,7 +378,8 @@ class KeysightN6705C(ElogStreaming, ScpiDriver):
             first_sample_id=first,
             source=self._source("scope arrays"),
         )
-        return Capture(trace, settings, edges)
+        rails = self._fetch_rails(n, first, rate, state.measure_voltage, remaining)
+        return Capture(trace, settings, edges, rails)
 
     def _source(self, description: str) -> SourceInfo:
         info = self.info

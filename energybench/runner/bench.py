@@ -41,8 +41,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from energybench.calibration.procedure import calibration_settings
 from energybench.errors import ConfigError
 from energybench.instruments.capabilities import PIN_POLARITIES, SYNC_MODES, SyncSpec
+from energybench.runner.bench_rails import DEFAULT_RAIL, RailConfig, parse_rails
 from energybench.runner.bench_schema import (
     BUILDS,
     REQUIRED_SECTIONS,
@@ -99,6 +101,10 @@ class Bench:
     dut: PortConfig
     interface: PortConfig | None = None
     source: Path | None = None
+    # [calibration]: store, validity_days, procedure, reference (docs/calibration.md)
+    calibration: dict[str, Any] = field(default_factory=dict)
+    rail: str = DEFAULT_RAIL  # the rail [meter] measures
+    rails: tuple[RailConfig, ...] = ()  # further measured rails ([rails.<name>])
 
 
 def _instrument(
@@ -224,8 +230,17 @@ def parse_bench(table: dict, where: str = "bench file") -> Bench:
     interface = None
     if "interface" in table:
         interface = _port(p, sections["interface"], "interface", 115200)
+    calibration = {}
+    try:
+        calibration = calibration_settings(sections["calibration"])
+    except ConfigError as exc:
+        p.add(f"{exc.context}: {exc.message}")
+    rail, rails = parse_rails(p, table.get("rails"), sections["meter"])
     p.raise_if_any()
-    return Bench(name, meter, supply, sync, dut, interface)  # type: ignore[arg-type]
+    return Bench(
+        name, meter, supply, sync, dut, interface,  # type: ignore[arg-type]
+        rail=rail, rails=rails, calibration=calibration,
+    )  # fmt: skip
 
 
 def load_bench(path: Path) -> Bench:

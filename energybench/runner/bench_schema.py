@@ -21,11 +21,13 @@ INSTRUMENT_KEYS = ("driver", "resource", "channel", "options")
 SUPPLY_LIMIT_KEYS = ("voltage_v", "current_limit_a", "max_voltage_v", "max_current_a")
 SECTIONS: dict[str, tuple[str, ...]] = {
     "bench": ("name",),
-    "meter": INSTRUMENT_KEYS,
+    "meter": (*INSTRUMENT_KEYS, "rail"),
     "supply": INSTRUMENT_KEYS + SUPPLY_LIMIT_KEYS,
     "sync": ("mode", "line", "polarity", "min_pulse_s"),
     "dut": ("port", "baud", "flash"),
     "interface": ("port", "baud"),
+    "calibration": ("store", "validity_days", "procedure", "reference"),
+    "rails": (),  # [rails.<name>] tables: energybench.runner.bench_rails
 }
 REQUIRED_SECTIONS = ("meter", "sync", "dut")
 BUILDS = ("energy", "performance")  # the firmware builds [dut] flash programs
@@ -157,7 +159,7 @@ def check_sections(p: Problems, table: Mapping) -> None:
         if name not in table:
             p.missing(f"[{name}]", "missing section")
     for name, keys in SECTIONS.items():
-        if isinstance(table.get(name), Mapping) and name not in ("meter", "supply"):
+        if isinstance(table.get(name), Mapping) and name not in ("meter", "supply", "rails"):
             p.unknown(table[name], keys, name)  # the instruments' keys: check_instrument_keys
 
 

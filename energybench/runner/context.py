@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from energybench.errors import ConfigError
 from energybench.runner.bench import Bench
@@ -51,6 +51,7 @@ class RunOptions:
     accuracy_limit: int | None = None  # files (None: the whole set)
     plots: bool = True
     seed: int = 0
+    calibration: str = "auto"  # auto | none | a record file (runner/calibration_use.py)
     label: str | None = None  # the build under test (e.g. a commit id): compare/history group by it
     # called with the mode before a mode that needs another firmware build (the virtual lab
     # re-flashes its simulated DUT; a real bench may run a flashing command)
@@ -85,6 +86,7 @@ class RunContext:
     progress: Progress = field(default_factory=NullProgress)
     provenance: dict = field(default_factory=dict)
     dut_latency_s: float | None = None  # from this run's performance mode (DUT clock)
+    calibration: Any = None  # the CalibrationUse of the energy mode (None: not chosen yet)
 
     def windows(self, mode: Mode) -> int:
         """Windows a mode needs: the option when set, else the workload's ``[modes.<mode>]``

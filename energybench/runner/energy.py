@@ -15,9 +15,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+from pathlib import Path
 from typing import Any, Protocol
 
+from energybench.calibration.apply import apply_correction
 from energybench.calibration.budget import MeterBudget
+from energybench.calibration.correction import Correction
 from energybench.errors import ConfigError, DutError
 from energybench.runner.abort import ModeAborted, ends_early, measuring
 from energybench.runner.baseline_figures import baseline_figures, record_baseline
@@ -42,10 +45,12 @@ from energybench.runner.measurer import (
     WindowEnd,
     WindowId,
 )
-from energybench.runner.meter_setup import AUTO, meter_ranges_a, wants_ranging
+from energybench.runner.meter_setup import AUTO
 from energybench.runner.mlc_format import energy_results_txt, not_valid_lines
 from energybench.runner.performance import check_alive
-from energybench.runner.ranging import RangeChoice, RangingRun, ranging_pass
+from energybench.runner.rails import RAIL_FOLDER, RailsMeasurer, rails_measurer
+from energybench.runner.rails_figures import rail_sources, rails_summary, record_rails
+from energybench.runner.ranging import RangingRun, choose_range
 from energybench.runner.results import (
     MEASUREMENT_SETUP,
     UNCERTAINTY_COMPONENTS,
@@ -137,10 +142,21 @@ class WindowPlan(Protocol):
 
 def choose_measurer(
     ctx: RunContext, instruments: BenchInstruments, end: WindowEnd, plan: dict
-) -> StreamMeasurer | TriggeredMeasurer:
+) -> Measurer:
     """The measurer the bench's sync mode and meter call for (``plan``: what the run means to
-    record, written into a stream recording)."""
-    mode = ctx.bench.sync.mode
+    record, written into a stream recording); with the bench's further rails around it."""
+    main = measurer_for(instruments, ctx.folder, end, plan)
+    if not ctx.bench.rails:
+        return main
+    return rails_measurer(main, instruments, ctx.folder, end, plan, measurer_for)
+
+
+def measurer_for(
+    instruments: BenchInstruments, folder: Path, end: WindowEnd, plan: dict
+) -> StreamMeasurer | TriggeredMeasurer:
+    """The measurer of one meter (``instruments.meter``) by the bench's sync mode."""
+    bench = instruments.bench
+    mode = bench.sync.mode
     wanted = instruments.option("acquisition")
     if wanted not in (None, "stream", "capture"):
         raise ConfigError(f"must be 'stream' or 'capture', got {wanted!r}", context="acquisition")
@@ -148,10 +164,10 @@ def choose_measurer(
     if mode in STREAM_SYNC or analog_stream:
         if not instruments.streaming:
             raise ConfigError(
-                f"sync mode {mode} needs a streaming meter; {ctx.bench.meter.driver} is not one",
+                f"sync mode {mode} needs a streaming meter; {bench.meter.driver} is not one",
                 context="sync.mode",
             )
-        return StreamMeasurer(instruments, ctx.folder, end, plan=plan)
+        return StreamMeasurer(instruments, folder, end, plan=plan)
     if mode in TRIGGER_SYNC or mode == "analog_channel":
         if instruments.option("current_range_a") == AUTO:
             raise ConfigError(
@@ -161,10 +177,10 @@ def choose_measurer(
             )
         if not instruments.triggered:
             raise ConfigError(
-                f"sync mode {mode} needs a triggered meter; {ctx.bench.meter.driver} is not one",
+                f"sync mode {mode} needs a triggered meter; {bench.meter.driver} is not one",
                 context="sync.mode",
             )
-        return TriggeredMeasurer(instruments, ctx.folder, end)
+        return TriggeredMeasurer(instruments, folder, end)
     raise ConfigError(
         f"sync mode {mode!r} cannot delimit energy windows (use a timestamp-pin sync mode)",
         context="sync.mode",
@@ -188,9 +204,15 @@ class EnergyMode:
         recording = self._recording_plan()
         self.measurer: Measurer = choose_measurer(ctx, instruments, plan.end, recording)
         plan.check(self.measurer)
-        self.ranging = isinstance(self.measurer, StreamMeasurer) and wants_ranging(instruments)
         self.meter_budget = MeterBudget.for_meter(ctx.bench.meter.driver, instruments.meter_info)
         self._setups: dict[tuple[int, int], WindowSetup] = {}  # by (slot, attempt)
+        self.rail_sources = (
+            rail_sources(ctx.bench, self.meter_budget, instruments.rail_infos)
+            if ctx.bench.rails
+            else {}
+        )
+        self._rail_budgets: dict[tuple[int, int], dict] = {}  # every rail's, by (slot, attempt)
+        self._rail_files: dict[str, dict[str, Any]] = {}  # each own rail meter's files
 
     def _recording_plan(self) -> dict:
         """What the run means to record, so a recording alone says what it should hold."""
@@ -221,26 +243,17 @@ class EnergyMode:
         return self.result
 
     def _choose_range(self) -> None:
-        """The stream's rate and current range into the figures; a ranging pass first when
-        the range is the pass' to pick (docs/bench-file.md#current-range)."""
-        measurer = self.measurer
-        if not isinstance(measurer, StreamMeasurer):
-            return
-        self.result.figures["sample_rate"] = measurer.rate.to_dict()
-        choice = RangeChoice(measurer.request.current_range_a, "bench file")
-        if choice.chosen_a is None:
-            choice = RangeChoice(None, "meter default")
-        run = self.plan.ranging_run(self) if self.ranging else None
-        if self.ranging and run is None:  # no short window to range on: the widest range
-            widest = max(meter_ranges_a(self.instruments))
-            choice = RangeChoice(widest, f"widest (no ranging pass for {self.plan.noun}s)")
-        elif run is not None:
-            choice = ranging_pass(
-                self.instruments, self.ctx.folder, self.plan.end, measurer.rate, run,
-                lambda text: self.ctx.runlog.write("runner", text),
-            )  # fmt: skip
-        measurer.use_range(choice.chosen_a)
-        self.result.figures["current_range"] = choice.to_dict()
+        """The stream's rate and current range into the figures (a ranging pass first where
+        the range is the pass' to pick: docs/bench-file.md#current-range)."""
+        chosen = choose_range(
+            self.measurer, self.instruments, self.ctx.folder, self.plan.end,
+            lambda: self.plan.ranging_run(self), f"{self.plan.noun}s",
+            lambda text: self.ctx.runlog.write("runner", text),
+        )  # fmt: skip
+        if chosen is not None:
+            rate, choice = chosen
+            self.result.figures["sample_rate"] = rate.to_dict()
+            self.result.figures["current_range"] = choice.to_dict()
 
     # ---- one slot ----------------------------------------------------------------------
     def slot(self, index: int, attempt: WindowAttempt) -> tuple[WindowRecord, Any]:
@@ -273,12 +286,24 @@ class EnergyMode:
 
     def measure(self, attempt: WindowAttempt, window: WindowId) -> Measured:
         """One window of ``attempt`` through the measurer (its raw file named for ``window``)."""
-        return self.measurer.measure(
+        measured = self.measurer.measure(
             attempt.drive,
             inferences=attempt.inferences,
             expected_s=attempt.expected_s,
             window=window,
         )
+        correction = self.correction
+        if correction is not None and measured.window is not None and measured.trace is not None:
+            corrected = apply_correction(
+                measured.trace, measured.window, correction, measured.current_range_a
+            )
+            measured.trace, measured.window = corrected
+        return measured
+
+    @property
+    def correction(self) -> Correction | None:
+        use = self.ctx.calibration
+        return use.correction if use is not None else None
 
     def recover(self, measured: Measured) -> None:
         """After a DUT timeout: power-cycle when the supply is ours, else check it answers."""
@@ -298,7 +323,9 @@ class EnergyMode:
         record_window(record, measured, self.ctx.options)
         record_ranges(record, measured)
         attempt.fill(record, measured.activity)
-        budget = record_uncertainty(record, measured, self.meter_budget, self.result.notes)
+        budget = record_uncertainty(
+            record, measured, self.meter_budget, self.result.notes, self.correction
+        )
         record_baseline(record, measured, self.meter_budget, self.result.notes)
         if budget is not None and measured.trace is not None:
             self.result.figures["uncertainty_budget_last_window_j"] = budget_terms(
@@ -307,6 +334,11 @@ class EnergyMode:
             self._setups[record.index, record.attempt] = WindowSetup(
                 budget, measured.current_range_a, measured.trace.calibration_id
             )
+        if measured.rails:
+            budgets = record_rails(record, measured, self.rail_sources, self.result.notes)
+            if budget is not None:
+                budgets[self.ctx.bench.rail] = budget
+            self._rail_budgets[record.index, record.attempt] = budgets
         if self.ctx.options.plots:
             tag = f"w{record.index}_a{record.attempt}"
             title = (
@@ -338,6 +370,15 @@ class EnergyMode:
         result.notes.extend(
             f"capture of window {label} could not be recorded" for label in recording.unrecorded
         )
+        if isinstance(self.measurer, RailsMeasurer):
+            for name, rail in self.measurer.recordings.items():
+                folder = RAIL_FOLDER.format(name)
+                files = [f"{folder}/{f}" for f in (rail.trace_file, *rail.captures) if f]
+                self._rail_files[name] = {"files": files}
+                if rail.acquisition is not None:
+                    self._rail_files[name]["dropped_samples"] = rail.acquisition.dropped_samples
+                if rail.write_error:
+                    result.validity.append(f"rail {name}: raw trace incomplete: {rail.write_error}")
 
     def _finish(self) -> None:
         result = self.result
@@ -359,6 +400,12 @@ class EnergyMode:
                 "calibration_ids": sorted({s.calibration_id or "" for s in setups}),
                 "profile": self.meter_budget.source,
             }
+            if self.ctx.bench.rails:
+                budgets = [self._rail_budgets.get((w.index, w.attempt), {}) for w in valid]
+                rails = rails_summary(valid, budgets, self.rail_sources, self.ctx.bench.rail)
+                for name, files in self._rail_files.items():
+                    rails["per_rail"][name].update(files)
+                result.figures["rails"] = rails
             result.results_txt = energy_results_txt(
                 summary.results_windows(), self.required_windows
             )

@@ -19,6 +19,7 @@ from energybench.calibration.budget import (
     uncertainty_components,
     window_budget,
 )
+from energybench.calibration.correction import Correction
 from energybench.runner.context import RunOptions
 from energybench.runner.measurer import Measured
 from energybench.runner.mlc_format import EnergyWindow
@@ -60,6 +61,7 @@ def record_uncertainty(
     measured: Measured,
     meter: MeterBudget,
     notes: list[str],
+    correction: Correction | None = None,
 ) -> WindowBudget | None:
     """The expanded uncertainty (k=2) of the window energy into the record; its budget, None
     when no window was measured."""
@@ -75,6 +77,7 @@ def record_uncertainty(
         current_range_a=measured.current_range_a,
         sample_rate_hz=trace.sample_rate_hz,
         notes=notes,
+        correction=correction,
     )
     if measured.ranges is not None:  # the settling samples' energy rests on no measurement
         budget.range_switch_j = measured.ranges.range_switch_energy_j / math.sqrt(3)

@@ -12,6 +12,7 @@ from typing import Any
 
 from energybench.errors import ConfigError
 from energybench.instruments.capabilities import (
+    MultiOutputMeter,
     PowerSupply,
     StreamingMeter,
     TriggeredMeter,
@@ -26,6 +27,7 @@ from energybench.instruments.shutdown import (
 )
 from energybench.instruments.supply_limits import SafetyLimits
 from energybench.runner.bench import Bench, InstrumentConfig
+from energybench.runner.bench_rails import RailConfig
 from energybench.runner.bench_schema import RUNNER_OPTIONS  # the rest goes to open()
 from energybench.transport.interrupts import deferred_interrupt
 
@@ -44,6 +46,11 @@ class BenchInstruments:
     _opened: list[Any] = field(default_factory=list)
     powered: bool = False
     shutdown: list[ShutdownReport] | None = None  # what close() did, instrument by instrument
+    # further rails: meters of their own by rail name, and the outputs of the meter that
+    # source a rail (switched on before the main rail, off after it)
+    rail_meters: dict[str, Any] = field(default_factory=dict)
+    rail_infos: dict[str, dict[str, str]] = field(default_factory=dict)
+    rail_supplies: list[tuple[RailConfig, Any]] = field(default_factory=list)
 
     @property
     def streaming(self) -> bool:
@@ -64,6 +71,10 @@ class BenchInstruments:
         if self.supply is None or supply_cfg is None:
             log.info("no controllable supply: the DUT is powered externally")
             return
+        for rail, output in self.rail_supplies:
+            output.set_voltage(rail.voltage_v)
+            output.set_current_limit(rail.current_limit_a)
+            output.set_output(True)
         self.supply.set_voltage(supply_cfg.voltage_v)
         self.supply.set_current_limit(supply_cfg.current_limit_a)
         self.supply.set_output(True)
@@ -72,6 +83,8 @@ class BenchInstruments:
     def power_off(self) -> None:
         if self.supply is not None:
             self.supply.set_output(False)
+            for _, output in self.rail_supplies:
+                output.set_output(False)
             self.powered = False
 
     def power_cycle(self) -> bool:
@@ -171,6 +184,7 @@ def open_instruments(bench: Bench) -> BenchInstruments:
                 f"{bench.meter.driver} offers sync modes {offered}, not {bench.sync.mode!r}",
                 context="sync.mode",
             )
+        _open_rails(out, limits)
         supply_cfg = bench.supply
         if supply_cfg is not None and supply_cfg.instrument is not None:
             inst = supply_cfg.instrument
@@ -204,7 +218,48 @@ def open_supply(bench: Bench) -> BenchInstruments | None:
         out.supply = _open_driver(inst, limits)
         out._opened.append(out.supply)
         out.supply_info = _identity(out.supply)
+        if inst is bench.meter:  # its further outputs power the other rails in every mode
+            out.rail_supplies = _rail_outputs(out.supply, bench)
     except BaseException:
         out.close()
         raise
     return out
+
+
+def _rail_outputs(meter: Any, bench: Bench) -> list[tuple[RailConfig, Any]]:
+    """The meter's further outputs that source a rail of their own."""
+    outputs = [r for r in bench.rails if r.same_instrument]
+    if outputs and not isinstance(meter, MultiOutputMeter):
+        raise ConfigError(
+            f"driver {bench.meter.driver!r} cannot digitize a further output in the same "
+            "acquisition (no multi-output support): give the rail a meter of its own",
+            context=f"rails.{outputs[0].name}.channel",
+        )
+    return [
+        (r, meter.rail_output(r.channel, SafetyLimits(r.max_voltage_v, r.max_current_a)))
+        for r in outputs
+    ]
+
+
+def _open_rails(out: BenchInstruments, limits: SafetyLimits | None) -> None:
+    """The bench's further rails: outputs of the meter added to its captures, and meters of
+    their own opened (each offering the bench's sync mode, streaming or triggered)."""
+    bench = out.bench
+    out.rail_supplies = _rail_outputs(out.meter, bench)
+    if out.rail_supplies:
+        out.meter.set_rail_channels({r.channel: r.range_a for r, _ in out.rail_supplies})
+    for rail in bench.rails:
+        if rail.same_instrument:
+            continue
+        cfg = InstrumentConfig(rail.driver or "", rail.resource or "", rail.channel, rail.options)
+        meter = _open_driver(cfg, limits)
+        out._opened.append(meter)
+        out.rail_meters[rail.name] = meter
+        out.rail_infos[rail.name] = _identity(meter)
+        offered = tuple(getattr(meter, "sync_modes", ()))
+        if bench.sync.mode not in offered:
+            raise ConfigError(
+                f"{rail.driver} offers sync modes {offered}, not {bench.sync.mode!r}: it cannot "
+                "see the DUT's timestamp line as the bench's meter does",
+                context=f"rails.{rail.name}.driver",
+            )

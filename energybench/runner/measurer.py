@@ -83,6 +83,10 @@ class Measured(Generic[T]):
     raw_file: str | None = None
     interval_ids: tuple[int, int] | None = None
     ranges: RangeUse | None = None  # the current ranges inside the window (streams)
+    # further rails: traces of other outputs from the same capture (by output number), and
+    # each further rail's own measurement (by rail name; :mod:`energybench.runner.rails`)
+    rail_traces: dict[int, Trace] = field(default_factory=dict)
+    rails: dict[str, Measured] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

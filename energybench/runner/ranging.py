@@ -20,6 +20,7 @@ from energybench.runner.abort import ModeAborted
 from energybench.runner.instruments import BenchInstruments
 from energybench.runner.measurer import Measured, WindowEnd, WindowId
 from energybench.runner.meter_setup import SampleRate, meter_ranges_a
+from energybench.runner.rails import RailsMeasurer
 from energybench.runner.stream_measurer import StreamMeasurer
 
 MARGIN = 1.25  # the chosen range's full scale holds at least the peak × this
@@ -123,3 +124,38 @@ def ranging_pass(
     finally:
         measurer.stop()
     raise ModeAborted(f"the ranging pass failed {run.attempts} times: {problems}")
+
+
+def choose_range(
+    measurer: Any,
+    instruments: BenchInstruments,
+    folder: Path,
+    end: WindowEnd,
+    ranging_run: Callable[[], RangingRun | None],
+    noun: str,
+    log: Callable[[str], None],
+) -> tuple[SampleRate, RangeChoice] | None:
+    """Set the range of every stream measurer of the mode (``measurer``: a stream, a capture or
+    a :class:`~energybench.runner.rails.RailsMeasurer`) before it starts: the bench's, the
+    ranging pass' pick, or the widest where no pass can run (``ranging_run()`` None, or
+    several rails: one pass cannot range several meters). The main stream's rate and range
+    (None: no stream)."""
+    if isinstance(measurer, RailsMeasurer):
+        for stream in (measurer.main, *measurer.own.values()):
+            if isinstance(stream, StreamMeasurer) and stream.pickable_ranges_a:
+                stream.use_range(max(stream.pickable_ranges_a))
+        measurer, noun = measurer.main, "several rails"
+        ranging_run = lambda: None  # noqa: E731
+    if not isinstance(measurer, StreamMeasurer):
+        return None
+    choice = RangeChoice(measurer.request.current_range_a, "bench file")
+    if choice.chosen_a is None:
+        choice = RangeChoice(None, "meter default")
+    run = ranging_run() if measurer.pickable_ranges_a else None
+    if measurer.pickable_ranges_a and run is None:  # nothing to range on: the widest
+        widest = max(measurer.pickable_ranges_a)
+        choice = RangeChoice(widest, f"widest (no ranging pass with {noun})")
+    elif run is not None:
+        choice = ranging_pass(instruments, folder, end, measurer.rate, run, log)
+    measurer.use_range(choice.chosen_a)
+    return measurer.rate, choice

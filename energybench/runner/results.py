@@ -68,6 +68,9 @@ class WindowRecord:
     idle_baseline_unknown: str | None = None
     energy_above_baseline_per_inference_j: float | None = None
     energy_above_baseline_per_inference_uncertainty_j: float | None = None  # expanded (k=2)
+    # further measured rails (bench file [rails.<name>]): each rail's figures of this window
+    # (energy_j, energy_per_inference_j, energy_uncertainty_j, mean_power_w, raw_file, ...)
+    rails: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def invalidate(self, problem: str) -> None:
         self.valid = False
@@ -176,16 +179,27 @@ CSV_COLUMNS = (
 )
 
 
+RAIL_CSV_FIGURES = ("energy_j", "energy_per_inference_j", "energy_uncertainty_j", "mean_power_w")
+
+
 def write_csv(path: Path, result: ModeResult) -> None:
-    """One row per window attempt; units in the column names."""
+    """One row per window attempt; units in the column names; a run with further rails adds
+    ``<rail>_<figure>`` columns for each (docs/rails.md)."""
+    rails = sorted({name for w in result.windows for name in w.rails})
+    rail_columns = [(r, f) for r in rails for f in RAIL_CSV_FIGURES]
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow([name for name, _ in CSV_COLUMNS])
+        header = [name for name, _ in CSV_COLUMNS]
+        header += [f"{r}_{f.replace('uncertainty_j', 'uncertainty_k2_j')}" for r, f in rail_columns]
+        writer.writerow(header)
         for w in result.windows:
             row = []
             for _, attr in CSV_COLUMNS:
                 value = getattr(w, attr)
                 if attr == "problems":
                     value = " | ".join(value)
+                row.append("" if value is None else value)
+            for rail, figure in rail_columns:
+                value = w.rails.get(rail, {}).get(figure)
                 row.append("" if value is None else value)
             writer.writerow(row)

@@ -87,6 +87,12 @@ class StreamPlan:
                 "digital_channel, event_marker or analog_channel)",
                 context="sync.mode",
             )
+        if ctx.bench.rails:
+            raise ConfigError(
+                "sww01 reports the mean power of one stream; further rails are measured for "
+                "the per-inference workloads (kws01, vww01, ic01, ad01) only",
+                context=f"rails.{ctx.bench.rails[0].name}",
+            )
         self.ctx, self.dut = ctx, dut
         (self.truth,) = streams_for(ctx, "energy")
         self.outcomes: list[StreamOutcome] = []  # the valid stream's

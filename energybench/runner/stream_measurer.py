@@ -30,7 +30,13 @@ from energybench.runner.measurer import (
     WindowId,
     run_drive,
 )
-from energybench.runner.meter_setup import SampleRate, fixed_range_a, stream_rate
+from energybench.runner.meter_setup import (
+    SampleRate,
+    fixed_range_a,
+    meter_ranges_a,
+    stream_rate,
+    wants_ranging,
+)
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +79,8 @@ class StreamMeasurer:
         self.edge_wait_s = edge_wait_s  # beyond the expected window, for the data to arrive
         self.rate = rate or stream_rate(instruments)
         self.stream_rate_hz: float | None = self.rate.value_hz
+        # the ranges a ranging pass may pick from (empty: the bench fixed one, or none to fix)
+        self.pickable_ranges_a = meter_ranges_a(instruments) if wants_ranging(instruments) else ()
         if current_range_a is None:
             current_range_a = fixed_range_a(instruments)
         self.request = StreamRequest(
@@ -194,11 +202,23 @@ class StreamMeasurer:
     def measure(
         self, drive: Callable[[], T], *, inferences: int, expected_s: float, window: WindowId
     ) -> Measured[T]:
-        acq, rate_hz = self.acq, self._rate_hz()
-        out: Measured[T] = Measured(current_range_a=self.request.current_range_a)
-        start_id = self.sink.begin_window()
-        before = acq.edges_seen
+        out, state = self.begin(expected_s)
         run_drive(drive, out)
+        return self.finish(out, state, inferences=inferences, expected_s=expected_s)
+
+    def begin(self, expected_s: float) -> tuple[Measured, tuple[int, int]]:
+        """Before the DUT is driven: the window's record and where the recording stands."""
+        out: Measured = Measured(current_range_a=self.request.current_range_a)
+        return out, (self.sink.begin_window(), self.acq.edges_seen)
+
+    def finish(
+        self, out: Measured[T], state: tuple[int, int], *, inferences: int, expected_s: float,
+        window: WindowId | None = None,
+    ) -> Measured[T]:  # fmt: skip
+        """After the DUT was driven (``out`` holds what it did): the window's edges, its
+        interval cut from the recording, analysed."""
+        acq, rate_hz = self.acq, self._rate_hz()
+        start_id, before = state
         try:
             self._wait_edges(before, 0.0 if out.dut_timeout else self.edge_wait_s + expected_s)
         except AcquisitionError as exc:

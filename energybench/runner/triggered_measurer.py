@@ -94,11 +94,26 @@ class TriggeredMeasurer:
     def measure(
         self, drive: Callable[[], T], *, inferences: int, expected_s: float, window: WindowId
     ) -> Measured[T]:
-        out: Measured[T] = Measured()
+        out, request = self.begin(expected_s)
+        run_drive(drive, out)
+        return self.finish(
+            out, request, inferences=inferences, expected_s=expected_s, window=window
+        )
+
+    def begin(self, expected_s: float) -> tuple[Measured, CaptureRequest]:
+        """Before the DUT is driven: the capture configured and armed."""
         request = self._request(expected_s)
         self.meter.configure_capture(request)
         self.meter.arm()
-        run_drive(drive, out)
+        return Measured(), request
+
+    def finish(
+        self, out: Measured[T], request: CaptureRequest, *, inferences: int, expected_s: float,
+        window: WindowId | None = None,
+    ) -> Measured[T]:  # fmt: skip
+        """After the DUT was driven: the capture fetched, recorded and analysed (further
+        outputs it digitized are kept in ``out.rail_traces`` for the rails)."""
+        window = window or WindowId(None, 0)
         try:
             capture = self.meter.fetch(self.edge_wait_s + request.duration_s)
         except (InstrumentTimeoutError, AcquisitionError) as exc:
@@ -109,6 +124,7 @@ class TriggeredMeasurer:
             raise MeterFailure(f"the meter connection failed: {exc}", context="meter") from exc
         out.trace = trace = capture.trace
         out.current_range_a = capture.settings.current_range_a
+        out.rail_traces = dict(capture.rails)
         self._record(out, capture.edge_positions, inferences, window)
         if out.problems:
             return out

@@ -35,6 +35,7 @@ from energybench.sim.board.interface_board import HOST_BAUD, SimInterfaceBoard
 from energybench.sim.dut.lab_dut import DUT_KINDS, LabDut
 from energybench.sim.dut.profiles import MODES, DutProfile, load_profile
 from energybench.sim.dut.sim_dut import SimDut
+from energybench.sim.physics.reference_resistor import ReferenceResistor
 from energybench.sim.physics.timeline import Timeline
 from energybench.sim.posix_dut.firmware_dut import FirmwareDut
 from energybench.sim.sww.audio import make_standin_sd_card
@@ -44,7 +45,7 @@ log = logging.getLogger(__name__)
 
 # the drivers' sync modes, plus the bench file's alias "hardware_trigger" (hw_trigger_start)
 SYNC_MODES = (*CAPABILITY_SYNC_MODES, "hardware_trigger")
-ROLES = ("meter", "supply")
+ROLES = ("meter", "supply", "rail")  # "rail": a further rail's own meter (sim/rails_lab.py)
 
 
 class InstrumentSim(Protocol):
@@ -84,6 +85,7 @@ class VirtualLab:
         dut: str = "sim",
         firmware_binary: str | Path | None = None,
         sd_card: str | Path | None = None,
+        reference: ReferenceResistor | None = None,
     ) -> None:
         if mode not in MODES:
             raise ConfigError(f"mode must be one of {MODES}, got {mode!r}", context="mode")
@@ -158,6 +160,9 @@ class VirtualLab:
             raise
         self.timeline.add_power_on_listener(self._on_power_on)
         self.instruments: dict[str, _Instrument] = {}
+        self.reference = reference  # connected on the rail instead of the DUT while set
+        if reference is not None:
+            reference.connect(self.timeline)
         self._started = False
         self._idle_stop = threading.Event()
         self._idle_thread: threading.Thread | None = None
@@ -261,6 +266,15 @@ class VirtualLab:
         if self._started:
             sim.start()
 
+    def connect_reference(self, reference: ReferenceResistor) -> None:
+        """The reference resistor on the rail from now on (the DUT off it): calibration."""
+        self.reference = reference
+        reference.connect(self.timeline)
+
+    def disconnect_reference(self) -> None:
+        """The DUT back on the rail from now on (the reference stays in the bench file)."""
+        ReferenceResistor.disconnect(self.timeline)
+
     def flash(self, mode: str) -> None:
         """Re-flash the simulated DUT with another build (the runner's ``flash`` hook)."""
         self.dut.flash(mode)
@@ -319,6 +333,8 @@ class VirtualLab:
             f"port = {_q(self.interface.port)}",
             f"baud = {HOST_BAUD}",
         ]
+        if self.reference is not None:
+            lines += ["", *self.reference.bench_lines()]
         return "\n".join(lines) + "\n"
 
 

@@ -197,6 +197,25 @@ def attach_meter(
     return sim
 
 
+def attach_supply(
+    lab: VirtualLab, name: str = "keysight_n6705c", *, seed: int = 0, latency_jitter_s: float = 1e-3
+) -> Any:
+    """A simulated source-measure instrument attached as the bench's supply only (it drives
+    the rail; another meter measures), e.g. the N6705C beside ``sim_stream`` for calibrating
+    against a reference resistor at several voltages. Its output changes take effect after a
+    seeded command latency of up to ``latency_jitter_s`` (a real supply's), so the current
+    steps fall at no fixed phase of the meter's sample clock."""
+    meter = sim_meter(name)
+    if meter.role != "supply":
+        raise ConfigError(f"{meter.name} cannot source the rail", context=name)
+    sim = meter.build(lab.timeline, seed=seed)
+    instrument = getattr(sim, "instrument", None)
+    if instrument is not None and hasattr(instrument, "latency_jitter_s"):
+        instrument.latency_jitter_s = latency_jitter_s
+    lab.add_instrument(f"{meter.name}-supply", sim, role="supply")
+    return sim
+
+
 def _toml_value(value: Any) -> str:
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -31,13 +31,16 @@ from typing import Any
 
 from energybench.analysis.capture import capture_window, check_edges_agree
 from energybench.analysis.edges import edge_line
+from energybench.analysis.integrate import WindowResult
 from energybench.analysis.plausibility import Bounds, Finding, SampleCheck, window_findings
 from energybench.analysis.report import AnalysisReport, analyze_trace, analyze_windows
 from energybench.analysis.stats import Summary, json_ready, nan_to_none
 from energybench.analysis.trace import Trace
+from energybench.analysis.windows import Window
 from energybench.errors import (
     AnalysisError,
     ImplausibleDataError,
+    TraceFileError,
     TruncatedRecordingError,
 )
 from energybench.traces.baseline_rows import add_baselines, baseline_summary
@@ -60,6 +63,10 @@ class ReanalysisOptions:
     allow_implausible: bool = False
     allow_truncated: bool = False
     runner_rule: bool = False  # MLCommons runner folders: the runner's last-two rule
+    # energybench run folders (streams): re-integrates each window with a calibration applied
+    # (the caller builds it, e.g. from the run's own provenance; ``correction_label`` says which)
+    correct: Callable[[Trace, WindowResult], WindowResult] | None = None
+    correction_label: str | None = None
     baseline: bool = False  # the idle baseline after each window and the energy above it
 
     @property
@@ -223,6 +230,8 @@ def _trace_file(path: Path, options: ReanalysisOptions, bounds_for: BoundsFor) -
     kind = run.get("kind")
     if kind == "energybench-capture" and not options.window_options_given:
         return _capture(path, trace, run, options, bounds_for(trace))
+    if kind == "energybench-rail-capture" and not options.window_options_given:
+        return _rail_capture(path, trace, run, options, bounds_for(trace))
     if kind == "energybench-run" and not options.window_options_given:
         from energybench.traces.reanalysis_run import results_beside
 
@@ -367,3 +376,30 @@ def _capture(
         add_baselines(result.rows, trace)
         result.extra["baseline"] = baseline_summary(result.rows)
     return result
+
+
+def _rail_capture(
+    path: Path, trace: Trace, run: dict, options: ReanalysisOptions, bounds: Bounds
+) -> Reanalysis:
+    """A further rail's output digitized in the main capture (docs/rails.md): its window is the
+    main rail's, at the edge positions the file records (the same acquisition's sample ids)."""
+    start, stop = run.get("start_position"), run.get("stop_position")
+    if start is None or stop is None:
+        raise TraceFileError(
+            f"rail capture without a window: the {run.get('main_rail')} rail had none here",
+            context=str(path),
+        )
+    window = Window(int(run.get("window", 0)), float(start), float(stop),
+                    options.inferences or int(run.get("inferences") or 0))  # fmt: skip
+
+    def analyse(t: Trace) -> AnalysisReport:
+        return analyze_windows(t, [window], allow_missing=options.allow_missing)
+
+    report, findings = checked(path, trace, bounds, options, analyse)
+    rule = (
+        f"rail {run.get('rail')} (output {run.get('output')}): the {run.get('main_rail')} "
+        f"rail's edges from {run.get('main_capture')}, same acquisition"
+    )
+    extra = {"trace": report.to_dict()["trace"], "rail": {k: run.get(k) for k in (
+        "rail", "output", "main_rail", "main_capture", "window", "attempt")}}  # fmt: skip
+    return Reanalysis.of_report(path, "capture", rule, report, bounds, findings, None, extra=extra)

@@ -91,6 +91,12 @@ def reanalyze_run(folder: Path, options: ReanalysisOptions, bounds_for: BoundsFo
     extra: dict[str, Any] = {"run": _comparison(run, pairs, ours.median if ours else None)}
     if options.baseline:
         extra["baseline"] = baseline_summary(rows)
+    if options.correct is not None:
+        if run.trace_file is None:
+            warnings_cal = "calibration not applied: per-window captures are analysed raw"
+        else:
+            warnings_cal = None
+        extra["calibration"] = warnings_cal or options.correction_label
     warnings = [f"the run was aborted: {run.aborted}"] if run.aborted else []
     warnings += [
         f"window {w.index} attempt {w.attempt} was invalid in the run: {'; '.join(w.problems)}"
@@ -210,7 +216,10 @@ def _stream(run: EnergybenchRun, options: ReanalysisOptions, bounds_for: BoundsF
         f"the run's windows: exactly two {polarity} edges on {used[-1]!r} inside each "
         "host-known interval recorded in results.json"
     )
-    return list(zip(present, report.windows, strict=True)), findings, bounds.source, rule, cut
+    results = list(report.windows)
+    if options.correct is not None:
+        results = [options.correct(trace, r) for r in results]
+    return list(zip(present, results, strict=True)), findings, bounds.source, rule, cut
 
 
 def _captures(run: EnergybenchRun, options: ReanalysisOptions, bounds_for: BoundsFor):

@@ -26,6 +26,9 @@ turns this off (only producers advance the timeline). With ``pace="realtime"`` (
 timeline's own pace) samples are sent no earlier than their wall-clock instant after START and
 idle time passes at 1×.
 
+``skew_s`` delays the current and voltage channels behind the GPI lines (a meter whose analog
+path lags its digital inputs), for calibrating that skew.
+
 Fault knobs (:class:`StreamFaults`): drop DATA frames (their ids are skipped, as a JS220
 reports a sample-id gap), delay frames, close the connection in the middle of a frame, force a
 range switch (:class:`RangeSwitch`) over an interval of simulation time.
@@ -130,6 +133,7 @@ class SimStreamSource:
         pace: Literal["virtual", "realtime"] | None = None,
         faults: StreamFaults | None = None,
         host: str = "127.0.0.1",
+        skew_s: float = 0.0,
     ) -> None:
         if sample_rate_hz not in SUPPORTED_RATES_HZ:
             raise ConfigError(
@@ -138,6 +142,8 @@ class SimStreamSource:
             )
         if frame_samples < 1:
             raise ConfigError("frame_samples must be >= 1", context="frame_samples")
+        if not 0.0 <= skew_s <= MAX_FRAME_S:
+            raise ConfigError(f"skew_s must be within 0..{MAX_FRAME_S} s", context="skew_s")
         if idle_speed is not None and not idle_speed > 0:
             raise ConfigError("idle_speed must be > 0 or None", context="idle_speed")
         missing = [name for name in gpi if name not in timeline.pin_names]
@@ -151,6 +157,7 @@ class SimStreamSource:
             voltage_measurement or MeasurementModel(), seed=seed + 1
         )
         self.gpi = tuple(gpi)
+        self.skew_s = float(skew_s)  # the current/voltage channels lag the GPI lines by this
         self.frame_samples = int(frame_samples)
         self.idle_speed = idle_speed
         self.pace = pace or timeline.pace
@@ -378,8 +385,12 @@ class _Session:
         if delay:
             time.sleep(delay)
         r = src.timeline.render(first / self.rate_hz, self.rate_hz, n, kind="point")
-        current = src.current_model.apply(r.current_a).astype(np.float32)
-        voltage = src.voltage_model.apply(r.voltage_v).astype(np.float32)
+        analog = r
+        if src.skew_s:  # the analog channels show what happened skew_s earlier
+            t0 = max(0.0, first / self.rate_hz - src.skew_s)
+            analog = src.timeline.render(t0, self.rate_hz, n, kind="point")
+        current = src.current_model.apply(analog.current_a).astype(np.float32)
+        voltage = src.voltage_model.apply(analog.voltage_v).astype(np.float32)
         ranges = self._ranges(first, current)
         pins = [r.pins[g] for g in src.gpi]
         parts = encode_data(first, current, voltage, pins, self.packed, ranges)

@@ -5,7 +5,11 @@ A :class:`Timeline` holds, as append-only piecewise-constant series:
 - the supply's voltage set-point (V) and output state, with an optional output resistance
   (the rail voltage is ``v = V_set - R_out * i`` while the output is on, 0 while off; the DUT
   draws no current while unpowered),
-- the levels of named GPIO pins (the timestamp pin among them).
+- the levels of named GPIO pins (the timestamp pin among them),
+- an optional reference load (a precision resistor, :meth:`connect_reference`): while it is
+  connected the DUT is off the rail, the rail current is ``V_set / R`` and the sync pin named
+  with it is driven by the reference fixture (low while the output is on: its falling edge
+  marks the current step).
 
 Everything before ``now_s`` is final. Producers (the simulated DUT) append at or after ``now_s``
 and advance it; consumers (simulated instruments) query any interval before ``now_s``: exact
@@ -65,6 +69,8 @@ class Timeline:
         self._setpoint = Steps(supply_voltage_v)
         self._output = Steps(1.0 if output_on else 0.0)
         self._pins: dict[str, Steps] = {name: Steps(1.0 if lvl else 0.0) for name, lvl in pins}
+        self._ref_g = Steps(0.0)  # reference conductance (S); > 0: DUT off the rail
+        self._ref_pin: str | None = None
         self._now_s = 0.0
         self._horizon: Callable[[], float] | None = None
         self._power_on_listeners: list[Callable[[float], None]] = []
@@ -74,6 +80,7 @@ class Timeline:
         self.max_late_s = 0.0  # realtime pace: see sleep_until
         self._reporters: list[Callable[[], float]] = []
         self.max_report_wait_s = 0.0  # realtime pace: see wait_reported
+        self._load_listeners: list[Callable[[float, float], None]] = []
 
     # ---- clock -------------------------------------------------------------------------
     @property
@@ -205,6 +212,32 @@ class Timeline:
         with self._cond:
             self._check_append(t_s)
             self._load.set(t_s, current_a)
+            for listener in self._load_listeners:  # another rail following this one's activity
+                listener(t_s, current_a)
+
+    def add_load_listener(self, listener: Callable[[float, float], None]) -> None:
+        """Call ``listener(t_s, current_a)`` (under the timeline's lock) whenever the DUT's load
+        current on this rail changes: how a second rail of the same DUT follows its activity."""
+        with self._cond:
+            self._load_listeners.append(listener)
+
+    def connect_reference(self, t_s: float, resistance_ohm: float, sync_pin: str | None) -> None:
+        """From ``t_s`` on the rail's load is a resistor of ``resistance_ohm`` (the DUT is
+        disconnected) and ``sync_pin`` (if any) follows the reference fixture."""
+        if not resistance_ohm > 0:
+            raise ConfigError("reference resistance must be > 0", context="resistance_ohm")
+        with self._cond:
+            self._check_append(t_s)
+            if sync_pin is not None:
+                self._pin(sync_pin)
+            self._ref_pin = sync_pin
+            self._ref_g.set(t_s, 1.0 / resistance_ohm)
+
+    def disconnect_reference(self, t_s: float) -> None:
+        """From ``t_s`` on the DUT is back on the rail."""
+        with self._cond:
+            self._check_append(t_s)
+            self._ref_g.set(t_s, 0.0)
 
     def set_supply(
         self, t_s: float, *, voltage_v: float | None = None, output_on: bool | None = None
@@ -257,10 +290,14 @@ class Timeline:
     def current_at(self, t_s: float) -> float:
         """Rail current at ``t_s`` (0 while the output is off)."""
         with self._cond:
-            return self._load.at(t_s) * self._output.at(t_s)
+            g = self._ref_g.at(t_s)
+            load = g * self._setpoint.at(t_s) if g > 0 else self._load.at(t_s)
+            return load * self._output.at(t_s)
 
     def pin_at(self, name: str, t_s: float) -> bool:
         with self._cond:
+            if name == self._ref_pin and self._ref_g.at(t_s) > 0:
+                return self._output.at(t_s) < 0.5
             return self._pin(name).at(t_s) > 0.5
 
     def _pieces(
@@ -268,12 +305,12 @@ class Timeline:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Constant pieces of [t0, t1): start times, durations, current, set-point voltage."""
         cuts = {t0_s, t1_s}
-        for series in (self._load, self._setpoint, self._output):
+        for series in (self._load, self._setpoint, self._output, self._ref_g):
             cuts.update(series.breakpoints_in(t0_s, t1_s))
         edges = np.array(sorted(cuts), dtype=np.float64)
         starts = edges[:-1]
-        current = self._load.values_at(starts) * self._output.values_at(starts)
         setpoint = self._setpoint.values_at(starts)
+        current = self._load_values(starts, setpoint) * self._output.values_at(starts)
         return starts, np.diff(edges), current, setpoint
 
     def energy_j(self, t0_s: float, t1_s: float) -> float:
@@ -333,25 +370,40 @@ class Timeline:
                 setpoint = np.diff(self._setpoint.integral_at(times)) * sample_rate_hz
             else:
                 pts = times[:-1]
-                current = self._load.values_at(pts) * self._output.values_at(pts)
                 setpoint = self._setpoint.values_at(pts)
+                current = self._load_values(pts, setpoint) * self._output.values_at(pts)
             output = self._output.values_at(times[:-1])
             voltage = (setpoint - self.output_resistance_ohm * current) * output
             pins = {name: s.values_at(times[:-1]) > 0.5 for name, s in self._pins.items()}
+            if self._ref_pin is not None:
+                fixture = self._ref_g.values_at(times[:-1]) > 0
+                if fixture.any():
+                    pin = pins[self._ref_pin]
+                    pins[self._ref_pin] = np.where(fixture, output < 0.5, pin)
         return Rendering(t0_s, sample_rate_hz, current, voltage, pins)
 
+    def _load_values(self, times: np.ndarray, setpoint: np.ndarray) -> np.ndarray:
+        """The load current before the output switch: the DUT's, or ``V_set·G`` while the
+        reference resistor is connected."""
+        g = self._ref_g.values_at(times)
+        return np.where(g > 0, setpoint * g, self._load.values_at(times))
+
     def _rail_steps(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Breakpoints of load·output, its value and running integral; rebuilt only after an
-        append changed either series (renders call this once per chunk)."""
-        load, output = self._load.arrays(), self._output.arrays()
+        """Breakpoints of the rail current, its value and running integral; rebuilt only after
+        an append changed a series it depends on (renders call this once per chunk)."""
+        series = (self._load, self._output, self._ref_g, self._setpoint)
+        arrays = tuple(s.arrays() for s in series)
         cached = self._rail_cache
-        if cached is not None and cached[0] is load and cached[1] is output:
-            return cached[2]
-        cuts = np.union1d(load[0], output[0])
-        cut_current = self._load.values_at(cuts) * self._output.values_at(cuts)
+        if cached is not None and all(a is b for a, b in zip(cached[0], arrays, strict=True)):
+            return cached[1]
+        cuts = arrays[0][0]
+        for other in arrays[1:]:
+            cuts = np.union1d(cuts, other[0])
+        setpoint = self._setpoint.values_at(cuts)
+        cut_current = self._load_values(cuts, setpoint) * self._output.values_at(cuts)
         cut_charge = np.concatenate(([0.0], np.cumsum(cut_current[:-1] * np.diff(cuts))))
-        self._rail_cache = (load, output, (cuts, cut_current, cut_charge))
-        return self._rail_cache[2]
+        self._rail_cache = (arrays, (cuts, cut_current, cut_charge))
+        return self._rail_cache[1]
 
     def _rail_charge_at(self, times: np.ndarray) -> np.ndarray:
         """∫_0^t load·output dt at each time, exact, vectorised over sorted times."""

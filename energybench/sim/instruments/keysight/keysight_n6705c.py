@@ -83,6 +83,11 @@ class N6705Instrument(MeasurementCommands, ScpiInstrument):
         self.elog_fifo_s = elog_fifo_s
         self._measurement = (measurement, voltage_measurement)
         self._seed = seed
+        # seconds of command latency, drawn per output change (0: applied at once): a real
+        # supply acts a little after the command, at no fixed phase of any meter's sample clock
+        self.latency_jitter_s = 0.0
+        self._jitter = np.random.default_rng(seed + 4242)
+        self._last_applied_s = 0.0
         self.reset()
         self._register()
 
@@ -97,7 +102,8 @@ class N6705Instrument(MeasurementCommands, ScpiInstrument):
         self.big_endian = True
         self.acquisitions: dict[int, Acquisition] = {}
         self.elog: ElogSession | None = None
-        self.timeline.set_supply(self.timeline.now_s, output_on=False)
+        for rail in {self.timeline, *self.wiring.rails.values()}:
+            rail.set_supply(self.timeline.now_s, output_on=False)
 
     def _channels(self, request: Request) -> list[Channel]:
         numbers = request.channels() or [1]
@@ -133,12 +139,18 @@ class N6705Instrument(MeasurementCommands, ScpiInstrument):
         return str(value)
 
     def _applied(self, ch: Channel, attribute: str) -> None:
-        """Channel 1's source state drives the DUT rail."""
-        if ch.number != 1 or attribute not in ("voltage_v", "output_on", "emulation"):
+        """Channel 1's source state drives the DUT rail (another output's, a rail wired to it)."""
+        rail = self.wiring.rail(self.timeline, ch.number)
+        if rail is None or attribute not in ("voltage_v", "output_on", "emulation"):
             return
-        self.timeline.set_supply(
-            self.timeline.now_s, voltage_v=ch.voltage_v, output_on=ch.output_on and ch.sources
-        )
+        on = ch.output_on and ch.sources
+        if not self.latency_jitter_s:
+            rail.set_supply(self.timeline.now_s, voltage_v=ch.voltage_v, output_on=on)
+            return
+        with self.timeline.hold():  # no idle advance between reading now and the append
+            t_s = self.timeline.now_s + float(self._jitter.uniform(0.0, self.latency_jitter_s))
+            t_s = self._last_applied_s = max(t_s, self._last_applied_s)
+            rail.set_supply(t_s, voltage_v=ch.voltage_v, output_on=on)
 
     # ---- command table -------------------------------------------------------------------
     def _register(self) -> None:
@@ -291,6 +303,7 @@ class SimKeysightN6705C:
         digital_pin: int = 1,
         ext_wired: bool = True,
         io_voltage_v: float = 1.8,
+        rails: dict[int, Timeline] | None = None,
         fetch_timeout_s: float = 10.0,
         settle_s: float = 0.05,
         elog_fifo_s: float = 20.0,
@@ -303,7 +316,7 @@ class SimKeysightN6705C:
             measurement=measurement,
             voltage_measurement=voltage_measurement,
             seed=seed,
-            wiring=Wiring(pin_name, digital_pin, ext_wired, io_voltage_v),
+            wiring=Wiring(pin_name, digital_pin, ext_wired, io_voltage_v, dict(rails or {})),
             fetch_timeout_s=fetch_timeout_s,
             settle_s=settle_s,
             elog_fifo_s=elog_fifo_s,

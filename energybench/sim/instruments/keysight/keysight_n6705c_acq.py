@@ -113,6 +113,13 @@ class Wiring:
     digital_pin: int = 1  # digital-port pin wired to the timestamp line
     ext_wired: bool = True  # the rear trigger-in BNC is wired to it too (low-true)
     io_voltage_v: float = 1.8  # level the VMETer module sees for a high pin
+    # output number -> the DUT rail it sources (output 1: the lab's timeline; a two-rail DUT's
+    # I/O rail on another output, see sim/physics/rails.py)
+    rails: dict[int, Timeline] = field(default_factory=dict)
+
+    def rail(self, timeline: Timeline, number: int) -> Timeline | None:
+        """The rail output ``number`` sources (None: no DUT rail on it)."""
+        return self.rails.get(number, timeline if number == 1 else None)
 
 
 @dataclass
@@ -204,8 +211,9 @@ def render_channel(
     kind: str,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Measured (current, voltage) of one channel: point samples or bin averages."""
-    if channel.number == 1 and channel.sources:
-        rendering = timeline.render(t0_s, 1.0 / interval_s, n, kind=kind)  # type: ignore[arg-type]
+    rail = wiring.rail(timeline, channel.number)
+    if rail is not None and channel.sources:
+        rendering = rail.render(t0_s, 1.0 / interval_s, n, kind=kind)  # type: ignore[arg-type]
         current, voltage = rendering.current_a, rendering.voltage_v
     else:
         current = np.zeros(n)
