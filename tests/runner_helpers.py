@@ -30,11 +30,13 @@ def require_meter(name: str) -> None:
         pytest.fail(f"simulated meter {name!r} ({meter.module}) or its driver is missing")
 
 
-def lab_bench(lab: VirtualLab, meter: str | None, **options) -> Bench:
+def lab_bench(lab: VirtualLab, meter: str | None, *, lab_figures: bool = True, **options) -> Bench:
+    """The lab's bench file; with ``lab_figures`` (default) it states the figures of the
+    meter's true error model its profile lacks, so the run's uncertainty is known."""
     if meter is None:  # performance/accuracy only: a meter-only driver is never opened
         text = '[meter]\ndriver = "sim_stream"\nresource = "tcp://127.0.0.1:9"\n' + lab.bench_toml()
     else:
-        text = bench_toml(lab, meter, **options)
+        text = bench_toml(lab, meter, lab_figures=lab_figures, **options)
     return parse_bench(tomllib.loads(text), "virtual lab")
 
 

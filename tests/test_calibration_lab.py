@@ -91,6 +91,10 @@ def test_calibrate_then_run_verify_and_expire(tmp_path, store) -> None:
         assert not unc.passed  # the 2 % gain error is far beyond the datasheet's U
         marked = json.loads((cal.folder / "results.json").read_text())
         assert not marked["valid"] and any("verification" in v for v in marked["validity"])
+        assert (
+            "ERROR: Not valid for submission.  verification (after) failed"
+            in (cal.folder / "results.txt").read_text()
+        )
 
         # the record dated past its validity: the next run is uncalibrated, saying why
         old = dict(record.data)

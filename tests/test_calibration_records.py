@@ -121,6 +121,8 @@ def test_record_status_and_newest_valid(tmp_path) -> None:
     assert state == "mismatch" and "serial_number" in reason
     found, _ = find_record(tmp_path, IDENTITY, now)
     assert found is not None and found.record_id == "new"
+    state, reason = new.status(IDENTITY, now, 1, range_a=0.01)  # the bench fixes a range
+    assert state == "mismatch" and "widest (none set) range, the bench uses 0.01 A" in reason
     none, reason = find_record(tmp_path, IDENTITY, now + dt.timedelta(days=400))
     assert none is None and "expired" in reason
     assert new.hash == content_hash(new.data)
@@ -138,3 +140,43 @@ def test_correction_applied_at_analysis_time() -> None:
     r = integrate_corrected(trace, 100.0, 1100.0, 10, corr, None)
     assert r.energy_j == pytest.approx(0.01 * 2.0 * 1.0, rel=1e-6)
     assert r.start_position == pytest.approx(101.0)  # moved by the skew
+
+
+def _bench(tmp_path, extra: str = ""):
+    import tomllib
+
+    from energybench.runner.bench import parse_bench
+
+    text = (
+        '[meter]\ndriver = "sim_stream"\nresource = "tcp://127.0.0.1:9"\n'
+        '[sync]\nmode = "digital_channel"\nline = "gpi[0]"\npolarity = "falling"\n'
+        '[dut]\nport = "/dev/null"\nbaud = 9600\n' + extra
+    )
+    return parse_bench(tomllib.loads(text), "bench")
+
+
+def test_choose_calibration_auto_none_file(tmp_path, monkeypatch) -> None:
+    from energybench.runner.calibration_use import choose_calibration
+
+    monkeypatch.setenv("ENERGYBENCH_CALIBRATION_DIR", str(tmp_path))
+    now = dt.datetime.now(dt.UTC)
+    path = write_record(tmp_path, _record(now - dt.timedelta(days=1)))
+    bench = _bench(tmp_path)
+    use = choose_calibration(bench, IDENTITY, "auto", now)
+    assert use.label == "calibrated" and use.correction is not None
+    assert use.provenance()[0]["id"] == "r1" and len(use.provenance()[0]["sha256"]) == 64
+    assert choose_calibration(bench, IDENTITY, "none", now).label == "uncalibrated (none)"
+    other = {**IDENTITY, "firmware": "2.0"}
+    use = choose_calibration(bench, other, str(path), now)
+    assert use.label == "uncalibrated (mismatch)" and "firmware" in use.reason
+    use = choose_calibration(bench, IDENTITY, str(tmp_path / "missing.json"), now)
+    assert use.label == "uncalibrated (unreadable)"
+
+
+def test_bench_calibration_table_is_checked(tmp_path) -> None:
+    with pytest.raises(ConfigError, match=r"calibration\.stor"):
+        _bench(tmp_path, '[calibration]\nstor = "x"\n')
+    with pytest.raises(ConfigError, match="validity_days"):
+        _bench(tmp_path, "[calibration]\nvalidity_days = 0\n")
+    bench = _bench(tmp_path, '[calibration]\nstore = "cal"\nvalidity_days = 30\n')
+    assert bench.calibration == {"store": "cal", "validity_days": 30}

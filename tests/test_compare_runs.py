@@ -125,6 +125,21 @@ def test_invalid_run_and_unknown_scatter_are_reported(tmp_path) -> None:
     assert "| kws01 | energy per inference |" in text and "unknown" in text
 
 
+def test_a_run_whose_uncertainty_is_unknown_gets_no_verdict_and_says_why(tmp_path) -> None:
+    a = write_run(tmp_path / "a", _values(1e-4, 1))
+    b = write_run(tmp_path / "b", _values(1.1e-4, 2))
+    data = json.loads((b / "results.json").read_text())
+    data["figures"]["uncertainty_status"] = "unknown: accuracy.current in otii_arc.toml"
+    data["figures"]["uncertainty_components_per_inference_j"]["systematic_standard"] = None
+    (b / "results.json").write_text(json.dumps(data))
+    c = compare_paths(a, b)
+    (m,) = [x for x in c.metrics if x.metric.key == "energy_per_inference"]
+    assert math.isnan(m.b.systematic_u) and m.diff.verdict == "unknown" and not m.regression
+    assert any("unknown: accuracy.current in otii_arc.toml" in n for n in c.notes)
+    assert any("no verdict (uncertainty unknown" in n for n in c.notes)
+    assert "± unknown" in markdown(c)
+
+
 def test_accuracy_top1_and_auc(tmp_path) -> None:
     def acc(name, figures, workload="kws01"):
         return write_run(tmp_path / name, [], workload=workload, mode="accuracy", figures=figures)

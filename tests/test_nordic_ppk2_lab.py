@@ -25,7 +25,7 @@ def test_kws01_energy_run_with_the_ppk2(tmp_path) -> None:
     root = standin(tmp_path, "kws01", files=5)
     with VirtualLab("fast-m33", mode="energy", workload="kws01") as lab:
         sim = attach_meter(lab, "nordic_ppk2", measurement=model, seed=3)
-        bench = lab_bench(lab, "nordic_ppk2")
+        bench = lab_bench(lab, "nordic_ppk2", lab_figures=False)  # the profile alone
         (result,) = run_workload(
             bench, "kws01", "energy", root, tmp_path / "runs", options=RunOptions()
         )
@@ -55,5 +55,7 @@ def test_kws01_energy_run_with_the_ppk2(tmp_path) -> None:
         assert {1, 2} <= set(np.unique(chunk.current_range).tolist())
     saved = json.loads((result.folder / "results.json").read_text())
     assert saved["figures"]["trace_sample_rate_hz"] == 100_000
-    # Nordic documents no accuracy: the budget says so rather than inventing a figure
-    assert any("accuracy unknown in nordic_ppk2.toml" in n for n in saved["notes"])
+    # Nordic documents no accuracy: the uncertainty is unknown rather than an invented figure
+    assert saved["figures"]["energy_per_inference_uncertainty_j"] is None
+    assert saved["figures"]["uncertainty_status"] == "unknown: accuracy.current in nordic_ppk2.toml"
+    assert any("uncertainty unknown" in n for n in saved["notes"])

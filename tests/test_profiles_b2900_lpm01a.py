@@ -64,4 +64,5 @@ def test_lpm01a_profile_matches_driver() -> None:
     assert re.search(inst["identity"], "STMicroelectronics,X-NUCLEO-LPM01A")
     dyn = sorted(r["max_current_a"] for r in profile["ranges"] if r["acqmode"] == "dyn")
     assert dyn == [10e-3, 50e-3] and all(r["verified"] for r in profile["ranges"])  # both ST's
-    assert profile["accuracy"]["current"][0]["verified"] is False
+    (current,) = profile["accuracy"]["current"]  # "in the range of 2 %" (ST), offset not given
+    assert (current["gain"], current["offset_a"], current["verified"]) == (0.02, "unknown", True)

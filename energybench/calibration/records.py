@@ -105,7 +105,11 @@ class CalibrationRecord:
             )
 
     def status(
-        self, identity: Mapping[str, str], now: dt.datetime, channel: int = 1
+        self,
+        identity: Mapping[str, str],
+        now: dt.datetime,
+        channel: int = 1,
+        range_a: float | None = None,
     ) -> tuple[str, str]:
         """("valid", "") or ("expired"|"mismatch", the reason) for this instrument now."""
         mine = self.identity
@@ -117,6 +121,11 @@ class CalibrationRecord:
                 )
         if int(self.data.get("channel", 1)) != channel:
             return "mismatch", f"record {self.record_id} is for channel {self.data['channel']}"
+        if not _same_range(self.range_a, range_a):
+            return "mismatch", (
+                f"record {self.record_id} is for the {_range(self.range_a)} "
+                f"range, the bench uses {_range(range_a)}"
+            )
         if now > self.expires:
             return "expired", (
                 f"record {self.record_id} expired on {self.expires.date().isoformat()}"
@@ -162,6 +171,17 @@ class CalibrationRecord:
             "coefficients": dict(self.data["coefficients"]),
             "skew": dict(self.data.get("skew") or {}),
         }
+
+
+def _range(range_a: float | None) -> str:
+    return "widest (none set)" if range_a is None else f"{range_a:g} A"
+
+
+def _same_range(record_a: float | None, bench_a: float | None) -> bool:
+    """A record for no particular range (None) covers the range in use when none is set."""
+    if record_a is None or bench_a is None:
+        return record_a is None and bench_a is None
+    return math.isclose(record_a, bench_a, rel_tol=1e-9)
 
 
 def finish(document: dict[str, Any]) -> CalibrationRecord:
@@ -233,13 +253,18 @@ def list_records(store: Path) -> tuple[list[CalibrationRecord], list[str]]:
 
 
 def find_record(
-    store: Path, identity: Mapping[str, str], now: dt.datetime, channel: int = 1
+    store: Path,
+    identity: Mapping[str, str],
+    now: dt.datetime,
+    channel: int = 1,
+    range_a: float | None = None,
 ) -> tuple[CalibrationRecord | None, str]:
-    """The newest valid record for the instrument, or None with why there is none."""
+    """The newest valid record for the instrument, channel and range, or None with why there
+    is none."""
     records, _ = list_records(store)
     reasons = []
     for record in records:
-        state, reason = record.status(identity, now, channel)
+        state, reason = record.status(identity, now, channel, range_a)
         if state == "valid":
             return record, ""
         if state == "expired":

@@ -125,7 +125,9 @@ def analyze(
         ),
     ] = False,
 ) -> None:
-    """Analyse a recording: one row per window, the median, and what was checked."""
+    """Analyse a recording: one row per window, the median with its uncertainty (U, k=2, when
+    the recording names a meter with a profile), and what was checked."""
+    from energybench.calibration.trace_budget import trace_uncertainty
     from energybench.instruments.profiles import bounds_for_trace
     from energybench.traces.reanalysis import ReanalysisOptions, reanalyze
 
@@ -143,10 +145,23 @@ def analyze(
         runner_rule=runner_rule,
         baseline=baseline,
     )
-    correct, label = _calibration(path, calibration)
+    correct, label, correction = _calibration(path, calibration)
     options = dataclasses.replace(options, correct=correct, correction_label=label)
+    traces: list = []  # every recording the analysis reads: its meter gives the budget
+
+    def bounds_for(trace):
+        traces.append(trace)
+        return bounds_for_trace(trace)
+
     try:
-        result = reanalyze(path, options, bounds_for=bounds_for_trace).to_dict()
+        result = reanalyze(path, options, bounds_for=bounds_for).to_dict()
+        uncertainty = trace_uncertainty(
+            traces,
+            result["windows"],
+            correction=correction,
+            current_range_a=next(iter(correction.current), None) if correction else None,
+        )
+        result.update(uncertainty.to_dict())
     except EnergybenchError as exc:
         note = _remedy_note(exc)
         if note:
@@ -161,19 +176,20 @@ def analyze(
 
 
 def _calibration(path: Path, choice: str):
-    """(the window re-integration with the chosen calibration, its label), or (None, None)."""
+    """(the window re-integration with the chosen calibration, its label, the Correction), or
+    (None, None, None)."""
     from energybench.traces.folders import locate
 
     try:
         located = locate(path)
     except EnergybenchError:
-        return None, None
+        return None, None, None
     if located.kind != "energybench":
         if choice not in ("run", "none"):
             raise UsageError(
                 "a calibration applies to energybench run folders only", context="--calibration"
             )
-        return None, None
+        return None, None, None
     import datetime as dt
 
     from energybench.calibration.apply import integrate_corrected
@@ -188,7 +204,7 @@ def _calibration(path: Path, choice: str):
     run = read_energybench_run(located.path)
     provenance = json.loads(run.results_path.read_text(encoding="utf-8")).get("provenance", {})
     if choice == "none":
-        return None, None
+        return None, None, None
     if choice == "run":
         correction = correction_from_provenance(provenance.get("calibration"))
         label = "the run's own" if correction else None
@@ -202,7 +218,7 @@ def _calibration(path: Path, choice: str):
         record = load_record(Path(choice))
         correction, label = record.correction(), f"record {record.record_id}"
     if correction is None:
-        return None, None
+        return None, None, None
 
     range_key = next(iter(correction.current), None)
 
@@ -212,4 +228,4 @@ def _calibration(path: Path, choice: str):
             allow_missing=r.incomplete,
         )  # fmt: skip
 
-    return correct, f"{label} ({', '.join(correction.record_ids)})"
+    return correct, f"{label} ({', '.join(correction.record_ids)})", correction

@@ -39,6 +39,7 @@ def print_result(result: dict) -> None:
         f"energy/inference ({i_unit})",
         f"mean power ({p_unit})",
         "missing samples",
+        f"U, k=2 ({e_unit})",
     ]
     if run is not None:
         headers[1:1] = ["attempt", "file", "valid"]
@@ -48,7 +49,7 @@ def print_result(result: dict) -> None:
         headers += ["idle power (mW ± U)", "quiet span (ms)", f"above idle ({e_unit})"]
     for header in headers:
         table.add_column(header, justify="right")
-    for w in rows:
+    for k, w in enumerate(rows):
         cells = [
             str(w["index"]),
             "—" if w["start_s"] is None else f"{w['start_s']:.6f}",
@@ -58,6 +59,7 @@ def print_result(result: dict) -> None:
             _fmt(w["energy_per_inference_j"], i_factor),
             _fmt(w["mean_power_w"], p_factor),
             str(w["missing_samples"]) + (" (incomplete)" if w["incomplete"] else ""),
+            _u_cell(result, k, e_factor),
         ]
         if run is not None:
             cells[1:1] = [str(w["attempt"]), str(w["file"]), "yes" if w["valid"] else "no"]
@@ -69,6 +71,7 @@ def print_result(result: dict) -> None:
     console = data_console()
     console.print(table)
     _print_median(console, result, (e_factor, e_unit), (i_factor, i_unit))
+    _print_uncertainty(console, result, i_factor, i_unit)
     console.print(f"Rule: {result['rule']}")
     edges = result.get("edges")
     if edges is not None:
@@ -129,6 +132,26 @@ def _finding(f: dict) -> str:
         where.append(f"window {f['window']}")
     more = f"; {f['count']} in all" if f["count"] > 1 else ""
     return f"{f['what']}: {f['value']} at {', '.join(where) or '?'} ({f['limit']}){more}"
+
+
+def _u_cell(result: dict, k: int, factor: float) -> str:
+    """A window's expanded uncertainty, "unknown" when a figure it needs is."""
+    values = result.get("window_energy_uncertainty_j") or []
+    value = values[k] if k < len(values) else None
+    return "unknown" if value is None else f"{value * factor:.4f}"
+
+
+def _print_uncertainty(console, result: dict, factor: float, unit: str) -> None:
+    """The median's U (k=2), or why it is unknown."""
+    u = result.get("energy_per_inference_uncertainty_j")
+    status = result.get("uncertainty_status", "unknown")
+    source = result.get("uncertainty_profile")
+    if u is not None:
+        console.print(f"U of the median (k=2): ± {u * factor:.4f} {unit} (figures: {source})")
+    elif status == "known":
+        console.print("U of the median (k=2): unknown (no window with inferences)")
+    else:
+        console.print(f"U of the median (k=2): {status}")
 
 
 def _print_median(console, result: dict, energy: tuple, per_inf: tuple) -> None:

@@ -29,7 +29,7 @@ def calibrate(
         str | None,
         typer.Option(
             help="Procedure name (calibration/*.toml) or file; default: the bench "
-            "file's [calibration] procedure, else reference-resistor."
+            "file's calibration.procedure, else reference-resistor."
         ),
     ] = None,
     yes: Annotated[
@@ -136,7 +136,7 @@ def list_records(
     rows = []
     for r in records:
         c = r.data["coefficients"]
-        state, _ = r.status(r.identity, now, int(r.data.get("channel", 1)))
+        state, _ = r.status(r.identity, now, int(r.data.get("channel", 1)), r.range_a)
         rows.append(
             {
                 "record_id": r.record_id,
@@ -167,7 +167,10 @@ def list_records(
             f"{row['gain']:.6f}",
             f"{row['offset_a'] * 1e6:+.3f}",
         )
-    data_console().print(table)
+    if rows:
+        data_console().print(table)
+    else:
+        typer.echo(f"no calibration records in {folder}")
     for p in problems:
         typer.echo(f"not a valid record: {p}", err=True)
 

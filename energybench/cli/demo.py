@@ -129,8 +129,10 @@ def demo(
                     seed=k,
                     sd_card=data_root if workload == "sww01" else None,
                 ) as lab:
-                    attach_meter(lab, meter_name, seed=k)
-                    bench = parse_bench(tomllib.loads(bench_toml(lab, meter_name)), "virtual lab")
+                    # a unit of the meter's true error model; the bench file states the model
+                    attach_meter(lab, meter_name, measurement="datasheet", seed=k)
+                    text = bench_toml(lab, meter_name, lab_figures=True)
+                    bench = parse_bench(tomllib.loads(text), "virtual lab")
                     modes = ["all"]
                     if workload == "sww01" and bench.sync.mode == "hw_trigger_start":
                         modes = ["performance", "accuracy"]  # a start edge cannot delimit a stream

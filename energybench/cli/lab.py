@@ -218,7 +218,8 @@ def up(
             if two is not None:
                 typer.echo(rails_bench_toml(lab, two), nl=False)
             else:
-                typer.echo(bench_toml(lab, meter) if meter else lab.bench_toml(), nl=False)
+                text = bench_toml(lab, meter, lab_figures=True) if meter else lab.bench_toml()
+                typer.echo(text, nl=False)
             typer.echo("# press Ctrl-C to stop", err=True)
             while not stop.wait(0.2):
                 pass

@@ -75,6 +75,8 @@ def summarize(results: Sequence[ModeResult], label: str = "") -> dict[str, Any]:
             row["energy_uncertainty_uj"] = _scaled(f.get("energy_per_inference_uncertainty_j"), 1e6)
             row["mean_power_mw"] = _scaled(f.get("mean_power_w"), 1e3)
             row["energy_latency_ms"] = _scaled(f.get("latency_s"), 1e3)
+            row["energy_latency_uncertainty_ms"] = _scaled(f.get("latency_uncertainty_s"), 1e3)
+            row["energy_uncertainty_status"] = f.get("uncertainty_status")
             row["energy_above_idle_uj"] = _scaled(f.get(ENERGY_ABOVE_BASELINE), 1e6)
             row["energy_above_idle_uncertainty_uj"] = _scaled(
                 f.get(ENERGY_ABOVE_BASELINE_UNCERTAINTY), 1e6
@@ -92,7 +94,9 @@ def summarize(results: Sequence[ModeResult], label: str = "") -> dict[str, Any]:
         elif r.mode == "accuracy":
             row["metric"] = f.get("metric")
             row["top1_percent"] = _scaled(f.get("top1"), 100)
+            row["top1_ci95_percent"] = _scaled_pair(f.get("top1_ci95"), 100)
             row["auc"] = f.get("auc")
+            row["auc_ci95"] = _scaled_pair(f.get("auc_ci95"), 1)
             row["meets_quality_target"] = f.get("meets_quality_target")
             row["quality_target"] = f.get("quality_target")
             row["accuracy_folder"] = str(r.folder) if r.folder else None
@@ -175,6 +179,18 @@ def _stream_accuracy(row: dict[str, Any]) -> str:
     return text
 
 
+def _scaled_pair(value: Any, factor: float) -> list[float] | None:
+    """A (low, high) interval scaled, None when absent or not finite."""
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        return None
+    pair = [_scaled(v, factor) for v in value]
+    return None if None in pair else pair  # type: ignore[return-value]
+
+
+def _interval(pair: list[float] | None, spec: str) -> str:
+    return "" if pair is None else f" [{pair[0]:{spec}}, {pair[1]:{spec}}]"
+
+
 def _scaled(value: Any, factor: float) -> float | None:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return None
@@ -183,6 +199,12 @@ def _scaled(value: Any, factor: float) -> float | None:
 
 def _fmt(value: float | None, spec: str) -> str:
     return "—" if value is None else format(value, spec)
+
+
+def _u_text(u: float | None) -> str:
+    """An expanded uncertainty as a table shows it: "unknown" when a figure it needs is
+    (never a smaller number with that term left out)."""
+    return "unknown" if u is None else f"{u:.3f}"
 
 
 def render_table(
@@ -202,7 +224,7 @@ def render_table(
         ("energy/inference (µJ ± U, k=2)", "right"),
         ("above idle (µJ ± U; idle mW)", "right"),
         ("latency (ms)", "right"),
-        ("accuracy", "right"),
+        ("accuracy [95 % CI]", "right"),
         ("power (mW)", "right"),
         ("valid", "left"),
     ):
@@ -210,7 +232,7 @@ def render_table(
         table.add_column(
             header,
             justify=justify,  # type: ignore[arg-type]
-            no_wrap=header not in ("model", "accuracy", "valid"),
+            no_wrap=header not in ("model", "accuracy [95 % CI]", "valid"),
         )
     calibrated = calibration_column and any("calibration" in row for row in rows)
     if calibrated:
@@ -218,36 +240,44 @@ def render_table(
     for row in rows:
         energy = row.get("energy_per_inference_uj")
         u = row.get("energy_uncertainty_uj")
-        energy_text = "—" if energy is None else f"{energy:.3f} ± {_fmt(u, '.3f')}"
+        energy_text = "—" if energy is None else f"{energy:.3f} ± {_u_text(u)}"
         above = row.get("energy_above_idle_uj")
         above_text = (
             "—"
             if above is None
-            else f"{above:.3f} ± {_fmt(row.get('energy_above_idle_uncertainty_uj'), '.3f')}; "
+            else f"{above:.3f} ± {_u_text(row.get('energy_above_idle_uncertainty_uj'))}; "
             f"{_fmt(row.get('idle_power_mw'), '.3f')}"
         )
         if row.get("rails") and energy is not None:  # the MLPerf rail first, named
             energy_text += f" ({row['rails']['mlperf_rail']}, MLPerf)\n" + _rails_text(row["rails"])
         latency = row.get("latency_ms", row.get("energy_latency_ms"))
+        latency_text = _fmt(latency, ".3f")
+        if "latency_ms" not in row and latency is not None:  # the meter's latency: its U
+            u_latency = row.get("energy_latency_uncertainty_ms")
+            latency_text += f" ± {'unknown' if u_latency is None else format(u_latency, '.4f')}"
         if row.get("metric") == "f1":
             accuracy = _stream_accuracy(row)
         elif row.get("metric") == "auc":
             accuracy = "—" if row.get("auc") is None else f"AUC {row['auc']:.3f}"
+            accuracy += _interval(row.get("auc_ci95"), ".3f") if row.get("auc") is not None else ""
         else:
             accuracy = (
-                "—" if row.get("top1_percent") is None else f"top-1 {row['top1_percent']:.1f} %"
+                "—"
+                if row.get("top1_percent") is None
+                else f"top-1 {row['top1_percent']:.1f} %"
+                + _interval(row.get("top1_ci95_percent"), ".1f")
             )
         if row.get("metric") != "f1" and row.get("meets_quality_target") is False:
             target = row["quality_target"]
             shown = f"{target:.2f}" if row.get("metric") == "auc" else f"{100 * target:.0f} %"
             accuracy += f" (< target {shown})"
         power = _fmt(row.get("mean_power_mw"), ".3f")
-        if row.get("mean_power_uncertainty_mw") is not None and row.get("mean_power_mw"):
-            power += f" ± {row['mean_power_uncertainty_mw']:.3f}"  # sww01: power is the figure
+        if row.get("metric") == "f1" and row.get("mean_power_mw") is not None:
+            power += f" ± {_u_text(row.get('mean_power_uncertainty_mw'))}"  # sww01: the figure
         problems = row.get("problems") or []
         valid = "yes" if row.get("valid") else "NO: " + "; ".join(problems)[:120]
         cells = [row.get("workload", ""), row.get("model", ""), energy_text, above_text,
-                 _fmt(latency, ".3f"), accuracy, power, valid]  # fmt: skip
+                 latency_text, accuracy, power, valid]  # fmt: skip
         if calibrated:
             cells.append(str(row.get("calibration", "—"))[:100])
         table.add_row(*cells)

@@ -19,14 +19,18 @@ Accuracy, ±(gain × reading + offset) per range, feeds the uncertainty budget::
     range_a = 0.1
     gain = 2.5e-4
     offset_a = 10e-6
+    source = "vendor document, table or page"   # required on every entry
     verified = false           # true only for facts verified in the instrument's documents
     [[accuracy.voltage]]       # same with range_v / offset_v
     [accuracy.timebase]
     ppm = 50
+    source = "vendor document, page"
     verified = false
 
-A figure no vendor document gives is ``"unknown"`` (``gain``, ``offset_a``/``offset_v``), never
-0: :meth:`AccuracySpec.known` is then False and the budget must not treat it as exact.
+A figure no vendor document gives is ``"unknown"`` (``gain``, ``offset_a``/``offset_v``,
+``ppm``), never 0: the loader refuses a 0 figure unless ``[instrument] ideal = true`` (the
+virtual lab's ideal simulator, whose zeros are true). :meth:`AccuracySpec.known` is False for an
+unknown figure and the budget then reports the uncertainty as unknown.
 
 What a sourcing instrument can deliver feeds the supply-limit check (``supply_limits``); each
 entry names its document, a figure nobody documents is ``"unknown"``::
@@ -71,6 +75,7 @@ class AccuracySpec:
     offset: float | None
     range_max: float | None
     verified: bool
+    source: str = ""
 
     @property
     def known(self) -> bool:
@@ -126,11 +131,14 @@ def _spec(entry: Mapping[str, Any], unit: str) -> AccuracySpec:
         None if offset == UNKNOWN else float(offset),
         None if rng is None else float(rng),
         bool(entry["verified"]),
+        str(entry.get("source", "")),
     )
 
 
-def _check_accuracy(data: Mapping[str, Any], path: Path) -> None:
-    """The accuracy tables have the documented shape (the uncertainty budget reads them)."""
+def _check_accuracy(data: Mapping[str, Any], path: Path, ideal: bool = False) -> None:
+    """The accuracy tables have the documented shape (the uncertainty budget reads them): each
+    entry names its ``source``, and a figure is a number > 0 or ``"unknown"`` (0 only in an
+    ideal simulator's profile)."""
     accuracy = data.get("accuracy", {})
     if not isinstance(accuracy, Mapping):
         raise ConfigError("must be a table", context=f"{path}: accuracy")
@@ -142,15 +150,28 @@ def _check_accuracy(data: Mapping[str, Any], path: Path) -> None:
             where = f"{path}: accuracy.{quantity}[{k}]"
             for key in ("gain", f"offset_{unit}"):
                 if entry.get(key) != UNKNOWN:
-                    _field(entry, key, (int, float), where)
+                    _figure(entry, key, where, ideal)
             _field(entry, "verified", bool, where)
+            _field(entry, "source", str, where)
             if f"range_{unit}" in entry:
                 _field(entry, f"range_{unit}", (int, float), where)
     if "timebase" in accuracy:
         where = f"{path}: accuracy.timebase"
         if accuracy["timebase"].get("ppm") != UNKNOWN:
-            _field(accuracy["timebase"], "ppm", (int, float), where)
+            _figure(accuracy["timebase"], "ppm", where, ideal)
         _field(accuracy["timebase"], "verified", bool, where)
+        _field(accuracy["timebase"], "source", str, where)
+
+
+def _figure(table: Mapping[str, Any], key: str, where: str, ideal: bool) -> None:
+    """An accuracy figure: a number >= 0, and 0 only for an ideal simulator (an unknown figure
+    is written "unknown", never 0)."""
+    value = _field(table, key, (int, float), where)
+    if value < 0 or (value == 0 and not ideal):
+        raise ConfigError(
+            f'must be > 0, got {value!r} (a figure no document gives is "unknown", never 0)',
+            context=f"{where}.{key}",
+        )
 
 
 def _field(table: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
@@ -211,7 +232,10 @@ def load_profile(path: Path) -> InstrumentProfile:
     if not rate > 0:
         raise ConfigError(f"must be > 0, got {rate}", context=f"{where}.max_sample_rate_hz")
     _check_verified(data, path)
-    _check_accuracy(data, path)
+    ideal = table.get("ideal", False)
+    if not isinstance(ideal, bool):
+        raise ConfigError(f"must be true or false, got {ideal!r}", context=f"{where}.ideal")
+    _check_accuracy(data, path, ideal)
     supply = parse_supply_ratings(data.get("supply", []), f"{path}: supply")
     if "supply" in kind.split("+") and not supply:
         raise ConfigError(
@@ -275,9 +299,11 @@ def measurement_bounds(profile: InstrumentProfile) -> Bounds:
     return Bounds(max_a, max_v, -max_a, f"{profile.path.name}: {', '.join(parts)}")
 
 
-def bounds_for_trace(trace: Trace, profiles: Iterable[InstrumentProfile] | None = None) -> Bounds:
-    """The bounds of the instrument a trace names (energybench files record the meter's
-    identity; other files a source "vendor model" text); generic bounds when none matches."""
+def profile_for_trace(
+    trace: Trace, profiles: Iterable[InstrumentProfile] | None = None
+) -> InstrumentProfile | None:
+    """The profile of the instrument a trace names (energybench files record the meter's
+    identity; other files a source "vendor model" text); None when none matches."""
     meter = (trace.metadata.get("run") or {}).get("meter") if trace.metadata else None
     candidates: list[InstrumentInfo] = []
     if isinstance(meter, Mapping) and meter.get("model"):
@@ -290,7 +316,16 @@ def bounds_for_trace(trace: Trace, profiles: Iterable[InstrumentProfile] | None 
     for info in candidates:
         matching = [p for p in pool if p.matches(info)]
         if matching:
-            return measurement_bounds(matching[0])
+            return matching[0]
+    return None
+
+
+def bounds_for_trace(trace: Trace, profiles: Iterable[InstrumentProfile] | None = None) -> Bounds:
+    """The bounds of the instrument a trace names (:func:`profile_for_trace`); generic bounds
+    when none matches."""
+    profile = profile_for_trace(trace, profiles)
+    if profile is not None:
+        return measurement_bounds(profile)
     name = trace.source.instrument
     why = f"no instrument profile matches {name!r}" if name else "instrument not named in the file"
     return Bounds.generic(why=why)

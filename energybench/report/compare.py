@@ -215,7 +215,10 @@ def _add(
     rel = abs(diff.relative) * 100 if math.isfinite(diff.relative) else math.inf
     regression = gated and diff.verdict == WORSE and rel > out.threshold_pct
     if gated and diff.verdict == UNKNOWN:
-        out.notes.append(f"{workload} {metric.title}: no verdict (scatter unknown): not gated")
+        missing = "scatter unknown"
+        if not (math.isfinite(a.systematic_u) and math.isfinite(b.systematic_u)):
+            missing = "uncertainty unknown: a figure of the meter is"
+        out.notes.append(f"{workload} {metric.title}: no verdict ({missing}): not gated")
     out.metrics.append(
         MetricComparison(
             workload,

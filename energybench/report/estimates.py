@@ -65,7 +65,13 @@ def energy_estimate(run: RunRecord, notes: list[str]) -> Estimate | None:
     n = len(values)
     reference = statistics.fmean(per_inf)
     comps = run.figures.get(UNCERTAINTY_COMPONENTS)
-    if isinstance(comps, dict) and reference:
+    status = str(run.figures.get("uncertainty_status", "known"))
+    if status != "known":  # a figure of the meter is unknown: so is this run's systematic part
+        rel_sys = math.nan
+        edges = float((comps or {}).get("edges_standard_per_window") or 0.0)
+        rel_edges = edges / math.sqrt(n) / abs(reference) if reference else 0.0
+        _note(notes, f"{run.name}: energy uncertainty {status}")
+    elif isinstance(comps, dict) and reference:
         rel_sys = float(comps.get("systematic_standard") or 0.0) / abs(reference)
         edges = float(comps.get("edges_standard_per_window") or 0.0)
         rel_edges = edges / math.sqrt(n) / abs(reference)
@@ -149,7 +155,9 @@ def combine(estimates: Sequence[Estimate]) -> Estimate:
         value=statistics.fmean(values),
         random_u=max(between, within),
         random_dof=float(k - 1),
-        systematic_u=max(e.systematic_u for e in estimates),
+        systematic_u=math.nan  # one run's unknown systematic part makes the pool's unknown
+        if any(math.isnan(e.systematic_u) for e in estimates)
+        else max(e.systematic_u for e in estimates),
         budget_random_u=math.sqrt(sum(e.budget_random_u**2 for e in estimates)) / k,
         replicates=k,
         basis=f"mean of {k} runs",

@@ -29,7 +29,8 @@ def _pm(value, u, unit: str, digits: int = 4) -> str:
     if value is None or not math.isfinite(float(value)):
         return "—"
     factor, shown = si_scale([float(value)], unit)
-    spread = "—" if u is None or not math.isfinite(float(u)) else f"{float(u) * factor:.{digits}f}"
+    unknown = u is None or not math.isfinite(float(u))
+    spread = "unknown" if unknown else f"{float(u) * factor:.{digits}f}"
     return f"{float(value) * factor:.{digits}f} ± {spread} {shown}"
 
 

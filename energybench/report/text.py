@@ -49,8 +49,8 @@ def metric_row(m: MetricComparison) -> dict[str, str]:
     return {
         "workload": m.workload,
         "figure": m.metric.title,
-        "a": _num(m.a.value, factor, unit) + f" ± {_num(2 * _u(m.a), factor, '').strip()}",
-        "b": _num(m.b.value, factor, unit) + f" ± {_num(2 * _u(m.b), factor, '').strip()}",
+        "a": _num(m.a.value, factor, unit) + f" ± {_pm(m.a, factor)}",
+        "b": _num(m.b.value, factor, unit) + f" ± {_pm(m.b, factor)}",
         "difference": f"{_num(d.difference, factor, unit)} ({_pct(d.relative)})",
         "ci": f"{_pct(rel(d.ci_low))} … {_pct(rel(d.ci_high))}",
         "mdd": _pct(rel(d.mdd), sign=False),
@@ -58,6 +58,12 @@ def metric_row(m: MetricComparison) -> dict[str, str]:
         "basis": f"A: {m.a.basis}; B: {m.b.basis}",
         "setup": m.setup,
     }
+
+
+def _pm(e, factor: float) -> str:
+    """A side's U (k=2) for display: "unknown" when a figure of its budget is."""
+    u = _u(e)
+    return "unknown" if not math.isfinite(u) else _num(2 * u, factor, "").strip()
 
 
 def _u(e) -> float:

@@ -16,6 +16,7 @@ from energybench.runner.dut_setup import DutSession
 from energybench.runner.mlc_format import accuracy_results_txt, not_valid_lines
 from energybench.runner.performance import check_alive, download
 from energybench.runner.results import LABEL_COUNTS, ModeResult
+from energybench.workloads.confidence import bootstrap_interval, wilson_interval
 from energybench.workloads.scoring import (
     normalize_probabilities,
     roc_auc,
@@ -52,24 +53,32 @@ def _infer_one(ctx: RunContext, dut: DutSession, data: bytes, where: str) -> tup
 
 
 def score(metric: str, labels: np.ndarray, per_file: np.ndarray) -> dict:
-    """Top-1 (fraction) and AUC from per-file predictions (or ad01 scores)."""
+    """Top-1 (fraction) and AUC from per-file predictions (or ad01 scores), each with its 95 %
+    confidence interval (``top1_ci95``: Wilson; ``auc_ci95``: bootstrap over the files)."""
     out: dict = {}
     if metric == "auc":
         scores = per_file.reshape(len(labels), -1)[:, 0]
         try:
             out["auc"] = roc_auc(labels == 1, scores)
+            out["auc_ci95"] = bootstrap_interval(lambda y, s: roc_auc(y == 1, s), labels, scores)
         except WorkloadError as exc:
             out["auc"] = None
             out["auc_problem"] = str(exc)
         return out
     probs = per_file.reshape(len(labels), -1)
     out["top1"] = top1_accuracy(probs, labels)
+    out["top1_ci95"] = wilson_interval(round(out["top1"] * len(labels)), len(labels))
     try:
         out["auc"] = roc_auc_ovr(labels, probs)
+        out["auc_ci95"] = bootstrap_interval(_auc_ovr, labels, probs)
     except WorkloadError as exc:  # a subset without every class
         out["auc"] = None
         out["auc_problem"] = str(exc)
     return out
+
+
+def _auc_ovr(labels: np.ndarray, probs: np.ndarray) -> float:
+    return roc_auc_ovr(labels, probs)
 
 
 def run_accuracy(ctx: RunContext, dut: DutSession, result: ModeResult | None = None) -> ModeResult:

@@ -47,7 +47,7 @@ def record_baseline(
         record.idle_baseline_unknown = base.unknown
         return
     budget = window_budget(
-        meter.profile,
+        meter,
         energy_j=base.power_w * base.span_s,
         duration_s=base.span_s,
         mean_current_a=base.current_a,
@@ -57,15 +57,20 @@ def record_baseline(
         notes=notes,
     )
     meter_u = K * math.hypot(budget.current_j, budget.voltage_j, budget.timebase_j) / base.span_s
-    power_u = math.hypot(K * (base.power_standard_w or 0.0), meter_u)
+    # a meter figure unknown: so is this U (never the scatter alone)
+    power_u = (
+        math.nan if budget.unknown else math.hypot(K * (base.power_standard_w or 0.0), meter_u)
+    )
     record.idle_baseline_power_w = base.power_w
-    record.idle_baseline_power_uncertainty_w = power_u
+    record.idle_baseline_power_uncertainty_w = power_u if math.isfinite(power_u) else None
     n = record.inferences or 1
     above = base.energy_above_j(w.energy_j, w.duration_s)
     if above is None:
         return
     record.energy_above_baseline_per_inference_j = above / n
-    window_u = record.energy_uncertainty_j if record.energy_uncertainty_j is not None else 0.0
+    window_u = record.energy_uncertainty_j
+    if window_u is None or not math.isfinite(power_u):
+        return  # unknown (the window's or the idle power's U is)
     record.energy_above_baseline_per_inference_uncertainty_j = (
         math.hypot(window_u, w.duration_s * power_u) / n
     )

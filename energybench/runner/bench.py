@@ -13,6 +13,8 @@ Example::
     resource = "TCPIP::192.0.2.10::5025::SOCKET"
     channel = 1
     options = { sample_interval_s = 40.96e-6, io_voltage_v = 1.8 }  # runner + driver options
+    # optional: figures the profile lacks or you know better (docs/bench-file.md)
+    accuracy = { timebase_ppm = 20, source = "our N6705C calibration certificate 2026-03" }
     [supply]                # optional: the DUT's rail; no driver (or the meter's driver, resource
     voltage_v = 1.8         # and channel) means the meter powers it over the same connection
     current_limit_a = 0.05
@@ -41,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from energybench.calibration.meter_figures import MeterFigures
 from energybench.calibration.procedure import calibration_settings
 from energybench.errors import ConfigError
 from energybench.instruments.capabilities import PIN_POLARITIES, SYNC_MODES, SyncSpec
@@ -69,6 +72,7 @@ class InstrumentConfig:
     resource: str
     channel: int = 1
     options: dict[str, Any] = field(default_factory=dict)
+    accuracy: MeterFigures | None = None  # [meter] accuracy: figures for the budget
 
 
 @dataclass(frozen=True)
@@ -119,9 +123,15 @@ def _instrument(
     options = p.get(table, "options", dict, path, {})
     check_channel(p, channel, cls, path)
     check_options(p, options or {}, cls, path, runner_options)
+    accuracy = None
+    if "accuracy" in table:
+        try:
+            accuracy = MeterFigures.from_table(table["accuracy"], f"{path}.accuracy")
+        except ConfigError as exc:
+            p.add(str(exc))
     if driver is None or resource is None or channel is None:
         return None, cls
-    return InstrumentConfig(driver, resource, channel, options or {}), cls
+    return InstrumentConfig(driver, resource, channel, options or {}, accuracy), cls
 
 
 def _supply_instrument(

@@ -26,6 +26,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from energybench.calibration.meter_figures import MeterFigures
+from energybench.errors import ConfigError
 from energybench.runner.bench_schema import (
     Problems,
     check_channel,
@@ -36,9 +38,10 @@ from energybench.runner.bench_schema import (
 DEFAULT_RAIL = "core"
 RAIL_KEYS = (
     "driver", "resource", "channel", "options", "line", "voltage_v", "current_limit_a",
-    "max_voltage_v", "max_current_a", "current_range_a",
+    "max_voltage_v", "max_current_a", "current_range_a", "accuracy",
 )  # fmt: skip
-OWN_METER_KEYS = ("driver", "resource", "options", "line")  # a rail with a meter of its own
+# a rail with a meter of its own (accuracy: its figures for the budget, as [meter] accuracy)
+OWN_METER_KEYS = ("driver", "resource", "options", "line", "accuracy")
 # an output of the main meter sources its rail: set-points and the rail's own safety limits
 OUTPUT_KEYS = ("voltage_v", "current_limit_a", "max_voltage_v", "max_current_a")
 OUTPUT_LIMITS = {"voltage_v": "max_voltage_v", "current_limit_a": "max_current_a"}
@@ -62,6 +65,7 @@ class RailConfig:
     max_voltage_v: float | None = None  # and the limits no set-point may exceed
     max_current_a: float | None = None
     current_range_a: float | None = None  # None: the widest (never auto-ranging)
+    accuracy: MeterFigures | None = None  # its own meter's stated figures (docs/bench-file.md)
 
     @property
     def same_instrument(self) -> bool:
@@ -135,10 +139,17 @@ def _rail(p: Problems, name: str, table: Mapping, meter: Mapping) -> RailConfig 
     if same and driver is not None:
         p.add(f"{path}.resource: the bench's meter itself: for another output of it give only "
               f"{path}.channel (and voltage_v, current_limit_a)")  # fmt: skip
+    accuracy = None
+    if "accuracy" in table:
+        try:
+            accuracy = MeterFigures.from_table(table["accuracy"], f"{path}.accuracy")
+        except ConfigError as exc:
+            p.add(str(exc))
     if None in (driver, resource, channel):
         return None
     return RailConfig(name, channel, driver, resource, options,
-                      None if line is None else str(line), current_range_a=range_a)  # fmt: skip
+                      None if line is None else str(line), current_range_a=range_a,
+                      accuracy=accuracy)  # fmt: skip
 
 
 def parse_rails(p: Problems, rails: Any, meter: Mapping) -> tuple[str, tuple[RailConfig, ...]]:

@@ -21,7 +21,7 @@ INSTRUMENT_KEYS = ("driver", "resource", "channel", "options")
 SUPPLY_LIMIT_KEYS = ("voltage_v", "current_limit_a", "max_voltage_v", "max_current_a")
 SECTIONS: dict[str, tuple[str, ...]] = {
     "bench": ("name",),
-    "meter": (*INSTRUMENT_KEYS, "rail"),
+    "meter": (*INSTRUMENT_KEYS, "rail", "accuracy"),
     "supply": INSTRUMENT_KEYS + SUPPLY_LIMIT_KEYS,
     "sync": ("mode", "line", "polarity", "min_pulse_s"),
     "dut": ("port", "baud", "flash"),

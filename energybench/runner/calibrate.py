@@ -28,6 +28,7 @@ from energybench.calibration.procedure import (
     parse_reference,
 )
 from energybench.calibration.records import CalibrationRecord, finish, record_id, write_record
+from energybench.errors import SafetyLimitError
 from energybench.runner.bench import Bench
 from energybench.runner.calibration_use import bench_store
 from energybench.runner.instruments import BenchInstruments
@@ -166,7 +167,11 @@ def _gain(
 ) -> None:
     for fraction in step.get("voltage_fractions", [0.25, 0.5, 0.75, 1.0]):
         target = round(float(fraction) * volts, 3)  # whole millivolts (LPM01A, Otii)
-        supply.set_voltage(target)
+        try:
+            supply.set_voltage(target)
+        except SafetyLimitError as exc:  # outside the supply's range: nothing was sent
+            say(f"  {target:.3f} V: skipped ({exc.message.split(';')[0]})")
+            continue
         supply.set_output(True)
         stream.wait_voltage(target, VOLTAGE_TOLERANCE * volts)
         stream.take(stream.samples(float(step.get("settle_s", 0.05))))

@@ -69,8 +69,9 @@ def choose_calibration(
     channel = channel if channel is not None else bench.meter.channel
     if choice == "none":
         return CalibrationUse(UNCALIBRATED, "--calibration none", why="none")
+    range_a = bench.meter.options.get("current_range_a")
     if choice == "auto":
-        record, reason = find_record(bench_store(bench), identity, now, channel)
+        record, reason = find_record(bench_store(bench), identity, now, channel, range_a)
         if record is None:
             why = "expired" if "expired" in reason else "no record"
             return CalibrationUse(UNCALIBRATED, reason, why=why)
@@ -80,7 +81,7 @@ def choose_calibration(
         record = load_record(Path(choice))
     except ConfigError as exc:
         return CalibrationUse(UNCALIBRATED, f"{choice}: {exc.message}", why="unreadable")
-    state, reason = record.status(identity, now, channel)
+    state, reason = record.status(identity, now, channel, range_a)
     if state != "valid":
         return CalibrationUse(UNCALIBRATED, reason, why=state)
     return CalibrationUse(CALIBRATED, "", record)

@@ -35,6 +35,7 @@ from energybench.runner.energy_figures import (
     record_uncertainty,
     record_window,
     summarize,
+    window_latency_standard_s,
 )
 from energybench.runner.instruments import BenchInstruments
 from energybench.runner.measurer import (
@@ -204,7 +205,9 @@ class EnergyMode:
         recording = self._recording_plan()
         self.measurer: Measurer = choose_measurer(ctx, instruments, plan.end, recording)
         plan.check(self.measurer)
-        self.meter_budget = MeterBudget.for_meter(ctx.bench.meter.driver, instruments.meter_info)
+        self.meter_budget = MeterBudget.for_meter(
+            ctx.bench.meter.driver, instruments.meter_info, ctx.bench.meter.accuracy
+        )
         self._setups: dict[tuple[int, int], WindowSetup] = {}  # by (slot, attempt)
         self.rail_sources = (
             rail_sources(ctx.bench, self.meter_budget, instruments.rail_infos)
@@ -224,6 +227,10 @@ class EnergyMode:
             "probe_windows": self.plan.probe_windows,
             "sync": dataclasses.asdict(self.ctx.bench.sync),
             "meter": self.instruments.meter_info,
+            # what the bench file states of the meter's accuracy (analyze's uncertainty)
+            "meter_accuracy": (
+                self.ctx.bench.meter.accuracy.to_table() if self.ctx.bench.meter.accuracy else None
+            ),
         }
 
     def run(self) -> ModeResult:
@@ -332,7 +339,10 @@ class EnergyMode:
                 budget, self.meter_budget
             )
             self._setups[record.index, record.attempt] = WindowSetup(
-                budget, measured.current_range_a, measured.trace.calibration_id
+                budget,
+                measured.current_range_a,
+                measured.trace.calibration_id,
+                window_latency_standard_s(record, measured, self.meter_budget),
             )
         if measured.rails:
             budgets = record_rails(record, measured, self.rail_sources, self.result.notes)
@@ -389,9 +399,12 @@ class EnergyMode:
                 f"{len(valid)} valid window(s), {self.required_windows} required"
             )
         setups = [self._setups[w.index, w.attempt] for w in valid]
-        summary = summarize(valid, [s.budget for s in setups])
+        summary = summarize(
+            valid, [s.budget for s in setups], [s.latency_standard_s for s in setups]
+        )
         if summary is not None:
             result.figures.update(self.plan.figures(self, summary))
+            result.figures["uncertainty_status"] = summary.uncertainty_status
             result.figures.update(baseline_figures(valid))
             result.figures[UNCERTAINTY_COMPONENTS] = summary.components
             ranges = {s.current_range_a for s in setups}
@@ -409,7 +422,7 @@ class EnergyMode:
             result.results_txt = energy_results_txt(
                 summary.results_windows(), self.required_windows
             )
-            if math.isnan(summary.uncertainty_j):
+            if summary.uncertainty_status == "known" and math.isnan(summary.uncertainty_j):
                 result.notes.append("no uncertainty could be computed")
         else:
             result.results_txt = "Power Edition Output\n"

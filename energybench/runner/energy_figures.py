@@ -12,11 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from energybench.analysis.window_steps import window_steps
 from energybench.calibration.budget import (
     MeterBudget,
     WindowBudget,
+    latency_uncertainty_s,
     median_expanded_uncertainty,
     uncertainty_components,
+    uncertainty_status,
     window_budget,
 )
 from energybench.calibration.correction import Correction
@@ -63,13 +66,15 @@ def record_uncertainty(
     notes: list[str],
     correction: Correction | None = None,
 ) -> WindowBudget | None:
-    """The expanded uncertainty (k=2) of the window energy into the record; its budget, None
-    when no window was measured."""
+    """The expanded uncertainty (k=2) of the window energy into the record (None when a figure
+    it needs is unknown); its budget, None when no window was measured."""
     w, trace = measured.window, measured.trace
     if w is None or trace is None:
         return None
+    steps = window_steps(trace, w.start_position, w.stop_position)
+    point = trace.sample_kind == "point"
     budget = window_budget(
-        meter.profile,
+        meter,
         energy_j=w.energy_j,
         duration_s=w.duration_s,
         mean_current_a=w.mean_current_a,
@@ -77,11 +82,14 @@ def record_uncertainty(
         current_range_a=measured.current_range_a,
         sample_rate_hz=trace.sample_rate_hz,
         notes=notes,
+        sample_kind=trace.sample_kind,
+        edge_power_step_w=steps.edge_step_w,
+        sampling_j=steps.sampling_standard_j(trace.sample_rate_hz) if point else 0.0,
         correction=correction,
     )
     if measured.ranges is not None:  # the settling samples' energy rests on no measurement
         budget.range_switch_j = measured.ranges.range_switch_energy_j / math.sqrt(3)
-    record.energy_uncertainty_j = budget.expanded_j
+    record.energy_uncertainty_j = None if budget.unknown else budget.expanded_j
     return budget
 
 
@@ -98,16 +106,23 @@ def record_ranges(record: WindowRecord, measured: Measured) -> None:
 
 def budget_terms(budget: WindowBudget, meter: MeterBudget) -> dict[str, Any]:
     """A window budget's terms (J) as results.json lists them."""
-    return {
-        "current": budget.current_j,
-        "voltage": budget.voltage_j,
-        "timebase": budget.timebase_j,
-        "edges": budget.edges_j,
-        "range_switch": budget.range_switch_j,
-        "combined_standard": budget.standard_j,
-        "expanded_k2": budget.expanded_j,
-        "profile": meter.source,
-    }
+    return {**budget.terms(), "profile": meter.source}
+
+
+def window_latency_standard_s(
+    record: WindowRecord, measured: Measured, meter: MeterBudget
+) -> float | None:
+    """Standard uncertainty of the window's latency (None: unknown timebase, or no window)."""
+    trace = measured.trace
+    if trace is None or record.latency_s is None or not record.inferences:
+        return None
+    return latency_uncertainty_s(
+        meter,
+        latency_s=record.latency_s,
+        inferences=record.inferences,
+        sample_rate_hz=trace.sample_rate_hz,
+        sample_kind=trace.sample_kind,
+    )
 
 
 def record_plot(record: WindowRecord, measured: Measured, path: Path, title: str) -> None:
@@ -134,6 +149,7 @@ class WindowSetup:
     budget: WindowBudget
     current_range_a: float | None
     calibration_id: str | None
+    latency_standard_s: float | None = None  # None: the meter's timebase is unknown
 
 
 @dataclass(frozen=True)
@@ -143,10 +159,12 @@ class EnergySummary:
     windows: tuple[WindowRecord, ...]
     per_inference_j: tuple[float, ...]  # per window
     median_per_inference_j: float
-    uncertainty_j: float  # expanded (k=2), of the median per inference
+    uncertainty_j: float  # expanded (k=2), of the median per inference; NaN: unknown
     components: dict[str, float | int]  # its standard terms kept apart (compare needs them)
     mean_power_w: float  # median over the windows
     latency_s: float  # median over the windows
+    uncertainty_status: str = "known"  # or "unknown: <entry> in <file>"
+    latency_uncertainty_s: float = math.nan  # expanded (k=2); NaN: unknown
 
     def results_windows(self) -> list[EnergyWindow]:
         """The windows as results.txt lists them."""
@@ -157,14 +175,21 @@ class EnergySummary:
 
 
 def summarize(
-    valid: Sequence[WindowRecord], budgets: Sequence[WindowBudget]
+    valid: Sequence[WindowRecord],
+    budgets: Sequence[WindowBudget],
+    latency_standard_s: Sequence[float | None] = (),
 ) -> EnergySummary | None:
     """Median figures of the valid windows (``budgets``: theirs, in order); the uncertainty
-    combines their budgets (per inference) with the spread of the windows."""
+    combines their budgets (per inference) with the spread of the windows; likewise the
+    latency's from each window's ``latency_standard_s`` (None: unknown timebase)."""
     if not valid:
         return None
     per_inf = tuple(_f(w.energy_per_inference_j) for w in valid)
     n = [w.inferences for w in valid]
+    latencies = [_f(w.latency_s) for w in valid]
+    latency_u = math.nan
+    if latency_standard_s and all(u is not None for u in latency_standard_s):
+        latency_u = median_expanded_uncertainty(latencies, [u or 0.0 for u in latency_standard_s])
     return EnergySummary(
         windows=tuple(valid),
         per_inference_j=per_inf,
@@ -175,10 +200,12 @@ def summarize(
         components=uncertainty_components(
             list(per_inf),
             [b.systematic_j / k for b, k in zip(budgets, n, strict=True)],
-            [b.edges_j / k for b, k in zip(budgets, n, strict=True)],
+            [b.random_j / k for b, k in zip(budgets, n, strict=True)],
         ),
         mean_power_w=statistics.median(_f(w.mean_power_w) for w in valid),
-        latency_s=statistics.median(_f(w.latency_s) for w in valid),
+        latency_s=statistics.median(latencies),
+        uncertainty_status=uncertainty_status(budgets),
+        latency_uncertainty_s=latency_u,
     )
 
 

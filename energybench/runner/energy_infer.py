@@ -164,6 +164,7 @@ class InferencePlan:
             "energy_per_inference_uncertainty_j": summary.uncertainty_j,
             "coverage_factor": int(K),
             "latency_s": summary.latency_s,
+            "latency_uncertainty_s": summary.latency_uncertainty_s,
             "mean_power_w": summary.mean_power_w,
             "window_energy_per_inference_j": list(summary.per_inference_j),
         }

@@ -57,7 +57,7 @@ def rail_sources(bench: Bench, main: MeterBudget, infos: dict[str, dict]) -> dic
         if rail.same_instrument:
             sources[rail.name] = RailSource(meter, main)
         else:
-            own = MeterBudget.for_meter(rail.driver or "", infos.get(rail.name))
+            own = MeterBudget.for_meter(rail.driver or "", infos.get(rail.name), rail.accuracy)
             sources[rail.name] = RailSource(f"{rail.driver} {rail.resource}", own)
     return sources
 
@@ -83,7 +83,7 @@ def record_rails(
                 record.invalidate(f"rail {name}: no window was measured")
             continue
         budget = window_budget(
-            sources[name].budget.profile,
+            sources[name].budget,
             energy_j=w.energy_j,
             duration_s=w.duration_s,
             mean_current_a=w.mean_current_a,
@@ -96,7 +96,7 @@ def record_rails(
         figures.update(
             energy_j=w.energy_j,
             energy_per_inference_j=w.energy_per_inference_j,
-            energy_uncertainty_j=budget.expanded_j,
+            energy_uncertainty_j=None if budget.unknown else budget.expanded_j,
             mean_power_w=w.mean_power_w,
             mean_current_a=w.mean_current_a,
             duration_s=w.duration_s,

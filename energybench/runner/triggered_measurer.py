@@ -54,6 +54,8 @@ class TriggeredMeasurer:
     ) -> None:
         self.meter = instruments.meter
         self.meter_info = instruments.meter_info
+        accuracy = instruments.bench.meter.accuracy  # stated figures, for analyze's budget
+        self.meter_accuracy = accuracy.to_table() if accuracy is not None else None
         self.sync = instruments.bench.sync
         self.folder = folder
         self.end = end
@@ -166,6 +168,7 @@ class TriggeredMeasurer:
             "inferences": inferences,
             **window.metadata(),
             "meter": self.meter_info,
+            "meter_accuracy": self.meter_accuracy,
         }
         written = write_capture(out.trace, self.folder / f"capture_{window.tag}", metadata)
         if written is None:

@@ -8,7 +8,8 @@ within the combined expanded uncertainty (the meter's budget, calibrated or data
 certificate's; and the current channel's sampling of the reference's current steps, ±½ sample
 each). Each check is saved in the store (``verify/``); an ``after`` check reports the
 drift since the last ``before`` of the same meter. A failed check marks the session's results
-(``--mark RUN...``): their results.json become not valid, saying why.
+(``--mark RUN...``): their results.json become not valid, saying why, and their results.txt gets
+the ``ERROR: Not valid for submission.`` line the submission checkers read.
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ from energybench.calibration.apply import integrate_corrected
 from energybench.calibration.budget import MeterBudget, window_budget
 from energybench.calibration.correction import IDENTITY
 from energybench.calibration.procedure import CalibrationRefused, parse_reference
-from energybench.errors import ConfigError
+from energybench.errors import ConfigError, UsageError
 from energybench.runner.bench import Bench
 from energybench.runner.calibration_use import bench_store, choose_calibration
+from energybench.runner.mlc_format import not_valid_lines
 from energybench.runner.reference_session import Stream, open_reference_bench, pulses
 from energybench.runner.reference_session import toggle_pattern as _pattern
 
@@ -64,7 +66,7 @@ def run_verify(
     now: dt.datetime | None = None,
 ) -> VerifyResult:
     if label not in LABELS:
-        raise ConfigError(f"--label must be one of {', '.join(LABELS)}", context="--label")
+        raise UsageError(f"must be one of {', '.join(LABELS)}", context="--label")
     now = now or dt.datetime.now(dt.UTC)
     reference = parse_reference(bench.calibration.get("reference"))
     reference.check_valid(now.date())
@@ -86,7 +88,7 @@ def run_verify(
         label, True, dict(instruments.meter_info), use.label, created_utc=now.isoformat()
     )
     correction = use.correction or IDENTITY
-    profile = MeterBudget.for_meter(bench.meter.driver, instruments.meter_info).profile
+    meter = MeterBudget.for_meter(bench.meter.driver, instruments.meter_info, bench.meter.accuracy)
     trace, rate = block.trace(), block.sample_rate_hz
     found = pulses(block)
     if not found:
@@ -100,7 +102,7 @@ def run_verify(
         expected = float(np.mean(inner**2)) / reference.resistance_ohm * duration_s
         notes: list[str] = []
         budget = window_budget(
-            profile,
+            meter,
             energy_j=measured.energy_j,
             duration_s=measured.duration_s,
             mean_current_a=measured.mean_current_a,
@@ -110,6 +112,12 @@ def run_verify(
             notes=notes,
             correction=use.correction,
         )
+        if budget.unknown:  # no check against an unknown U
+            raise CalibrationRefused(
+                f"the uncertainty is {budget.status}: state the figure in the bench file's "
+                "[meter] accuracy (docs/bench-file.md)",
+                context="meter.accuracy",
+            )
         # the current channel samples each step of the reference current too: within ±½
         # sample of where it happened (the budget's edge term covers the sync line's side)
         u_steps = 2 * (expected / duration_s) * math.sqrt(2) * 0.5 / (rate * math.sqrt(3))
@@ -176,10 +184,16 @@ def mark_run(folder: Path, result: VerifyResult) -> None:
         "drift_rel": result.drift_rel,
         "file": result.file,
     }
+    reason = None
     if not result.passed:
-        data["valid"] = False
-        data.setdefault("validity", []).append(
+        reason = (
             f"verification ({result.label}) failed: the reference load measured "
             f"{result.error_rel * 100:+.3f} % off, beyond U = {result.uncertainty_rel * 100:.3f} %"
         )
+        data["valid"] = False
+        data.setdefault("validity", []).append(reason)
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    text_path = path.parent / "results.txt"
+    if reason is not None and text_path.is_file():  # what a submission's checkers read
+        with text_path.open("a", encoding="utf-8") as handle:
+            handle.write(not_valid_lines([reason]))

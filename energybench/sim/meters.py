@@ -19,6 +19,7 @@ from typing import Any
 
 from energybench.errors import ConfigError
 from energybench.instruments import catalogue
+from energybench.sim.error_models import LAB_FIGURES, datasheet_measurement
 from energybench.sim.lab import VirtualLab
 
 
@@ -190,8 +191,20 @@ def available_meters() -> dict[str, str]:
 def attach_meter(
     lab: VirtualLab, name: str, *, measurement: Any = None, seed: int = 0, **options: Any
 ) -> Any:
-    """Build the simulator on the lab's timeline and attach it (started with the lab)."""
+    """Build the simulator on the lab's timeline and attach it (started with the lab).
+    ``measurement="datasheet"``: a unit drawn from the meter's true error model
+    (:mod:`energybench.sim.error_models`, seeded by ``seed``), current and voltage."""
     meter = sim_meter(name)
+    if isinstance(measurement, str):
+        if measurement != "datasheet":
+            raise ConfigError(
+                f"measurement must be a MeasurementModel or 'datasheet', got {measurement!r}",
+                context="measurement",
+            )
+        options = {**datasheet_measurement(meter.name, meter.load(), seed), **options}
+        sim = meter.build(lab.timeline, seed=seed, **options)
+        lab.add_instrument(meter.name, sim, role="meter", sync_mode=meter.sync_mode)
+        return sim
     sim = meter.build(lab.timeline, measurement=measurement, seed=seed, **options)
     lab.add_instrument(meter.name, sim, role="meter", sync_mode=meter.sync_mode)
     return sim
@@ -224,10 +237,13 @@ def _toml_value(value: Any) -> str:
     return repr(value)
 
 
-def bench_toml(lab: VirtualLab, name: str, **bench_options: Any) -> str:
-    """The lab's bench file with the sync mode, line and meter options of meter ``name``
-    (an option given as None is left out: e.g. ``sample_rate_hz=None``, the meter's native
-    rate)."""
+def bench_toml(
+    lab: VirtualLab, name: str, *, lab_figures: bool = False, **bench_options: Any
+) -> str:
+    """The lab's bench file with the sync mode, line and meter options of meter ``name``;
+    with ``lab_figures`` its ``[meter] accuracy`` states the figures of the meter's true error
+    model that its profile lacks (:data:`~energybench.sim.error_models.LAB_FIGURES`). An
+    option given as None is left out (e.g. ``sample_rate_hz=None``: the meter's native rate)."""
     meter = sim_meter(name)
     text = lab.bench_toml()
     lines = []
@@ -245,4 +261,8 @@ def bench_toml(lab: VirtualLab, name: str, **bench_options: Any) -> str:
         if line == "[meter]" and options:
             inner = ", ".join(f"{k} = {_toml_value(v)}" for k, v in options.items())
             lines.append(f"options = {{ {inner} }}")
+        if line == "[meter]" and lab_figures:
+            table = LAB_FIGURES[meter.name].to_table()
+            inner = ", ".join(f"{k} = {_toml_value(v)}" for k, v in table.items())
+            lines.append(f"accuracy = {{ {inner} }}")
     return "\n".join(lines) + "\n"

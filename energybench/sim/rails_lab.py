@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from energybench.errors import ConfigError
+from energybench.sim.error_models import LAB_FIGURES
 from energybench.sim.lab import VirtualLab
 from energybench.sim.meters import _toml_value, attach_meter, bench_toml, sim_meter
 from energybench.sim.physics.rails import IoRailProfile, RailTimeline, add_io_rail
@@ -88,8 +89,19 @@ def attach_two_rails(
     return LabRails(io, rail_meter, main, io_sim, {}, lines)
 
 
-def rails_bench_toml(lab: VirtualLab, rails: LabRails, **bench_options: Any) -> str:
-    """The lab's bench file with ``[meter] rail`` and the I/O rail's ``[rails.io]``."""
-    text = bench_toml(lab, rails.rail_meter, **{**rails.meter_options, **bench_options})
+def rails_bench_toml(
+    lab: VirtualLab, rails: LabRails, *, lab_figures: bool = True, **bench_options: Any
+) -> str:
+    """The lab's bench file with ``[meter] rail`` and the I/O rail's ``[rails.io]``; with
+    ``lab_figures`` both meters state the figures of their true error model the profile lacks
+    (:data:`~energybench.sim.error_models.LAB_FIGURES`)."""
+    options = {**rails.meter_options, **bench_options}
+    text = bench_toml(lab, rails.rail_meter, lab_figures=lab_figures, **options)
     text = text.replace("[meter]\n", f"[meter]\nrail = {_toml_value(MAIN_RAIL)}\n", 1)
-    return text + f"\n[rails.{IO_RAIL}]\n" + "\n".join(rails.rail_lines) + "\n"
+    lines = list(rails.rail_lines)
+    if lab_figures and rails.io_sim is not None:  # the rail's own meter states its figures too
+        table = LAB_FIGURES[sim_meter(rails.rail_meter).name].to_table()
+        lines.append(
+            "accuracy = { " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in table.items()) + " }"
+        )
+    return text + f"\n[rails.{IO_RAIL}]\n" + "\n".join(lines) + "\n"

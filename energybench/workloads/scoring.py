@@ -5,6 +5,7 @@ against an all-zero output."""
 from __future__ import annotations
 
 import numpy as np
+from scipy.stats import rankdata
 
 from energybench.errors import WorkloadError
 
@@ -28,15 +29,7 @@ def top1_accuracy(outputs: np.ndarray, labels: np.ndarray) -> float:
 
 def _average_ranks(values: np.ndarray) -> np.ndarray:
     """1-based ranks with ties given their average rank."""
-    order = np.argsort(values, kind="mergesort")
-    sorted_values = values[order]
-    ranks = np.empty(values.size, dtype=np.float64)
-    boundaries = np.flatnonzero(np.diff(sorted_values)) + 1
-    starts = np.concatenate(([0], boundaries))
-    stops = np.concatenate((boundaries, [values.size]))
-    for a, b in zip(starts, stops, strict=True):
-        ranks[order[a:b]] = (a + b + 1) / 2.0
-    return ranks
+    return np.asarray(rankdata(values, method="average"), dtype=np.float64)
 
 
 def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
@@ -59,7 +52,16 @@ def roc_auc_ovr(labels: np.ndarray, outputs: np.ndarray) -> float:
         return roc_auc(labels, outputs)
     if outputs.shape[1] == 2:
         return roc_auc(labels == 1, outputs[:, 1])
-    return float(np.mean([roc_auc(labels == k, outputs[:, k]) for k in range(outputs.shape[1])]))
+    classes = outputs.shape[1]
+    onehot = labels[:, None] == np.arange(classes)[None, :]
+    positives = onehot.sum(axis=0)
+    negatives = labels.shape[0] - positives
+    if np.any(positives == 0) or np.any(negatives == 0):
+        raise WorkloadError("AUC needs both classes among the labels", context="auc")
+    ranks = rankdata(outputs, method="average", axis=0)  # per class column, ties averaged
+    sums = (ranks * onehot).sum(axis=0)
+    per_class = (sums - positives * (positives + 1) / 2) / (positives * negatives)
+    return float(np.mean(per_class))
 
 
 def per_file_scores(outputs_per_file: list[np.ndarray]) -> np.ndarray:
