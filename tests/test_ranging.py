@@ -175,3 +175,13 @@ def test_stream_source_range_commands_and_driver_refusal() -> None:
         finally:
             meter.close()
     assert "RANGE 2" in src.commands and "RANGE auto" in src.commands
+
+
+def test_auto_in_the_bench_file_runs_the_ranging_pass(tmp_path) -> None:
+    options = RunOptions(min_window_s=0.2, windows=1)
+    result, _, peak_a = _run(
+        tmp_path, options=options, sample_rate_hz=10_000, current_range_a="auto"
+    )
+    assert result.valid, result.validity
+    choice = result.figures["current_range"]
+    assert choice["source"] == "ranging pass" and choice["chosen_a"] == pick_range(RANGES_A, peak_a)
