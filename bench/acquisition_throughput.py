@@ -6,7 +6,7 @@ sustained samples/s, the CPU it used (process CPU time / wall; 100 % = one core)
 samples (expected: zero). The child's CPU is printed separately.
 
     .venv/bin/python bench/acquisition_throughput.py [--seconds 60] [--rate 2000000]
-        [--sink count|jls] [--path /tmp/x.jls]
+        [--sink count|jls] [--path /tmp/x.jls] [--range-a 0.18]
 
 ``--sink jls`` records through energybench.traces.jls_writer.JlsWriter.
 """
@@ -52,6 +52,7 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=2_000_000, help="sample rate in Hz")
     parser.add_argument("--sink", choices=("count", "jls"), default="count")
     parser.add_argument("--path", default="/tmp/energybench_throughput.jls")
+    parser.add_argument("--range-a", type=float, default=0.18, help="fixed current range (A)")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -72,11 +73,16 @@ def main() -> None:
             raise SystemExit("the simulator child printed no resource within 60 s")
         resource_str = child.stdout.readline().strip()
         meter = SimStreamMeter.open(resource_str)
-        request = StreamRequest(args.rate, sync=SyncSpec("digital_channel", "gpi[0]"))
+        # a fixed range, as a run records after its ranging pass (each sample's range index is
+        # streamed and written, as in a run)
+        sync = SyncSpec("digital_channel", "gpi[0]")
+        request = StreamRequest(args.rate, current_range_a=args.range_a, sync=sync)
         if args.sink == "jls":
             from energybench.traces.jls_writer import JlsWriter
 
-            sink = JlsWriter(args.path, sample_rate_hz=args.rate, digital_names=("gpi[0]",))
+            sink = JlsWriter(
+                args.path, sample_rate_hz=args.rate, digital_names=("gpi[0]",), current_range=True
+            )
         else:
             sink = CountingSink()
         wall0, cpu0 = time.perf_counter(), time.process_time()

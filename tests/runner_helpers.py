@@ -78,3 +78,16 @@ class StepProgress:
 
     def note(self, text: str) -> None:
         self.notes.append(text)
+
+
+def ranging_windows(result) -> int:
+    """DUT windows the run's ranging pass ran before the probe (results' figures.current_range;
+    0 without a pass): the lab's ground-truth windows start with them."""
+    choice = result.figures.get("current_range") or {}
+    return int(choice.get("attempts") or 0) if choice.get("source") == "ranging pass" else 0
+
+
+def energy_truth(result, truth: list) -> list:
+    """The lab's ground-truth windows of the run's own measurement (probe and windows), the
+    ranging pass' windows skipped."""
+    return list(truth)[ranging_windows(result) :]

@@ -353,7 +353,8 @@ def test_jls_recording_keeps_gaps_and_survives_a_closed_connection(tmp_path: Pat
     faults = StreamFaults(drop_frames={2}, close_at_frame=6)
     tl, src, meter, _ = _lab(tmp_path, faults=faults)
     path = tmp_path / "rec.jls"
-    sink = JlsWriter(path, sample_rate_hz=RATE, digital_names=("gpi[0]",))
+    # the stream source sends each sample's current range: the recording keeps it
+    sink = JlsWriter(path, sample_rate_hz=RATE, digital_names=("gpi[0]",), current_range=True)
     try:
         acq = StreamAcquisition(meter, sink, REQUEST, chunk_timeout_s=2.0, join_timeout_s=2.0)
         acq.start()

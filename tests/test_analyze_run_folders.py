@@ -123,6 +123,7 @@ def test_a_stream_folder_cut_short_is_truncated(run_folders, tmp_path) -> None:
         first_sample_id=trace.first_sample_id,
         source=trace.source,
         metadata=trace.metadata["run"],
+        current_range=True,  # the stream source sends each sample's range
     ) as writer:
         for chunk in trace.chunks(200_000, stop_id=cut_at):
             writer.append(chunk)

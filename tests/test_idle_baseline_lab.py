@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import shared_path
-from runner_helpers import lab_bench, require_meter, standin
+from runner_helpers import energy_truth, lab_bench, require_meter, standin
 
 from energybench.cli.runview import render_table, summarize
 from energybench.report.html import build_html
@@ -40,7 +40,7 @@ def _run(tmp_path: Path, meter: str, measurement=None):
         (result,) = run_workload(
             lab_bench(lab, meter), "kws01", "energy", root, tmp_path / "runs", options=QUICK
         )
-        truth = list(lab.dut.windows)[1:]  # the first true window is the probe
+        truth = energy_truth(result, lab.dut.windows)[1:]  # after the ranging pass, the probe
     assert result.valid, result.validity
     ran = [w for w in result.windows if w.energy_j is not None]
     return result, list(zip(ran, truth, strict=True))

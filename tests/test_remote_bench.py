@@ -9,7 +9,7 @@ import tomllib
 
 import pytest
 from rfc2217_server import Rfc2217Server
-from runner_helpers import standin
+from runner_helpers import energy_truth, standin
 
 from energybench.errors import TransportError
 from energybench.runner.bench import parse_bench
@@ -40,7 +40,7 @@ def _energy(tmp_path, meter: str, remote: tuple[str, ...], name: str):
         finally:
             for server in servers:
                 server.__exit__()
-        truth = lab.dut.windows[1:]  # the first window is the probe
+        truth = energy_truth(result, lab.dut.windows)[1:]  # the first one is the probe
     assert result.valid, result.validity
     ours = [w.energy_per_inference_j for w in result.windows if w.energy_j is not None]
     true = [w.energy_j / w.inferences for w in truth]

@@ -16,6 +16,7 @@ import pytest
 from runner_helpers import (
     CHECKER_ENERGY,
     StepProgress,
+    energy_truth,
     lab_bench,
     output_still_on,
     require_meter,
@@ -54,10 +55,10 @@ def _energy_run(tmp_path, meter: str, *, measurement=None, progress=None, option
 
 
 def _pair(result, truth):
-    """Our window attempts that ran an infer, in order, with the DUT's ground truth (the first
-    ground-truth window is the probe)."""
+    """Our window attempts that ran an infer, in order, with the DUT's ground truth (after the
+    ranging pass' windows, the first ground-truth window is the probe)."""
     ran = [w for w in result.windows if w.energy_j is not None]
-    return list(zip(ran, truth[1:], strict=True))
+    return list(zip(ran, energy_truth(result, truth)[1:], strict=True))
 
 
 @pytest.mark.parametrize("meter", METERS)

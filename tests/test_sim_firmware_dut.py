@@ -218,7 +218,9 @@ def test_streamed_jls_recording_has_two_edges_per_infer_window(
         assert lab.timeline.wait_until(boot_rise_s + 0.001, timeout_s=5.0)  # boot pulse: before
         meter = SimStreamMeter.open(source.resource)
         request = StreamRequest(rate_hz, sync=SyncSpec("digital_channel", "gpi[0]", "falling"))
-        writer = JlsWriter(path, sample_rate_hz=rate_hz, digital_names=("gpi[0]",))
+        writer = JlsWriter(  # the source streams each sample's current range
+            path, sample_rate_hz=rate_hz, digital_names=("gpi[0]",), current_range=True
+        )
         acquisition = StreamAcquisition(meter, writer, request)
         client, transport = _client(lab.dut.port)
         try:

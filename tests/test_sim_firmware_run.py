@@ -38,7 +38,8 @@ def test_energy_run_of_kws01_on_the_firmware_dut(firmware_binary: Path, tmp_path
         attach_meter(lab, "sim_stream", sample_rate_hz=RATE_HZ)
         bench = helpers.lab_bench(lab, "sim_stream", sample_rate_hz=RATE_HZ)
         (result,) = run_workload(bench, "kws01", "energy", root, tmp_path / "runs", options=options)
-        truth = lab.dut.wait_windows(1 + options.windows, timeout_s=5.0)  # probe + windows
+        ranging = helpers.ranging_windows(result)  # ranging pass, probe, windows
+        truth = lab.dut.wait_windows(ranging + 1 + options.windows, timeout_s=5.0)[ranging:]
         late = lab.dut.track.late_events
     assert late == 0
     ran = [w for w in result.windows if w.energy_j is not None]

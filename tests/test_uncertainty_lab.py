@@ -9,7 +9,7 @@ import json
 
 import pytest
 from rich.console import Console
-from runner_helpers import lab_bench, require_meter, standin
+from runner_helpers import energy_truth, lab_bench, require_meter, standin
 from typer.testing import CliRunner
 
 from energybench.cli.app import app
@@ -28,7 +28,7 @@ def _run(tmp_path, *, lab_figures: bool, meter: str = METER):
         attach_meter(lab, meter, measurement="datasheet", seed=5)
         bench = lab_bench(lab, meter, lab_figures=lab_figures)
         (result,) = run_workload(bench, "kws01", "energy", root, tmp_path / "runs")
-        truth = list(lab.dut.windows)[1:]  # the first is the probe
+        truth = energy_truth(result, lab.dut.windows)[1:]  # the first is the probe
     return result, truth
 
 

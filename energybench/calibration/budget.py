@@ -18,7 +18,10 @@ standard uncertainty (k=1) in joules; a ±limit is taken as a rectangular distri
   ``V̄·σ·T/√N`` (when the bench file states it);
 - sampling (point samples only): a step between two samples is placed anywhere in the sample
   interval while the trapezoid rule splits it in the middle: ``Δt·√(ΣΔp²/12)`` over the
-  window's sample-to-sample power changes (given by the caller, from the trace).
+  window's sample-to-sample power changes (given by the caller, from the trace);
+- range switch (a meter that switched range inside the window): the energy of the samples
+  settling after each switch, ``E_switch/√3`` (set by the runner from
+  :mod:`energybench.analysis.ranges`; 0 in a fixed range).
 
 A figure nobody documents is ``"unknown"`` in the profile: the whole uncertainty is then
 unknown (:attr:`WindowBudget.unknown` names the entry and the file), never a smaller number
@@ -119,6 +122,7 @@ class WindowBudget:
     sampling_j: float = 0.0
     skew_j: float = 0.0
     unknown: str | None = None
+    range_switch_j: float = 0.0  # set by the caller: energy of a range switch's settling samples
 
     @property
     def standard_j(self) -> float:
@@ -137,8 +141,9 @@ class WindowBudget:
 
     @property
     def random_j(self) -> float:
-        """The terms independent from window to window (edges, noise, sampling)."""
-        return math.hypot(self.edges_j, self.noise_j, self.sampling_j)
+        """The terms independent from window to window (edges, noise, sampling, range
+        switches)."""
+        return math.hypot(self.edges_j, self.noise_j, self.sampling_j, self.range_switch_j)
 
     @property
     def status(self) -> str:
@@ -155,6 +160,7 @@ class WindowBudget:
             "noise": self.noise_j,
             "sampling": self.sampling_j,
             "skew": self.skew_j,
+            "range_switch": self.range_switch_j,
             "combined_standard": total,
             "expanded_k2": None if total is None else K * total,
             "status": self.status,

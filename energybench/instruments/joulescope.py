@@ -50,6 +50,7 @@ from energybench.instruments.capabilities import (
     StreamSettings,
     StreamStats,
     SyncMode,
+    SyncSpec,
 )
 from energybench.instruments.scpi import SafetyLimits
 from energybench.instruments.shutdown import ShutdownReport, run_shutdown_steps
@@ -182,6 +183,10 @@ class Joulescope:
             "Jetperch", self.model, str(getattr(self.device, "serial_number", "")), "",
             self.resource,
         )  # fmt: skip
+
+    def native_sample_rate_hz(self, sync: SyncSpec | None = None) -> float:
+        """The fastest output rate: 1 MS/s on a JS220 through the v1 API, 2 MS/s on a JS110."""
+        return float(JS220_MAX_OUTPUT_HZ if "JS220" in self.model else RATES_HZ[0])
 
     # ---- configuration -------------------------------------------------------------------
     def configure_stream(self, request: StreamRequest) -> StreamSettings:

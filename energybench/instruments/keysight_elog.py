@@ -21,7 +21,12 @@ import numpy as np
 from energybench.analysis.trace import TraceChunk
 from energybench.errors import ConfigError, InstrumentError, InstrumentTimeoutError, UsageError
 from energybench.instruments.analog_sync import AnalogEdgeFinder
-from energybench.instruments.capabilities import StreamRequest, StreamSettings, StreamStats
+from energybench.instruments.capabilities import (
+    StreamRequest,
+    StreamSettings,
+    StreamStats,
+    SyncSpec,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +56,11 @@ class ElogStreaming:
         self._stream: _StreamState | None = None
         self._stream_running = False
         self.stream_edge_positions: list[float] = []  # VMETer edges found so far (sample ids)
+
+    def native_sample_rate_hz(self, sync: SyncSpec | None = None) -> float:
+        """The shortest Elog period for current, voltage and (analog sync) the VMETer channel."""
+        analog = sync is not None and sync.mode == "analog_channel"
+        return 1.0 / (ELOG_MIN_PERIOD_PER_PARAMETER_S * (2 + int(analog)))
 
     def configure_stream(self, request: StreamRequest) -> StreamSettings:
         """Elog functions, period, range and trigger; the period read back is reported."""

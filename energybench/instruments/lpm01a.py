@@ -31,6 +31,7 @@ from energybench.instruments.capabilities import (
     StreamRequest,
     StreamSettings,
     SyncMode,
+    SyncSpec,
 )
 from energybench.instruments.catalogue import supply_check
 from energybench.instruments.lpm01a_stream import (
@@ -265,6 +266,13 @@ class Lpm01a:
         return self.command("pwr get") == "on"
 
     # ---- StreamingMeter --------------------------------------------------------------
+    def native_sample_rate_hz(self, sync: SyncSpec | None = None) -> float:
+        """The fastest rate this configuration streams: 100 kHz current (10 kHz energy) in
+        bin_hexa, else continuous ascii_dec's 5 kHz (event markers need ascii_dec)."""
+        if self.data_format != "bin_hexa":
+            return float(MAX_ASCII_CONTINUOUS_HZ)
+        return float(MAX_ENERGY_RATE_HZ if self.output == "energy" else max(FREQUENCIES_HZ))
+
     def configure_stream(self, request: StreamRequest) -> StreamSettings:
         rate = round(request.sample_rate_hz)
         if rate not in FREQUENCIES_HZ or abs(rate - request.sample_rate_hz) > 1e-9:

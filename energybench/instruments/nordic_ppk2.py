@@ -36,6 +36,7 @@ from energybench.instruments.capabilities import (
     StreamSettings,
     StreamStats,
     SyncMode,
+    SyncSpec,
 )
 from energybench.instruments.catalogue import supply_check
 from energybench.instruments.shutdown import ShutdownReport, run_shutdown_steps
@@ -233,6 +234,10 @@ class NordicPpk2:
                 context="external_voltage_v",
             )
         return self.external_voltage_v
+
+    def native_sample_rate_hz(self, sync: SyncSpec | None = None) -> float:
+        """The PPK2's one rate, 100 kS/s."""
+        return float(proto.SAMPLE_RATE_HZ)
 
     def configure_stream(self, request: StreamRequest) -> StreamSettings:
         if request.sample_rate_hz != proto.SAMPLE_RATE_HZ:

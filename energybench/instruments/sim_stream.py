@@ -3,9 +3,13 @@
 
 It implements :class:`~energybench.instruments.capabilities.StreamingMeter`: current, voltage and
 the GPI lines (named ``gpi[0]``, ``gpi[1]``, ...) sampled together, so the timestamp pin is
-sample-exact (sync mode ``digital_channel``). Sample ids are checked for continuity: a jump is
-recorded in :attr:`stats` (count and ranges) and the chunk after it keeps its true ids, so the
-recorder writes the gap as missing samples; nothing is interpolated.
+sample-exact (sync mode ``digital_channel``). Current ranges are the JS220's, widest first
+(``RANGES?``); a request's ``current_range_a`` fixes the range of that full scale (no other value
+is a range), None leaves the source auto-ranging, and every sample's range index is streamed
+(:attr:`StreamSettings.current_ranges_a` gives each index's full scale). Sample ids are
+checked for continuity: a jump is recorded in :attr:`stats` (count and ranges) and the chunk
+after it keeps its true ids, so the recorder writes the gap as missing samples; nothing is
+interpolated.
 
 :meth:`stop` may be called from another thread while :meth:`chunks` is being iterated (the
 acquisition layer does): it sends ``STOP`` and the iterator ends at the ``STOPPED`` reply.
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import re
 import threading
 import time
@@ -33,6 +38,7 @@ from energybench.instruments.capabilities import (
     StreamSettings,
     StreamStats,
     SyncMode,
+    SyncSpec,
 )
 from energybench.instruments.scpi import SafetyLimits
 from energybench.instruments.shutdown import ShutdownReport, run_shutdown_steps
@@ -49,7 +55,6 @@ from energybench.transport.base import BaseTransport
 
 log = logging.getLogger(__name__)
 
-MAX_CURRENT_RANGE_A = 10.0  # the JS220's widest range
 _GPI_LINE = re.compile(r"^gpi\[(\d+)\]$")
 
 
@@ -80,6 +85,7 @@ class SimStreamMeter:
         self.stats = StreamStats()
         self.settings: StreamSettings | None = None
         self._n_gpi: int | None = None
+        self._range_table: tuple[float, ...] | None = None
         self._next_id: int | None = None
         self._streaming = False
         self._reading = False
@@ -135,6 +141,35 @@ class SimStreamMeter:
     def supported_rates_hz(self) -> tuple[int, ...]:
         return tuple(int(r) for r in self._command("RATES?").split(","))
 
+    def native_sample_rate_hz(self, sync: SyncSpec | None = None) -> float:
+        """The fastest rate the source streams (a JS220's 2 MS/s), whatever the sync."""
+        return float(max(self.supported_rates_hz()))
+
+    def range_table_a(self) -> tuple[float, ...]:
+        """The full scale of each range index, as the source lists them (widest first)."""
+        if self._range_table is None:
+            self._range_table = tuple(float(r) for r in self._command("RANGES?").split(","))
+        return self._range_table
+
+    @property
+    def current_ranges_a(self) -> tuple[float, ...]:
+        """The fixed current ranges in amperes, smallest first (as the Joulescope driver)."""
+        return tuple(sorted(self.range_table_a()))
+
+    def _range_index(self, current_range_a: float | None) -> str:
+        """``RANGE``'s argument for a request: the index of that full scale, or auto."""
+        if current_range_a is None:
+            return "auto"
+        table = self.range_table_a()
+        for index, full_scale in enumerate(table):
+            if math.isclose(full_scale, current_range_a, rel_tol=1e-6):
+                return str(index)
+        names = ", ".join(f"{r:g}" for r in table)
+        raise ConfigError(
+            f"{current_range_a:g} A is not a range of the stream source ({names} A)",
+            context="current_range_a",
+        )
+
     # ---- StreamingMeter ------------------------------------------------------------------
     def configure_stream(self, request: StreamRequest) -> StreamSettings:
         """Check the request against what the source offers (refused, never clipped)."""
@@ -145,13 +180,7 @@ class SimStreamMeter:
                 f"{rate:g} Hz is not a supported rate (supported: {rates})",
                 context="sample_rate_hz",
             )
-        if request.current_range_a is not None and not (
-            0 < request.current_range_a <= MAX_CURRENT_RANGE_A
-        ):
-            raise ConfigError(
-                f"current range {request.current_range_a:g} A is outside 0..{MAX_CURRENT_RANGE_A}",
-                context="current_range_a",
-            )
+        range_arg = self._range_index(request.current_range_a)
         n_gpi = int(self._command("GPI?"))
         if request.sync is not None:
             if request.sync.mode not in self.sync_modes:
@@ -165,19 +194,21 @@ class SimStreamMeter:
                     f"sync line {request.sync.line!r} is not one of gpi[0]..gpi[{n_gpi - 1}]",
                     context="sync.line",
                 )
+        self._command(f"RANGE {range_arg}")
         self._n_gpi = n_gpi
         self._rate_hz = int(rate)
         self.settings = StreamSettings(
             sample_rate_hz=float(rate),
             sample_kind="point",
             digital_names=tuple(f"gpi[{k}]" for k in range(n_gpi)),
+            current_ranges_a=self.range_table_a(),
         )
         return self.settings
 
     def start(self) -> None:
         if self.settings is None:
             raise InstrumentError("configure_stream() before start()", context=self.resource)
-        command = f"START {self._rate_hz}" + (" PACKED" if self.packed_gpi else "")
+        command = f"START {self._rate_hz}" + (" PACKED" if self.packed_gpi else "") + " RANGES"
         reply = self._command(command)
         self._next_id = int(reply.split()[1])
         self.stats = StreamStats()
@@ -224,7 +255,7 @@ class SimStreamMeter:
             self.stats.dropped_ranges.append((expected, first))
             log.warning("%s: samples [%d, %d) dropped by the instrument", self.resource,
                         expected, first)  # fmt: skip
-        current, voltage, lines = decode_data(header, payload)
+        current, voltage, lines, ranges = decode_data(header, payload)
         self._next_id = first + header.n
         self.stats.samples_received += header.n
         return TraceChunk(
@@ -233,6 +264,7 @@ class SimStreamMeter:
             current_a=current,
             voltage_v=voltage,
             digital={f"gpi[{k}]": bits for k, bits in enumerate(lines)},
+            current_range=ranges,
         )
 
     def stop(self, timeout_s: float = 5.0) -> None:

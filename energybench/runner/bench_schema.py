@@ -44,6 +44,13 @@ def _non_negative(value: Any) -> str | None:
     return None if ok else f"must be a number >= 0, got {value!r}"
 
 
+def _range(value: Any) -> str | None:
+    if value == "auto":
+        return None
+    ok = _is_number(value) and math.isfinite(value) and value > 0
+    return None if ok else f"must be a number > 0 (A) or 'auto', got {value!r}"
+
+
 def _acquisition(value: Any) -> str | None:
     ok = value in ("stream", "capture")
     return None if ok else f"must be 'stream' or 'capture', got {value!r}"
@@ -51,9 +58,11 @@ def _acquisition(value: Any) -> str | None:
 
 # [meter] options the runner consumes (every other option goes to the driver's open())
 RUNNER_OPTIONS: dict[str, Callable[[Any], str | None]] = {
-    "sample_rate_hz": _positive,  # streaming meters: the rate asked for
+    "sample_rate_hz": _positive,  # streaming meters: the rate asked for (default: native)
     "sample_interval_s": _positive,  # triggered meters: the interval (default: duration/90 k)
-    "current_range_a": _positive,  # a fixed range (default: the widest; never auto-ranging)
+    # a fixed range in A, or "auto": a ranging pass picks one (the default on a streaming meter
+    # with fixed ranges; otherwise the meter's own default, never auto-ranging mid-window)
+    "current_range_a": _range,
     "settle_s": _non_negative,  # wait after the output goes on before talking to the DUT
     "acquisition": _acquisition,  # "stream" or "capture" for a meter that offers both
 }

@@ -70,6 +70,8 @@ def choose_calibration(
     if choice == "none":
         return CalibrationUse(UNCALIBRATED, "--calibration none", why="none")
     range_a = bench.meter.options.get("current_range_a")
+    if range_a == "auto":  # the ranging pass picks it later: a record for no particular range
+        range_a = None
     if choice == "auto":
         record, reason = find_record(bench_store(bench), identity, now, channel, range_a)
         if record is None:

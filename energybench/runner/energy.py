@@ -31,6 +31,7 @@ from energybench.runner.energy_figures import (
     WindowSetup,
     budget_terms,
     record_plot,
+    record_ranges,
     record_uncertainty,
     record_window,
     summarize,
@@ -45,15 +46,18 @@ from energybench.runner.measurer import (
     WindowEnd,
     WindowId,
 )
+from energybench.runner.meter_setup import AUTO
 from energybench.runner.mlc_format import energy_results_txt, not_valid_lines
 from energybench.runner.performance import check_alive
 from energybench.runner.rails import RAIL_FOLDER, RailsMeasurer, rails_measurer
 from energybench.runner.rails_figures import rail_sources, rails_summary, record_rails
+from energybench.runner.ranging import RangingRun, choose_range
 from energybench.runner.results import (
     MEASUREMENT_SETUP,
     UNCERTAINTY_COMPONENTS,
     ModeResult,
     WindowRecord,
+    flag_range_switches,
 )
 from energybench.runner.stream_measurer import StreamMeasurer
 from energybench.runner.triggered_measurer import TriggeredMeasurer
@@ -128,6 +132,10 @@ class WindowPlan(Protocol):
         """The summary's figures under this plan's names."""
         ...
 
+    def ranging_run(self, mode: EnergyMode) -> RangingRun | None:
+        """The short window a ranging pass records (None: this plan has none)."""
+        ...
+
     def results_lines(self, mode: EnergyMode) -> str:
         """Lines of results.txt after the energy block."""
         ...
@@ -162,6 +170,12 @@ def measurer_for(
             )
         return StreamMeasurer(instruments, folder, end, plan=plan)
     if mode in TRIGGER_SYNC or mode == "analog_channel":
+        if instruments.option("current_range_a") == AUTO:
+            raise ConfigError(
+                "current_range_a = 'auto' (a ranging pass) needs a streaming meter; set the "
+                "triggered meter's range in A",
+                context="meter.options.current_range_a",
+            )
         if not instruments.triggered:
             raise ConfigError(
                 f"sync mode {mode} needs a triggered meter; {bench.meter.driver} is not one",
@@ -221,6 +235,11 @@ class EnergyMode:
 
     def run(self) -> ModeResult:
         self.plan.prepare(self)
+        with ends_early(self.result, self.ctx.runlog, (ModeAborted, MeterFailure)):
+            self._choose_range()  # a ranging pass that never succeeds ends the mode here
+        if self.result.aborted is not None:
+            self._finish()
+            return self.result
         self.measurer.start()
         try:
             with ends_early(self.result, self.ctx.runlog, (ModeAborted, MeterFailure)):
@@ -229,6 +248,19 @@ class EnergyMode:
             self._recorded(self.measurer.stop())
             self._finish()
         return self.result
+
+    def _choose_range(self) -> None:
+        """The stream's rate and current range into the figures (a ranging pass first where
+        the range is the pass' to pick: docs/bench-file.md#current-range)."""
+        chosen = choose_range(
+            self.measurer, self.instruments, self.ctx.folder, self.plan.end,
+            lambda: self.plan.ranging_run(self), f"{self.plan.noun}s",
+            lambda text: self.ctx.runlog.write("runner", text),
+        )  # fmt: skip
+        if chosen is not None:
+            rate, choice = chosen
+            self.result.figures["sample_rate"] = rate.to_dict()
+            self.result.figures["current_range"] = choice.to_dict()
 
     # ---- one slot ----------------------------------------------------------------------
     def slot(self, index: int, attempt: WindowAttempt) -> tuple[WindowRecord, Any]:
@@ -296,6 +328,7 @@ class EnergyMode:
 
     def _fill(self, record: WindowRecord, measured: Measured, attempt: WindowAttempt) -> None:
         record_window(record, measured, self.ctx.options)
+        record_ranges(record, measured)
         attempt.fill(record, measured.activity)
         budget = record_uncertainty(
             record, measured, self.meter_budget, self.result.notes, self.correction
@@ -359,6 +392,7 @@ class EnergyMode:
 
     def _finish(self) -> None:
         result = self.result
+        flag_range_switches(result)
         valid = result.valid_windows
         if len(valid) != self.required_windows:
             result.validity.append(

@@ -87,8 +87,21 @@ def record_uncertainty(
         sampling_j=steps.sampling_standard_j(trace.sample_rate_hz) if point else 0.0,
         correction=correction,
     )
+    if measured.ranges is not None:  # the settling samples' energy rests on no measurement
+        budget.range_switch_j = measured.ranges.range_switch_energy_j / math.sqrt(3)
     record.energy_uncertainty_j = None if budget.unknown else budget.expanded_j
     return budget
+
+
+def record_ranges(record: WindowRecord, measured: Measured) -> None:
+    """The current ranges inside the window (a stream's), into its record."""
+    use = measured.ranges
+    if use is None:
+        return
+    record.current_ranges_used_a = list(use.current_ranges_used_a)
+    record.range_switches = use.range_switches
+    record.range_switch_samples = use.range_switch_samples
+    record.range_switch_energy_j = use.range_switch_energy_j
 
 
 def budget_terms(budget: WindowBudget, meter: MeterBudget) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from energybench.runner.energy_figures import EnergySummary
 from energybench.runner.instruments import BenchInstruments
 from energybench.runner.measurer import INFER_WINDOW, Measurer, WindowId
 from energybench.runner.performance import download, window_files
+from energybench.runner.ranging import RangingRun
 from energybench.runner.results import ModeResult, WindowRecord
 from energybench.workloads.dataset import Sample
 
@@ -117,6 +118,21 @@ class InferencePlan:
             mode.result.notes.append(f"probe attempt {k} failed: {problems}")
             mode.recover(measured)
         raise ModeAborted(f"the probe window failed {opts.max_attempts} times: {problems}")
+
+    def ranging_run(self, mode: EnergyMode) -> RangingRun:
+        """The ranging pass runs the probe's window (a tenth of the table count) on the
+        first input."""
+        sample = window_files(self.ctx, 1)[0]
+        n = max(1, math.ceil(self.counts.inferences / PROBE_FRACTION))
+        attempt = InferAttempt(self.ctx, self.dut, sample, n, 0, PROBE_CAPTURE_S)
+        return RangingRun(
+            drive=attempt.drive,
+            prepare=attempt.download,
+            inferences=n,
+            expected_s=PROBE_CAPTURE_S,
+            recover=mode.recover,
+            attempts=self.ctx.options.max_attempts,
+        )
 
     def measure_all(self, mode: EnergyMode) -> None:
         ctx, opts = self.ctx, self.ctx.options

@@ -17,6 +17,7 @@ from typing import Generic, Protocol, TypeVar
 
 from energybench.acquisition.result import AcquisitionResult
 from energybench.analysis.integrate import WindowResult
+from energybench.analysis.ranges import RangeUse
 from energybench.analysis.trace import Trace
 from energybench.analysis.window_analysis import QUIET_FLOOR
 from energybench.errors import AcquisitionError, DutError, DutTimeoutError
@@ -81,6 +82,7 @@ class Measured(Generic[T]):
     # recording) the host-known interval searched for its edges, in the file's sample ids
     raw_file: str | None = None
     interval_ids: tuple[int, int] | None = None
+    ranges: RangeUse | None = None  # the current ranges inside the window (streams)
     # further rails: traces of other outputs from the same capture (by output number), and
     # each further rail's own measurement (by rail name; :mod:`energybench.runner.rails`)
     rail_traces: dict[int, Trace] = field(default_factory=dict)

@@ -55,6 +55,11 @@ class WindowRecord:
     start_position: float | None = None
     stop_position: float | None = None
     interval_ids: list[int] | None = None
+    # the current ranges inside the window (streams): a switch is flagged and counted in U
+    current_ranges_used_a: list[float] | None = None
+    range_switches: int | None = None  # None: not known (a capture)
+    range_switch_samples: int | None = None
+    range_switch_energy_j: float | None = None
     # the idle baseline in the quiet span after the end edge (energy windows; None: not
     # measured, ``idle_baseline_unknown`` says why) and the energy per inference above it
     idle_baseline_power_w: float | None = None
@@ -119,6 +124,23 @@ class ModeResult:
         )
 
 
+def flag_range_switches(result: ModeResult) -> None:
+    """Windows with a current-range switch inside are flagged (a note per window and the
+    figure ``range_switch_windows``); their energy stays, its U counts the switch."""
+    switched = [w for w in result.windows if w.range_switches]
+    if not any(w.range_switches is not None for w in result.windows):
+        return
+    result.figures["range_switch_windows"] = [[w.index, w.attempt] for w in switched]
+    for w in switched:
+        note = (
+            f"window {w.index} attempt {w.attempt}: {w.range_switches} current-range "
+            f"switch(es) inside ({w.range_switch_samples} settling samples, "
+            f"{w.range_switch_energy_j or 0.0:.3g} J counted in U)"
+        )
+        if note not in result.notes:
+            result.notes.append(note)
+
+
 def write_json(path: Path, result: ModeResult) -> None:
     path.write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
 
@@ -143,6 +165,7 @@ CSV_COLUMNS = (
     ("start_s", "start_s"),
     ("stop_s", "stop_s"),
     ("missing_samples", "missing_samples"),
+    ("range_switches", "range_switches"),
     ("idle_baseline_power_w", "idle_baseline_power_w"),
     ("idle_baseline_power_uncertainty_k2_w", "idle_baseline_power_uncertainty_w"),
     ("idle_baseline_span_s", "idle_baseline_span_s"),

@@ -155,6 +155,10 @@ class StreamPlan:
             figures["mean_power_uncertainty_w"] = window.energy_uncertainty_j / window.duration_s
         return figures
 
+    def ranging_run(self, mode: EnergyMode) -> None:
+        """No ranging pass: a stream is too long to run twice (the widest range is used)."""
+        return None
+
     def results_lines(self, mode: EnergyMode) -> str:
         return stream_figures(self.ctx, mode.result, self.outcomes)
 

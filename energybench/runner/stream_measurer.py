@@ -5,6 +5,7 @@ the quiet samples after its second edge) is cut from the recording and analysed 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -13,6 +14,7 @@ from pathlib import Path
 from energybench.acquisition.recording import RecordingSink
 from energybench.acquisition.stream import StreamAcquisition
 from energybench.analysis.edges import edge_line
+from energybench.analysis.ranges import range_use
 from energybench.analysis.trace import SampleKind, SourceInfo
 from energybench.analysis.window_analysis import analyze_interval, window_close_id
 from energybench.errors import AcquisitionError, AnalysisError, RunError
@@ -28,10 +30,16 @@ from energybench.runner.measurer import (
     WindowId,
     run_drive,
 )
+from energybench.runner.meter_setup import (
+    SampleRate,
+    fixed_range_a,
+    meter_ranges_a,
+    stream_rate,
+    wants_ranging,
+)
 
 log = logging.getLogger(__name__)
 
-DEFAULT_STREAM_RATE_HZ = 10_000.0
 LAG_SLICES = 6  # a stream still delivering samples gets up to this many edge waits in all
 
 
@@ -57,23 +65,31 @@ class StreamMeasurer:
         *,
         plan: dict | None = None,
         edge_wait_s: float = EDGE_WAIT_S,
+        file_name: str = "trace.jls",
+        rate: SampleRate | None = None,
+        current_range_a: float | None = None,
     ) -> None:
         """``plan``: what the run means to record (written into the file when it is created,
-        so the file alone says what it should hold: a file from a killed run is known short)."""
+        so the file alone says what it should hold: a file from a killed run is known short);
+        ``rate``: the rate to record at (default :func:`stream_rate`); ``current_range_a``: the
+        fixed range (default the bench's number; None: the meter's own)."""
         bench = instruments.bench
         self.sync = bench.sync
         self.end = end
         self.edge_wait_s = edge_wait_s  # beyond the expected window, for the data to arrive
-        self.stream_rate_hz: float | None = float(
-            instruments.option("sample_rate_hz", DEFAULT_STREAM_RATE_HZ)
-        )
+        self.rate = rate or stream_rate(instruments)
+        self.stream_rate_hz: float | None = self.rate.value_hz
+        # the ranges a ranging pass may pick from (empty: the bench fixed one, or none to fix)
+        self.pickable_ranges_a = meter_ranges_a(instruments) if wants_ranging(instruments) else ()
+        if current_range_a is None:
+            current_range_a = fixed_range_a(instruments)
         self.request = StreamRequest(
-            sample_rate_hz=self.stream_rate_hz,
-            current_range_a=instruments.option("current_range_a"),
+            sample_rate_hz=self.rate.value_hz,
+            current_range_a=current_range_a,
             sync=bench.sync,
         )
         self.sink = RecordingSink(
-            folder / "trace.jls",
+            folder / file_name,
             sample_kind=self._sample_kind,
             source=source_info(instruments),
             metadata=plan,
@@ -85,6 +101,13 @@ class StreamMeasurer:
             max_current_a=bench.supply.max_current_a if bench.supply else None,
         )
         self._started = False
+
+    def use_range(self, current_range_a: float | None) -> None:
+        """Record in this fixed range (before :meth:`start`: the ranging pass chose it)."""
+        if self._started:
+            raise RunError("the range is set before the stream starts", context="meter")
+        self.request = dataclasses.replace(self.request, current_range_a=current_range_a)
+        self.acq.request = self.request
 
     def _sample_kind(self) -> SampleKind:
         settings = self.acq.settings
@@ -230,6 +253,26 @@ class StreamMeasurer:
             )
             out.edge_source = f"{self.sync.mode} {line} {self.sync.polarity}"
             out.start_s = out.window.start_position / rate_hz
+            self._ranges(out)
         except AnalysisError as exc:  # EdgeCountError, MissingSamplesError
             out.problems.append(f"{type(exc).__name__}: {exc}")
         return out
+
+    def _ranges(self, out: Measured) -> None:
+        """The window's ranges (switches, over-range samples) from the recorded range of
+        each sample, or the fixed range in use."""
+        w, trace, settings = out.window, out.trace, self.acq.settings
+        if w is None or trace is None:
+            return
+        out.ranges = range_use(
+            trace,
+            w.start_position,
+            w.stop_position,
+            full_scales_a=settings.current_ranges_a if settings else (),
+            range_in_use_a=self.request.current_range_a,
+        )
+        if out.ranges.over_range_samples:
+            out.problems.append(
+                f"{out.ranges.over_range_samples} over-range sample(s): the current exceeded "
+                f"the {out.ranges.over_range_a:g} A range"
+            )

@@ -242,12 +242,14 @@ def bench_toml(
 ) -> str:
     """The lab's bench file with the sync mode, line and meter options of meter ``name``;
     with ``lab_figures`` its ``[meter] accuracy`` states the figures of the meter's true error
-    model that its profile lacks (:data:`~energybench.sim.error_models.LAB_FIGURES`)."""
+    model that its profile lacks (:data:`~energybench.sim.error_models.LAB_FIGURES`). An
+    option given as None is left out (e.g. ``sample_rate_hz=None``: the meter's native rate)."""
     meter = sim_meter(name)
     text = lab.bench_toml()
     lines = []
     section = ""
-    options = {**meter.bench_options, **bench_options}
+    merged = {**meter.bench_options, **bench_options}
+    options = {k: v for k, v in merged.items() if v is not None}
     for line in text.splitlines():
         if line.startswith("["):
             section = line.strip("[]")

@@ -7,7 +7,13 @@ socket (``tcp://127.0.0.1:<port>``); the framing is documented in
 :mod:`energybench.instruments.stream_framing` (24-byte header: magic ``EBJS``, version, frame
 type, flags, GPI count, first_sample_id u64, n u32, payload bytes; DATA payload: float32
 current, float32 voltage, GPI bits unpacked or packed) with the commands ``IDN?``, ``RATES?``,
-``GPI?``, ``START <rate_hz> [PACKED]`` and ``STOP``.
+``GPI?``, ``START <rate_hz> [PACKED] [RANGES]``, ``STOP``, ``RANGES?``, ``RANGE <index|auto>`` and
+``RANGE?``.
+
+Current ranges as a JS220's (:data:`RANGES_A`, widest first): in a fixed range the reading
+saturates at the range's full scale (an over-range the analysis sees); ``auto`` (the power-on
+default, as the JS220's) puts each sample in the smallest range that holds it, so the range
+switches with the load.
 
 Pacing in virtual time: sample ``k`` is the instant ``k / rate`` of the timeline. The source
 renders whatever the timeline has made final (everything before ``now_s``) as fast as it can, in
@@ -24,7 +30,8 @@ idle time passes at 1×.
 path lags its digital inputs), for calibrating that skew.
 
 Fault knobs (:class:`StreamFaults`): drop DATA frames (their ids are skipped, as a JS220
-reports a sample-id gap), delay frames, close the connection in the middle of a frame.
+reports a sample-id gap), delay frames, close the connection in the middle of a frame, force a
+range switch (:class:`RangeSwitch`) over an interval of simulation time.
 """
 
 from __future__ import annotations
@@ -61,6 +68,21 @@ MAX_FRAME_S = 0.1
 SEND_TIMEOUT_S = 10.0
 
 
+# the JS220's current ranges, widest first (its i_range list: 10 A, 180 mA, 18 mA, 1.8 mA,
+# 180 µA, 18 µA; Joulescope UI js220.py); the index is what a DATA frame's range byte holds
+RANGES_A: tuple[float, ...] = (10.0, 0.18, 0.018, 0.0018, 180e-6, 18e-6)
+
+
+@dataclass(frozen=True)
+class RangeSwitch:
+    """Samples whose instant lies in ``[at_s, at_s + duration_s)`` of simulation time are in
+    range ``to_index`` (default the widest) whatever the range set: a switch mid-window."""
+
+    at_s: float
+    duration_s: float = 1e-3
+    to_index: int = 0
+
+
 @dataclass
 class StreamFaults:
     """Misbehaviour on demand; frame indices count DATA frames from 0 in one connection."""
@@ -68,6 +90,17 @@ class StreamFaults:
     drop_frames: set[int] = field(default_factory=set)  # not sent; their ids are skipped
     delay_frames: dict[int, float] = field(default_factory=dict)  # index -> seconds before send
     close_at_frame: int | None = None  # send half of this frame, then close the connection
+    range_switch: RangeSwitch | None = None  # may be set while streaming
+
+
+def range_indices(current_a: np.ndarray, fixed: int | None) -> np.ndarray:
+    """The range index of each sample: ``fixed``, or (None: auto) the smallest range whose
+    full scale holds the sample (the widest for anything larger)."""
+    if fixed is not None:
+        return np.full(len(current_a), fixed, dtype=np.uint8)
+    scales = -np.asarray(RANGES_A)  # ascending
+    idx = np.searchsorted(scales, -np.abs(current_a), side="right") - 1
+    return np.clip(idx, 0, len(RANGES_A) - 1).astype(np.uint8)
 
 
 def _ceil_id(position: float) -> int:
@@ -130,6 +163,7 @@ class SimStreamSource:
         self.pace = pace or timeline.pace
         self.faults = faults or StreamFaults()
         self.commands: list[str] = []  # every command received, for tests
+        self.range_index: int | None = None  # None: auto-ranging (the JS220's default)
         self.frames_sent = 0
         self.samples_sent = 0
         self.streaming = False
@@ -186,6 +220,7 @@ class _Session:
         self.inbox = bytearray()
         self.rate_hz = 0
         self.packed = False
+        self.ranges = False  # send each sample's range index
         self.next_id = 0
         self.frame_index = 0
         speed = 1.0 if source.pace == "realtime" else source.idle_speed
@@ -232,11 +267,31 @@ class _Session:
             self._reply(str(len(src.gpi)))
         elif head == "START":
             self._start(words[1:])
+        elif head == "RANGES?":
+            self._reply(",".join(f"{r:g}" for r in RANGES_A))
+        elif head == "RANGE?":
+            self._reply("auto" if src.range_index is None else str(src.range_index))
+        elif head == "RANGE":
+            self._set_range(words[1:])
         elif head == "STOP":
             src.streaming = False
             self._reply(f"STOPPED {self.next_id}")
         else:
             self._reply(f"ERR unknown command {line!r}")
+
+    def _set_range(self, args: list[str]) -> None:
+        src = self.src
+        value = args[0].lower() if args else ""
+        if src.streaming:
+            self._reply("ERR RANGE while streaming")
+        elif value == "auto":
+            src.range_index = None
+            self._reply("OK auto")
+        elif value.isdigit() and int(value) < len(RANGES_A):
+            src.range_index = int(value)
+            self._reply(f"OK {value}")
+        else:
+            self._reply(f"ERR bad range {value!r} (0..{len(RANGES_A) - 1} or auto)")
 
     def _start(self, args: list[str]) -> None:
         src = self.src
@@ -252,7 +307,9 @@ class _Session:
             self._reply(f"ERR unsupported rate {rate}")
             return
         self.rate_hz = rate
-        self.packed = len(args) > 1 and args[1].upper() == "PACKED"
+        flags = {a.upper() for a in args[1:]}
+        self.packed = "PACKED" in flags
+        self.ranges = "RANGES" in flags
         now = src.timeline.now_s
         self.next_id = _ceil_id(now * rate)
         if self.idle is not None:
@@ -299,6 +356,23 @@ class _Session:
             target = idle.target_s()
         idle.advance_to(min(target, cap))
 
+    def _ranges(self, first: int, current: np.ndarray) -> np.ndarray | None:
+        """The range of each sample (a forced switch applied); a reading saturates at its
+        range's full scale (``current`` is clipped in place)."""
+        src = self.src
+        if src.range_index is None and not self.ranges:
+            return None
+        ranges = range_indices(current, src.range_index)
+        switch = src.faults.range_switch
+        if switch is not None:
+            a = _ceil_id(switch.at_s * self.rate_hz) - first
+            b = _ceil_id((switch.at_s + switch.duration_s) * self.rate_hz) - first
+            ranges[max(a, 0) : max(b, 0)] = switch.to_index
+        if src.range_index is not None or switch is not None:
+            full_scale = np.asarray(RANGES_A, dtype=np.float32)[ranges]
+            np.clip(current, -full_scale, full_scale, out=current)
+        return ranges if self.ranges else None
+
     def _send_frame(self, n: int) -> bool:
         src, faults, index = self.src, self.src.faults, self.frame_index
         first = self.next_id
@@ -317,7 +391,9 @@ class _Session:
             analog = src.timeline.render(t0, self.rate_hz, n, kind="point")
         current = src.current_model.apply(analog.current_a).astype(np.float32)
         voltage = src.voltage_model.apply(analog.voltage_v).astype(np.float32)
-        parts = encode_data(first, current, voltage, [r.pins[g] for g in src.gpi], self.packed)
+        ranges = self._ranges(first, current)
+        pins = [r.pins[g] for g in src.gpi]
+        parts = encode_data(first, current, voltage, pins, self.packed, ranges)
         if faults.close_at_frame == index:
             data = b"".join(bytes(p) for p in parts)
             self.conn.sendall(data[: len(data) // 2])
