@@ -52,7 +52,13 @@ def test_same_build_is_no_significant_change_in_19_of_20(same_build) -> None:
     mdds = [m.diff.mdd / m.a.value for m in outcomes]
     assert max(mdds) < 0.005
     assert sum(abs(m.diff.relative) < mdd for m, mdd in zip(outcomes, mdds, strict=True)) >= 19
-    a, b = same_build[0]
+    # the command line agrees with the library: a pair it finds unchanged exits 0 (the seeds fix
+    # which pair is the expected one-in-twenty false alarm; the CLI is checked on the others)
+    a, b = next(
+        pair
+        for pair, m in zip(same_build, outcomes, strict=True)
+        if m.diff.verdict == "no significant change"
+    )
     done = _cli(str(a), str(b))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "no regression beyond 0 %" in done.stdout
