@@ -55,6 +55,7 @@ from energybench.runner.bench_schema import (
     SUPPLY_LIMIT_KEYS,
     SYNC_ALIASES,
     Problems,
+    check_accuracy,
     check_channel,
     check_instrument_keys,
     check_mode_table,
@@ -123,12 +124,7 @@ def _instrument(
     options = p.get(table, "options", dict, path, {})
     check_channel(p, channel, cls, path)
     check_options(p, options or {}, cls, path, runner_options)
-    accuracy = None
-    if "accuracy" in table:
-        try:
-            accuracy = MeterFigures.from_table(table["accuracy"], f"{path}.accuracy")
-        except ConfigError as exc:
-            p.add(str(exc))
+    accuracy = check_accuracy(p, table, path)
     if driver is None or resource is None or channel is None:
         return None, cls
     return InstrumentConfig(driver, resource, channel, options or {}, accuracy), cls

@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from energybench.calibration.meter_figures import MeterFigures
-from energybench.errors import ConfigError
 from energybench.runner.bench_schema import (
     Problems,
+    check_accuracy,
     check_channel,
     check_options,
     driver_class,
@@ -139,12 +139,7 @@ def _rail(p: Problems, name: str, table: Mapping, meter: Mapping) -> RailConfig 
     if same and driver is not None:
         p.add(f"{path}.resource: the bench's meter itself: for another output of it give only "
               f"{path}.channel (and voltage_v, current_limit_a)")  # fmt: skip
-    accuracy = None
-    if "accuracy" in table:
-        try:
-            accuracy = MeterFigures.from_table(table["accuracy"], f"{path}.accuracy")
-        except ConfigError as exc:
-            p.add(str(exc))
+    accuracy = check_accuracy(p, table, path)
     if None in (driver, resource, channel):
         return None
     return RailConfig(name, channel, driver, resource, options,

@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from energybench.calibration.meter_figures import MeterFigures
 from energybench.errors import ConfigError, EnergybenchError
 from energybench.instruments.registry import NOT_OPTIONS, driver_names, driver_options, load_driver
 from energybench.workloads.definitions import MODES
@@ -231,6 +232,18 @@ def check_options(
         else:
             valid = sorted(own) + sorted(of_driver)
             p.add(f"{where}: unknown option of driver {cls.__name__}{suggestion(key, valid)}")
+
+
+def check_accuracy(p: Problems, table: Mapping, path: str) -> MeterFigures | None:
+    """``{path}.accuracy``: the meter's stated figures for the budget; None when absent or
+    wrong (the problem is added)."""
+    if "accuracy" not in table:
+        return None
+    try:
+        return MeterFigures.from_table(table["accuracy"], f"{path}.accuracy")
+    except ConfigError as exc:
+        p.add(str(exc))
+        return None
 
 
 def _type_problem(value: Any, kind: type | None) -> str | None:

@@ -229,7 +229,7 @@ def attach_supply(
     return sim
 
 
-def _toml_value(value: Any) -> str:
+def toml_value(value: Any) -> str:
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(value, bool):
@@ -254,15 +254,15 @@ def bench_toml(
         if line.startswith("["):
             section = line.strip("[]")
         if section == "sync" and line.startswith("mode ="):
-            line = f"mode = {_toml_value(meter.sync_mode)}"
+            line = f"mode = {toml_value(meter.sync_mode)}"
         elif section == "sync" and line.startswith("line ="):
-            line = f"line = {_toml_value(meter.line)}"
+            line = f"line = {toml_value(meter.line)}"
         lines.append(line)
         if line == "[meter]" and options:
-            inner = ", ".join(f"{k} = {_toml_value(v)}" for k, v in options.items())
+            inner = ", ".join(f"{k} = {toml_value(v)}" for k, v in options.items())
             lines.append(f"options = {{ {inner} }}")
         if line == "[meter]" and lab_figures:
             table = LAB_FIGURES[meter.name].to_table()
-            inner = ", ".join(f"{k} = {_toml_value(v)}" for k, v in table.items())
+            inner = ", ".join(f"{k} = {toml_value(v)}" for k, v in table.items())
             lines.append(f"accuracy = {{ {inner} }}")
     return "\n".join(lines) + "\n"

@@ -19,7 +19,7 @@ from typing import Any
 from energybench.errors import ConfigError
 from energybench.sim.error_models import LAB_FIGURES
 from energybench.sim.lab import VirtualLab
-from energybench.sim.meters import _toml_value, attach_meter, bench_toml, sim_meter
+from energybench.sim.meters import attach_meter, bench_toml, sim_meter, toml_value
 from energybench.sim.physics.rails import IoRailProfile, RailTimeline, add_io_rail
 
 RAIL_METERS = ("sim_stream", "keysight_n6705c")
@@ -79,11 +79,11 @@ def attach_two_rails(
     meter = sim_meter(rail_meter)
     io_sim = meter.build(io, measurement=measurement, seed=seed + 1)
     lab.add_instrument(f"{rail_meter}_{IO_RAIL}", io_sim, role="rail", sync_mode=meter.sync_mode)
-    options = ", ".join(f"{k} = {_toml_value(v)}" for k, v in meter.bench_options.items())
+    options = ", ".join(f"{k} = {toml_value(v)}" for k, v in meter.bench_options.items())
     lines = [
-        f"driver = {_toml_value(meter.name)}",
-        f"resource = {_toml_value(io_sim.resource)}",
-        f"line = {_toml_value(meter.line)}",
+        f"driver = {toml_value(meter.name)}",
+        f"resource = {toml_value(io_sim.resource)}",
+        f"line = {toml_value(meter.line)}",
         f"options = {{ {options} }}",
     ]
     return LabRails(io, rail_meter, main, io_sim, {}, lines)
@@ -97,11 +97,11 @@ def rails_bench_toml(
     (:data:`~energybench.sim.error_models.LAB_FIGURES`)."""
     options = {**rails.meter_options, **bench_options}
     text = bench_toml(lab, rails.rail_meter, lab_figures=lab_figures, **options)
-    text = text.replace("[meter]\n", f"[meter]\nrail = {_toml_value(MAIN_RAIL)}\n", 1)
+    text = text.replace("[meter]\n", f"[meter]\nrail = {toml_value(MAIN_RAIL)}\n", 1)
     lines = list(rails.rail_lines)
     if lab_figures and rails.io_sim is not None:  # the rail's own meter states its figures too
         table = LAB_FIGURES[sim_meter(rails.rail_meter).name].to_table()
         lines.append(
-            "accuracy = { " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in table.items()) + " }"
+            "accuracy = { " + ", ".join(f"{k} = {toml_value(v)}" for k, v in table.items()) + " }"
         )
     return text + f"\n[rails.{IO_RAIL}]\n" + "\n".join(lines) + "\n"
