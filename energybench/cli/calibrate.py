@@ -60,11 +60,11 @@ def calibrate(
         bench_cfg, procedure, say=typer.echo, confirm=confirm, range_a=range_a
     )
     c = record.data["coefficients"]
-    where = "no fixed range" if record.range_a is None else f"range {record.range_a:g} A"
+    where = "no fixed range" if record.range_a is None else f"the {record.range_a:g} A range"
     typer.echo(
-        f"calibrated ({where}): gain {c['gain']:.6f} ± {c['gain_std']:.2g}, offset "
-        f"{c['offset_a'] * 1e6:+.3f} ± {c['offset_std_a'] * 1e6:.2g} µA; valid until "
-        f"{record.expires.date()}"
+        f"calibrated: gain {c['gain']:.6f} ± {c['gain_std']:.2g}, offset "
+        f"{c['offset_a'] * 1e6:+.3f} ± {c['offset_std_a'] * 1e6:.2g} µA in {where}; valid "
+        f"until {record.expires.date()}"
     )
 
 

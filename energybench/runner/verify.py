@@ -6,13 +6,13 @@ rail voltage during the pulse, ``T`` between its sync edges) and measured throug
 meter with the calibration a run would apply in the range it measures in: ``--range``, else
 the record's own range (``--calibration FILE``), else the bench file's or the one that holds
 the reference's current (as ``calibrate`` picks it); ``auto`` applies that range's record.
-The check passes when every pulse's error lies
-within the combined expanded uncertainty (the meter's budget, calibrated or datasheet; the
-certificate's; and the current channel's sampling of the reference's current steps, ±½ sample
-each). Each check is saved in the store (``verify/``); an ``after`` check reports the
-drift since the last ``before`` of the same meter. A failed check marks the session's results
-(``--mark RUN...``): their results.json become not valid, saying why, and their results.txt gets
-the ``ERROR: Not valid for submission.`` line the submission checkers read.
+The check passes when every pulse's error lies within the combined expanded uncertainty (the
+meter's budget, calibrated or datasheet; the certificate's; and the current channel's sampling
+of the reference's current steps, ±½ sample each). Each check is saved in the store
+(``verify/``); an ``after`` check reports the drift since the last ``before`` of the same meter.
+A failed check marks the session's results (``--mark RUN...``): their results.json become not
+valid, saying why, and their results.txt gets the ``ERROR: Not valid for submission.`` line the
+submission checkers read.
 """
 
 from __future__ import annotations
