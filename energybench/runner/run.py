@@ -151,7 +151,9 @@ def _run_energy(ctx: RunContext, last_build: str | None, result: ModeResult) -> 
                     r.name: instruments.rail_infos.get(r.name) or {"output": r.channel}
                     for r in ctx.bench.rails
                 }
-            use_calibration(ctx, instruments.meter_info, result)
+            later = instruments.streaming and not ctx.bench.rails  # energy.py chooses again
+            source = "bench file, before the range choice" if later else "bench file"
+            use_calibration(ctx, instruments.meter_info, result, range_source=source)
             instruments.power_on()
             time.sleep(float(instruments.option("settle_s", 0.2 if instruments.powered else 0.0)))
             dut = _connect(ctx, "energy", last_build)
