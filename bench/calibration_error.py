@@ -1,7 +1,9 @@
 """What a calibration buys on the virtual lab: kws01 energy with a meter whose current channel
 has an injected gain error, offset and skew, measured uncalibrated, then calibrated against the
 simulated reference resistor; the error of the median energy per inference against the
-timeline's truth, with the reported U/E; the fitted coefficients; the verify checks.
+timeline's truth, with the reported U/E; the fitted coefficients; the verify checks; the range
+each record is for and the range each run measured in; last, a record of another range (a
+150 Ω reference calibrates the 0.018 A range) applied to a run that measured in 0.18 A: refused.
 
     python bench/calibration_error.py [--gain-error 0.02] [--offset-a 50e-6] [--skew-s 30e-6]
 """
@@ -22,6 +24,7 @@ from energybench.runner.run import run_workload
 from energybench.runner.verify import run_verify
 from energybench.sim.calibration_lab import CalibrationLab
 from energybench.sim.dut.standin_data import make_standin_dataset
+from energybench.sim.physics.reference_resistor import ReferenceResistor
 from energybench.workloads.definitions import load_workload
 
 
@@ -36,7 +39,15 @@ def _error(result, truth) -> tuple[float, float]:
 
 def _verdict(check) -> str:
     word = "PASS" if check.passed else "FAIL"
-    return f"{word} error {check.error_rel * 100:+.4f} %, U {check.uncertainty_rel * 100:.4f} %"
+    return (
+        f"{word} error {check.error_rel * 100:+.4f} %, U {check.uncertainty_rel * 100:.4f} % "
+        f"(range {check.range_a:g} A)"
+    )
+
+
+def _range(result) -> str:
+    choice = result.figures["current_range"]
+    return f"range {choice['chosen_a']:g} A ({choice['source']})"
 
 
 def main() -> None:
@@ -62,11 +73,16 @@ def main() -> None:
                 bench, "kws01", "energy", data, tmp_path / "runs", options=options
             )
             err, u_rel = _error(raw, cl.window_truth())
-            print(f"uncalibrated kws01: error {err * 100:+.4f} %, U/E {u_rel * 100:.3f} % (k=2)")
+            print(
+                f"uncalibrated kws01: error {err * 100:+.4f} %, U/E {u_rel * 100:.3f} % (k=2), "
+                f"{_range(raw)}"
+            )
             cl.reference_on()
             started = time.monotonic()
-            record, _path = run_calibration(bench)
+            said: list[str] = []
+            record, _path = run_calibration(bench, say=said.append)
             wall = time.monotonic() - started
+            print(next(line for line in said if line.startswith("range ")))
             c, s = record.data["coefficients"], record.data["skew"]
             ref = cl.reference
             true_gain = (1 + args.gain_error) * ref.certificate_ohm / ref.true_ohm
@@ -87,13 +103,25 @@ def main() -> None:
             err, u_rel = _error(cal, cl.window_truth())
             print(
                 f"calibrated kws01:   error {err * 100:+.4f} %, U/E {u_rel * 100:.3f} % (k=2), "
-                f"{cal.figures['calibration_status']}"
+                f"{cal.figures['calibration_status']}, {_range(cal)}"
             )
             cl.reference_on()
             after = run_verify(bench, "after", mark=[cal.folder])
             print(f"verify after:  {_verdict(after)}, drift {after.drift_rel * 100:+.4f} %")
             unc = run_verify(bench, "after", calibration="none")
             print(f"verify with --calibration none: {_verdict(unc)}")
+            cl.reference = ReferenceResistor(certificate_ohm=150.0)  # 12 mA at 1.8 V
+            cl.reference_on()
+            narrow, narrow_path = run_calibration(cl.bench())
+            print(f"150 Ω reference: record for the {narrow.range_a:g} A range")
+            cl.dut_on()
+            options = RunOptions(plots=False, windows=1, calibration=str(narrow_path))
+            (other,) = run_workload(
+                bench, "kws01", "energy", data, tmp_path / "runs3", options=options
+            )
+            reason = other.figures["calibration_status"]
+            print(f"that record on a run in the {_range(other)}: {reason}")
+            print(f"  {next(n for n in other.notes if n.startswith('uncalibrated'))}")
 
 
 if __name__ == "__main__":

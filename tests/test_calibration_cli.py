@@ -40,22 +40,29 @@ def test_lab_calibrate_list_show_verify(tmp_path) -> None:
         bench = tmp_path / "bench.toml"
         bench.write_text("".join(lines).split("# bench file:\n", 1)[1])
 
+        refused = _cli("calibrate", "--bench", str(bench), "--yes", "--range", "0.05", env=env)
+        (line,) = refused.stderr.strip().splitlines()
+        assert refused.returncode == 1 and "--range" in line
+        assert "0.05 A is not a current range of sim_stream (1.8e-05, " in line
+
         done = _cli("calibrate", "--bench", str(bench), "--yes", env=env)
         assert done.returncode == 0, done.stderr
         out = done.stdout
+        assert "range 0.18 A: holds the reference's 18.0 mA × 1.25\nstep 1/4" in out
         assert "step 2/4 (zero): connect: Disconnect the DUT" in out
         assert "calibrated: gain 1.0" in out and "skew: the current lags" in out
+        assert "µA in the 0.18 A range; valid until" in out
 
         listed = _cli("calibration", "list", "--json", env=env)
         (row,) = json.loads(listed.stdout)["records"]
-        assert row["state"] == "valid" and row["gain"] > 1.019
+        assert row["state"] == "valid" and row["gain"] > 1.019 and row["range_a"] == 0.18
 
         shown = _cli("calibration", "show", row["file"], env=env)
         assert json.loads(shown.stdout)["content_hash"].startswith("sha256:")
 
         check = _cli("verify", "--bench", str(bench), "--label", "before", env=env)
         assert check.returncode == 0, check.stdout + check.stderr
-        assert "PASS" in check.stdout
+        assert "PASS" in check.stdout and "in range 0.18 A with calibrated" in check.stdout
         raw = _cli(
             "verify", "--bench", str(bench), "--label", "after", "--calibration", "none", env=env
         )
@@ -91,3 +98,9 @@ def test_calibrate_refuses_in_one_line(tmp_path) -> None:
     done = _cli("calibrate", "--bench", str(bench), "--yes", env=env)
     (line,) = done.stderr.strip().splitlines()
     assert done.returncode == 1 and "does not answer" in line
+
+
+def test_lab_reference_ohm_needs_the_reference_load() -> None:
+    done = _cli("lab", "up", "--reference-ohm", "150", env=dict(os.environ))
+    assert done.returncode == 2 and "--reference-ohm" in done.stderr
+    assert "needs --load reference-resistor" in done.stderr

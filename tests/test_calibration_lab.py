@@ -59,6 +59,7 @@ def test_calibrate_then_run_verify_and_expire(tmp_path, store) -> None:
         said: list[str] = []
         record, path = run_calibration(bench, say=said.append)
         assert path.parent == store and path.is_file()
+        assert record.range_a == 0.18  # the range that holds the 100 Ω's 18 mA × 1.25
         assert any("connect:" in line for line in said)  # what to connect, at each step
         c = record.data["coefficients"]
         true_gain = 1.02 * cl.reference.certificate_ohm / cl.reference.true_ohm
@@ -190,7 +191,7 @@ def test_analyze_applies_the_runs_calibration(tmp_path, store) -> None:
     with CalibrationLab(store, seed=3, **KNOBS) as cl:
         bench = cl.bench()
         cl.reference_on()
-        run_calibration(bench)
+        record, _ = run_calibration(bench)
         cl.dut_on()
         options = RunOptions(plots=False, windows=2)
         (cal,) = run_workload(bench, "kws01", "energy", data, tmp_path / "runs", options=options)
@@ -199,6 +200,17 @@ def test_analyze_applies_the_runs_calibration(tmp_path, store) -> None:
     assert done.exit_code == 0, done.output
     ours = json.loads(done.output)
     assert ours["run"]["reproduced"] and ours["calibration"].startswith("the run's own")
+    # a newer record of another range: `--calibration auto` keeps the one of the run's range
+    other = {k: v for k, v in record.data.items() if k != "content_hash"}
+    other.update(record_id="other-range", range_a=0.018,
+                 created_utc=dt.datetime.now(dt.UTC).isoformat())  # fmt: skip
+    write_record(store, finish(other))
+    auto = json.loads(runner.invoke(app, ["analyze", str(cal.folder), "--json",
+                                          "--calibration", "auto"]).output)  # fmt: skip
+    assert auto["calibration"] == f"record {record.record_id} ({record.record_id})"
+    assert auto["median_energy_per_inference_j"] == pytest.approx(
+        ours["median_energy_per_inference_j"], rel=1e-9
+    )
     raw = json.loads(runner.invoke(app, ["analyze", str(cal.folder), "--json",
                                          "--calibration", "none"]).output)  # fmt: skip
     assert raw["median_energy_per_inference_j"] / ours["median_energy_per_inference_j"] > 1.015

@@ -110,8 +110,10 @@ class CalibrationRecord:
         now: dt.datetime,
         channel: int = 1,
         range_a: float | None = None,
+        range_source: str = "",
     ) -> tuple[str, str]:
-        """("valid", "") or ("expired"|"mismatch", the reason) for this instrument now."""
+        """("valid", "") or ("expired"|"mismatch", the reason) for this instrument now, in
+        ``range_a`` (None: no fixed range; ``range_source`` says what chose it)."""
         mine = self.identity
         for key in IDENTITY_KEYS:
             if str(identity.get(key, "")) != mine[key]:
@@ -121,16 +123,20 @@ class CalibrationRecord:
                 )
         if int(self.data.get("channel", 1)) != channel:
             return "mismatch", f"record {self.record_id} is for channel {self.data['channel']}"
-        if not _same_range(self.range_a, range_a):
-            return "mismatch", (
-                f"record {self.record_id} is for the {_range(self.range_a)} "
-                f"range, the bench uses {_range(range_a)}"
-            )
+        if not same_range(self.range_a, range_a):
+            return "mismatch", self.range_mismatch(range_a, range_source)
         if now > self.expires:
             return "expired", (
                 f"record {self.record_id} expired on {self.expires.date().isoformat()}"
             )
         return "valid", ""
+
+    def range_mismatch(self, range_a: float | None, range_source: str = "") -> str:
+        """Why this record does not apply in ``range_a``: both ranges named."""
+        source = f" ({range_source})" if range_source else ""
+        run = "no fixed range" if range_a is None else f"the {range_a:g} A range"
+        mine = range_name(self.range_a)
+        return f"record {self.record_id} is for {mine}, this run measured in {run}{source}"
 
     def correction(self) -> Correction:
         """The record's coefficients as a :class:`Correction` (current channel and skew)."""
@@ -173,15 +179,17 @@ class CalibrationRecord:
         }
 
 
-def _range(range_a: float | None) -> str:
-    return "widest (none set)" if range_a is None else f"{range_a:g} A"
+def range_name(range_a: float | None) -> str:
+    """``the 0.018 A range``, or ``no particular range`` (a record made with none fixed)."""
+    return "no particular range" if range_a is None else f"the {range_a:g} A range"
 
 
-def _same_range(record_a: float | None, bench_a: float | None) -> bool:
-    """A record for no particular range (None) covers the range in use when none is set."""
-    if record_a is None or bench_a is None:
-        return record_a is None and bench_a is None
-    return math.isclose(record_a, bench_a, rel_tol=1e-9)
+def same_range(record_a: float | None, run_a: float | None) -> bool:
+    """A record for a fixed range applies in that range only; a record for no particular range
+    (None) only where no range is fixed either."""
+    if record_a is None or run_a is None:
+        return record_a is None and run_a is None
+    return math.isclose(record_a, run_a, rel_tol=1e-9)
 
 
 def finish(document: dict[str, Any]) -> CalibrationRecord:
@@ -252,6 +260,53 @@ def list_records(store: Path) -> tuple[list[CalibrationRecord], list[str]]:
     return records, problems
 
 
+@dataclass(frozen=True)
+class RecordSearch:
+    """What :func:`search_records` found: the record to apply, or why there is none."""
+
+    record: CalibrationRecord | None
+    reason: str = ""
+    why: str = ""  # "" | "expired" | "mismatch" (only other ranges' records) | "no record"
+    other_range: CalibrationRecord | None = None  # the newest record of another range
+
+
+def search_records(
+    store: Path,
+    identity: Mapping[str, str],
+    now: dt.datetime,
+    channel: int = 1,
+    range_a: float | None = None,
+    *,
+    range_source: str = "",
+    any_range: bool = False,
+) -> RecordSearch:
+    """The newest valid record for the instrument, channel and range (``any_range``: whatever
+    its range), or why there is none: an expired one of that range, else a record of another
+    range (a mismatch naming both), else none at all."""
+    records, _ = list_records(store)
+    expired: list[str] = []
+    other: CalibrationRecord | None = None
+    for record in records:
+        state, reason = record.status(identity, now, channel, record.range_a)
+        if state == "mismatch":  # another instrument or channel
+            continue
+        if not any_range and not same_range(record.range_a, range_a):
+            if other is None or (state == "valid" and now > other.expires):
+                other = record
+            continue
+        if state == "valid":
+            return RecordSearch(record)
+        expired.append(reason)
+    model = f"{identity.get('model', '')} {identity.get('serial_number', '')}".strip()
+    if expired:
+        return RecordSearch(
+            None, f"no valid calibration record for {model}: {expired[0]}", "expired"
+        )
+    if other is not None:
+        return RecordSearch(None, other.range_mismatch(range_a, range_source), "mismatch", other)
+    return RecordSearch(None, f"no calibration record for {model} in {store}", "no record")
+
+
 def find_record(
     store: Path,
     identity: Mapping[str, str],
@@ -260,19 +315,9 @@ def find_record(
     range_a: float | None = None,
 ) -> tuple[CalibrationRecord | None, str]:
     """The newest valid record for the instrument, channel and range, or None with why there
-    is none."""
-    records, _ = list_records(store)
-    reasons = []
-    for record in records:
-        state, reason = record.status(identity, now, channel, range_a)
-        if state == "valid":
-            return record, ""
-        if state == "expired":
-            reasons.append(reason)
-    model = f"{identity.get('model', '')} {identity.get('serial_number', '')}".strip()
-    if reasons:
-        return None, f"no valid calibration record for {model}: {reasons[0]}"
-    return None, f"no calibration record for {model} in {store}"
+    is none (:func:`search_records`)."""
+    found = search_records(store, identity, now, channel, range_a)
+    return found.record, found.reason
 
 
 def correction_from_provenance(entries: Any) -> Correction | None:

@@ -195,14 +195,15 @@ def _calibration(path: Path, choice: str):
     from energybench.calibration.apply import integrate_corrected
     from energybench.calibration.records import (
         correction_from_provenance,
-        find_record,
         load_record,
+        search_records,
         store_dir,
     )
     from energybench.traces.energybench_run import read_energybench_run
 
     run = read_energybench_run(located.path)
-    provenance = json.loads(run.results_path.read_text(encoding="utf-8")).get("provenance", {})
+    saved = json.loads(run.results_path.read_text(encoding="utf-8"))
+    provenance = saved.get("provenance", {})
     if choice == "none":
         return None, None, None
     if choice == "run":
@@ -210,7 +211,13 @@ def _calibration(path: Path, choice: str):
         label = "the run's own" if correction else None
     elif choice == "auto":
         meter = {k: str(v) for k, v in (provenance.get("meter") or {}).items()}
-        record, reason = find_record(store_dir(), meter, dt.datetime.now(dt.UTC))
+        chosen = (saved.get("figures", {}).get("current_range") or {}).get("chosen_a")
+        found = search_records(
+            store_dir(), meter, dt.datetime.now(dt.UTC),
+            range_a=None if chosen is None else float(chosen),
+            range_source="the run's figures.current_range", any_range=chosen is None,
+        )  # fmt: skip
+        record, reason = found.record, found.reason
         if record is None:
             raise UsageError(reason, context="--calibration auto")
         correction, label = record.correction(), f"record {record.record_id}"

@@ -35,9 +35,18 @@ def calibrate(
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Do not wait for Enter before each step.")
     ] = False,
+    range_a: Annotated[
+        float | None,
+        typer.Option(
+            "--range",
+            help="The meter's current range to calibrate, in A (one of its fixed ranges); "
+            "default: the bench file's current_range_a, else the smallest range that holds "
+            "the reference's largest current x 1.25.",
+        ),
+    ] = None,
 ) -> None:
     """Run a calibration procedure: says what to connect at each step, measures, writes the
-    record into the store."""
+    record for the range measured in into the store."""
     from energybench.runner.bench import load_bench
     from energybench.runner.calibrate import run_calibration
 
@@ -47,12 +56,15 @@ def calibrate(
         if not yes:
             typer.prompt("  press Enter when connected", default="", show_default=False, err=True)
 
-    record, _path = run_calibration(bench_cfg, procedure, say=typer.echo, confirm=confirm)
+    record, _path = run_calibration(
+        bench_cfg, procedure, say=typer.echo, confirm=confirm, range_a=range_a
+    )
     c = record.data["coefficients"]
+    where = "no fixed range" if record.range_a is None else f"the {record.range_a:g} A range"
     typer.echo(
         f"calibrated: gain {c['gain']:.6f} ± {c['gain_std']:.2g}, offset "
-        f"{c['offset_a'] * 1e6:+.3f} ± {c['offset_std_a'] * 1e6:.2g} µA; valid until "
-        f"{record.expires.date()}"
+        f"{c['offset_a'] * 1e6:+.3f} ± {c['offset_std_a'] * 1e6:.2g} µA in {where}; valid "
+        f"until {record.expires.date()}"
     )
 
 
@@ -68,16 +80,27 @@ def verify(
         str, typer.Option(help="auto (newest valid record) | none | a record file.")
     ] = "auto",
     json_out: Annotated[bool, typer.Option("--json", help="Print the check as JSON.")] = False,
+    range_a: Annotated[
+        float | None,
+        typer.Option(
+            "--range",
+            help="The current range to check, in A; default: the record file's, else the "
+            "bench file's, else the one calibrate picks for the reference.",
+        ),
+    ] = None,
 ) -> None:
     """Measure the reference load and compare with its known energy (exit 3 when it fails)."""
     from energybench.runner.bench import load_bench
     from energybench.runner.verify import run_verify
 
-    result = run_verify(load_bench(bench), label, calibration=calibration, mark=mark or [])
+    result = run_verify(
+        load_bench(bench), label, calibration=calibration, mark=mark or [], range_a=range_a
+    )
     if json_out:
         typer.echo(json.dumps(result.to_dict(), indent=2))
     else:
-        typer.echo(f"verify ({result.label}) with {result.calibration}")
+        where = "no fixed range" if result.range_a is None else f"range {result.range_a:g} A"
+        typer.echo(f"verify ({result.label}) in {where} with {result.calibration}")
         for k, p in enumerate(result.pulses):
             err = p["error_j"] / p["expected_j"] * 100
             u = p["uncertainty_k2_j"] / p["expected_j"] * 100
@@ -144,6 +167,7 @@ def list_records(
                 "created_utc": r.data["created_utc"],
                 "expires_utc": r.expires.isoformat(),
                 "state": state,
+                "range_a": r.range_a,
                 "gain": c["gain"],
                 "offset_a": c["offset_a"],
                 "file": str(r.path),
@@ -155,12 +179,14 @@ def list_records(
         )
         return
     table = Table(title=f"calibration records in {folder}")
-    for col in ("record", "instrument", "created (UTC)", "expires", "state", "gain", "offset µA"):
+    columns = ("record", "instrument", "range", "created (UTC)", "expires", "state", "gain")
+    for col in (*columns, "offset µA"):
         table.add_column(col)
     for row in rows:
         table.add_row(
             row["record_id"],
             row["instrument"],
+            "any" if row["range_a"] is None else f"{row['range_a']:g} A",
             row["created_utc"][:19],
             row["expires_utc"][:10],
             row["state"],

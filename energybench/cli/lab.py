@@ -122,6 +122,13 @@ def up(
             "that sources nothing gets a simulated N6705C as its supply)."
         ),
     ] = "dut",
+    reference_ohm: Annotated[
+        float,
+        typer.Option(
+            help="--load reference-resistor: its certified value in Ω (100 draws 18 mA at "
+            "1.8 V, for the 0.18 A range; 150 draws 12 mA, for the 18 mA range)."
+        ),
+    ] = 100.0,
     meter_gain_error: Annotated[
         float, typer.Option(help="The simulated meter's current gain error (0.02 = +2 %).")
     ] = 0.0,
@@ -151,6 +158,12 @@ def up(
         raise UsageError(f"--load must be one of {', '.join(LOADS)}", context="--load")
     if load == "reference-resistor" and meter is None:
         raise UsageError("--load reference-resistor needs a --meter", context="--load")
+    if reference_ohm != 100.0 and load != "reference-resistor":
+        raise UsageError(
+            "--reference-ohm needs --load reference-resistor", context="--reference-ohm"
+        )
+    if not reference_ohm > 0:
+        raise UsageError(f"must be > 0, got {reference_ohm:g}", context="--reference-ohm")
     knobs = meter_gain_error or meter_offset_a or meter_skew_s
     if knobs and meter is None:
         raise UsageError("--meter-gain-error/-offset-a/-skew-s need a --meter", context="--meter")
@@ -191,7 +204,11 @@ def up(
             dut=dut,
             firmware_binary=firmware_binary,
             sd_card=sd_card,
-            reference=ReferenceResistor(seed=seed) if load == "reference-resistor" else None,
+            reference=(
+                ReferenceResistor(certificate_ohm=reference_ohm, seed=seed)
+                if load == "reference-resistor"
+                else None
+            ),
             seed=seed,
         ) as lab:
             two = attach_two_rails(lab, rail_meter) if rails == 2 else None

@@ -1,5 +1,7 @@
 """``energybench calibrate``: run a calibration procedure on the bench and write its record.
 
+Every step measures in one fixed current range, said before the first step
+(:func:`~energybench.runner.reference_session.reference_range`); the record is for that range.
 Each step first says what the user must connect (``say``) and waits for the go-ahead
 (``confirm``), then measures and says what it found. Refused with a one-line reason
 (:class:`CalibrationRefused`): an expired reference certificate, an instrument that does not
@@ -36,6 +38,7 @@ from energybench.runner.reference_session import (
     Stream,
     open_reference_bench,
     pulses,
+    reference_range,
     toggle_pattern,
 )
 
@@ -44,6 +47,7 @@ log = logging.getLogger(__name__)
 Say = Callable[[str], None]
 Confirm = Callable[[Step], None]
 VOLTAGE_TOLERANCE = 0.02  # of the bench voltage: the rail has reached a step's level
+GAIN_FRACTIONS = (0.25, 0.5, 0.75, 1.0)  # a gain step's default voltage fractions
 
 
 @dataclass
@@ -56,6 +60,7 @@ class Findings:
     gain: fit.LinearFit | None = None
     skew: fit.SkewResult | None = None
     points: list[tuple[float, float, float]] = field(default_factory=list)  # ref, meas, u
+    range_a: float | None = None  # the fixed current range every step measured in
 
 
 def run_calibration(
@@ -65,9 +70,12 @@ def run_calibration(
     say: Say = lambda _text: None,
     confirm: Confirm = lambda _step: None,
     now: dt.datetime | None = None,
+    range_a: float | None = None,
 ) -> tuple[CalibrationRecord, Path]:
-    """Run the procedure (bench ``[calibration] procedure``, else the reference resistor) and
-    write the record into the bench's store; returns the record and its path."""
+    """Run the procedure (bench ``[calibration] procedure``, else the reference resistor) in
+    the current range ``range_a`` (``--range``; None: the bench's, else the one that holds the
+    reference's currents) and write the record into the bench's store; returns the record and
+    its path."""
     now = now or dt.datetime.now(dt.UTC)
     proc = load_procedure(procedure or bench.calibration.get("procedure") or "reference-resistor")
     reference = parse_reference(bench.calibration.get("reference"))
@@ -81,7 +89,7 @@ def run_calibration(
     )
     instruments = open_reference_bench(bench)
     try:
-        found = _run_steps(proc, bench, instruments, reference, say, confirm)
+        found = _run_steps(proc, bench, instruments, reference, say, confirm, range_a)
     finally:
         instruments.close()
     record = _record(bench, instruments, proc, reference, found, now)
@@ -97,6 +105,7 @@ def _run_steps(
     reference: Reference,
     say: Say,
     confirm: Confirm,
+    asked_range_a: float | None,
 ) -> Findings:
     found = Findings()
     supply = instruments.supply
@@ -104,16 +113,20 @@ def _run_steps(
     if supply_cfg is None:  # open_reference_bench refused it already
         raise CalibrationRefused("no [supply]", context="supply")
     volts = supply_cfg.voltage_v
+    largest = largest_reference_a(proc, volts, reference)
+    picked = reference_range(instruments, asked_range_a, largest)
+    found.range_a = rng = picked.range_a
+    say(picked.text)
     supply.set_output(False)
     supply.set_current_limit(supply_cfg.current_limit_a)
-    Stream(instruments, bench)  # a meter the procedure cannot use is refused before step 1
+    Stream(instruments, bench, rng)  # a meter the procedure cannot use is refused before step 1
     for number, step in enumerate(proc.steps, start=1):
         say(f"step {number}/{len(proc.steps)} ({step.kind}): connect: {step.connect}")
         confirm(step)
         if step.kind == "self_calibration":
             _self_calibration(instruments.meter, found, say)
             continue
-        with Stream(instruments, bench) as stream:
+        with Stream(instruments, bench, rng) as stream:
             if step.kind == "zero":
                 _zero(step, stream, supply, volts, found, say)
             elif step.kind == "gain":
@@ -126,6 +139,18 @@ def _run_steps(
             "the procedure has no gain step: nothing to record", context=proc.name
         )
     return found
+
+
+def largest_reference_a(proc: Procedure, volts: float, reference: Reference) -> float:
+    """The largest current the procedure drives through the reference: its largest voltage
+    fraction × the bench voltage / the certificate resistance."""
+    fractions = [0.0]
+    for step in proc.steps:
+        if step.kind == "gain":
+            fractions += [float(f) for f in step.get("voltage_fractions", GAIN_FRACTIONS)]
+        elif step.kind == "skew":
+            fractions.append(float(step.get("voltage_fraction", 1.0)))
+    return max(fractions) * volts / reference.resistance_ohm
 
 
 def _self_calibration(meter: Any, found: Findings, say: Say) -> None:
@@ -165,7 +190,7 @@ def _gain(
     found: Findings,
     say: Say,
 ) -> None:
-    for fraction in step.get("voltage_fractions", [0.25, 0.5, 0.75, 1.0]):
+    for fraction in step.get("voltage_fractions", GAIN_FRACTIONS):
         target = round(float(fraction) * volts, 3)  # whole millivolts (LPM01A, Otii)
         try:
             supply.set_voltage(target)
@@ -235,7 +260,7 @@ def _record(
     if g is None:
         raise CalibrationRefused("no gain fit to record", context=proc.name)
     identity = instruments.meter_info
-    range_a = instruments.option("current_range_a")
+    range_a = found.range_a
     days = int(bench.calibration.get("validity_days", 365))
     stamp = now.strftime("%Y%m%dT%H%M%S%fZ")
     z = found.zero

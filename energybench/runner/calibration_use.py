@@ -2,9 +2,12 @@
 says about it.
 
 ``auto``: the newest valid record in the store matching the meter's identity (vendor, model,
-serial number, firmware) and channel; ``FILE``: that record, checked the same way; ``none``: no
-correction. A missing, expired or mismatching record leaves the run *uncalibrated* with the
-reason (its U then comes from the datasheet profile); it never stops the run.
+serial number, firmware), channel and the current range the run measures in; ``FILE``: that
+record, checked the same way; ``none``: no correction. A record for a fixed range applies in
+that range only, a record for no particular range only where no range is fixed. A missing,
+expired or mismatching record leaves the run *uncalibrated* with the reason (its U then comes
+from the datasheet profile); it never stops the run. A stream run chooses again once its range
+is known (bench file, ranging pass or widest: :func:`use_calibration`).
 """
 
 from __future__ import annotations
@@ -16,9 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from energybench.calibration.correction import Correction
-from energybench.calibration.records import CalibrationRecord, find_record, load_record, store_dir
+from energybench.calibration.records import (
+    CalibrationRecord,
+    load_record,
+    search_records,
+    store_dir,
+)
 from energybench.errors import ConfigError
 from energybench.runner.bench import Bench
+from energybench.runner.context import RunContext
+from energybench.runner.results import ModeResult
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +43,8 @@ class CalibrationUse:
     reason: str  # why uncalibrated ("" when calibrated)
     record: CalibrationRecord | None = None
     why: str = ""  # the reason in a word: no record | expired | mismatch | none | unreadable
+    range_a: float | None = None  # the current range it was chosen for (None: no fixed range)
+    range_source: str = "bench file"  # what chose that range
 
     @property
     def correction(self) -> Correction | None:
@@ -57,33 +69,90 @@ def bench_store(bench: Bench) -> Path:
     return store_dir(bench.calibration.get("store"), bench.source)
 
 
+def bench_range_a(bench: Bench) -> float | None:
+    """The bench file's fixed current range (None: unset or ``"auto"``)."""
+    asked = bench.meter.options.get("current_range_a")
+    return None if asked is None or asked == "auto" else float(asked)
+
+
+def range_fix(record_a: float | None, run_a: float | None) -> str:
+    """How to make a record of ``record_a`` apply where the run measures in ``run_a``."""
+    keep = (
+        f"set [meter] options.current_range_a = {record_a:g}"
+        if record_a is not None
+        else "calibrate with the range the run uses"
+    )
+    if run_a is None:
+        return f"{keep}, or calibrate the way this run measures (no fixed range)"
+    return f"calibrate that range (`energybench calibrate --range {run_a:g}`) or {keep}"
+
+
 def choose_calibration(
     bench: Bench,
     identity: dict[str, str],
     choice: str = "auto",
     now: dt.datetime | None = None,
     channel: int | None = None,
+    range_a: float | str | None = "bench",
+    range_source: str = "bench file",
 ) -> CalibrationUse:
-    """The record to apply for the meter whose identity is ``identity``."""
+    """The record to apply for the meter whose identity is ``identity`` when it measures in
+    ``range_a`` (``"bench"``: the bench file's fixed range, None when it fixes none)."""
     now = now or dt.datetime.now(dt.UTC)
     channel = channel if channel is not None else bench.meter.channel
+    run_a = bench_range_a(bench) if isinstance(range_a, str) else range_a
+    where = {"range_a": run_a, "range_source": range_source}
     if choice == "none":
-        return CalibrationUse(UNCALIBRATED, "--calibration none", why="none")
-    range_a = bench.meter.options.get("current_range_a")
-    if range_a == "auto":  # the ranging pass picks it later: a record for no particular range
-        range_a = None
+        return CalibrationUse(UNCALIBRATED, "--calibration none", why="none", **where)
     if choice == "auto":
-        record, reason = find_record(bench_store(bench), identity, now, channel, range_a)
-        if record is None:
-            why = "expired" if "expired" in reason else "no record"
-            return CalibrationUse(UNCALIBRATED, reason, why=why)
-        log.info("calibration record %s applies", record.record_id)
-        return CalibrationUse(CALIBRATED, "", record)
+        found = search_records(
+            bench_store(bench), identity, now, channel, run_a, range_source=range_source
+        )
+        if found.record is None:
+            reason = found.reason
+            if found.other_range is not None:
+                reason += f": {range_fix(found.other_range.range_a, run_a)}"
+            return CalibrationUse(UNCALIBRATED, reason, why=found.why, **where)
+        log.info("calibration record %s applies", found.record.record_id)
+        return CalibrationUse(CALIBRATED, "", found.record, **where)
     try:
         record = load_record(Path(choice))
     except ConfigError as exc:
-        return CalibrationUse(UNCALIBRATED, f"{choice}: {exc.message}", why="unreadable")
-    state, reason = record.status(identity, now, channel, range_a)
+        return CalibrationUse(UNCALIBRATED, f"{choice}: {exc.message}", why="unreadable", **where)
+    state, reason = record.status(identity, now, channel, run_a, range_source)
+    other_range = record.status(identity, now, channel, record.range_a)[0] != "mismatch"
+    if state == "mismatch" and other_range:  # the instrument and channel match, not the range
+        reason += f": {range_fix(record.range_a, run_a)}"
     if state != "valid":
-        return CalibrationUse(UNCALIBRATED, reason, why=state)
-    return CalibrationUse(CALIBRATED, "", record)
+        return CalibrationUse(UNCALIBRATED, reason, why=state, **where)
+    return CalibrationUse(CALIBRATED, "", record, **where)
+
+
+def use_calibration(
+    ctx: RunContext,
+    identity: dict[str, str],
+    result: ModeResult,
+    range_a: float | str | None = "bench",
+    range_source: str = "bench file",
+) -> CalibrationUse:
+    """The calibration the energy mode applies, into provenance, ``calibration_status`` and
+    the run log; called again once a stream run's range is known (its note replaced)."""
+    before: CalibrationUse | None = ctx.calibration
+    use = choose_calibration(
+        ctx.bench, identity, ctx.options.calibration, range_a=range_a, range_source=range_source
+    )
+    ctx.calibration = use
+    ctx.provenance["calibration"] = use.provenance()
+    ctx.provenance["calibration_status"] = use.status_dict()
+    result.figures["calibration_status"] = use.label
+    where = "no fixed range" if use.range_a is None else f"the {use.range_a:g} A range"
+    ctx.runlog.write(
+        "runner", f"calibration for {where} ({use.range_source}): {use.label} {use.reason}".rstrip()
+    )
+    if before is not None and before.record is None:
+        note = f"uncalibrated: {before.reason}"
+        if note in result.notes:
+            result.notes.remove(note)
+    if use.record is None:
+        result.notes.append(f"uncalibrated: {use.reason}")
+    return use

@@ -21,9 +21,11 @@ from typing import Any, Protocol
 from energybench.calibration.apply import apply_correction
 from energybench.calibration.budget import MeterBudget
 from energybench.calibration.correction import Correction
+from energybench.calibration.records import same_range
 from energybench.errors import ConfigError, DutError
 from energybench.runner.abort import ModeAborted, ends_early, measuring
 from energybench.runner.baseline_figures import baseline_figures, record_baseline
+from energybench.runner.calibration_use import use_calibration
 from energybench.runner.context import RunContext
 from energybench.runner.dut_setup import DutSession
 from energybench.runner.energy_figures import (
@@ -261,6 +263,15 @@ class EnergyMode:
             rate, choice = chosen
             self.result.figures["sample_rate"] = rate.to_dict()
             self.result.figures["current_range"] = choice.to_dict()
+            if isinstance(self.measurer, StreamMeasurer):  # rails keep the bench's range
+                self._calibration_for(choice.chosen_a, choice.source)
+
+    def _calibration_for(self, range_a: float | None, source: str) -> None:
+        """The calibration of the range the windows are measured in (docs/calibration.md#runs)."""
+        use = self.ctx.calibration
+        if use is not None and same_range(use.range_a, range_a):
+            return
+        use_calibration(self.ctx, self.instruments.meter_info, self.result, range_a, source)
 
     # ---- one slot ----------------------------------------------------------------------
     def slot(self, index: int, attempt: WindowAttempt) -> tuple[WindowRecord, Any]:

@@ -2,6 +2,10 @@
 meter streams while the bench's supply sets voltages and switches its output; blocks of samples
 are taken in order (every wait bounded) and the on/off pulses of the reference fixture found.
 
+Every step measures in one fixed current range (:func:`reference_range`): ``--range``, else the
+bench file's, else on a meter with fixed ranges the smallest that holds the reference's largest
+current × the ranging pass' margin; a calibration record is for that range.
+
 The reference fixture holds the sync line low while the supply output is on, so each pulse is a
 falling edge where the current steps up and a rising edge where it steps down.
 """
@@ -9,6 +13,7 @@ falling edge where the current steps up and a rising edge where it steps down.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -20,6 +25,8 @@ from energybench.errors import EnergybenchError
 from energybench.instruments.capabilities import StreamRequest
 from energybench.runner.bench import Bench
 from energybench.runner.instruments import BenchInstruments, open_instruments
+from energybench.runner.meter_setup import fixed_range_a, meter_ranges_a
+from energybench.runner.ranging import MARGIN, pick_range
 
 log = logging.getLogger(__name__)
 
@@ -74,14 +81,64 @@ def open_reference_bench(bench: Bench) -> BenchInstruments:
     return instruments
 
 
-class Stream:
-    """The meter's stream, read block by block."""
+@dataclass(frozen=True)
+class ReferenceRange:
+    """The fixed current range a reference session measures in (None: the meter lists no
+    ranges to pick, it measures in its own) and the line that says why."""
 
-    def __init__(self, instruments: BenchInstruments, bench: Bench) -> None:
+    range_a: float | None
+    text: str
+
+
+def reference_range(
+    instruments: BenchInstruments, asked_a: float | None, largest_a: float
+) -> ReferenceRange:
+    """``asked_a`` (``--range``; refused when the meter has no such range), else the bench
+    file's numeric ``current_range_a``, else on a meter with fixed ranges the smallest holding
+    ``largest_a`` (the reference's largest current) × :data:`MARGIN`. Refused when the
+    reference's current does not fit the range."""
+    ranges = meter_ranges_a(instruments)
+    driver = instruments.bench.meter.driver
+    context = "--range"
+    if asked_a is not None:
+        listed = ", ".join(f"{r:g}" for r in ranges)
+        if not ranges:
+            raise CalibrationRefused(
+                f"{driver} lists no fixed current ranges: leave --range out", context=context
+            )
+        if not any(math.isclose(r, asked_a, rel_tol=1e-6) for r in ranges):
+            raise CalibrationRefused(
+                f"{asked_a:g} A is not a current range of {driver} ({listed} A)", context=context
+            )
+        chosen, text = asked_a, f"range {asked_a:g} A: --range"
+    elif (bench_a := fixed_range_a(instruments)) is not None:
+        chosen, text = bench_a, f"range {bench_a:g} A: the bench file's current_range_a"
+        context = "meter.options.current_range_a"
+    elif ranges:
+        chosen = pick_range(ranges, largest_a)
+        text = f"range {chosen:g} A: holds the reference's {largest_a * 1e3:.1f} mA × {MARGIN:g}"
+    else:
+        return ReferenceRange(None, f"range: the meter's own ({driver} lists no fixed ranges)")
+    if largest_a > chosen:
+        raise CalibrationRefused(
+            f"the reference draws up to {largest_a * 1e3:.3g} mA, beyond the {chosen:g} A "
+            "range: use a reference of higher resistance for that range, or a wider range",
+            context=context,
+        )
+    return ReferenceRange(chosen, text)
+
+
+class Stream:
+    """The meter's stream in the session's fixed range (None: the meter's own), read block
+    by block."""
+
+    def __init__(
+        self, instruments: BenchInstruments, bench: Bench, current_range_a: float | None
+    ) -> None:
         self.meter = instruments.meter
         self.line = bench.sync.line
         rate = float(instruments.option("sample_rate_hz", DEFAULT_RATE_HZ))
-        self.current_range_a = instruments.option("current_range_a")
+        self.current_range_a = current_range_a
         request = StreamRequest(rate, self.current_range_a, sync=bench.sync)
         settings = self.meter.configure_stream(request)
         if settings.voltage_v is not None:

@@ -22,7 +22,7 @@ from energybench.runner.abort import ModeAborted
 from energybench.runner.accuracy import run_accuracy
 from energybench.runner.bench import Bench
 from energybench.runner.bench_lock import hold_bench
-from energybench.runner.calibration_use import choose_calibration
+from energybench.runner.calibration_use import use_calibration
 from energybench.runner.context import NullProgress, Progress, RunContext, RunOptions
 from energybench.runner.dut_setup import DutSession, connect_dut
 from energybench.runner.instruments import open_instruments, open_supply
@@ -151,7 +151,9 @@ def _run_energy(ctx: RunContext, last_build: str | None, result: ModeResult) -> 
                     r.name: instruments.rail_infos.get(r.name) or {"output": r.channel}
                     for r in ctx.bench.rails
                 }
-            use_calibration(ctx, instruments.meter_info, result)
+            later = instruments.streaming and not ctx.bench.rails  # energy.py chooses again
+            source = "bench file, before the range choice" if later else "bench file"
+            use_calibration(ctx, instruments.meter_info, result, range_source=source)
             instruments.power_on()
             time.sleep(float(instruments.option("settle_s", 0.2 if instruments.powered else 0.0)))
             dut = _connect(ctx, "energy", last_build)
@@ -165,18 +167,6 @@ def _run_energy(ctx: RunContext, last_build: str | None, result: ModeResult) -> 
             dut.close()
         with ctx.runlog.instrument_exchanges():  # the shutdown's exchanges are logged too
             _record_shutdown(ctx, "instruments shut down", instruments.close())
-
-
-def use_calibration(ctx: RunContext, identity: dict[str, str], result: ModeResult) -> None:
-    """The calibration the energy mode applies, into provenance and ``calibration_status``."""
-    use = choose_calibration(ctx.bench, identity, ctx.options.calibration)
-    ctx.calibration = use
-    ctx.provenance["calibration"] = use.provenance()
-    ctx.provenance["calibration_status"] = use.status_dict()
-    result.figures["calibration_status"] = use.label
-    ctx.runlog.write("runner", f"calibration: {use.label} {use.reason}".rstrip())
-    if use.record is None:
-        result.notes.append(f"uncalibrated: {use.reason}")
 
 
 def _run_dut_mode(ctx: RunContext, mode: str, last_build: str | None, result: ModeResult) -> None:

@@ -3,13 +3,16 @@
 The reference load (the certified resistor on its fixture) is switched on for a few pulses of
 known length; the energy of each pulse is known from the certificate (``V²/R·T``, ``V`` the
 rail voltage during the pulse, ``T`` between its sync edges) and measured through the bench's
-meter with the calibration a run would apply. The check passes when every pulse's error lies
-within the combined expanded uncertainty (the meter's budget, calibrated or datasheet; the
-certificate's; and the current channel's sampling of the reference's current steps, ±½ sample
-each). Each check is saved in the store (``verify/``); an ``after`` check reports the
-drift since the last ``before`` of the same meter. A failed check marks the session's results
-(``--mark RUN...``): their results.json become not valid, saying why, and their results.txt gets
-the ``ERROR: Not valid for submission.`` line the submission checkers read.
+meter with the calibration a run would apply in the range it measures in: ``--range``, else
+the record's own range (``--calibration FILE``), else the bench file's or the one that holds
+the reference's current (as ``calibrate`` picks it); ``auto`` applies that range's record.
+The check passes when every pulse's error lies within the combined expanded uncertainty (the
+meter's budget, calibrated or datasheet; the certificate's; and the current channel's sampling
+of the reference's current steps, ±½ sample each). Each check is saved in the store
+(``verify/``); an ``after`` check reports the drift since the last ``before`` of the same meter.
+A failed check marks the session's results (``--mark RUN...``): their results.json become not
+valid, saying why, and their results.txt gets the ``ERROR: Not valid for submission.`` line the
+submission checkers read.
 """
 
 from __future__ import annotations
@@ -27,11 +30,19 @@ from energybench.calibration.apply import integrate_corrected
 from energybench.calibration.budget import MeterBudget, window_budget
 from energybench.calibration.correction import IDENTITY
 from energybench.calibration.procedure import CalibrationRefused, parse_reference
+from energybench.calibration.records import load_record
 from energybench.errors import ConfigError, UsageError
 from energybench.runner.bench import Bench
 from energybench.runner.calibration_use import bench_store, choose_calibration
+from energybench.runner.instruments import BenchInstruments
+from energybench.runner.meter_setup import meter_ranges_a
 from energybench.runner.mlc_format import not_valid_lines
-from energybench.runner.reference_session import Stream, open_reference_bench, pulses
+from energybench.runner.reference_session import (
+    Stream,
+    open_reference_bench,
+    pulses,
+    reference_range,
+)
 from energybench.runner.reference_session import toggle_pattern as _pattern
 
 LABELS = ("before", "after")
@@ -45,6 +56,7 @@ class VerifyResult:
     passed: bool
     meter: dict[str, str]
     calibration: str  # the status label of the calibration applied
+    range_a: float | None = None  # the current range the reference was measured in
     pulses: list[dict[str, float]] = field(default_factory=list)
     error_rel: float = math.nan  # mean (measured - expected)/expected
     uncertainty_rel: float = math.nan  # the largest combined U/E of the pulses
@@ -64,6 +76,7 @@ def run_verify(
     calibration: str = "auto",
     mark: list[Path] | None = None,
     now: dt.datetime | None = None,
+    range_a: float | None = None,
 ) -> VerifyResult:
     if label not in LABELS:
         raise UsageError(f"must be one of {', '.join(LABELS)}", context="--label")
@@ -72,20 +85,27 @@ def run_verify(
     reference.check_valid(now.date())
     instruments = open_reference_bench(bench)
     try:
-        use = choose_calibration(bench, instruments.meter_info, calibration, now)
         supply, supply_cfg = instruments.supply, bench.supply
         if supply_cfg is None:
             raise CalibrationRefused("no [supply]", context="supply")
+        largest_a = supply_cfg.voltage_v / reference.resistance_ohm
+        picked = reference_range(
+            instruments, _record_range(instruments, calibration, range_a), largest_a
+        )
+        range_a = picked.range_a
+        use = choose_calibration(
+            bench, instruments.meter_info, calibration, now, range_a=range_a,
+            range_source="verify",
+        )  # fmt: skip
         supply.set_current_limit(supply_cfg.current_limit_a)
         supply.set_voltage(supply_cfg.voltage_v)
-        with Stream(instruments, bench) as stream:
+        with Stream(instruments, bench, range_a) as stream:
             block = _pattern(stream, supply, PULSES, ON_S, OFF_S)
-            range_a = stream.current_range_a
         supply.set_output(False)
     finally:
         instruments.close()
     result = VerifyResult(
-        label, True, dict(instruments.meter_info), use.label, created_utc=now.isoformat()
+        label, True, dict(instruments.meter_info), use.label, range_a, created_utc=now.isoformat()
     )
     correction = use.correction or IDENTITY
     meter = MeterBudget.for_meter(bench.meter.driver, instruments.meter_info, bench.meter.accuracy)
@@ -142,6 +162,19 @@ def run_verify(
     for folder in mark or []:
         mark_run(Path(folder), result)
     return result
+
+
+def _record_range(
+    instruments: BenchInstruments, calibration: str, asked_a: float | None
+) -> float | None:
+    """The range to verify in: ``--range``, else a record file's own fixed range (on a meter
+    that can pick it), else None (the bench's, or the reference's pick)."""
+    if asked_a is not None or calibration in ("auto", "none") or not meter_ranges_a(instruments):
+        return asked_a
+    try:
+        return load_record(Path(calibration)).range_a
+    except ConfigError:  # choose_calibration says why it is unusable
+        return None
 
 
 def _save(bench: Bench, result: VerifyResult, now: dt.datetime) -> None:

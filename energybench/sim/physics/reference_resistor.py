@@ -18,7 +18,7 @@ import numpy as np
 from energybench.errors import ConfigError
 from energybench.sim.physics.timeline import Timeline
 
-DEFAULT_ID = "SIM-REF-100R-0001"
+DEFAULT_ID = "SIM-REF-{ohm:g}R-0001"  # formatted with the certificate value
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class ReferenceResistor:
     certificate_u_rel: float = 50e-6  # expanded (k=2) relative uncertainty on the certificate
     tolerance_rel: float = 1e-3  # the part's tolerance (what a residual may not exceed)
     certificate_date: str = ""  # ISO date; "": 90 days before today (a valid certificate)
-    reference_id: str = DEFAULT_ID
+    reference_id: str = ""  # "": DEFAULT_ID with the certificate value (SIM-REF-100R-0001)
     true_ohm: float = 0.0  # 0: drawn from ``seed`` inside the certificate's uncertainty
     seed: int = 0
 
@@ -40,6 +40,8 @@ class ReferenceResistor:
             raise ConfigError(
                 "certificate_u_rel must be >= 0 and below the tolerance", context="certificate"
             )
+        if not self.reference_id:
+            object.__setattr__(self, "reference_id", DEFAULT_ID.format(ohm=self.certificate_ohm))
         if not self.certificate_date:
             issued = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=90)
             object.__setattr__(self, "certificate_date", issued.isoformat())
