@@ -22,8 +22,8 @@ from energybench.calibration.procedure import (
 from energybench.calibration.records import (
     CalibrationRecord,
     content_hash,
-    find_record,
     finish,
+    search_records,
     store_dir,
     write_record,
 )
@@ -119,12 +119,13 @@ def test_record_status_and_newest_valid(tmp_path) -> None:
     assert old.status(IDENTITY, now)[0] == "expired"
     state, reason = new.status({**IDENTITY, "serial_number": "S2"}, now)
     assert state == "mismatch" and "serial_number" in reason
-    found, _ = find_record(tmp_path, IDENTITY, now)
+    found = search_records(tmp_path, IDENTITY, now).record
     assert found is not None and found.record_id == "new"
     state, reason = new.status(IDENTITY, now, 1, range_a=0.01)  # the bench fixes a range
     assert state == "mismatch"
     assert "no particular range, this run measured in the 0.01 A range" in reason
-    none, reason = find_record(tmp_path, IDENTITY, now + dt.timedelta(days=400))
+    expired = search_records(tmp_path, IDENTITY, now + dt.timedelta(days=400))
+    none, reason = expired.record, expired.reason
     assert none is None and "expired" in reason
     assert new.hash == content_hash(new.data)
     with pytest.raises(ConfigError, match="exists already"):

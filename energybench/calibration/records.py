@@ -134,7 +134,7 @@ class CalibrationRecord:
     def range_mismatch(self, range_a: float | None, range_source: str = "") -> str:
         """Why this record does not apply in ``range_a``: both ranges named."""
         source = f" ({range_source})" if range_source else ""
-        run = "no fixed range" if range_a is None else f"the {range_a:g} A range"
+        run = range_in_use(range_a)
         mine = range_name(self.range_a)
         return f"record {self.record_id} is for {mine}, this run measured in {run}{source}"
 
@@ -182,6 +182,11 @@ class CalibrationRecord:
 def range_name(range_a: float | None) -> str:
     """``the 0.018 A range``, or ``no particular range`` (a record made with none fixed)."""
     return "no particular range" if range_a is None else f"the {range_a:g} A range"
+
+
+def range_in_use(range_a: float | None) -> str:
+    """``the 0.018 A range``, or ``no fixed range`` (a meter measuring in its own ranges)."""
+    return "no fixed range" if range_a is None else f"the {range_a:g} A range"
 
 
 def same_range(record_a: float | None, run_a: float | None) -> bool:
@@ -305,19 +310,6 @@ def search_records(
     if other is not None:
         return RecordSearch(None, other.range_mismatch(range_a, range_source), "mismatch", other)
     return RecordSearch(None, f"no calibration record for {model} in {store}", "no record")
-
-
-def find_record(
-    store: Path,
-    identity: Mapping[str, str],
-    now: dt.datetime,
-    channel: int = 1,
-    range_a: float | None = None,
-) -> tuple[CalibrationRecord | None, str]:
-    """The newest valid record for the instrument, channel and range, or None with why there
-    is none (:func:`search_records`)."""
-    found = search_records(store, identity, now, channel, range_a)
-    return found.record, found.reason
 
 
 def correction_from_provenance(entries: Any) -> Correction | None:

@@ -47,6 +47,7 @@ def calibrate(
 ) -> None:
     """Run a calibration procedure: says what to connect at each step, measures, writes the
     record for the range measured in into the store."""
+    from energybench.calibration.records import range_in_use
     from energybench.runner.bench import load_bench
     from energybench.runner.calibrate import run_calibration
 
@@ -60,7 +61,7 @@ def calibrate(
         bench_cfg, procedure, say=typer.echo, confirm=confirm, range_a=range_a
     )
     c = record.data["coefficients"]
-    where = "no fixed range" if record.range_a is None else f"the {record.range_a:g} A range"
+    where = range_in_use(record.range_a)
     typer.echo(
         f"calibrated: gain {c['gain']:.6f} ± {c['gain_std']:.2g}, offset "
         f"{c['offset_a'] * 1e6:+.3f} ± {c['offset_std_a'] * 1e6:.2g} µA in {where}; valid "

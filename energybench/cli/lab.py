@@ -123,12 +123,12 @@ def up(
         ),
     ] = "dut",
     reference_ohm: Annotated[
-        float,
+        float | None,
         typer.Option(
-            help="--load reference-resistor: its certified value in Ω (100 draws 18 mA at "
+            help="--load reference-resistor: its certified value in Ω (default 100: 18 mA at "
             "1.8 V, for the 0.18 A range; 150 draws 12 mA, for the 18 mA range)."
         ),
-    ] = 100.0,
+    ] = None,
     meter_gain_error: Annotated[
         float, typer.Option(help="The simulated meter's current gain error (0.02 = +2 %).")
     ] = 0.0,
@@ -158,11 +158,11 @@ def up(
         raise UsageError(f"--load must be one of {', '.join(LOADS)}", context="--load")
     if load == "reference-resistor" and meter is None:
         raise UsageError("--load reference-resistor needs a --meter", context="--load")
-    if reference_ohm != 100.0 and load != "reference-resistor":
+    if reference_ohm is not None and load != "reference-resistor":
         raise UsageError(
             "--reference-ohm needs --load reference-resistor", context="--reference-ohm"
         )
-    if not reference_ohm > 0:
+    if reference_ohm is not None and not reference_ohm > 0:
         raise UsageError(f"must be > 0, got {reference_ohm:g}", context="--reference-ohm")
     knobs = meter_gain_error or meter_offset_a or meter_skew_s
     if knobs and meter is None:
@@ -205,7 +205,9 @@ def up(
             firmware_binary=firmware_binary,
             sd_card=sd_card,
             reference=(
-                ReferenceResistor(certificate_ohm=reference_ohm, seed=seed)
+                ReferenceResistor(
+                    certificate_ohm=reference_ohm or ReferenceResistor.certificate_ohm, seed=seed
+                )
                 if load == "reference-resistor"
                 else None
             ),

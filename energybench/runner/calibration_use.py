@@ -22,12 +22,14 @@ from energybench.calibration.correction import Correction
 from energybench.calibration.records import (
     CalibrationRecord,
     load_record,
+    range_in_use,
     search_records,
     store_dir,
 )
 from energybench.errors import ConfigError
 from energybench.runner.bench import Bench
 from energybench.runner.context import RunContext
+from energybench.runner.meter_setup import fixed_range_of
 from energybench.runner.results import ModeResult
 
 log = logging.getLogger(__name__)
@@ -69,12 +71,6 @@ def bench_store(bench: Bench) -> Path:
     return store_dir(bench.calibration.get("store"), bench.source)
 
 
-def bench_range_a(bench: Bench) -> float | None:
-    """The bench file's fixed current range (None: unset or ``"auto"``)."""
-    asked = bench.meter.options.get("current_range_a")
-    return None if asked is None or asked == "auto" else float(asked)
-
-
 def range_fix(record_a: float | None, run_a: float | None) -> str:
     """How to make a record of ``record_a`` apply where the run measures in ``run_a``."""
     keep = (
@@ -100,7 +96,7 @@ def choose_calibration(
     ``range_a`` (``"bench"``: the bench file's fixed range, None when it fixes none)."""
     now = now or dt.datetime.now(dt.UTC)
     channel = channel if channel is not None else bench.meter.channel
-    run_a = bench_range_a(bench) if isinstance(range_a, str) else range_a
+    run_a = fixed_range_of(bench.meter.options) if isinstance(range_a, str) else range_a
     where = {"range_a": run_a, "range_source": range_source}
     if choice == "none":
         return CalibrationUse(UNCALIBRATED, "--calibration none", why="none", **where)
@@ -145,7 +141,7 @@ def use_calibration(
     ctx.provenance["calibration"] = use.provenance()
     ctx.provenance["calibration_status"] = use.status_dict()
     result.figures["calibration_status"] = use.label
-    where = "no fixed range" if use.range_a is None else f"the {use.range_a:g} A range"
+    where = range_in_use(use.range_a)
     ctx.runlog.write(
         "runner", f"calibration for {where} ({use.range_source}): {use.label} {use.reason}".rstrip()
     )

@@ -12,6 +12,7 @@ meter whose driver lists fixed ranges (``current_ranges_a``): a ranging pass pic
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,7 +76,12 @@ def wants_ranging(instruments: BenchInstruments) -> bool:
     return has_ranges
 
 
+def fixed_range_of(options: Mapping[str, Any]) -> float | None:
+    """The fixed range a bench file's ``[meter] options`` state (None: unset or ``"auto"``)."""
+    asked = options.get("current_range_a")
+    return None if asked is None or asked == AUTO else float(asked)
+
+
 def fixed_range_a(instruments: BenchInstruments) -> float | None:
     """The bench's fixed range (None: not a number)."""
-    asked = instruments.option("current_range_a")
-    return None if asked is None or asked == AUTO else float(asked)
+    return fixed_range_of(instruments.bench.meter.options)
